@@ -1,0 +1,103 @@
+//! Pieces shared by several kinds: engine types, well-known labels and
+//! annotations, condition types and small reference structs.
+
+use std::fmt;
+
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// Label put on every object the operator creates, so that objects made by
+/// someone else are never touched.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`LABEL_MANAGED_BY`] on our objects.
+pub const MANAGED_BY_VALUE: &str = "dbaas-operator";
+/// Label naming the DatabaseCluster an engine object belongs to.
+pub const LABEL_CLUSTER: &str = "dbaas.io/cluster";
+/// Label naming the engine type (postgresql, mysql, mongodb).
+pub const LABEL_ENGINE: &str = "dbaas.io/engine";
+
+/// Annotation selecting the kind of template a DatabaseCluster is made from.
+pub const ANNOTATION_TEMPLATE_KIND: &str = "dbaas.io/template-kind";
+/// Annotation selecting the template's name (same namespace as the cluster).
+pub const ANNOTATION_TEMPLATE_NAME: &str = "dbaas.io/template-name";
+/// Annotation telling who created an object: ui, api, user, sre, dba or ci.
+pub const ANNOTATION_ORIGIN: &str = "dbaas.io/origin";
+
+/// The field manager the operator uses for every server-side apply.
+pub const FIELD_MANAGER: &str = "dbaas-operator";
+
+
+/// The database engines the unified API knows.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineType {
+    /// PostgreSQL, run by CloudNativePG.
+    Postgresql,
+    /// MySQL, run by Percona XtraDB Cluster.
+    Mysql,
+    /// MongoDB, run by Percona Server for MongoDB.
+    Mongodb,
+}
+
+impl EngineType {
+    pub const ALL: [EngineType; 3] = [Self::Postgresql, Self::Mysql, Self::Mongodb];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgresql => "postgresql",
+            Self::Mysql => "mysql",
+            Self::Mongodb => "mongodb",
+        }
+    }
+}
+
+impl fmt::Display for EngineType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reference to an object by name in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+pub struct LocalObjectReference {
+    /// Name of the referenced object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A key inside a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+pub struct SecretKeyReference {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key inside the Secret.
+    #[schemars(length(min = 1))]
+    pub key: String,
+}
+
+/// One engine configuration parameter, as the seed's `config` list has it.
+/// The engine provider renders the list into the engine's own format
+/// (postgresql.conf parameters, my.cnf, mongod.conf).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+pub struct ConfigParameter {
+    /// Parameter name, e.g. `max_connections`.
+    #[schemars(length(min = 1, max = 256))]
+    pub name: String,
+    /// Parameter value, always a string (`"200"`, `"on"`, `"64MB"`).
+    pub value: String,
+}
+
+/// Standard condition types used across kinds.
+pub mod condition {
+    /// The object is usable: for a cluster, the engine reports the desired
+    /// spec as running and healthy.
+    pub const READY: &str = "Ready";
+    /// The operator is working towards the desired spec.
+    pub const PROGRESSING: &str = "Progressing";
+    /// The spec was accepted by the operator's own checks (the ones the API
+    /// server cannot make).
+    pub const VALID: &str = "Valid";
+    /// The engine operator's CRDs are installed in the cluster.
+    pub const ENGINE_AVAILABLE: &str = "EngineAvailable";
+}

@@ -1,0 +1,119 @@
+//! `DatabaseServer`: a server the operator may create databases and users in.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::common::{LocalObjectReference, SecretKeyReference};
+
+/// A database server the operator provisions databases and users into:
+/// external (host, port, TLS mode, admin credentials) or one of our own
+/// DatabaseClusters. Its labels are what DatabaseClaims match.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "dbaas.io",
+    version = "v1",
+    kind = "DatabaseServer",
+    namespaced,
+    status = "DatabaseServerStatus",
+    shortname = "dbserver",
+    category = "dbaas",
+    doc = "A database server the operator may create databases and users in.",
+    printcolumn(name = "Engine", type_ = "string", json_path = ".spec.engine"),
+    printcolumn(name = "Host", type_ = "string", json_path = ".spec.host"),
+    printcolumn(name = "Reachable", type_ = "boolean", json_path = ".status.reachable"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.serverVersion"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.clusterRef) != has(self.host)").message("set exactly one of host (an external server) or clusterRef (one of our DatabaseClusters)").reason(Reason::FieldValueInvalid),
+    validation = Rule::new("has(self.clusterRef) || has(self.adminCredentials)").message("an external server needs adminCredentials").reason(Reason::FieldValueRequired).field_path(".adminCredentials")
+)]
+pub struct DatabaseServerSpec {
+    /// postgres, mysql or mariadb.
+    pub engine: ServerEngine,
+    /// Host name or IP of an external server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub host: Option<String>,
+    /// Port; the engine's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// One of our DatabaseClusters, whose endpoint and admin Secret are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ref: Option<LocalObjectReference>,
+    /// TLS mode for connections to the server.
+    #[serde(default)]
+    pub ssl_mode: SslMode,
+    /// Secret keys with the admin user name and password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_credentials: Option<AdminCredentials>,
+    /// Database the operator connects to for administration (postgres: `postgres`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_database: Option<String>,
+    /// Call these stored procedures instead of running DDL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_procedures: Option<StoredProcedures>,
+}
+
+/// Engines a DatabaseServer can be.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerEngine {
+    Postgres,
+    Mysql,
+    Mariadb,
+}
+
+/// TLS modes, in libpq's vocabulary.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// Where the admin credentials are.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminCredentials {
+    pub username: SecretKeyReference,
+    pub password: SecretKeyReference,
+}
+
+/// Admin-named stored procedures used instead of DDL.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredProcedures {
+    /// Called as `create(database, username, password)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<String>,
+    /// Called as `delete(database, username)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<String>,
+    /// Called as `rotate(username, password)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate: Option<String>,
+}
+
+/// Observed state of a DatabaseServer.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseServerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked: Option<Time>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

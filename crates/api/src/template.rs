@@ -1,0 +1,75 @@
+//! SRE/DBA-owned presets a DatabaseCluster can be made from. Merge priority:
+//! what the user set > the chosen template > operator defaults.
+//!
+//! A cluster selects a template with the annotations
+//! `dbaas.io/template-kind` (the kind below) and `dbaas.io/template-name`.
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::BackupSchedule;
+use crate::common::{ConfigParameter, EngineType};
+
+/// A preset for DatabaseClusters of one engine: resource size, engine
+/// configuration, and a fragment merged into the generated engine resource
+/// (fields the unified spec does not know). Its labels and annotations
+/// propagate to what it produced.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "dbaas.io",
+    version = "v1",
+    kind = "DatabaseClusterTemplate",
+    namespaced,
+    shortname = "dbtpl",
+    category = "dbaas",
+    doc = "A preset (size, configuration, engine-resource fragment) for DatabaseClusters of one engine.",
+    printcolumn(name = "Engine", type_ = "string", json_path = ".spec.engineType"),
+    printcolumn(name = "Description", type_ = "string", json_path = ".spec.description"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseClusterTemplateSpec {
+    /// The engine this template fits.
+    pub engine_type: EngineType,
+    /// Shown to users choosing a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Default number of instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 99))]
+    pub cluster_size: Option<i32>,
+    /// Default CPU and memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Default engine configuration; a cluster's own entries win by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub config: Vec<ConfigParameter>,
+    /// A fragment of the engine resource's `spec`, merged under what the
+    /// operator generates (the operator's fields win).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::crds::preserve_unknown_object")]
+    pub engine_spec: Option<serde_json::Value>,
+}
+
+/// A preset backup schedule set.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "dbaas.io",
+    version = "v1",
+    kind = "BackupScheduleTemplate",
+    namespaced,
+    shortname = "dbbst",
+    category = "dbaas",
+    doc = "A preset set of backup schedules.",
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupScheduleTemplateSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[schemars(length(min = 1, max = 16))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub schedules: Vec<BackupSchedule>,
+}

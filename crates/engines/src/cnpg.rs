@@ -1,0 +1,408 @@
+//! PostgreSQL through CloudNativePG: DatabaseCluster -> `postgresql.cnpg.io/v1`
+//! `Cluster`, and the Cluster's status back.
+
+use std::collections::BTreeMap;
+
+use dbaas_api::DatabaseCluster;
+use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType};
+use dbaas_api::common::{
+    FIELD_MANAGER, LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
+};
+use dbaas_engine_crds::cnpg_cluster::{
+    Cluster, ClusterAffinity, ClusterManaged, ClusterPostgresql, ClusterResources, ClusterSpec,
+    ClusterStorage, ClusterSuperuserSecret,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+use serde_json::json;
+
+use crate::catalog::ResolvedVersion;
+use crate::convert::retype;
+use crate::provider::{BuildError, EngineObservation, ObservedPhase, Unapplied};
+
+/// CloudNativePG's annotation for declarative hibernation.
+pub const HIBERNATION_ANNOTATION: &str = "cnpg.io/hibernation";
+/// The condition type CloudNativePG sets once a cluster is hibernated.
+pub const HIBERNATION_CONDITION: &str = "cnpg.io/hibernation";
+/// PostgreSQL's port on CloudNativePG services.
+pub const POSTGRES_PORT: i32 = 5432;
+
+/// CloudNativePG's phase strings (`api/v1/cluster_types.go`). The phase is
+/// free text upstream; anything not listed here maps to `Unknown`.
+pub mod phase {
+    pub const HEALTHY: &str = "Cluster in healthy state";
+    pub const FIRST_PRIMARY: &str = "Setting up primary";
+    pub const CREATING_REPLICA: &str = "Creating a new replica";
+    pub const WAITING_FOR_INSTANCES: &str = "Waiting for the instances to become active";
+    pub const UPGRADE: &str = "Upgrading cluster";
+    pub const UPGRADE_DELAYED: &str = "Cluster upgrade delayed";
+    pub const MAJOR_UPGRADE: &str = "Upgrading Postgres major version";
+    pub const SWITCHOVER: &str = "Switchover in progress";
+    pub const FAILOVER: &str = "Failing over";
+    pub const INPLACE_PRIMARY_RESTART: &str = "Primary instance is being restarted in-place";
+    pub const INPLACE_DELETE_PRIMARY_RESTART: &str =
+        "Primary instance is being restarted without a switchover";
+    pub const ONLINE_UPGRADING: &str = "Online upgrade in progress";
+    pub const APPLYING_CONFIGURATION: &str = "Applying configuration";
+    pub const REPLICA_CLUSTER_PROMOTION: &str = "Promoting to primary cluster";
+    pub const WAITING_FOR_USER: &str = "Waiting for user action";
+    pub const UNRECOVERABLE: &str = "Cluster is unrecoverable and needs manual intervention";
+    pub const UNRECOVERABLE_OLD: &str =
+        "Cluster is in an unrecoverable state, needs manual intervention";
+    pub const CANNOT_CREATE_OBJECTS: &str = "Unable to create required cluster objects";
+    pub const IMAGE_CATALOG_ERROR: &str = "Cluster has incomplete or invalid image catalog";
+    pub const UNKNOWN_PLUGIN: &str =
+        "Cluster cannot proceed to reconciliation due to an unknown plugin being required";
+    pub const FAILURE_PLUGIN: &str =
+        "Cluster cannot proceed to reconciliation due to an error while interacting with plugins";
+    pub const ARCHITECTURE_BINARY_MISSING: &str =
+        "Cluster cannot execute instance online upgrade due to missing architecture binary";
+}
+
+/// The CloudNativePG Cluster for a DatabaseCluster, and what of the spec it
+/// does not carry yet.
+#[derive(Debug)]
+pub struct Built {
+    pub cluster: Cluster,
+    pub unapplied: Vec<Unapplied>,
+}
+
+/// The Secret with the admin (superuser) credentials.
+pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
+    cluster
+        .spec
+        .credentials_secret_name
+        .clone()
+        .unwrap_or_else(|| format!("{}-superuser", cluster.metadata.name.as_deref().unwrap_or_default()))
+}
+
+/// Builds the CloudNativePG Cluster for `cluster` at `version`.
+pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Built, BuildError> {
+    let spec = &cluster.spec;
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let mut unapplied = Vec::new();
+
+    if spec.data_source.is_some() {
+        // Building an empty cluster instead would silently lose the user's data.
+        return Err(BuildError::Unsupported {
+            engine: "postgresql",
+            feature: "spec.dataSource (create from backup)",
+            why: "restoring into a new cluster is not implemented by this operator version; the cluster was not created",
+        });
+    }
+
+    let mut engine_spec = ClusterSpec {
+        instances: i64::from(spec.cluster_size),
+        image_name: Some(version.image.clone()),
+        storage: Some(ClusterStorage {
+            size: Some(spec.storage.size.0.clone()),
+            storage_class: spec.storage.class.clone(),
+            ..Default::default()
+        }),
+        enable_superuser_access: Some(true),
+        superuser_secret: spec
+            .credentials_secret_name
+            .as_ref()
+            .map(|secret| ClusterSuperuserSecret { name: secret.clone() }),
+        ..Default::default()
+    };
+
+    if let Some(resources) = &spec.resources {
+        engine_spec.resources = Some(ClusterResources {
+            claims: None,
+            limits: resources.limits.as_ref().map(quantities),
+            requests: resources.requests.as_ref().map(quantities),
+        });
+    }
+
+    if !spec.config.is_empty() {
+        let parameters: BTreeMap<String, String> = spec
+            .config
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        engine_spec.postgresql = Some(ClusterPostgresql {
+            parameters: Some(parameters),
+            ..Default::default()
+        });
+    }
+
+    if let Some(scheduling) = &spec.scheduling {
+        let affinity = scheduling.affinity.as_ref();
+        engine_spec.affinity = Some(ClusterAffinity {
+            node_selector: (!scheduling.node_selector.is_empty())
+                .then(|| scheduling.node_selector.clone()),
+            tolerations: if scheduling.tolerations.is_empty() {
+                None
+            } else {
+                Some(retype("scheduling.tolerations", &scheduling.tolerations)?)
+            },
+            node_affinity: affinity
+                .and_then(|a| a.node_affinity.as_ref())
+                .map(|a| retype("scheduling.affinity.nodeAffinity", a))
+                .transpose()?,
+            additional_pod_affinity: affinity
+                .and_then(|a| a.pod_affinity.as_ref())
+                .map(|a| retype("scheduling.affinity.podAffinity", a))
+                .transpose()?,
+            additional_pod_anti_affinity: affinity
+                .and_then(|a| a.pod_anti_affinity.as_ref())
+                .map(|a| retype("scheduling.affinity.podAntiAffinity", a))
+                .transpose()?,
+            ..Default::default()
+        });
+        engine_spec.priority_class_name = scheduling.priority_class_name.clone();
+    }
+
+    if let Some(expose) = &spec.expose
+        && expose.type_ == ExposeType::External
+    {
+        // An extra LoadBalancer service on the read-write instance; the
+        // default -rw/-ro/-r ClusterIP services stay as they are.
+        let additional = json!([{
+            "selectorType": "rw",
+            "serviceTemplate": {
+                "metadata": { "name": format!("{name}-external") },
+                "spec": {
+                    "type": "LoadBalancer",
+                    "loadBalancerSourceRanges": expose.ip_source_ranges,
+                },
+            },
+        }]);
+        engine_spec.managed = Some(ClusterManaged {
+            services: Some(retype("expose", &json!({ "additional": additional }))?),
+            ..Default::default()
+        });
+    }
+
+    if let Some(proxy) = &spec.proxy
+        && proxy.type_.is_some_and(|t| t != ProxyType::None)
+    {
+        unapplied.push(Unapplied {
+            field: "proxy",
+            why: "the PgBouncer Pooler is not created by this operator version",
+        });
+    }
+    if spec.backup.as_ref().is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled)) {
+        unapplied.push(Unapplied {
+            field: "backup",
+            why: "scheduled backups and PITR are not configured by this operator version",
+        });
+    }
+    if spec.monitoring.is_some() {
+        unapplied.push(Unapplied {
+            field: "monitoring",
+            why: "monitoring is not wired by this operator version",
+        });
+    }
+
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned());
+    labels.insert(LABEL_CLUSTER.to_owned(), name.clone());
+    labels.insert(LABEL_ENGINE.to_owned(), "postgresql".to_owned());
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        HIBERNATION_ANNOTATION.to_owned(),
+        if spec.paused { "on" } else { "off" }.to_owned(),
+    );
+
+    let engine_cluster = Cluster {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: cluster.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: cluster.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..Default::default()
+        },
+        spec: engine_spec,
+        status: None,
+    };
+    Ok(Built {
+        cluster: engine_cluster,
+        unapplied,
+    })
+}
+
+fn quantities(
+    map: &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+) -> BTreeMap<String, IntOrString> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), IntOrString::String(v.0.clone())))
+        .collect()
+}
+
+/// What the operator knows besides the engine resource when it reads status.
+#[derive(Clone, Debug)]
+pub struct ObserveInput<'a> {
+    /// Instances we asked for.
+    pub desired_instances: i32,
+    /// Image we asked for.
+    pub desired_image: &'a str,
+    /// When our last spec-changing apply happened.
+    pub applied_at: Option<&'a Time>,
+    /// The engine object's resourceVersion right after that apply.
+    pub applied_resource_version: Option<&'a str>,
+    /// Whether the cluster is meant to be hibernated.
+    pub paused: bool,
+    /// Our previous phase, to tell a first start from a later change.
+    pub previous_phase: Option<ClusterPhase>,
+}
+
+/// Reads a CloudNativePG Cluster's status in our vocabulary.
+pub fn observe(engine: &Cluster, input: &ObserveInput<'_>) -> EngineObservation {
+    let status = engine.status.as_ref();
+    let namespace = engine.metadata.namespace.as_deref().unwrap_or("default");
+    let ready_instances = status
+        .and_then(|s| s.ready_instances)
+        .and_then(|n| i32::try_from(n).ok())
+        .unwrap_or(0);
+    let host = status
+        .and_then(|s| s.write_service.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(|service| format!("{service}.{namespace}.svc"));
+    let saw_latest_spec = status_written_since(engine, input.applied_at, input.applied_resource_version);
+    let phase = observe_phase(engine, input, saw_latest_spec, ready_instances);
+    EngineObservation {
+        phase,
+        saw_latest_spec,
+        ready_instances,
+        port: host.as_ref().map(|_| POSTGRES_PORT),
+        host,
+    }
+}
+
+/// CloudNativePG has no observedGeneration. It has seen our latest spec
+/// once it has written its status subresource after our last spec-changing
+/// apply. managedFields times have one-second resolution, so a status
+/// written in the very second of the apply counts only if the object has
+/// changed since the apply (its resourceVersion moved).
+fn status_written_since(
+    engine: &Cluster,
+    applied_at: Option<&Time>,
+    applied_resource_version: Option<&str>,
+) -> bool {
+    let Some(applied_at) = applied_at else {
+        return false;
+    };
+    let changed_since_apply =
+        applied_resource_version.is_none_or(|rv| engine.metadata.resource_version.as_deref() != Some(rv));
+    engine
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|entry| entry.subresource.as_deref() == Some("status"))
+        .filter(|entry| entry.manager.as_deref() != Some(FIELD_MANAGER))
+        .filter_map(|entry| entry.time.as_ref())
+        .any(|written| written.0 > applied_at.0 || (written.0 == applied_at.0 && changed_since_apply))
+}
+
+fn observe_phase(
+    engine: &Cluster,
+    input: &ObserveInput<'_>,
+    saw_latest_spec: bool,
+    ready_instances: i32,
+) -> ObservedPhase {
+    let status = engine.status.as_ref();
+    let text = status.and_then(|s| s.phase.clone()).unwrap_or_default();
+    let observed = |phase, reason: &'static str, message: String| ObservedPhase {
+        phase,
+        reason,
+        message,
+    };
+    let first_start = matches!(
+        input.previous_phase,
+        None | Some(ClusterPhase::Pending) | Some(ClusterPhase::Creating)
+    );
+    let progressing = |reason: &'static str, message: String| {
+        let phase = if first_start { ClusterPhase::Creating } else { ClusterPhase::Updating };
+        observed(phase, reason, message)
+    };
+
+    if text.is_empty() {
+        return observed(
+            ClusterPhase::Pending,
+            "WaitingForEngine",
+            "waiting for CloudNativePG to report status".to_owned(),
+        );
+    }
+
+    if input.paused {
+        let hibernated = status
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == HIBERNATION_CONDITION && c.status == "True");
+        return if hibernated && saw_latest_spec {
+            observed(ClusterPhase::Paused, "Hibernated", "hibernated by CloudNativePG".to_owned())
+        } else {
+            observed(ClusterPhase::Updating, "Hibernating", format!("hibernating: {text}"))
+        };
+    }
+
+    match text.as_str() {
+        phase::HEALTHY => {
+            let instances = status.and_then(|s| s.instances).unwrap_or(0);
+            let image = status.and_then(|s| s.image.as_deref());
+            let ready_condition_false = status
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "False");
+            let desired = i64::from(input.desired_instances);
+            if !saw_latest_spec {
+                progressing(
+                    "WaitingForEngine",
+                    "CloudNativePG has not reported on the latest spec yet".to_owned(),
+                )
+            } else if instances != desired || i64::from(ready_instances) != desired {
+                progressing(
+                    "Scaling",
+                    format!("{ready_instances} of {desired} instances ready"),
+                )
+            } else if image.is_some_and(|image| image != input.desired_image) {
+                progressing(
+                    "RollingOut",
+                    format!("instances still run {}", image.unwrap_or_default()),
+                )
+            } else if ready_condition_false {
+                progressing("NotReady", "CloudNativePG reports the cluster not ready".to_owned())
+            } else {
+                observed(ClusterPhase::Ready, "EngineHealthy", text)
+            }
+        }
+        phase::FIRST_PRIMARY | phase::CREATING_REPLICA | phase::WAITING_FOR_INSTANCES => {
+            progressing("InstancesStarting", text)
+        }
+        phase::UPGRADE
+        | phase::UPGRADE_DELAYED
+        | phase::MAJOR_UPGRADE
+        | phase::SWITCHOVER
+        | phase::FAILOVER
+        | phase::INPLACE_PRIMARY_RESTART
+        | phase::INPLACE_DELETE_PRIMARY_RESTART
+        | phase::ONLINE_UPGRADING
+        | phase::APPLYING_CONFIGURATION
+        | phase::REPLICA_CLUSTER_PROMOTION => progressing("EngineUpdating", text),
+        phase::WAITING_FOR_USER => observed(ClusterPhase::Error, "EngineWaitingForUser", text),
+        phase::UNRECOVERABLE
+        | phase::UNRECOVERABLE_OLD
+        | phase::CANNOT_CREATE_OBJECTS
+        | phase::IMAGE_CATALOG_ERROR
+        | phase::UNKNOWN_PLUGIN
+        | phase::FAILURE_PLUGIN
+        | phase::ARCHITECTURE_BINARY_MISSING => {
+            observed(ClusterPhase::Error, "EngineError", text)
+        }
+        _ => observed(
+            ClusterPhase::Unknown,
+            "UnknownEnginePhase",
+            format!("CloudNativePG reports an unrecognised phase: {text}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,322 @@
+use dbaas_api::cluster::DatabaseClusterSpec;
+use dbaas_engine_crds::cnpg_cluster::ClusterStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ManagedFieldsEntry};
+use k8s_openapi::jiff::Timestamp;
+use pretty_assertions::assert_eq;
+
+use super::*;
+
+const SEED_SAMPLE: &str = r#"
+apiVersion: dbaas.io/v1
+kind: DatabaseCluster
+metadata:
+  name: my-postgres
+  namespace: team-a
+  uid: 7a1c1b64-0000-4000-8000-000000000001
+spec:
+  engine:
+    type: postgresql
+    version: "16.0"
+  clusterSize: 3
+  storage:
+    size: 10Gi
+  resources:
+    requests:
+      cpu: "1"
+      memory: 2Gi
+  backup:
+    enabled: true
+    schedule: "0 2 * * *"
+  config:
+    - name: max_connections
+      value: "200"
+"#;
+
+fn seed() -> DatabaseCluster {
+    serde_saphyr::from_str(SEED_SAMPLE).unwrap()
+}
+
+fn version() -> ResolvedVersion {
+    ResolvedVersion {
+        version: "16.0".into(),
+        image: "ghcr.io/cloudnative-pg/postgresql:16.0".into(),
+    }
+}
+
+fn with_spec(edit: impl FnOnce(&mut DatabaseClusterSpec)) -> DatabaseCluster {
+    let mut cluster = seed();
+    edit(&mut cluster.spec);
+    cluster
+}
+
+#[test]
+fn seed_sample_builds_the_cnpg_cluster() {
+    let built = build(&seed(), &version()).unwrap();
+    let c = &built.cluster;
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(
+        json["spec"],
+        json!({
+            "instances": 3,
+            "imageName": "ghcr.io/cloudnative-pg/postgresql:16.0",
+            "enableSuperuserAccess": true,
+            "storage": { "size": "10Gi" },
+            "resources": { "requests": { "cpu": "1", "memory": "2Gi" } },
+            "postgresql": { "parameters": { "max_connections": "200" } },
+        })
+    );
+    assert_eq!(c.metadata.name.as_deref(), Some("my-postgres"));
+    assert_eq!(c.metadata.namespace.as_deref(), Some("team-a"));
+    let labels = c.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY_VALUE);
+    assert_eq!(labels[LABEL_CLUSTER], "my-postgres");
+    let owner = &c.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.controller), ("DatabaseCluster", Some(true)));
+    assert_eq!(c.metadata.annotations.as_ref().unwrap()[HIBERNATION_ANNOTATION], "off");
+    // backup.enabled is accepted but not applied yet: say so.
+    assert_eq!(built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(), vec!["backup"]);
+}
+
+#[test]
+fn custom_credentials_secret_becomes_the_superuser_secret() {
+    let cluster = with_spec(|s| s.credentials_secret_name = Some("pg-admin".into()));
+    let built = build(&cluster, &version()).unwrap();
+    assert_eq!(built.cluster.spec.superuser_secret.as_ref().unwrap().name, "pg-admin");
+    assert_eq!(credentials_secret_name(&cluster), "pg-admin");
+    assert_eq!(credentials_secret_name(&seed()), "my-postgres-superuser");
+}
+
+#[test]
+fn paused_hibernates() {
+    let built = build(&with_spec(|s| s.paused = true), &version()).unwrap();
+    assert_eq!(built.cluster.metadata.annotations.unwrap()[HIBERNATION_ANNOTATION], "on");
+}
+
+#[test]
+fn scheduling_maps_to_cnpg_affinity() {
+    let cluster = with_spec(|s| {
+        s.scheduling = Some(
+            serde_json::from_value(json!({
+                "nodeSelector": { "disk": "ssd" },
+                "tolerations": [{ "key": "db", "operator": "Exists", "effect": "NoSchedule" }],
+                "affinity": { "nodeAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{ "matchExpressions": [{ "key": "zone", "operator": "In", "values": ["a"] }] }]
+                } } },
+                "priorityClassName": "databases",
+            }))
+            .unwrap(),
+        )
+    });
+    let spec = serde_json::to_value(build(&cluster, &version()).unwrap().cluster.spec).unwrap();
+    assert_eq!(spec["affinity"]["nodeSelector"], json!({ "disk": "ssd" }));
+    assert_eq!(spec["affinity"]["tolerations"][0]["key"], "db");
+    assert_eq!(
+        spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"],
+        json!(["a"])
+    );
+    assert_eq!(spec["priorityClassName"], "databases");
+}
+
+#[test]
+fn external_expose_adds_a_load_balancer_service() {
+    let cluster = with_spec(|s| {
+        s.expose = Some(serde_json::from_value(json!({ "type": "external", "ipSourceRanges": ["10.0.0.0/8"] })).unwrap())
+    });
+    let spec = serde_json::to_value(build(&cluster, &version()).unwrap().cluster.spec).unwrap();
+    let service = &spec["managed"]["services"]["additional"][0];
+    assert_eq!(service["selectorType"], "rw");
+    assert_eq!(service["serviceTemplate"]["spec"]["type"], "LoadBalancer");
+    assert_eq!(service["serviceTemplate"]["spec"]["loadBalancerSourceRanges"], json!(["10.0.0.0/8"]));
+    assert_eq!(service["serviceTemplate"]["metadata"]["name"], "my-postgres-external");
+}
+
+#[test]
+fn data_source_is_refused_rather_than_creating_an_empty_cluster() {
+    let cluster = with_spec(|s| {
+        s.data_source = Some(serde_json::from_value(json!({ "backupName": "nightly" })).unwrap())
+    });
+    let err = build(&cluster, &version()).unwrap_err();
+    assert_eq!(err.reason(), "UnsupportedFeature");
+    assert!(err.to_string().contains("dataSource"), "{err}");
+}
+
+// ---- status ----
+
+fn engine_with(status: Option<ClusterStatus>, status_written: Option<&str>) -> Cluster {
+    let mut c = build(&seed(), &version()).unwrap().cluster;
+    c.status = status;
+    c.metadata.resource_version = Some("101".into());
+    if let Some(at) = status_written {
+        c.metadata.managed_fields = Some(vec![
+            ManagedFieldsEntry {
+                manager: Some(FIELD_MANAGER.into()),
+                operation: Some("Apply".into()),
+                time: Some(time("2026-01-01T00:00:00Z")),
+                ..Default::default()
+            },
+            ManagedFieldsEntry {
+                manager: Some("cloudnative-pg".into()),
+                operation: Some("Update".into()),
+                subresource: Some("status".into()),
+                time: Some(time(at)),
+                ..Default::default()
+            },
+        ]);
+    }
+    c
+}
+
+fn time(s: &str) -> Time {
+    Time(s.parse::<Timestamp>().unwrap())
+}
+
+fn healthy(instances: i64, ready: i64) -> ClusterStatus {
+    ClusterStatus {
+        phase: Some(phase::HEALTHY.into()),
+        instances: Some(instances),
+        ready_instances: Some(ready),
+        image: Some("ghcr.io/cloudnative-pg/postgresql:16.0".into()),
+        write_service: Some("my-postgres-rw".into()),
+        current_primary: Some("my-postgres-1".into()),
+        ..Default::default()
+    }
+}
+
+fn input(applied_at: &Time, previous: Option<ClusterPhase>) -> ObserveInput<'_> {
+    ObserveInput {
+        desired_instances: 3,
+        desired_image: "ghcr.io/cloudnative-pg/postgresql:16.0",
+        applied_at: Some(applied_at),
+        applied_resource_version: Some("100"),
+        paused: false,
+        previous_phase: previous,
+    }
+}
+
+#[test]
+fn no_status_yet_is_pending() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let o = observe(&engine_with(None, None), &input(&applied, None));
+    assert_eq!(o.phase.phase, ClusterPhase::Pending);
+    assert_eq!(o.host, None);
+}
+
+#[test]
+fn healthy_and_seen_is_ready_with_endpoint() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let o = observe(
+        &engine_with(Some(healthy(3, 3)), Some("2026-01-01T00:00:05Z")),
+        &input(&applied, Some(ClusterPhase::Creating)),
+    );
+    assert_eq!(o.phase.phase, ClusterPhase::Ready);
+    assert_eq!(o.phase.reason, "EngineHealthy");
+    assert!(o.saw_latest_spec);
+    assert_eq!(o.host.as_deref(), Some("my-postgres-rw.team-a.svc"));
+    assert_eq!(o.port, Some(5432));
+    assert_eq!(o.ready_instances, 3);
+}
+
+#[test]
+fn healthy_status_older_than_our_apply_is_not_ready() {
+    // CNPG has no observedGeneration: a healthy status written before our
+    // last apply says nothing about the spec we asked for.
+    let applied = time("2026-01-01T00:10:00Z");
+    let o = observe(
+        &engine_with(Some(healthy(3, 3)), Some("2026-01-01T00:05:00Z")),
+        &input(&applied, Some(ClusterPhase::Ready)),
+    );
+    assert!(!o.saw_latest_spec);
+    assert_eq!(o.phase.phase, ClusterPhase::Updating);
+    assert_eq!(o.phase.reason, "WaitingForEngine");
+}
+
+#[test]
+fn status_in_the_same_second_counts_only_if_written_after_the_apply() {
+    let applied = time("2026-01-01T00:00:05Z");
+    let mut engine = engine_with(Some(healthy(3, 3)), Some("2026-01-01T00:00:05Z"));
+    // The object changed since our apply (resourceVersion 100 -> 101).
+    assert!(observe(&engine, &input(&applied, None)).saw_latest_spec);
+    // Nothing written since our apply: that status predates it.
+    engine.metadata.resource_version = Some("100".into());
+    assert!(!observe(&engine, &input(&applied, None)).saw_latest_spec);
+}
+
+#[test]
+fn our_own_status_writes_do_not_count_as_the_engine_seeing_the_spec() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let mut engine = engine_with(Some(healthy(3, 3)), None);
+    engine.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+        manager: Some(FIELD_MANAGER.into()),
+        subresource: Some("status".into()),
+        time: Some(time("2026-01-01T00:00:09Z")),
+        ..Default::default()
+    }]);
+    assert!(!observe(&engine, &input(&applied, None)).saw_latest_spec);
+}
+
+#[test]
+fn scaling_in_progress_is_updating_after_first_ready() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let engine = engine_with(Some(healthy(3, 2)), Some("2026-01-01T00:00:01Z"));
+    let o = observe(&engine, &input(&applied, Some(ClusterPhase::Ready)));
+    assert_eq!((o.phase.phase, o.phase.reason), (ClusterPhase::Updating, "Scaling"));
+    let o = observe(&engine, &input(&applied, None));
+    assert_eq!(o.phase.phase, ClusterPhase::Creating);
+}
+
+#[test]
+fn old_image_still_running_is_rolling_out() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let mut status = healthy(3, 3);
+    status.image = Some("ghcr.io/cloudnative-pg/postgresql:15.0".into());
+    let o = observe(
+        &engine_with(Some(status), Some("2026-01-01T00:00:01Z")),
+        &input(&applied, Some(ClusterPhase::Ready)),
+    );
+    assert_eq!(o.phase.reason, "RollingOut");
+}
+
+#[test]
+fn every_known_phase_maps_and_unknown_text_is_tolerated() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let cases = [
+        (phase::FIRST_PRIMARY, ClusterPhase::Creating),
+        (phase::CREATING_REPLICA, ClusterPhase::Creating),
+        (phase::SWITCHOVER, ClusterPhase::Creating),
+        (phase::UNRECOVERABLE, ClusterPhase::Error),
+        (phase::CANNOT_CREATE_OBJECTS, ClusterPhase::Error),
+        (phase::WAITING_FOR_USER, ClusterPhase::Error),
+        ("Some phase from a newer CNPG", ClusterPhase::Unknown),
+    ];
+    for (text, expected) in cases {
+        let status = ClusterStatus { phase: Some(text.into()), ..Default::default() };
+        let o = observe(&engine_with(Some(status), Some("2026-01-01T00:00:01Z")), &input(&applied, None));
+        assert_eq!(o.phase.phase, expected, "{text}");
+    }
+    let status = ClusterStatus { phase: Some(phase::FAILOVER.into()), ..Default::default() };
+    let o = observe(
+        &engine_with(Some(status), Some("2026-01-01T00:00:01Z")),
+        &input(&applied, Some(ClusterPhase::Ready)),
+    );
+    assert_eq!(o.phase.phase, ClusterPhase::Updating);
+}
+
+#[test]
+fn paused_is_paused_once_cnpg_reports_hibernation() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let mut status = healthy(3, 0);
+    let mut paused_input = input(&applied, Some(ClusterPhase::Ready));
+    paused_input.paused = true;
+    let o = observe(&engine_with(Some(status.clone()), Some("2026-01-01T00:00:01Z")), &paused_input);
+    assert_eq!(o.phase.phase, ClusterPhase::Updating);
+    status.conditions = Some(vec![Condition {
+        type_: HIBERNATION_CONDITION.into(),
+        status: "True".into(),
+        reason: "Hibernated".into(),
+        message: "Cluster has been hibernated".into(),
+        last_transition_time: time("2026-01-01T00:00:01Z"),
+        observed_generation: None,
+    }]);
+    let o = observe(&engine_with(Some(status), Some("2026-01-01T00:00:01Z")), &paused_input);
+    assert_eq!(o.phase.phase, ClusterPhase::Paused);
+}

@@ -1,0 +1,12 @@
+//! Engine providers. Everything here is pure: a DatabaseCluster (plus the
+//! resolved version) goes in, the engine operator's resource comes out; the
+//! engine resource's status goes in, our unified status vocabulary comes out.
+//! The operator crate does all the I/O around these functions.
+
+pub mod catalog;
+pub mod cnpg;
+mod convert;
+pub mod provider;
+
+pub use catalog::{ResolvedVersion, VersionError, resolve_version};
+pub use provider::{BuildError, EngineObservation, ObservedPhase, Unapplied};

@@ -1,0 +1,185 @@
+//! Validate and build: from a DatabaseCluster and what it refers to, decide
+//! what to apply, or why nothing may be applied. Pure.
+
+use dbaas_api::engine::DatabaseEngineSpec;
+use dbaas_api::{DatabaseCluster, EngineType};
+use dbaas_engines::cnpg;
+use dbaas_engines::{ResolvedVersion, VersionError, resolve_version};
+
+/// What the dereference stage found.
+#[derive(Clone, Debug, Default)]
+pub struct References {
+    /// The SRE's policy for this engine in this namespace, if any.
+    pub policy: Option<DatabaseEngineSpec>,
+    /// Whether the engine operator's CRD is served.
+    pub engine_installed: bool,
+    /// An engine object with our name exists that is not ours.
+    pub foreign_engine_object: bool,
+}
+
+/// Why nothing is applied. The cluster keeps running what it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Condition that carries the refusal: `Valid` or `EngineAvailable`.
+    pub condition: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+    /// Whether time alone may fix it (an engine operator being installed),
+    /// so the controller should look again without any watch event.
+    pub retry: bool,
+}
+
+/// The outcome of validate + build.
+#[derive(Debug)]
+pub enum Plan {
+    Apply {
+        built: Box<cnpg::Built>,
+        version: ResolvedVersion,
+    },
+    Refuse(Refusal),
+}
+
+/// The CloudNativePG Cluster kind, for discovery.
+pub fn cnpg_gvk() -> kube::core::GroupVersionKind {
+    kube::core::GroupVersionKind::gvk("postgresql.cnpg.io", "v1", "Cluster")
+}
+
+/// Validates and builds.
+pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
+    let engine = cluster.spec.engine.type_;
+    let refuse = |condition, reason, message: String, retry| {
+        Plan::Refuse(Refusal {
+            condition,
+            reason,
+            message,
+            retry,
+        })
+    };
+    if engine != EngineType::Postgresql {
+        return refuse(
+            dbaas_api::common::condition::VALID,
+            "EngineNotSupported",
+            format!("engine {engine} is not supported by this dbaas-operator version yet; postgresql is"),
+            false,
+        );
+    }
+    if !refs.engine_installed {
+        return refuse(
+            dbaas_api::common::condition::ENGINE_AVAILABLE,
+            "EngineOperatorNotInstalled",
+            "the CloudNativePG operator is not installed: the CRD clusters.postgresql.cnpg.io/v1 is not served by this cluster; install CloudNativePG and the cluster will be created".to_owned(),
+            true,
+        );
+    }
+    if refs.foreign_engine_object {
+        return refuse(
+            dbaas_api::common::condition::VALID,
+            "EngineObjectConflict",
+            format!(
+                "a CloudNativePG Cluster named {:?} already exists and is not managed by dbaas-operator; it is left untouched: choose another name",
+                cluster.metadata.name.as_deref().unwrap_or_default()
+            ),
+            false,
+        );
+    }
+    let version = match resolve_version(engine, cluster.spec.engine.version.as_deref(), refs.policy.as_ref()) {
+        Ok(version) => version,
+        Err(err) => {
+            let reason = match err {
+                VersionError::NotOffered { .. } => "VersionNotOffered",
+                VersionError::NotAllowed { .. } => "VersionNotAllowed",
+                VersionError::NoDefault { .. } => "NoDefaultVersion",
+            };
+            return refuse(dbaas_api::common::condition::VALID, reason, err.to_string(), false);
+        }
+    };
+    match cnpg::build(cluster, &version) {
+        Ok(built) => Plan::Apply {
+            built: Box::new(built),
+            version,
+        },
+        Err(err) => refuse(
+            dbaas_api::common::condition::VALID,
+            err.reason(),
+            err.to_string(),
+            false,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(yaml: &str) -> DatabaseCluster {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    const PG: &str = "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: pg, namespace: ns, uid: u1}\nspec: {engine: {type: postgresql, version: '16.2'}, storage: {size: 1Gi}}";
+
+    fn installed() -> References {
+        References {
+            engine_installed: true,
+            ..Default::default()
+        }
+    }
+
+    fn refusal(plan: Plan) -> Refusal {
+        match plan {
+            Plan::Refuse(r) => r,
+            Plan::Apply { .. } => panic!("expected a refusal"),
+        }
+    }
+
+    #[test]
+    fn valid_postgres_cluster_is_applied() {
+        match plan(&cluster(PG), &installed()) {
+            Plan::Apply { version, built } => {
+                assert_eq!(version.version, "16.2");
+                assert_eq!(built.cluster.spec.instances, 1);
+            }
+            Plan::Refuse(r) => panic!("refused: {r:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_engine_operator_is_reported_and_retried() {
+        let r = refusal(plan(&cluster(PG), &References::default()));
+        assert_eq!((r.condition, r.reason, r.retry), ("EngineAvailable", "EngineOperatorNotInstalled", true));
+        assert!(r.message.contains("clusters.postgresql.cnpg.io"), "{}", r.message);
+    }
+
+    #[test]
+    fn engines_without_provider_are_refused() {
+        let r = refusal(plan(&cluster(&PG.replace("postgresql", "mysql")), &installed()));
+        assert_eq!(r.reason, "EngineNotSupported");
+    }
+
+    #[test]
+    fn foreign_engine_object_is_never_taken_over() {
+        let refs = References {
+            foreign_engine_object: true,
+            ..installed()
+        };
+        let r = refusal(plan(&cluster(PG), &refs));
+        assert_eq!(r.reason, "EngineObjectConflict");
+    }
+
+    #[test]
+    fn unknown_and_disallowed_versions_are_refused() {
+        let r = refusal(plan(&cluster(&PG.replace("16.2", "99.1")), &installed()));
+        assert_eq!(r.reason, "VersionNotOffered");
+        let refs = References {
+            policy: Some(DatabaseEngineSpec {
+                type_: EngineType::Postgresql,
+                allowed_versions: vec!["17.6".into()],
+                default_version: None,
+                images: Default::default(),
+            }),
+            ..installed()
+        };
+        let r = refusal(plan(&cluster(PG), &refs));
+        assert_eq!(r.reason, "VersionNotAllowed");
+        assert!(r.message.contains("17.6"), "{}", r.message);
+    }
+}

@@ -1,0 +1,12 @@
+//! The dbaas-operator controllers.
+//!
+//! Every controller runs the same pipeline: dereference what the object
+//! refers to -> validate -> build the desired engine objects (pure, in
+//! `dbaas-engines`) -> apply them with server-side apply under one field
+//! manager -> write status (conditions, observedGeneration).
+
+pub mod cluster;
+pub mod context;
+pub mod run;
+
+pub use run::{OperatorConfig, run};

@@ -1,0 +1,101 @@
+//! Wires the controllers to the API server and runs them until shutdown.
+
+use std::sync::Arc;
+
+use dbaas_api::{DatabaseCluster, DatabaseEngine};
+use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
+use futures::StreamExt;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tracing::{debug, info};
+
+use crate::cluster;
+use crate::context::Context;
+
+/// How the operator runs.
+#[derive(Clone, Debug, Default)]
+pub struct OperatorConfig {
+    /// Watch only this namespace; all namespaces when `None`.
+    pub namespace: Option<String>,
+    /// Reconciles running at once (0: unbounded).
+    pub concurrency: u16,
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + serde::de::DeserializeOwned,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs every controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = config.namespace.as_deref();
+    let clusters: Api<DatabaseCluster> = api(&client, ns);
+    let engines: Api<DatabaseEngine> = api(&client, ns);
+    let cnpg_clusters: Api<CnpgCluster> = api(&client, ns);
+    let cnpg_metadata: Api<PartialObjectMeta<CnpgCluster>> = api(&client, ns);
+
+    // Watch caches shared by reconciles.
+    let (engine_store, engine_writer) = reflector::store::<DatabaseEngine>();
+    let engine_cache = reflector::reflector(
+        engine_writer,
+        watcher(engines.clone(), watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects()
+    .for_each(|_| futures::future::ready(()));
+    let (cnpg_store, cnpg_writer) = reflector::store();
+    let cnpg_meta = reflector::reflector(
+        cnpg_writer,
+        watcher(cnpg_metadata, watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects()
+    .for_each(|_| futures::future::ready(()));
+    let ctx = Arc::new(Context::new(client.clone(), engine_store, cnpg_store));
+
+    let controller = Controller::new(clusters, watcher::Config::default());
+    let cluster_store = controller.store();
+    // A changed DatabaseEngine (allowed versions, default) re-judges every
+    // cluster of that engine in its namespace.
+    let clusters_of_engine = move |engine: DatabaseEngine| -> Vec<ObjectRef<DatabaseCluster>> {
+        cluster_store
+            .state()
+            .iter()
+            .filter(|c| c.namespace() == engine.namespace() && c.spec.engine.type_ == engine.spec.type_)
+            .map(|c| ObjectRef::from_obj(c.as_ref()))
+            .collect()
+    };
+    let controller = controller
+        .owns(cnpg_clusters, watcher::Config::default().labels("app.kubernetes.io/managed-by=dbaas-operator"))
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .watches(engines, watcher::Config::default(), clusters_of_engine)
+        .graceful_shutdown_on(shutdown)
+        // Boxed: the reconcile future holds whole engine objects.
+        .run(|c, ctx| Box::pin(cluster::reconcile(c, ctx)), cluster::error_policy, ctx)
+        .for_each(|result| {
+            match result {
+                Ok((object, _)) => debug!(cluster = %object, "reconciled"),
+                Err(err) => debug!("controller: {err}"),
+            }
+            futures::future::ready(())
+        });
+
+    info!(namespace = ns.unwrap_or("<all>"), "dbaas-operator controllers started");
+    tokio::select! {
+        () = controller => {},
+        () = cnpg_meta => {},
+        () = engine_cache => {},
+    }
+    info!("dbaas-operator controllers stopped");
+}

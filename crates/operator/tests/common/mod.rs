@@ -1,0 +1,141 @@
+//! Helpers shared by the integration tests: run the operator in-process
+//! against the real control plane, scoped to one test namespace, and play the
+//! engine operator's part by writing its status the way it does.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use dbaas_api::DatabaseCluster;
+use dbaas_api::cluster::ClusterPhase;
+use dbaas_operator::{OperatorConfig, run};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The operator running in this process for one namespace; stops on drop.
+pub struct Operator {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
+pub fn start_operator(client: &Client, namespace: &str) -> Operator {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = OperatorConfig {
+        namespace: Some(namespace.to_owned()),
+        concurrency: 4,
+    };
+    let task = tokio::spawn(run(client.clone(), config, async move {
+        let _ = stopped.await;
+    }));
+    Operator {
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// Parses a YAML document into an object.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+    serde_saphyr::from_str(yaml).expect("valid YAML")
+}
+
+/// Reads a file of the repository.
+pub fn repo_file(path: &str) -> String {
+    let full = dbaas_testkit::repo_root().join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// Creates a DatabaseCluster from YAML and returns what the API server stored.
+pub async fn create_cluster(api: &Api<DatabaseCluster>, yaml: &str) -> DatabaseCluster {
+    let cluster: DatabaseCluster = from_yaml(yaml);
+    api.create(&PostParams::default(), &cluster)
+        .await
+        .unwrap_or_else(|e| panic!("create {:?}: {e}", cluster.metadata.name))
+}
+
+/// Writes the status of an engine object as its operator would: a merge
+/// patch on the status subresource under the operator's own field manager.
+pub async fn write_engine_status<K>(api: &Api<K>, name: &str, manager: &str, status: Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = PatchParams {
+        field_manager: Some(manager.to_owned()),
+        ..Default::default()
+    };
+    api.patch_status(name, &params, &Patch::Merge(&serde_json::json!({ "status": status })))
+        .await
+        .unwrap_or_else(|e| panic!("writing engine status of {name}: {e}"));
+}
+
+/// Condition: the DatabaseCluster is in `phase`.
+pub fn in_phase(phase: ClusterPhase) -> impl Fn(Option<&DatabaseCluster>) -> bool {
+    move |c| c.and_then(|c| c.status.as_ref()).and_then(|s| s.phase) == Some(phase)
+}
+
+/// Condition: the DatabaseCluster has condition `type_` with `status` and `reason`.
+pub fn has_condition(
+    type_: &'static str,
+    status: &'static str,
+    reason: &'static str,
+) -> impl Fn(Option<&DatabaseCluster>) -> bool {
+    move |c| {
+        c.and_then(|c| c.status.as_ref())
+            .map(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == type_ && c.status == status && c.reason == reason)
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// The condition `type_` of a cluster (panics if absent).
+pub fn condition(cluster: &DatabaseCluster, type_: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {type_} condition in {:?}", cluster.status))
+}
+
+/// Asserts that every field of `sent` came back unchanged in `stored`: the
+/// API server's schema pruned nothing we sent.
+pub fn assert_not_pruned(sent: &Value, stored: &Value) {
+    let mut missing = Vec::new();
+    compare(sent, stored, String::new(), &mut missing);
+    assert!(missing.is_empty(), "the API server pruned or changed: {missing:#?}");
+}
+
+fn compare(sent: &Value, stored: &Value, path: String, missing: &mut Vec<String>) {
+    match (sent, stored) {
+        (Value::Object(s), Value::Object(t)) => {
+            for (key, value) in s {
+                match t.get(key) {
+                    Some(other) => compare(value, other, format!("{path}.{key}"), missing),
+                    None => missing.push(format!("{path}.{key} (pruned)")),
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(t)) if s.len() == t.len() => {
+            for (i, (a, b)) in s.iter().zip(t).enumerate() {
+                compare(a, b, format!("{path}[{i}]"), missing);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => missing.push(format!("{path}: sent {a}, stored {b}")),
+    }
+}
