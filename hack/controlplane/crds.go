@@ -184,6 +184,7 @@ func loadCRDs(paths []string) ([]*unstructured.Unstructured, error) {
 // installCRDs server-side applies every CRD under paths (field manager
 // "controlplane", force=true) and waits until each one is Established.
 func installCRDs(ctx context.Context, cfg *rest.Config, paths []string) ([]string, error) {
+	t0 := time.Now()
 	crds, err := loadCRDs(paths)
 	if err != nil {
 		return nil, err
@@ -230,7 +231,7 @@ func installCRDs(ctx context.Context, cfg *rest.Config, paths []string) ([]strin
 		return nil, errors.Join(all...)
 	}
 
-	logf("applied %d CRDs (server-side apply), waiting for Established", len(crds))
+	logf("applied %d CRDs with server-side apply in %.2fs, waiting for Established", len(crds), time.Since(t0).Seconds())
 
 	// Wait for Established=True on each CRD, with one watch (a watch without a
 	// resourceVersion starts with the current state of every CRD) rather than

@@ -243,6 +243,8 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 		"--use-service-account-credentials=true",
 		"--controllers="+kcmControllers,
 		"--leader-elect=false",
+		"--kube-api-qps=100", // default 20: startup (one token per controller) is throttled
+		"--kube-api-burst=200",
 		"--profiling=false",
 	); err != nil {
 		return cp.fail(err)

@@ -18,7 +18,11 @@ use serde::{Deserialize, Serialize};
     doc = "Where backups go and the Secret holding the credentials.",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
     printcolumn(name = "Bucket", type_ = "string", json_path = ".spec.bucket"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(

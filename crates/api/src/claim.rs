@@ -22,7 +22,11 @@ use crate::common::LocalObjectReference;
     printcolumn(name = "Database", type_ = "string", json_path = ".spec.databaseName"),
     printcolumn(name = "Secret", type_ = "string", json_path = ".spec.secretName"),
     printcolumn(name = "Matched", type_ = "string", json_path = ".status.matchedLabel"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -34,7 +38,10 @@ pub struct DatabaseClaimSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
     /// Secret the connection info is written to.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub secret_name: String,
     /// postgres, mysql or mariadb.
     #[serde(rename = "type")]
@@ -72,7 +79,11 @@ pub struct DatabaseClaimSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<String>,
     /// Minimum storage of a dynamically provisioned cluster, in GB.
-    #[serde(rename = "minStorageGB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minStorageGB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1))]
     pub min_storage_gb: Option<i32>,
     /// What happens to the database and user when the claim is deleted.
@@ -89,7 +100,9 @@ fn default_dsn_name() -> String {
 }
 
 /// What happens to the database and user when the claim is deleted.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DeletePolicy {
     /// Keep them (the default).

@@ -126,7 +126,10 @@ pub struct EngineSpec {
     /// uses the default (recommended) version of the DatabaseEngine. Must be
     /// one of the versions the DatabaseEngine allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[0-9][0-9A-Za-z.\-_+]*$"))]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[0-9][0-9A-Za-z.\-_+]*$")
+    )]
     pub version: Option<String>,
 }
 
@@ -238,7 +241,10 @@ pub struct BackupSpec {
 #[serde(rename_all = "camelCase")]
 pub struct BackupSchedule {
     /// Unique name of the schedule.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// Whether this schedule runs.
     #[serde(default = "default_true")]

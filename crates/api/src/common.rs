@@ -26,7 +26,6 @@ pub const ANNOTATION_ORIGIN: &str = "dbaas.io/origin";
 /// The field manager the operator uses for every server-side apply.
 pub const FIELD_MANAGER: &str = "dbaas-operator";
 
-
 /// The database engines the unified API knows.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -6,8 +6,8 @@ use kube::CustomResourceExt;
 use schemars::{Schema, SchemaGenerator, json_schema};
 
 use crate::{
-    BackupScheduleTemplate, BackupStorage, DatabaseClaim, DatabaseCluster,
-    DatabaseClusterTemplate, DatabaseEngine, DatabaseServer, MonitoringConfig, OpsRequest,
+    BackupScheduleTemplate, BackupStorage, DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate,
+    DatabaseEngine, DatabaseServer, MonitoringConfig, OpsRequest,
 };
 
 /// Every CRD of the `dbaas.io` group.

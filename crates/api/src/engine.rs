@@ -23,10 +23,22 @@ use crate::common::EngineType;
     category = "dbaas",
     doc = "An engine type, its operator and the database versions users may run.",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
-    printcolumn(name = "Operator", type_ = "string", json_path = ".status.operatorVersion"),
+    printcolumn(
+        name = "Operator",
+        type_ = "string",
+        json_path = ".status.operatorVersion"
+    ),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
-    printcolumn(name = "Default", type_ = "string", json_path = ".status.defaultVersion"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Default",
+        type_ = "string",
+        json_path = ".status.defaultVersion"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.defaultVersion) || size(self.allowedVersions) == 0 || self.defaultVersion in self.allowedVersions").message("defaultVersion must be one of allowedVersions").reason(Reason::FieldValueInvalid).field_path(".defaultVersion"))]

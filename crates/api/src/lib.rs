@@ -9,6 +9,10 @@
 //! - what needs other objects (is the version allowed, is the engine operator
 //!   installed) is judged by the operator and reported as a status condition.
 
+// kube-derive's `printcolumn(name = .., type_ = ..)` repeats keys across
+// columns, which this lint mistakes for duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod backup_storage;
 pub mod claim;
 pub mod cluster;

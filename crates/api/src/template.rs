@@ -25,8 +25,16 @@ use crate::common::{ConfigParameter, EngineType};
     category = "dbaas",
     doc = "A preset (size, configuration, engine-resource fragment) for DatabaseClusters of one engine.",
     printcolumn(name = "Engine", type_ = "string", json_path = ".spec.engineType"),
-    printcolumn(name = "Description", type_ = "string", json_path = ".spec.description"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Description",
+        type_ = "string",
+        json_path = ".spec.description"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseClusterTemplateSpec {
@@ -63,7 +71,11 @@ pub struct DatabaseClusterTemplateSpec {
     shortname = "dbbst",
     category = "dbaas",
     doc = "A preset set of backup schedules.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupScheduleTemplateSpec {

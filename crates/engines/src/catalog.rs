@@ -20,7 +20,9 @@ pub enum VersionError {
         version: String,
         offered: String,
     },
-    #[error("{engine} version {version:?} is not allowed by the DatabaseEngine; allowed: {allowed}")]
+    #[error(
+        "{engine} version {version:?} is not allowed by the DatabaseEngine; allowed: {allowed}"
+    )]
     NotAllowed {
         engine: EngineType,
         version: String,
@@ -32,7 +34,8 @@ pub enum VersionError {
 
 /// PostgreSQL minor releases per major that CloudNativePG publishes operand
 /// images for (`ghcr.io/cloudnative-pg/postgresql:<major>.<minor>`).
-const POSTGRESQL_MINORS: &[(u32, u32)] = &[(13, 22), (14, 19), (15, 14), (16, 10), (17, 6), (18, 0)];
+const POSTGRESQL_MINORS: &[(u32, u32)] =
+    &[(13, 22), (14, 19), (15, 14), (16, 10), (17, 6), (18, 0)];
 const POSTGRESQL_IMAGE: &str = "ghcr.io/cloudnative-pg/postgresql";
 const POSTGRESQL_DEFAULT: &str = "17.6";
 
@@ -109,7 +112,10 @@ fn summarize_offered(engine: EngineType) -> String {
     let mut majors: Vec<String> = Vec::new();
     for v in builtin_versions(engine) {
         let major = v.version.split('.').next().unwrap_or_default().to_owned();
-        if !majors.iter().any(|m| m.split('.').next() == Some(major.as_str())) {
+        if !majors
+            .iter()
+            .any(|m| m.split('.').next() == Some(major.as_str()))
+        {
             majors.push(v.version);
         }
     }
@@ -142,8 +148,18 @@ mod tests {
     #[test]
     fn no_version_uses_policy_default_then_builtin_default() {
         let p = policy(&[], Some("15.3"));
-        assert_eq!(resolve_version(EngineType::Postgresql, None, Some(&p)).unwrap().version, "15.3");
-        assert_eq!(resolve_version(EngineType::Postgresql, None, None).unwrap().version, POSTGRESQL_DEFAULT);
+        assert_eq!(
+            resolve_version(EngineType::Postgresql, None, Some(&p))
+                .unwrap()
+                .version,
+            "15.3"
+        );
+        assert_eq!(
+            resolve_version(EngineType::Postgresql, None, None)
+                .unwrap()
+                .version,
+            POSTGRESQL_DEFAULT
+        );
     }
 
     #[test]
@@ -172,7 +188,8 @@ mod tests {
     #[test]
     fn policy_images_add_versions() {
         let mut p = policy(&[], None);
-        p.images.insert("17.99".into(), "registry.local/pg:17.99".into());
+        p.images
+            .insert("17.99".into(), "registry.local/pg:17.99".into());
         let v = resolve_version(EngineType::Postgresql, Some("17.99"), Some(&p)).unwrap();
         assert_eq!(v.image, "registry.local/pg:17.99");
     }
@@ -181,7 +198,9 @@ mod tests {
     fn engines_without_provider_offer_nothing() {
         assert_eq!(
             resolve_version(EngineType::Mysql, None, None),
-            Err(VersionError::NoDefault { engine: EngineType::Mysql })
+            Err(VersionError::NoDefault {
+                engine: EngineType::Mysql
+            })
         );
     }
 }

@@ -74,7 +74,12 @@ pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
         .spec
         .credentials_secret_name
         .clone()
-        .unwrap_or_else(|| format!("{}-superuser", cluster.metadata.name.as_deref().unwrap_or_default()))
+        .unwrap_or_else(|| {
+            format!(
+                "{}-superuser",
+                cluster.metadata.name.as_deref().unwrap_or_default()
+            )
+        })
 }
 
 /// Builds the CloudNativePG Cluster for `cluster` at `version`.
@@ -101,10 +106,11 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
             ..Default::default()
         }),
         enable_superuser_access: Some(true),
-        superuser_secret: spec
-            .credentials_secret_name
-            .as_ref()
-            .map(|secret| ClusterSuperuserSecret { name: secret.clone() }),
+        superuser_secret: spec.credentials_secret_name.as_ref().map(|secret| {
+            ClusterSuperuserSecret {
+                name: secret.clone(),
+            }
+        }),
         ..Default::default()
     };
 
@@ -184,7 +190,11 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
             why: "the PgBouncer Pooler is not created by this operator version",
         });
     }
-    if spec.backup.as_ref().is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled)) {
+    if spec
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled))
+    {
         unapplied.push(Unapplied {
             field: "backup",
             why: "scheduled backups and PITR are not configured by this operator version",
@@ -262,7 +272,8 @@ pub fn observe(engine: &Cluster, input: &ObserveInput<'_>) -> EngineObservation 
         .and_then(|s| s.write_service.as_deref())
         .filter(|s| !s.is_empty())
         .map(|service| format!("{service}.{namespace}.svc"));
-    let saw_latest_spec = status_written_since(engine, input.applied_at, input.applied_resource_version);
+    let saw_latest_spec =
+        status_written_since(engine, input.applied_at, input.applied_resource_version);
     let phase = observe_phase(engine, input, saw_latest_spec, ready_instances);
     EngineObservation {
         phase,
@@ -286,8 +297,8 @@ fn status_written_since(
     let Some(applied_at) = applied_at else {
         return false;
     };
-    let changed_since_apply =
-        applied_resource_version.is_none_or(|rv| engine.metadata.resource_version.as_deref() != Some(rv));
+    let changed_since_apply = applied_resource_version
+        .is_none_or(|rv| engine.metadata.resource_version.as_deref() != Some(rv));
     engine
         .metadata
         .managed_fields
@@ -296,7 +307,9 @@ fn status_written_since(
         .filter(|entry| entry.subresource.as_deref() == Some("status"))
         .filter(|entry| entry.manager.as_deref() != Some(FIELD_MANAGER))
         .filter_map(|entry| entry.time.as_ref())
-        .any(|written| written.0 > applied_at.0 || (written.0 == applied_at.0 && changed_since_apply))
+        .any(|written| {
+            written.0 > applied_at.0 || (written.0 == applied_at.0 && changed_since_apply)
+        })
 }
 
 fn observe_phase(
@@ -317,7 +330,11 @@ fn observe_phase(
         None | Some(ClusterPhase::Pending) | Some(ClusterPhase::Creating)
     );
     let progressing = |reason: &'static str, message: String| {
-        let phase = if first_start { ClusterPhase::Creating } else { ClusterPhase::Updating };
+        let phase = if first_start {
+            ClusterPhase::Creating
+        } else {
+            ClusterPhase::Updating
+        };
         observed(phase, reason, message)
     };
 
@@ -336,9 +353,17 @@ fn observe_phase(
             .flatten()
             .any(|c| c.type_ == HIBERNATION_CONDITION && c.status == "True");
         return if hibernated && saw_latest_spec {
-            observed(ClusterPhase::Paused, "Hibernated", "hibernated by CloudNativePG".to_owned())
+            observed(
+                ClusterPhase::Paused,
+                "Hibernated",
+                "hibernated by CloudNativePG".to_owned(),
+            )
         } else {
-            observed(ClusterPhase::Updating, "Hibernating", format!("hibernating: {text}"))
+            observed(
+                ClusterPhase::Updating,
+                "Hibernating",
+                format!("hibernating: {text}"),
+            )
         };
     }
 
@@ -368,7 +393,10 @@ fn observe_phase(
                     format!("instances still run {}", image.unwrap_or_default()),
                 )
             } else if ready_condition_false {
-                progressing("NotReady", "CloudNativePG reports the cluster not ready".to_owned())
+                progressing(
+                    "NotReady",
+                    "CloudNativePG reports the cluster not ready".to_owned(),
+                )
             } else {
                 observed(ClusterPhase::Ready, "EngineHealthy", text)
             }
@@ -393,9 +421,7 @@ fn observe_phase(
         | phase::IMAGE_CATALOG_ERROR
         | phase::UNKNOWN_PLUGIN
         | phase::FAILURE_PLUGIN
-        | phase::ARCHITECTURE_BINARY_MISSING => {
-            observed(ClusterPhase::Error, "EngineError", text)
-        }
+        | phase::ARCHITECTURE_BINARY_MISSING => observed(ClusterPhase::Error, "EngineError", text),
         _ => observed(
             ClusterPhase::Unknown,
             "UnknownEnginePhase",

@@ -69,7 +69,8 @@ impl Context {
         }
         let present = match kube::discovery::oneshot::pinned_kind(&self.client, gvk).await {
             Ok(_) => true,
-            Err(kube::Error::Api(status)) if status.is_not_found() => false,
+            // A missing API group answers a plain-text 404, not a Status.
+            Err(kube::Error::Api(status)) if status.code == 404 => false,
             Err(kube::Error::Discovery(_)) => false,
             Err(err) => return Err(err),
         };

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use dbaas_api::{DatabaseCluster, DatabaseEngine};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
 use futures::StreamExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, info};
@@ -72,17 +72,26 @@ pub async fn run(
         cluster_store
             .state()
             .iter()
-            .filter(|c| c.namespace() == engine.namespace() && c.spec.engine.type_ == engine.spec.type_)
+            .filter(|c| {
+                c.namespace() == engine.namespace() && c.spec.engine.type_ == engine.spec.type_
+            })
             .map(|c| ObjectRef::from_obj(c.as_ref()))
             .collect()
     };
     let controller = controller
-        .owns(cnpg_clusters, watcher::Config::default().labels("app.kubernetes.io/managed-by=dbaas-operator"))
+        .owns(
+            cnpg_clusters,
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=dbaas-operator"),
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches(engines, watcher::Config::default(), clusters_of_engine)
         .graceful_shutdown_on(shutdown)
         // Boxed: the reconcile future holds whole engine objects.
-        .run(|c, ctx| Box::pin(cluster::reconcile(c, ctx)), cluster::error_policy, ctx)
+        .run(
+            |c, ctx| Box::pin(cluster::reconcile(c, ctx)),
+            cluster::error_policy,
+            ctx,
+        )
         .for_each(|result| {
             match result {
                 Ok((object, _)) => debug!(cluster = %object, "reconciled"),
@@ -91,7 +100,10 @@ pub async fn run(
             futures::future::ready(())
         });
 
-    info!(namespace = ns.unwrap_or("<all>"), "dbaas-operator controllers started");
+    info!(
+        namespace = ns.unwrap_or("<all>"),
+        "dbaas-operator controllers started"
+    );
     tokio::select! {
         () = controller => {},
         () = cnpg_meta => {},

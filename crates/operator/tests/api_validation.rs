@@ -2,6 +2,8 @@
 //! with nothing pruned, and invalid objects are rejected with messages a user
 //! understands (OpenAPI schema and CEL rules).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
 mod common;
 
 use common::{assert_not_pruned, from_yaml, repo_file};
@@ -13,15 +15,24 @@ use serde_json::{Value, json};
 
 async fn setup(prefix: &str) -> (Client, TestNamespace) {
     let client = shared().client().await.expect("client");
-    let ns = TestNamespace::create(&client, prefix).await.expect("namespace");
+    let ns = TestNamespace::create(&client, prefix)
+        .await
+        .expect("namespace");
     (client, ns)
 }
 
 /// Creates an object from raw JSON (bypassing our own types, which would
 /// refuse bad input client-side) and returns the API server's answer.
-async fn create_raw(ns: &TestNamespace, client: &Client, object: Value) -> Result<DynamicObject, kube::Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &ns.name, &ApiResource::erase::<DatabaseCluster>(&()));
+async fn create_raw(
+    ns: &TestNamespace,
+    client: &Client,
+    object: Value,
+) -> Result<DynamicObject, kube::Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns.name,
+        &ApiResource::erase::<DatabaseCluster>(&()),
+    );
     let object: DynamicObject = serde_json::from_value(object).expect("object shape");
     api.create(&PostParams::default(), &object).await
 }
@@ -49,19 +60,31 @@ async fn seed_samples_are_valid_and_nothing_is_pruned() {
 
     let sample: Value = from_yaml(&repo_file("deploy/samples/postgresql-cluster.yaml"));
     let stored = clusters
-        .create(&PostParams::default(), &serde_json::from_value(sample.clone()).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(sample.clone()).unwrap(),
+        )
         .await
         .expect("the seed's DatabaseCluster sample is accepted");
     let stored = serde_json::to_value(&stored).unwrap();
     assert_not_pruned(&sample["spec"], &stored["spec"]);
 
-    for file in ["deploy/samples/ops/scale-postgres.yaml", "deploy/samples/ops/backup-postgres.yaml"] {
+    for file in [
+        "deploy/samples/ops/scale-postgres.yaml",
+        "deploy/samples/ops/backup-postgres.yaml",
+    ] {
         let sample: Value = from_yaml(&repo_file(file));
         let stored = ops
-            .create(&PostParams::default(), &serde_json::from_value(sample.clone()).unwrap())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(sample.clone()).unwrap(),
+            )
             .await
             .unwrap_or_else(|e| panic!("{file} rejected: {e}"));
-        assert_not_pruned(&sample["spec"], &serde_json::to_value(&stored).unwrap()["spec"]);
+        assert_not_pruned(
+            &sample["spec"],
+            &serde_json::to_value(&stored).unwrap()["spec"],
+        );
     }
 
     // `kubectl get dbaas` lists every kind: the category is on each CRD.
@@ -69,9 +92,15 @@ async fn seed_samples_are_valid_and_nothing_is_pruned() {
         Api::all(client.clone());
     for crd in dbaas_api::crds::all() {
         let name = crd.metadata.name.unwrap();
-        let served = crds.get(&name).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let served = crds
+            .get(&name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let categories = served.spec.names.categories.unwrap_or_default();
-        assert!(categories.contains(&"dbaas".to_string()), "{name} lacks the dbaas category");
+        assert!(
+            categories.contains(&"dbaas".to_string()),
+            "{name} lacks the dbaas category"
+        );
     }
     ns.delete().await.unwrap();
 }
@@ -82,11 +111,17 @@ async fn invalid_clusters_are_rejected_on_create() {
     let api: Api<DatabaseCluster> = ns.api();
     let pg = |extra: Value| {
         let mut spec = json!({ "engine": { "type": "postgresql" }, "storage": { "size": "1Gi" } });
-        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         spec
     };
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("size-zero", pg(json!({ "clusterSize": 0 })), "should be greater than or equal to 1"),
+        (
+            "size-zero",
+            pg(json!({ "clusterSize": 0 })),
+            "should be greater than or equal to 1",
+        ),
         (
             "mysql-even",
             json!({ "engine": { "type": "mysql" }, "clusterSize": 2, "storage": { "size": "1Gi" } }),
@@ -97,18 +132,48 @@ async fn invalid_clusters_are_rejected_on_create() {
             json!({ "engine": { "type": "mongodb" }, "clusterSize": 4, "storage": { "size": "1Gi" } }),
             "mysql and mongodb need an odd clusterSize",
         ),
-        ("bad-engine", json!({ "engine": { "type": "oracle" }, "storage": { "size": "1Gi" } }), "Unsupported value: \"oracle\""),
-        ("bad-size", pg(json!({ "storage": { "size": "ten gigs" } })), "storage.size must be a positive quantity such as 10Gi"),
-        ("zero-size", pg(json!({ "storage": { "size": "0" } })), "storage.size must be a positive quantity"),
-        ("bad-proxy", pg(json!({ "proxy": { "type": "haproxy" } })), "proxy.type must fit the engine"),
-        ("bad-cidr", pg(json!({ "expose": { "type": "external", "ipSourceRanges": ["not-a-cidr"] } })), "must be a CIDR"),
-        ("bad-version", pg(json!({ "engine": { "type": "postgresql", "version": "latest" } })), "spec.engine.version"),
+        (
+            "bad-engine",
+            json!({ "engine": { "type": "oracle" }, "storage": { "size": "1Gi" } }),
+            "Unsupported value: \"oracle\"",
+        ),
+        (
+            "bad-size",
+            pg(json!({ "storage": { "size": "ten gigs" } })),
+            "storage.size must be a positive quantity such as 10Gi",
+        ),
+        (
+            "zero-size",
+            pg(json!({ "storage": { "size": "0" } })),
+            "storage.size must be a positive quantity",
+        ),
+        (
+            "bad-proxy",
+            pg(json!({ "proxy": { "type": "haproxy" } })),
+            "proxy.type must fit the engine",
+        ),
+        (
+            "bad-cidr",
+            pg(json!({ "expose": { "type": "external", "ipSourceRanges": ["not-a-cidr"] } })),
+            "must be a CIDR",
+        ),
+        (
+            "bad-version",
+            pg(json!({ "engine": { "type": "postgresql", "version": "latest" } })),
+            "spec.engine.version",
+        ),
         (
             "two-sources",
-            pg(json!({ "dataSource": { "backupName": "b", "backupSource": { "storageName": "s", "path": "p" } } })),
+            pg(
+                json!({ "dataSource": { "backupName": "b", "backupSource": { "storageName": "s", "path": "p" } } }),
+            ),
             "exactly one of backupName or backupSource",
         ),
-        ("no-storage", json!({ "engine": { "type": "postgresql" } }), "spec.storage: Required value"),
+        (
+            "no-storage",
+            json!({ "engine": { "type": "postgresql" } }),
+            "spec.storage: Required value",
+        ),
         (
             "a-name-that-is-far-too-long-for-engine-operators-to-derive-names",
             pg(json!({})),
@@ -117,9 +182,19 @@ async fn invalid_clusters_are_rejected_on_create() {
     ];
     for (name, spec, expected) in cases {
         let message = rejection(create_raw(&ns, &client, cluster(name, spec)).await);
-        assert!(message.contains(expected), "{name}: expected {expected:?} in {message:?}");
+        assert!(
+            message.contains(expected),
+            "{name}: expected {expected:?} in {message:?}"
+        );
     }
-    assert!(api.list(&Default::default()).await.unwrap().items.is_empty(), "nothing was stored");
+    assert!(
+        api.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nothing was stored"
+    );
     ns.delete().await.unwrap();
 }
 
@@ -128,40 +203,94 @@ async fn invalid_updates_are_rejected_and_the_stored_object_is_unchanged() {
     let (client, ns) = setup("update").await;
     let api: Api<DatabaseCluster> = ns.api();
     let create = |name: &str, engine: &str, size: i32| {
-        cluster(name, json!({ "engine": { "type": engine }, "clusterSize": size, "storage": { "size": "10Gi", "class": "fast" } }))
+        cluster(
+            name,
+            json!({ "engine": { "type": engine }, "clusterSize": size, "storage": { "size": "10Gi", "class": "fast" } }),
+        )
     };
-    create_raw(&ns, &client, create("pg", "postgresql", 1)).await.unwrap();
-    create_raw(&ns, &client, create("single", "mysql", 1)).await.unwrap();
-    create_raw(&ns, &client, create("trio", "mongodb", 3)).await.unwrap();
+    create_raw(&ns, &client, create("pg", "postgresql", 1))
+        .await
+        .unwrap();
+    create_raw(&ns, &client, create("single", "mysql", 1))
+        .await
+        .unwrap();
+    create_raw(&ns, &client, create("trio", "mongodb", 3))
+        .await
+        .unwrap();
 
     let patch = |spec: Value| Patch::Merge(json!({ "spec": spec }));
     let params = PatchParams::default();
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("pg", json!({ "engine": { "type": "mysql" } }), "engine.type is immutable"),
-        ("pg", json!({ "storage": { "size": "5Gi" } }), "storage.size cannot shrink"),
-        ("pg", json!({ "storage": { "class": "slow" } }), "storage.class is immutable"),
-        ("pg", json!({ "dataSource": { "backupName": "b" } }), "dataSource is only read when the cluster is created"),
-        ("single", json!({ "clusterSize": 3 }), "cannot grow to cluster mode"),
-        ("trio", json!({ "clusterSize": 1 }), "cannot be scaled below 3"),
-        ("trio", json!({ "clusterSize": 4 }), "need an odd clusterSize"),
+        (
+            "pg",
+            json!({ "engine": { "type": "mysql" } }),
+            "engine.type is immutable",
+        ),
+        (
+            "pg",
+            json!({ "storage": { "size": "5Gi" } }),
+            "storage.size cannot shrink",
+        ),
+        (
+            "pg",
+            json!({ "storage": { "class": "slow" } }),
+            "storage.class is immutable",
+        ),
+        (
+            "pg",
+            json!({ "dataSource": { "backupName": "b" } }),
+            "dataSource is only read when the cluster is created",
+        ),
+        (
+            "single",
+            json!({ "clusterSize": 3 }),
+            "cannot grow to cluster mode",
+        ),
+        (
+            "trio",
+            json!({ "clusterSize": 1 }),
+            "cannot be scaled below 3",
+        ),
+        (
+            "trio",
+            json!({ "clusterSize": 4 }),
+            "need an odd clusterSize",
+        ),
     ];
     for (name, spec, expected) in cases {
         let before = api.get(name).await.unwrap();
         match api.patch(name, &params, &patch(spec.clone())).await {
             Ok(_) => panic!("{name}: accepted {spec}"),
             Err(kube::Error::Api(status)) => {
-                assert!(status.message.contains(expected), "{name}: expected {expected:?} in {:?}", status.message)
+                assert!(
+                    status.message.contains(expected),
+                    "{name}: expected {expected:?} in {:?}",
+                    status.message
+                )
             }
             Err(other) => panic!("{name}: {other}"),
         }
         let after = api.get(name).await.unwrap();
-        assert_eq!(before.spec, after.spec, "{name}: a rejected update changed nothing");
+        assert_eq!(
+            before.spec, after.spec,
+            "{name}: a rejected update changed nothing"
+        );
     }
 
     // Allowed changes go through: grow storage, scale a cluster-mode engine 3 -> 5 -> 3.
-    api.patch("pg", &params, &patch(json!({ "storage": { "size": "20Gi" }, "clusterSize": 2 }))).await.unwrap();
-    api.patch("trio", &params, &patch(json!({ "clusterSize": 5 }))).await.unwrap();
-    api.patch("trio", &params, &patch(json!({ "clusterSize": 3 }))).await.unwrap();
+    api.patch(
+        "pg",
+        &params,
+        &patch(json!({ "storage": { "size": "20Gi" }, "clusterSize": 2 })),
+    )
+    .await
+    .unwrap();
+    api.patch("trio", &params, &patch(json!({ "clusterSize": 5 })))
+        .await
+        .unwrap();
+    api.patch("trio", &params, &patch(json!({ "clusterSize": 3 })))
+        .await
+        .unwrap();
     ns.delete().await.unwrap();
 }
 
@@ -174,22 +303,52 @@ async fn invalid_ops_requests_are_rejected() {
             .unwrap()
     };
     let missing = api
-        .create(&PostParams::default(), &ops("scale", json!({ "clusterRef": { "name": "c" }, "type": "HorizontalScaling" })))
+        .create(
+            &PostParams::default(),
+            &ops(
+                "scale",
+                json!({ "clusterRef": { "name": "c" }, "type": "HorizontalScaling" }),
+            ),
+        )
         .await
         .unwrap_err();
-    assert!(missing.to_string().contains("type HorizontalScaling needs horizontalScaling"), "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("type HorizontalScaling needs horizontalScaling"),
+        "{missing}"
+    );
 
-    api.create(&PostParams::default(), &ops("restart", json!({ "clusterRef": { "name": "c" }, "type": "Restart" })))
-        .await
-        .unwrap();
+    api.create(
+        &PostParams::default(),
+        &ops(
+            "restart",
+            json!({ "clusterRef": { "name": "c" }, "type": "Restart" }),
+        ),
+    )
+    .await
+    .unwrap();
     let retarget = api
-        .patch("restart", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "clusterRef": { "name": "other" } } })))
+        .patch(
+            "restart",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "clusterRef": { "name": "other" } } })),
+        )
         .await
         .unwrap_err();
-    assert!(retarget.to_string().contains("type and clusterRef are immutable"), "{retarget}");
+    assert!(
+        retarget
+            .to_string()
+            .contains("type and clusterRef are immutable"),
+        "{retarget}"
+    );
     // cancel is the one field that may change.
-    api.patch("restart", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "cancel": true } })))
-        .await
-        .unwrap();
+    api.patch(
+        "restart",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "cancel": true } })),
+    )
+    .await
+    .unwrap();
     ns.delete().await.unwrap();
 }

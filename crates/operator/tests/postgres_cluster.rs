@@ -2,6 +2,8 @@
 //! CloudNativePG CRD installed: the operator runs in-process; the tests play
 //! CloudNativePG by writing its status the way it does.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
 mod common;
 
 use common::*;
@@ -19,7 +21,9 @@ const CNPG: &str = "cloudnative-pg";
 
 async fn setup(prefix: &str) -> (Client, TestNamespace, Operator) {
     let client = shared().client().await.expect("client");
-    let ns = TestNamespace::create(&client, prefix).await.expect("namespace");
+    let ns = TestNamespace::create(&client, prefix)
+        .await
+        .expect("namespace");
     let operator = start_operator(&client, &ns.name);
     (client, ns, operator)
 }
@@ -40,14 +44,28 @@ fn healthy(instances: i64, image: &str, name: &str) -> Value {
     })
 }
 
-async fn engine_object(api: &Api<CnpgCluster>, name: &str, what: &str, check: impl Fn(&CnpgCluster) -> bool) -> CnpgCluster {
-    wait_for(api, name, TIMEOUT, what, move |c: Option<&CnpgCluster>| c.is_some_and(&check))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+async fn engine_object(
+    api: &Api<CnpgCluster>,
+    name: &str,
+    what: &str,
+    check: impl Fn(&CnpgCluster) -> bool,
+) -> CnpgCluster {
+    wait_for(api, name, TIMEOUT, what, move |c: Option<&CnpgCluster>| {
+        c.is_some_and(&check)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn cluster_where(api: &Api<DatabaseCluster>, name: &str, what: &str, check: impl Fn(Option<&DatabaseCluster>) -> bool) -> DatabaseCluster {
-    wait_for(api, name, TIMEOUT, what, check).await.unwrap_or_else(|e| panic!("{e}"))
+async fn cluster_where(
+    api: &Api<DatabaseCluster>,
+    name: &str,
+    what: &str,
+    check: impl Fn(Option<&DatabaseCluster>) -> bool,
+) -> DatabaseCluster {
+    wait_for(api, name, TIMEOUT, what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]
@@ -58,50 +76,122 @@ async fn create_observe_edit_pause_and_delete() {
     let image16 = "ghcr.io/cloudnative-pg/postgresql:16.0";
 
     // Create: the seed's sample becomes a CNPG Cluster, owned by it, labelled as ours.
-    let created = create_cluster(&clusters, &repo_file("deploy/samples/postgresql-cluster.yaml")).await;
+    let created = create_cluster(
+        &clusters,
+        &repo_file("deploy/samples/postgresql-cluster.yaml"),
+    )
+    .await;
     let cnpg = engine_object(&engines, "my-postgres", "the CNPG Cluster", |_| true).await;
     assert_eq!(cnpg.spec.instances, 3);
     assert_eq!(cnpg.spec.image_name.as_deref(), Some(image16));
-    assert_eq!(cnpg.spec.storage.as_ref().and_then(|s| s.size.as_deref()), Some("10Gi"));
     assert_eq!(
-        cnpg.spec.postgresql.as_ref().and_then(|p| p.parameters.as_ref()).map(|p| p["max_connections"].as_str()),
+        cnpg.spec.storage.as_ref().and_then(|s| s.size.as_deref()),
+        Some("10Gi")
+    );
+    assert_eq!(
+        cnpg.spec
+            .postgresql
+            .as_ref()
+            .and_then(|p| p.parameters.as_ref())
+            .map(|p| p["max_connections"].as_str()),
         Some("200")
     );
-    let requests = cnpg.spec.resources.as_ref().and_then(|r| r.requests.as_ref()).unwrap();
-    assert_eq!(serde_json::to_value(requests).unwrap(), json!({ "cpu": "1", "memory": "2Gi" }));
-    assert_eq!(cnpg.metadata.labels.as_ref().unwrap()[LABEL_MANAGED_BY], MANAGED_BY_VALUE);
+    let requests = cnpg
+        .spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(requests).unwrap(),
+        json!({ "cpu": "1", "memory": "2Gi" })
+    );
+    assert_eq!(
+        cnpg.metadata.labels.as_ref().unwrap()[LABEL_MANAGED_BY],
+        MANAGED_BY_VALUE
+    );
     let owner = &cnpg.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.uid.as_str(), owner.controller), (created.metadata.uid.as_deref().unwrap(), Some(true)));
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        (created.metadata.uid.as_deref().unwrap(), Some(true))
+    );
 
     // What we sent is exactly what the real CNPG schema kept: nothing pruned.
     let sent = dbaas_engines::cnpg::build(
         &clusters.get("my-postgres").await.unwrap(),
-        &dbaas_engines::resolve_version(dbaas_api::EngineType::Postgresql, Some("16.0"), None).unwrap(),
+        &dbaas_engines::resolve_version(dbaas_api::EngineType::Postgresql, Some("16.0"), None)
+            .unwrap(),
     )
     .unwrap()
     .cluster;
-    assert_not_pruned(&serde_json::to_value(&sent.spec).unwrap(), &serde_json::to_value(&cnpg.spec).unwrap());
+    assert_not_pruned(
+        &serde_json::to_value(&sent.spec).unwrap(),
+        &serde_json::to_value(&cnpg.spec).unwrap(),
+    );
 
     // Before CNPG says anything the cluster is Pending; backup is reported as not applied.
-    let pending = cluster_where(&clusters, "my-postgres", "Pending", in_phase(ClusterPhase::Pending)).await;
+    let pending = cluster_where(
+        &clusters,
+        "my-postgres",
+        "Pending",
+        in_phase(ClusterPhase::Pending),
+    )
+    .await;
     let unapplied = condition(&pending, "AllSettingsApplied");
-    assert_eq!((unapplied.status.as_str(), unapplied.reason.as_str()), ("False", "SettingsNotApplied"));
-    assert!(unapplied.message.contains("backup"), "{}", unapplied.message);
+    assert_eq!(
+        (unapplied.status.as_str(), unapplied.reason.as_str()),
+        ("False", "SettingsNotApplied")
+    );
+    assert!(
+        unapplied.message.contains("backup"),
+        "{}",
+        unapplied.message
+    );
     assert_eq!(condition(&pending, "Ready").status, "False");
 
     // CNPG starts the primary: Creating.
-    write_engine_status(&engines, "my-postgres", CNPG, json!({ "phase": "Setting up primary", "instances": 1, "readyInstances": 0 })).await;
-    cluster_where(&clusters, "my-postgres", "Creating", in_phase(ClusterPhase::Creating)).await;
+    write_engine_status(
+        &engines,
+        "my-postgres",
+        CNPG,
+        json!({ "phase": "Setting up primary", "instances": 1, "readyInstances": 0 }),
+    )
+    .await;
+    cluster_where(
+        &clusters,
+        "my-postgres",
+        "Creating",
+        in_phase(ClusterPhase::Creating),
+    )
+    .await;
 
     // CNPG reports healthy: Ready with endpoint, version and credentials.
-    write_engine_status(&engines, "my-postgres", CNPG, healthy(3, image16, "my-postgres")).await;
-    let ready = cluster_where(&clusters, "my-postgres", "Ready", in_phase(ClusterPhase::Ready)).await;
+    write_engine_status(
+        &engines,
+        "my-postgres",
+        CNPG,
+        healthy(3, image16, "my-postgres"),
+    )
+    .await;
+    let ready = cluster_where(
+        &clusters,
+        "my-postgres",
+        "Ready",
+        in_phase(ClusterPhase::Ready),
+    )
+    .await;
     let status = ready.status.as_ref().unwrap();
     assert_eq!((status.ready, status.size), (3, 3));
-    assert_eq!(status.host.as_deref(), Some(format!("my-postgres-rw.{}.svc", ns.name).as_str()));
+    assert_eq!(
+        status.host.as_deref(),
+        Some(format!("my-postgres-rw.{}.svc", ns.name).as_str())
+    );
     assert_eq!(status.port, Some(5432));
     assert_eq!(status.engine_version.as_deref(), Some("16.0"));
-    assert_eq!(status.credentials_secret.as_deref(), Some("my-postgres-superuser"));
+    assert_eq!(
+        status.credentials_secret.as_deref(),
+        Some("my-postgres-superuser")
+    );
     assert_eq!(status.observed_generation, ready.metadata.generation);
     assert_eq!(condition(&ready, "Ready").status, "True");
 
@@ -121,12 +211,35 @@ async fn create_observe_edit_pause_and_delete() {
         .await
         .unwrap();
     let image164 = "ghcr.io/cloudnative-pg/postgresql:16.4";
-    let cnpg = engine_object(&engines, "my-postgres", "the edit to reach CNPG", |c| c.spec.instances == 5).await;
+    let cnpg = engine_object(&engines, "my-postgres", "the edit to reach CNPG", |c| {
+        c.spec.instances == 5
+    })
+    .await;
     assert_eq!(cnpg.spec.image_name.as_deref(), Some(image164));
-    assert_eq!(cnpg.spec.storage.as_ref().and_then(|s| s.size.as_deref()), Some("20Gi"));
-    let params = cnpg.spec.postgresql.as_ref().and_then(|p| p.parameters.clone()).unwrap();
-    assert_eq!((params["max_connections"].as_str(), params["work_mem"].as_str()), ("300", "64MB"));
-    let updating = cluster_where(&clusters, "my-postgres", "Updating", in_phase(ClusterPhase::Updating)).await;
+    assert_eq!(
+        cnpg.spec.storage.as_ref().and_then(|s| s.size.as_deref()),
+        Some("20Gi")
+    );
+    let params = cnpg
+        .spec
+        .postgresql
+        .as_ref()
+        .and_then(|p| p.parameters.clone())
+        .unwrap();
+    assert_eq!(
+        (
+            params["max_connections"].as_str(),
+            params["work_mem"].as_str()
+        ),
+        ("300", "64MB")
+    );
+    let updating = cluster_where(
+        &clusters,
+        "my-postgres",
+        "Updating",
+        in_phase(ClusterPhase::Updating),
+    )
+    .await;
     assert_eq!(condition(&updating, "Ready").status, "False");
     assert_eq!(condition(&updating, "Ready").reason, "WaitingForEngine");
     // CNPG reacts: it is adding replicas. Still not Ready.
@@ -137,20 +250,50 @@ async fn create_observe_edit_pause_and_delete() {
         json!({ "phase": "Creating a new replica", "instances": 4, "readyInstances": 3 }),
     )
     .await;
-    cluster_where(&clusters, "my-postgres", "InstancesStarting", has_condition("Ready", "False", "InstancesStarting")).await;
+    cluster_where(
+        &clusters,
+        "my-postgres",
+        "InstancesStarting",
+        has_condition("Ready", "False", "InstancesStarting"),
+    )
+    .await;
     // CNPG rolled everything out.
-    write_engine_status(&engines, "my-postgres", CNPG, healthy(5, image164, "my-postgres")).await;
-    let ready = cluster_where(&clusters, "my-postgres", "Ready after the edit", in_phase(ClusterPhase::Ready)).await;
+    write_engine_status(
+        &engines,
+        "my-postgres",
+        CNPG,
+        healthy(5, image164, "my-postgres"),
+    )
+    .await;
+    let ready = cluster_where(
+        &clusters,
+        "my-postgres",
+        "Ready after the edit",
+        in_phase(ClusterPhase::Ready),
+    )
+    .await;
     assert_eq!(ready.status.as_ref().unwrap().ready, 5);
-    assert_eq!(ready.status.as_ref().unwrap().engine_version.as_deref(), Some("16.4"));
+    assert_eq!(
+        ready.status.as_ref().unwrap().engine_version.as_deref(),
+        Some("16.4")
+    );
 
     // Pause: CNPG hibernates the cluster.
     clusters
-        .patch("my-postgres", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "paused": true } })))
+        .patch(
+            "my-postgres",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "paused": true } })),
+        )
         .await
         .unwrap();
     engine_object(&engines, "my-postgres", "hibernation annotation", |c| {
-        c.metadata.annotations.as_ref().and_then(|a| a.get("cnpg.io/hibernation")).map(String::as_str) == Some("on")
+        c.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("cnpg.io/hibernation"))
+            .map(String::as_str)
+            == Some("on")
     })
     .await;
     let mut hibernated = healthy(5, image164, "my-postgres");
@@ -160,11 +303,22 @@ async fn create_observe_edit_pause_and_delete() {
         "message": "Cluster has been hibernated", "lastTransitionTime": "2026-01-01T00:00:00Z"
     }]);
     write_engine_status(&engines, "my-postgres", CNPG, hibernated).await;
-    cluster_where(&clusters, "my-postgres", "Paused", in_phase(ClusterPhase::Paused)).await;
+    cluster_where(
+        &clusters,
+        "my-postgres",
+        "Paused",
+        in_phase(ClusterPhase::Paused),
+    )
+    .await;
 
     // Delete: the garbage collector removes the CNPG Cluster.
-    clusters.delete("my-postgres", &DeleteParams::background()).await.unwrap();
-    wait_gone(&engines, "my-postgres", TIMEOUT).await.expect("the CNPG Cluster is garbage-collected");
+    clusters
+        .delete("my-postgres", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_gone(&engines, "my-postgres", TIMEOUT)
+        .await
+        .expect("the CNPG Cluster is garbage-collected");
     ns.delete().await.unwrap();
 }
 
@@ -193,8 +347,15 @@ async fn direct_edits_of_managed_fields_are_reverted_and_foreign_fields_kept() {
         )
         .await
         .unwrap();
-    let reverted = engine_object(&engines, "pg", "instances reverted to 3", |c| c.spec.instances == 3).await;
-    assert_eq!(reverted.spec.description.as_deref(), Some("edited by hand"), "fields we never set are left alone");
+    let reverted = engine_object(&engines, "pg", "instances reverted to 3", |c| {
+        c.spec.instances == 3
+    })
+    .await;
+    assert_eq!(
+        reverted.spec.description.as_deref(),
+        Some("edited by hand"),
+        "fields we never set are left alone"
+    );
     let ours = reverted
         .metadata
         .managed_fields
@@ -203,7 +364,10 @@ async fn direct_edits_of_managed_fields_are_reverted_and_foreign_fields_kept() {
         .filter(|m| m.operation.as_deref() == Some("Apply") && m.subresource.is_none())
         .filter_map(|m| m.manager.clone())
         .collect::<Vec<_>>();
-    assert!(ours.contains(&FIELD_MANAGER.to_owned()), "applied by {FIELD_MANAGER}: {ours:?}");
+    assert!(
+        ours.contains(&FIELD_MANAGER.to_owned()),
+        "applied by {FIELD_MANAGER}: {ours:?}"
+    );
     ns.delete().await.unwrap();
 }
 
@@ -215,7 +379,10 @@ async fn engine_objects_that_are_not_ours_are_never_touched() {
     let foreign: CnpgCluster = from_yaml(
         "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: legacy}\nspec: {instances: 1, storage: {size: 5Gi}}",
     );
-    engines.create(&PostParams::default(), &foreign).await.unwrap();
+    engines
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
     let before = engines.get("legacy").await.unwrap();
 
     create_cluster(
@@ -223,11 +390,23 @@ async fn engine_objects_that_are_not_ours_are_never_touched() {
         "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: legacy}\nspec: {engine: {type: postgresql}, clusterSize: 3, storage: {size: 1Gi}}",
     )
     .await;
-    let refused = cluster_where(&clusters, "legacy", "EngineObjectConflict", has_condition("Valid", "False", "EngineObjectConflict")).await;
-    assert_eq!(refused.status.as_ref().unwrap().phase, Some(ClusterPhase::Error));
+    let refused = cluster_where(
+        &clusters,
+        "legacy",
+        "EngineObjectConflict",
+        has_condition("Valid", "False", "EngineObjectConflict"),
+    )
+    .await;
+    assert_eq!(
+        refused.status.as_ref().unwrap().phase,
+        Some(ClusterPhase::Error)
+    );
     let after = engines.get("legacy").await.unwrap();
     assert_eq!(before.spec, after.spec);
-    assert_eq!(before.metadata.resource_version, after.metadata.resource_version, "not written at all");
+    assert_eq!(
+        before.metadata.resource_version, after.metadata.resource_version,
+        "not written at all"
+    );
     ns.delete().await.unwrap();
 }
 
@@ -244,48 +423,104 @@ async fn versions_are_judged_by_the_operator() {
         "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: old}\nspec: {engine: {type: postgresql, version: '9.6'}, storage: {size: 1Gi}}",
     )
     .await;
-    let refused = cluster_where(&clusters, "old", "VersionNotOffered", has_condition("Valid", "False", "VersionNotOffered")).await;
-    assert!(condition(&refused, "Valid").message.contains("\"9.6\" is not offered"));
-    assert_eq!(refused.status.as_ref().unwrap().phase, Some(ClusterPhase::Error));
+    let refused = cluster_where(
+        &clusters,
+        "old",
+        "VersionNotOffered",
+        has_condition("Valid", "False", "VersionNotOffered"),
+    )
+    .await;
+    assert!(
+        condition(&refused, "Valid")
+            .message
+            .contains("\"9.6\" is not offered")
+    );
+    assert_eq!(
+        refused.status.as_ref().unwrap().phase,
+        Some(ClusterPhase::Error)
+    );
 
     // The SRE allows only some versions; a cluster without a version gets the default.
     let policy: DatabaseEngine = from_yaml(
         "apiVersion: dbaas.io/v1\nkind: DatabaseEngine\nmetadata: {name: postgresql}\nspec: {type: postgresql, allowedVersions: ['17.6', '16.10'], defaultVersion: '16.10'}",
     );
-    policies.create(&PostParams::default(), &policy).await.unwrap();
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
     create_cluster(
         &clusters,
         "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: defaulted}\nspec: {engine: {type: postgresql}, storage: {size: 1Gi}}",
     )
     .await;
     let cnpg = engine_object(&engines, "defaulted", "the CNPG Cluster", |_| true).await;
-    assert_eq!(cnpg.spec.image_name.as_deref(), Some("ghcr.io/cloudnative-pg/postgresql:16.10"));
+    assert_eq!(
+        cnpg.spec.image_name.as_deref(),
+        Some("ghcr.io/cloudnative-pg/postgresql:16.10")
+    );
 
     create_cluster(
         &clusters,
         "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: pinned}\nspec: {engine: {type: postgresql, version: '15.3'}, storage: {size: 1Gi}}",
     )
     .await;
-    let refused = cluster_where(&clusters, "pinned", "VersionNotAllowed", has_condition("Valid", "False", "VersionNotAllowed")).await;
+    let refused = cluster_where(
+        &clusters,
+        "pinned",
+        "VersionNotAllowed",
+        has_condition("Valid", "False", "VersionNotAllowed"),
+    )
+    .await;
     assert!(condition(&refused, "Valid").message.contains("17.6, 16.10"));
-    assert!(engines.get_opt("pinned").await.unwrap().is_none(), "nothing created for a refused version");
+    assert!(
+        engines.get_opt("pinned").await.unwrap().is_none(),
+        "nothing created for a refused version"
+    );
 
     // The SRE widens the policy: the waiting cluster is created without any edit to it.
     policies
-        .patch("postgresql", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "allowedVersions": ["17.6", "16.10", "15.3"] } })))
+        .patch(
+            "postgresql",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "allowedVersions": ["17.6", "16.10", "15.3"] } })),
+        )
         .await
         .unwrap();
-    let cnpg = engine_object(&engines, "pinned", "the CNPG Cluster after the policy change", |_| true).await;
-    assert_eq!(cnpg.spec.image_name.as_deref(), Some("ghcr.io/cloudnative-pg/postgresql:15.3"));
+    let cnpg = engine_object(
+        &engines,
+        "pinned",
+        "the CNPG Cluster after the policy change",
+        |_| true,
+    )
+    .await;
+    assert_eq!(
+        cnpg.spec.image_name.as_deref(),
+        Some("ghcr.io/cloudnative-pg/postgresql:15.3")
+    );
 
     // An upgrade to a version that is not allowed is refused; the running spec stays.
     clusters
-        .patch("defaulted", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "engine": { "type": "postgresql", "version": "16.2" } } })))
+        .patch(
+            "defaulted",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({ "spec": { "engine": { "type": "postgresql", "version": "16.2" } } }),
+            ),
+        )
         .await
         .unwrap();
-    cluster_where(&clusters, "defaulted", "upgrade refused", has_condition("Valid", "False", "VersionNotAllowed")).await;
+    cluster_where(
+        &clusters,
+        "defaulted",
+        "upgrade refused",
+        has_condition("Valid", "False", "VersionNotAllowed"),
+    )
+    .await;
     let cnpg = engines.get("defaulted").await.unwrap();
-    assert_eq!(cnpg.spec.image_name.as_deref(), Some("ghcr.io/cloudnative-pg/postgresql:16.10"));
+    assert_eq!(
+        cnpg.spec.image_name.as_deref(),
+        Some("ghcr.io/cloudnative-pg/postgresql:16.10")
+    );
 
     // Engines without a provider yet say so instead of failing silently.
     create_cluster(
@@ -293,6 +528,12 @@ async fn versions_are_judged_by_the_operator() {
         "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: my}\nspec: {engine: {type: mysql}, clusterSize: 3, storage: {size: 1Gi}}",
     )
     .await;
-    cluster_where(&clusters, "my", "EngineNotSupported", has_condition("Valid", "False", "EngineNotSupported")).await;
+    cluster_where(
+        &clusters,
+        "my",
+        "EngineNotSupported",
+        has_condition("Valid", "False", "EngineNotSupported"),
+    )
+    .await;
     ns.delete().await.unwrap();
 }

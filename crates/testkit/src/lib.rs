@@ -192,16 +192,18 @@ impl ControlPlane {
     /// A client with admin rights. Make one per test: a client belongs to the
     /// tokio runtime it was made on.
     pub async fn client(&self) -> Result<Client, Error> {
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).map_err(|e| Error::Kubeconfig {
-            path: self.kubeconfig.clone(),
-            detail: e.to_string(),
-        })?;
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .map_err(|e| Error::Kubeconfig {
+        let kubeconfig =
+            Kubeconfig::read_from(&self.kubeconfig).map_err(|e| Error::Kubeconfig {
                 path: self.kubeconfig.clone(),
                 detail: e.to_string(),
             })?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| Error::Kubeconfig {
+                    path: self.kubeconfig.clone(),
+                    detail: e.to_string(),
+                })?;
         Ok(Client::try_from(config)?)
     }
 }
@@ -241,7 +243,8 @@ impl TestNamespace {
     /// A namespaced API handle in this namespace.
     pub fn api<K>(&self) -> Api<K>
     where
-        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + DeserializeOwned,
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + DeserializeOwned,
     {
         Api::namespaced(self.client.clone(), &self.name)
     }
@@ -268,7 +271,10 @@ where
 {
     match tokio::time::timeout(timeout, await_condition(api.clone(), name, condition)).await {
         Ok(Ok(Some(object))) => Ok(object),
-        Ok(Ok(None)) => Err(Error::Timeout(timeout, format!("{what} ({name} was deleted)"))),
+        Ok(Ok(None)) => Err(Error::Timeout(
+            timeout,
+            format!("{what} ({name} was deleted)"),
+        )),
         Ok(Err(err)) => Err(Error::Start(format!("watching {name}: {err}"))),
         Err(_) => {
             let last = api.get_opt(name).await.ok().flatten();

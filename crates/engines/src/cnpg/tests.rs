@@ -71,17 +71,29 @@ fn seed_sample_builds_the_cnpg_cluster() {
     assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY_VALUE);
     assert_eq!(labels[LABEL_CLUSTER], "my-postgres");
     let owner = &c.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.controller), ("DatabaseCluster", Some(true)));
-    assert_eq!(c.metadata.annotations.as_ref().unwrap()[HIBERNATION_ANNOTATION], "off");
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("DatabaseCluster", Some(true))
+    );
+    assert_eq!(
+        c.metadata.annotations.as_ref().unwrap()[HIBERNATION_ANNOTATION],
+        "off"
+    );
     // backup.enabled is accepted but not applied yet: say so.
-    assert_eq!(built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(), vec!["backup"]);
+    assert_eq!(
+        built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
+        vec!["backup"]
+    );
 }
 
 #[test]
 fn custom_credentials_secret_becomes_the_superuser_secret() {
     let cluster = with_spec(|s| s.credentials_secret_name = Some("pg-admin".into()));
     let built = build(&cluster, &version()).unwrap();
-    assert_eq!(built.cluster.spec.superuser_secret.as_ref().unwrap().name, "pg-admin");
+    assert_eq!(
+        built.cluster.spec.superuser_secret.as_ref().unwrap().name,
+        "pg-admin"
+    );
     assert_eq!(credentials_secret_name(&cluster), "pg-admin");
     assert_eq!(credentials_secret_name(&seed()), "my-postgres-superuser");
 }
@@ -89,7 +101,10 @@ fn custom_credentials_secret_becomes_the_superuser_secret() {
 #[test]
 fn paused_hibernates() {
     let built = build(&with_spec(|s| s.paused = true), &version()).unwrap();
-    assert_eq!(built.cluster.metadata.annotations.unwrap()[HIBERNATION_ANNOTATION], "on");
+    assert_eq!(
+        built.cluster.metadata.annotations.unwrap()[HIBERNATION_ANNOTATION],
+        "on"
+    );
 }
 
 #[test]
@@ -111,7 +126,8 @@ fn scheduling_maps_to_cnpg_affinity() {
     assert_eq!(spec["affinity"]["nodeSelector"], json!({ "disk": "ssd" }));
     assert_eq!(spec["affinity"]["tolerations"][0]["key"], "db");
     assert_eq!(
-        spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"],
+        spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+            [0]["matchExpressions"][0]["values"],
         json!(["a"])
     );
     assert_eq!(spec["priorityClassName"], "databases");
@@ -120,14 +136,23 @@ fn scheduling_maps_to_cnpg_affinity() {
 #[test]
 fn external_expose_adds_a_load_balancer_service() {
     let cluster = with_spec(|s| {
-        s.expose = Some(serde_json::from_value(json!({ "type": "external", "ipSourceRanges": ["10.0.0.0/8"] })).unwrap())
+        s.expose = Some(
+            serde_json::from_value(json!({ "type": "external", "ipSourceRanges": ["10.0.0.0/8"] }))
+                .unwrap(),
+        )
     });
     let spec = serde_json::to_value(build(&cluster, &version()).unwrap().cluster.spec).unwrap();
     let service = &spec["managed"]["services"]["additional"][0];
     assert_eq!(service["selectorType"], "rw");
     assert_eq!(service["serviceTemplate"]["spec"]["type"], "LoadBalancer");
-    assert_eq!(service["serviceTemplate"]["spec"]["loadBalancerSourceRanges"], json!(["10.0.0.0/8"]));
-    assert_eq!(service["serviceTemplate"]["metadata"]["name"], "my-postgres-external");
+    assert_eq!(
+        service["serviceTemplate"]["spec"]["loadBalancerSourceRanges"],
+        json!(["10.0.0.0/8"])
+    );
+    assert_eq!(
+        service["serviceTemplate"]["metadata"]["name"],
+        "my-postgres-external"
+    );
 }
 
 #[test]
@@ -259,7 +284,10 @@ fn scaling_in_progress_is_updating_after_first_ready() {
     let applied = time("2026-01-01T00:00:00Z");
     let engine = engine_with(Some(healthy(3, 2)), Some("2026-01-01T00:00:01Z"));
     let o = observe(&engine, &input(&applied, Some(ClusterPhase::Ready)));
-    assert_eq!((o.phase.phase, o.phase.reason), (ClusterPhase::Updating, "Scaling"));
+    assert_eq!(
+        (o.phase.phase, o.phase.reason),
+        (ClusterPhase::Updating, "Scaling")
+    );
     let o = observe(&engine, &input(&applied, None));
     assert_eq!(o.phase.phase, ClusterPhase::Creating);
 }
@@ -289,11 +317,20 @@ fn every_known_phase_maps_and_unknown_text_is_tolerated() {
         ("Some phase from a newer CNPG", ClusterPhase::Unknown),
     ];
     for (text, expected) in cases {
-        let status = ClusterStatus { phase: Some(text.into()), ..Default::default() };
-        let o = observe(&engine_with(Some(status), Some("2026-01-01T00:00:01Z")), &input(&applied, None));
+        let status = ClusterStatus {
+            phase: Some(text.into()),
+            ..Default::default()
+        };
+        let o = observe(
+            &engine_with(Some(status), Some("2026-01-01T00:00:01Z")),
+            &input(&applied, None),
+        );
         assert_eq!(o.phase.phase, expected, "{text}");
     }
-    let status = ClusterStatus { phase: Some(phase::FAILOVER.into()), ..Default::default() };
+    let status = ClusterStatus {
+        phase: Some(phase::FAILOVER.into()),
+        ..Default::default()
+    };
     let o = observe(
         &engine_with(Some(status), Some("2026-01-01T00:00:01Z")),
         &input(&applied, Some(ClusterPhase::Ready)),
@@ -307,7 +344,10 @@ fn paused_is_paused_once_cnpg_reports_hibernation() {
     let mut status = healthy(3, 0);
     let mut paused_input = input(&applied, Some(ClusterPhase::Ready));
     paused_input.paused = true;
-    let o = observe(&engine_with(Some(status.clone()), Some("2026-01-01T00:00:01Z")), &paused_input);
+    let o = observe(
+        &engine_with(Some(status.clone()), Some("2026-01-01T00:00:01Z")),
+        &paused_input,
+    );
     assert_eq!(o.phase.phase, ClusterPhase::Updating);
     status.conditions = Some(vec![Condition {
         type_: HIBERNATION_CONDITION.into(),
@@ -317,6 +357,9 @@ fn paused_is_paused_once_cnpg_reports_hibernation() {
         last_transition_time: time("2026-01-01T00:00:01Z"),
         observed_generation: None,
     }]);
-    let o = observe(&engine_with(Some(status), Some("2026-01-01T00:00:01Z")), &paused_input);
+    let o = observe(
+        &engine_with(Some(status), Some("2026-01-01T00:00:01Z")),
+        &paused_input,
+    );
     assert_eq!(o.phase.phase, ClusterPhase::Paused);
 }

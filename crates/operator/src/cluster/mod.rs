@@ -80,7 +80,10 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
     // 1. Dereference.
     let refs = dereference(&cluster, &namespace, &name, &ctx)
         .await
-        .map_err(|source| Error::Dereference { cluster: id.clone(), source })?;
+        .map_err(|source| Error::Dereference {
+            cluster: id.clone(),
+            source,
+        })?;
 
     // 2 + 3. Validate and build (pure).
     let now = Time(Timestamp::now());
@@ -92,15 +95,25 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
             } else {
                 Action::await_change()
             };
-            (status::compose(&cluster, Outcome::Refused(&refusal), &now), action)
+            (
+                status::compose(&cluster, Outcome::Refused(&refusal), &now),
+                action,
+            )
         }
         Plan::Apply { built, version } => {
             // 4. Apply.
             let api: Api<CnpgCluster> = ctx.api(&namespace);
             let applied = api
-                .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&built.cluster))
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&built.cluster),
+                )
                 .await
-                .map_err(|source| Error::Apply { cluster: id.clone(), source })?;
+                .map_err(|source| Error::Apply {
+                    cluster: id.clone(),
+                    source,
+                })?;
             let engine_ref = engine_ref_after_apply(cluster.status.as_ref(), &applied, &now);
             let observation = cnpg::observe(
                 &applied,
@@ -120,7 +133,10 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 unapplied: &built.unapplied,
                 credentials_secret: cnpg::credentials_secret_name(&cluster),
             };
-            (status::compose(&cluster, outcome, &now), Action::await_change())
+            (
+                status::compose(&cluster, outcome, &now),
+                Action::await_change(),
+            )
         }
     };
 
@@ -128,7 +144,10 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
     if cluster.status.as_ref() != Some(&new_status) {
         write_status(&ctx.api::<DatabaseCluster>(&namespace), &name, &new_status)
             .await
-            .map_err(|source| Error::Status { cluster: id, source })?;
+            .map_err(|source| Error::Status {
+                cluster: id,
+                source,
+            })?;
     }
     Ok(action)
 }
@@ -151,7 +170,8 @@ async fn dereference(
         .min_by_key(|e| e.name_any())
         .map(|e| e.spec.clone());
     let engine_installed = ctx.engine_crd_installed(engine, &plan::cnpg_gvk()).await?;
-    let foreign_engine_object = engine_installed && foreign_engine_object(cluster, namespace, name, ctx).await?;
+    let foreign_engine_object =
+        engine_installed && foreign_engine_object(cluster, namespace, name, ctx).await?;
     Ok(References {
         policy,
         engine_installed,
@@ -169,7 +189,10 @@ async fn foreign_engine_object(
     name: &str,
     ctx: &Context,
 ) -> Result<bool, kube::Error> {
-    if let Some(cached) = ctx.cnpg_clusters.get(&ObjectRef::new(name).within(namespace)) {
+    if let Some(cached) = ctx
+        .cnpg_clusters
+        .get(&ObjectRef::new(name).within(namespace))
+    {
         return Ok(!is_ours(&cached.metadata, cluster));
     }
     let api: Api<CnpgCluster> = ctx.api(namespace);
@@ -205,9 +228,10 @@ fn engine_ref_after_apply(
     let generation = applied.metadata.generation;
     let previous = previous.and_then(|s| s.engine_ref.as_ref());
     let (applied_at, applied_resource_version) = match previous {
-        Some(prev) if prev.applied_generation == generation && prev.applied_at.is_some() => {
-            (prev.applied_at.clone(), prev.applied_resource_version.clone())
-        }
+        Some(prev) if prev.applied_generation == generation && prev.applied_at.is_some() => (
+            prev.applied_at.clone(),
+            prev.applied_resource_version.clone(),
+        ),
         _ => (Some(now.clone()), applied.metadata.resource_version.clone()),
     };
     EngineObjectRef {
@@ -230,9 +254,13 @@ async fn write_status(
         "kind": DatabaseCluster::kind(&()),
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-        .await
-        .map(|_| ())
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Retry failed reconciles after a pause; conflicts and API hiccups heal.

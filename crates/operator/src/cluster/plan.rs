@@ -59,7 +59,9 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
         return refuse(
             dbaas_api::common::condition::VALID,
             "EngineNotSupported",
-            format!("engine {engine} is not supported by this dbaas-operator version yet; postgresql is"),
+            format!(
+                "engine {engine} is not supported by this dbaas-operator version yet; postgresql is"
+            ),
             false,
         );
     }
@@ -82,7 +84,11 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             false,
         );
     }
-    let version = match resolve_version(engine, cluster.spec.engine.version.as_deref(), refs.policy.as_ref()) {
+    let version = match resolve_version(
+        engine,
+        cluster.spec.engine.version.as_deref(),
+        refs.policy.as_ref(),
+    ) {
         Ok(version) => version,
         Err(err) => {
             let reason = match err {
@@ -90,7 +96,12 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
                 VersionError::NotAllowed { .. } => "VersionNotAllowed",
                 VersionError::NoDefault { .. } => "NoDefaultVersion",
             };
-            return refuse(dbaas_api::common::condition::VALID, reason, err.to_string(), false);
+            return refuse(
+                dbaas_api::common::condition::VALID,
+                reason,
+                err.to_string(),
+                false,
+            );
         }
     };
     match cnpg::build(cluster, &version) {
@@ -145,13 +156,23 @@ mod tests {
     #[test]
     fn missing_engine_operator_is_reported_and_retried() {
         let r = refusal(plan(&cluster(PG), &References::default()));
-        assert_eq!((r.condition, r.reason, r.retry), ("EngineAvailable", "EngineOperatorNotInstalled", true));
-        assert!(r.message.contains("clusters.postgresql.cnpg.io"), "{}", r.message);
+        assert_eq!(
+            (r.condition, r.reason, r.retry),
+            ("EngineAvailable", "EngineOperatorNotInstalled", true)
+        );
+        assert!(
+            r.message.contains("clusters.postgresql.cnpg.io"),
+            "{}",
+            r.message
+        );
     }
 
     #[test]
     fn engines_without_provider_are_refused() {
-        let r = refusal(plan(&cluster(&PG.replace("postgresql", "mysql")), &installed()));
+        let r = refusal(plan(
+            &cluster(&PG.replace("postgresql", "mysql")),
+            &installed(),
+        ));
         assert_eq!(r.reason, "EngineNotSupported");
     }
 

@@ -26,7 +26,11 @@ pub enum Outcome<'a> {
 }
 
 /// The status to write for `cluster` after `outcome`.
-pub fn compose(cluster: &DatabaseCluster, outcome: Outcome<'_>, now: &Time) -> DatabaseClusterStatus {
+pub fn compose(
+    cluster: &DatabaseCluster,
+    outcome: Outcome<'_>,
+    now: &Time,
+) -> DatabaseClusterStatus {
     let previous = cluster.status.clone().unwrap_or_default();
     let generation = cluster.metadata.generation;
     let mut status = DatabaseClusterStatus {
@@ -41,9 +45,19 @@ pub fn compose(cluster: &DatabaseCluster, outcome: Outcome<'_>, now: &Time) -> D
 
     match outcome {
         Outcome::Refused(refusal) => {
-            set(refusal.condition, false, refusal.reason, refusal.message.clone());
+            set(
+                refusal.condition,
+                false,
+                refusal.reason,
+                refusal.message.clone(),
+            );
             if refusal.condition == condition::ENGINE_AVAILABLE {
-                set(condition::VALID, true, "Accepted", "the spec is valid".to_owned());
+                set(
+                    condition::VALID,
+                    true,
+                    "Accepted",
+                    "the spec is valid".to_owned(),
+                );
             }
             if previous.engine_ref.is_none() {
                 // Nothing runs yet: the refusal is the whole story.
@@ -52,8 +66,18 @@ pub fn compose(cluster: &DatabaseCluster, outcome: Outcome<'_>, now: &Time) -> D
                 } else {
                     ClusterPhase::Error
                 });
-                set(condition::READY, false, refusal.reason, refusal.message.clone());
-                set(condition::PROGRESSING, false, refusal.reason, refusal.message.clone());
+                set(
+                    condition::READY,
+                    false,
+                    refusal.reason,
+                    refusal.message.clone(),
+                );
+                set(
+                    condition::PROGRESSING,
+                    false,
+                    refusal.reason,
+                    refusal.message.clone(),
+                );
             }
             // Otherwise the engine keeps running the last accepted spec:
             // phase and Ready stay as they were, the message says why the
@@ -76,7 +100,12 @@ pub fn compose(cluster: &DatabaseCluster, outcome: Outcome<'_>, now: &Time) -> D
             status.credentials_secret = Some(credentials_secret);
             status.engine_ref = Some(engine_ref);
             status.message = Some(phase.message.clone());
-            set(condition::VALID, true, "Accepted", "the spec is valid".to_owned());
+            set(
+                condition::VALID,
+                true,
+                "Accepted",
+                "the spec is valid".to_owned(),
+            );
             set(
                 condition::ENGINE_AVAILABLE,
                 true,
@@ -89,9 +118,19 @@ pub fn compose(cluster: &DatabaseCluster, outcome: Outcome<'_>, now: &Time) -> D
                 phase.phase,
                 ClusterPhase::Pending | ClusterPhase::Creating | ClusterPhase::Updating
             );
-            set(condition::PROGRESSING, progressing, phase.reason, phase.message.clone());
+            set(
+                condition::PROGRESSING,
+                progressing,
+                phase.reason,
+                phase.message.clone(),
+            );
             if unapplied.is_empty() {
-                set(ALL_SETTINGS_APPLIED, true, "AllApplied", "every setting of the spec is applied".to_owned());
+                set(
+                    ALL_SETTINGS_APPLIED,
+                    true,
+                    "AllApplied",
+                    "every setting of the spec is applied".to_owned(),
+                );
             } else {
                 let list = unapplied
                     .iter()
@@ -191,9 +230,16 @@ mod tests {
 
     #[test]
     fn ready_observation_gives_ready_status_and_endpoint() {
-        let version = ResolvedVersion { version: "17.6".into(), image: "i".into() };
+        let version = ResolvedVersion {
+            version: "17.6".into(),
+            image: "i".into(),
+        };
         let obs = observation(ClusterPhase::Ready, "EngineHealthy");
-        let s = compose(&cluster(), applied(&version, &obs, &[]), &at("2026-01-01T00:00:00Z"));
+        let s = compose(
+            &cluster(),
+            applied(&version, &obs, &[]),
+            &at("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.phase, Some(ClusterPhase::Ready));
         assert_eq!(s.observed_generation, Some(4));
         assert_eq!((s.ready, s.size), (3, 3));
@@ -208,27 +254,61 @@ mod tests {
 
     #[test]
     fn transition_time_only_moves_when_status_flips() {
-        let version = ResolvedVersion { version: "17.6".into(), image: "i".into() };
+        let version = ResolvedVersion {
+            version: "17.6".into(),
+            image: "i".into(),
+        };
         let ready = observation(ClusterPhase::Ready, "EngineHealthy");
         let mut c = cluster();
-        c.status = Some(compose(&c, applied(&version, &ready, &[]), &at("2026-01-01T00:00:00Z")));
-        let again = compose(&c, applied(&version, &ready, &[]), &at("2026-01-01T01:00:00Z"));
-        assert_eq!(condition(&again, "Ready").last_transition_time, at("2026-01-01T00:00:00Z"));
+        c.status = Some(compose(
+            &c,
+            applied(&version, &ready, &[]),
+            &at("2026-01-01T00:00:00Z"),
+        ));
+        let again = compose(
+            &c,
+            applied(&version, &ready, &[]),
+            &at("2026-01-01T01:00:00Z"),
+        );
+        assert_eq!(
+            condition(&again, "Ready").last_transition_time,
+            at("2026-01-01T00:00:00Z")
+        );
         let updating = observation(ClusterPhase::Updating, "Scaling");
-        let flipped = compose(&c, applied(&version, &updating, &[]), &at("2026-01-01T02:00:00Z"));
-        assert_eq!(condition(&flipped, "Ready").last_transition_time, at("2026-01-01T02:00:00Z"));
+        let flipped = compose(
+            &c,
+            applied(&version, &updating, &[]),
+            &at("2026-01-01T02:00:00Z"),
+        );
+        assert_eq!(
+            condition(&flipped, "Ready").last_transition_time,
+            at("2026-01-01T02:00:00Z")
+        );
         assert_eq!(condition(&flipped, "Ready").reason, "Scaling");
         assert_eq!(condition(&flipped, "Progressing").status, "True");
     }
 
     #[test]
     fn unapplied_settings_are_listed() {
-        let version = ResolvedVersion { version: "17.6".into(), image: "i".into() };
+        let version = ResolvedVersion {
+            version: "17.6".into(),
+            image: "i".into(),
+        };
         let obs = observation(ClusterPhase::Ready, "EngineHealthy");
-        let unapplied = [Unapplied { field: "backup", why: "not yet" }];
-        let s = compose(&cluster(), applied(&version, &obs, &unapplied), &at("2026-01-01T00:00:00Z"));
+        let unapplied = [Unapplied {
+            field: "backup",
+            why: "not yet",
+        }];
+        let s = compose(
+            &cluster(),
+            applied(&version, &obs, &unapplied),
+            &at("2026-01-01T00:00:00Z"),
+        );
         let c = condition(&s, ALL_SETTINGS_APPLIED);
-        assert_eq!((c.status.as_str(), c.message.as_str()), ("False", "backup: not yet"));
+        assert_eq!(
+            (c.status.as_str(), c.message.as_str()),
+            ("False", "backup: not yet")
+        );
     }
 
     #[test]
@@ -239,7 +319,11 @@ mod tests {
             message: "no".into(),
             retry: false,
         };
-        let s = compose(&cluster(), Outcome::Refused(&refusal), &at("2026-01-01T00:00:00Z"));
+        let s = compose(
+            &cluster(),
+            Outcome::Refused(&refusal),
+            &at("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.phase, Some(ClusterPhase::Error));
         assert_eq!(condition(&s, "Valid").reason, "VersionNotAllowed");
         assert_eq!(condition(&s, "Ready").status, "False");
@@ -247,10 +331,17 @@ mod tests {
 
     #[test]
     fn refusal_of_a_change_keeps_the_running_cluster_ready() {
-        let version = ResolvedVersion { version: "17.6".into(), image: "i".into() };
+        let version = ResolvedVersion {
+            version: "17.6".into(),
+            image: "i".into(),
+        };
         let obs = observation(ClusterPhase::Ready, "EngineHealthy");
         let mut c = cluster();
-        c.status = Some(compose(&c, applied(&version, &obs, &[]), &at("2026-01-01T00:00:00Z")));
+        c.status = Some(compose(
+            &c,
+            applied(&version, &obs, &[]),
+            &at("2026-01-01T00:00:00Z"),
+        ));
         let refusal = Refusal {
             condition: condition::VALID,
             reason: "VersionNotAllowed",
@@ -272,7 +363,11 @@ mod tests {
             message: "install it".into(),
             retry: true,
         };
-        let s = compose(&cluster(), Outcome::Refused(&refusal), &at("2026-01-01T00:00:00Z"));
+        let s = compose(
+            &cluster(),
+            Outcome::Refused(&refusal),
+            &at("2026-01-01T00:00:00Z"),
+        );
         assert_eq!(s.phase, Some(ClusterPhase::Pending));
         assert_eq!(condition(&s, "EngineAvailable").status, "False");
         assert_eq!(condition(&s, "Valid").status, "True");

@@ -32,6 +32,15 @@ impl Drop for Operator {
 }
 
 pub fn start_operator(client: &Client, namespace: &str) -> Operator {
+    // Operator logs go to the test's captured output (RUST_LOG to tune).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,dbaas_operator=debug")
+            }),
+        )
+        .try_init();
     let (stop, stopped) = oneshot::channel::<()>();
     let config = OperatorConfig {
         namespace: Some(namespace.to_owned()),
@@ -75,9 +84,13 @@ where
         field_manager: Some(manager.to_owned()),
         ..Default::default()
     };
-    api.patch_status(name, &params, &Patch::Merge(&serde_json::json!({ "status": status })))
-        .await
-        .unwrap_or_else(|e| panic!("writing engine status of {name}: {e}"));
+    api.patch_status(
+        name,
+        &params,
+        &Patch::Merge(&serde_json::json!({ "status": status })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("writing engine status of {name}: {e}"));
 }
 
 /// Condition: the DatabaseCluster is in `phase`.
@@ -103,7 +116,10 @@ pub fn has_condition(
 }
 
 /// The condition `type_` of a cluster (panics if absent).
-pub fn condition(cluster: &DatabaseCluster, type_: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+pub fn condition(
+    cluster: &DatabaseCluster,
+    type_: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
     cluster
         .status
         .as_ref()
@@ -117,7 +133,10 @@ pub fn condition(cluster: &DatabaseCluster, type_: &str) -> k8s_openapi::apimach
 pub fn assert_not_pruned(sent: &Value, stored: &Value) {
     let mut missing = Vec::new();
     compare(sent, stored, String::new(), &mut missing);
-    assert!(missing.is_empty(), "the API server pruned or changed: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "the API server pruned or changed: {missing:#?}"
+    );
 }
 
 fn compare(sent: &Value, stored: &Value, path: String, missing: &mut Vec<String>) {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, generated-code drift, unit
+# tests, and the integration tests against a real local control plane
+# (hack/controlplane) with the real upstream CRDs installed.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+started=$SECONDS
+step() { printf '\n==> %s (%ss)\n' "$1" "$((SECONDS - started))"; }
+
+step "tools"
+bash hack/ensure-tools.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "generated engine types are up to date (hack/kopium.sh --check)"
+bash hack/kopium.sh --check
+
+step "control plane (hack/controlplane/build.sh)"
+bash hack/controlplane/build.sh
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (unit + integration against the real control plane)"
+cargo test --workspace --locked --no-fail-fast
+
+step "done in $((SECONDS - started))s"
