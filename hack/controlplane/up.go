@@ -81,7 +81,13 @@ func runUp(args []string) int {
 		logf("%v", err)
 		return 1
 	}
+	if strings.ContainsAny(dir, " \t\r\n") {
+		logf("--data-dir %q: whitespace is not allowed (the READY line is space-separated)", dir)
+		return 2
+	}
 	o.dataDir = dir
+	_, statErr := os.Stat(dir)
+	createdDir := os.IsNotExist(statErr)
 
 	// Stop on SIGINT/SIGTERM, or on stdin EOF when asked to.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -101,13 +107,34 @@ func runUp(args []string) int {
 	cp.shutdown()
 	logf("stopped all components in %.2fs", time.Since(t).Seconds())
 	if o.cleanup {
-		if err := os.RemoveAll(dir); err != nil {
-			logf("cleanup: %v", err)
-		} else {
-			logf("removed %s", dir)
-		}
+		cleanupDataDir(dir, createdDir)
 	}
 	return code
+}
+
+// cleanupDataDir removes what "up" put into dir, and dir itself if it is then
+// empty (or if "up" created it). Never a blind RemoveAll of a pre-existing
+// directory: a mistyped --data-dir must not wipe unrelated files.
+func cleanupDataDir(dir string, created bool) {
+	if created {
+		if err := os.RemoveAll(dir); err != nil {
+			logf("cleanup: %v", err)
+			return
+		}
+		logf("removed %s", dir)
+		return
+	}
+	for _, n := range []string{"pki", "etcd", "logs", "kubeconfig", "kubeconfig.tmp",
+		"kube-controller-manager.kubeconfig", "kube-controller-manager.kubeconfig.tmp"} {
+		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+			logf("cleanup: %v", err)
+		}
+	}
+	if err := os.Remove(dir); err != nil {
+		logf("cleanup: kept %s: %v", dir, err)
+		return
+	}
+	logf("removed %s", dir)
 }
 
 type controlPlane struct {

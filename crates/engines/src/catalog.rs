@@ -4,6 +4,8 @@
 use dbaas_api::EngineType;
 use dbaas_api::engine::DatabaseEngineSpec;
 
+use crate::provider::EngineProvider;
+
 /// A version chosen for a cluster, with the image that runs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedVersion {
@@ -28,69 +30,34 @@ pub enum VersionError {
         version: String,
         allowed: String,
     },
-    #[error("no version given and no default version for {engine}")]
-    NoDefault { engine: EngineType },
-}
-
-/// PostgreSQL minor releases per major that CloudNativePG publishes operand
-/// images for (`ghcr.io/cloudnative-pg/postgresql:<major>.<minor>`).
-const POSTGRESQL_MINORS: &[(u32, u32)] =
-    &[(13, 22), (14, 19), (15, 14), (16, 10), (17, 6), (18, 0)];
-const POSTGRESQL_IMAGE: &str = "ghcr.io/cloudnative-pg/postgresql";
-const POSTGRESQL_DEFAULT: &str = "17.6";
-
-/// Every version the engine offers out of the box, newest first.
-pub fn builtin_versions(engine: EngineType) -> Vec<ResolvedVersion> {
-    match engine {
-        EngineType::Postgresql => POSTGRESQL_MINORS
-            .iter()
-            .rev()
-            .flat_map(|&(major, newest)| {
-                (0..=newest).rev().map(move |minor| {
-                    let version = format!("{major}.{minor}");
-                    let image = format!("{POSTGRESQL_IMAGE}:{version}");
-                    ResolvedVersion { version, image }
-                })
-            })
-            .collect(),
-        // The mysql and mongodb providers are not built yet: they offer nothing.
-        EngineType::Mysql | EngineType::Mongodb => Vec::new(),
-    }
-}
-
-/// The recommended version when neither the cluster nor the SRE names one.
-pub fn builtin_default(engine: EngineType) -> Option<&'static str> {
-    match engine {
-        EngineType::Postgresql => Some(POSTGRESQL_DEFAULT),
-        EngineType::Mysql | EngineType::Mongodb => None,
-    }
 }
 
 /// Chooses the version for a cluster: the requested one, or the policy's
 /// default, or the built-in default; it must be offered (built in, or added
 /// through the policy's `images`) and allowed by the policy.
 pub fn resolve_version(
-    engine: EngineType,
+    provider: &dyn EngineProvider,
     requested: Option<&str>,
     policy: Option<&DatabaseEngineSpec>,
 ) -> Result<ResolvedVersion, VersionError> {
+    let engine = provider.engine();
     let version = requested
         .map(str::to_owned)
         .or_else(|| policy.and_then(|p| p.default_version.clone()))
-        .or_else(|| builtin_default(engine).map(str::to_owned))
-        .ok_or(VersionError::NoDefault { engine })?;
+        .unwrap_or_else(|| provider.default_version().to_owned());
 
     let extra_image = policy.and_then(|p| p.images.get(&version)).cloned();
     let image = match extra_image {
         Some(image) => image,
-        None => builtin_versions(engine)
+        None => provider
+            .versions()
             .into_iter()
             .find(|v| v.version == version)
             .map(|v| v.image)
             .ok_or_else(|| VersionError::NotOffered {
                 engine,
                 version: version.clone(),
-                offered: summarize_offered(engine),
+                offered: summarize_offered(provider),
             })?,
     };
 
@@ -108,9 +75,9 @@ pub fn resolve_version(
 }
 
 /// A short human list: the newest release of each major.
-fn summarize_offered(engine: EngineType) -> String {
+fn summarize_offered(provider: &dyn EngineProvider) -> String {
     let mut majors: Vec<String> = Vec::new();
-    for v in builtin_versions(engine) {
+    for v in provider.versions() {
         let major = v.version.split('.').next().unwrap_or_default().to_owned();
         if !majors
             .iter()
@@ -119,16 +86,13 @@ fn summarize_offered(engine: EngineType) -> String {
             majors.push(v.version);
         }
     }
-    if majors.is_empty() {
-        "none (this engine has no provider yet)".to_owned()
-    } else {
-        format!("{} (and earlier minors)", majors.join(", "))
-    }
+    format!("{} (and earlier minors)", majors.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cnpg::{Cnpg, POSTGRESQL_DEFAULT};
 
     fn policy(allowed: &[&str], default: Option<&str>) -> DatabaseEngineSpec {
         DatabaseEngineSpec {
@@ -141,7 +105,7 @@ mod tests {
 
     #[test]
     fn requested_version_maps_to_cnpg_image() {
-        let v = resolve_version(EngineType::Postgresql, Some("16.0"), None).unwrap();
+        let v = resolve_version(&Cnpg, Some("16.0"), None).unwrap();
         assert_eq!(v.image, "ghcr.io/cloudnative-pg/postgresql:16.0");
     }
 
@@ -149,22 +113,18 @@ mod tests {
     fn no_version_uses_policy_default_then_builtin_default() {
         let p = policy(&[], Some("15.3"));
         assert_eq!(
-            resolve_version(EngineType::Postgresql, None, Some(&p))
-                .unwrap()
-                .version,
+            resolve_version(&Cnpg, None, Some(&p)).unwrap().version,
             "15.3"
         );
         assert_eq!(
-            resolve_version(EngineType::Postgresql, None, None)
-                .unwrap()
-                .version,
+            resolve_version(&Cnpg, None, None).unwrap().version,
             POSTGRESQL_DEFAULT
         );
     }
 
     #[test]
     fn unknown_version_is_refused_with_the_offer() {
-        let err = resolve_version(EngineType::Postgresql, Some("9.6"), None).unwrap_err();
+        let err = resolve_version(&Cnpg, Some("9.6"), None).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, VersionError::NotOffered { .. }));
         assert!(text.contains("\"9.6\"") && text.contains("17.6"), "{text}");
@@ -173,7 +133,7 @@ mod tests {
     #[test]
     fn version_outside_allowed_list_is_refused() {
         let p = policy(&["16.4", "17.6"], None);
-        let err = resolve_version(EngineType::Postgresql, Some("15.3"), Some(&p)).unwrap_err();
+        let err = resolve_version(&Cnpg, Some("15.3"), Some(&p)).unwrap_err();
         assert_eq!(
             err,
             VersionError::NotAllowed {
@@ -182,7 +142,7 @@ mod tests {
                 allowed: "16.4, 17.6".into()
             }
         );
-        assert!(resolve_version(EngineType::Postgresql, Some("16.4"), Some(&p)).is_ok());
+        assert!(resolve_version(&Cnpg, Some("16.4"), Some(&p)).is_ok());
     }
 
     #[test]
@@ -190,17 +150,7 @@ mod tests {
         let mut p = policy(&[], None);
         p.images
             .insert("17.99".into(), "registry.local/pg:17.99".into());
-        let v = resolve_version(EngineType::Postgresql, Some("17.99"), Some(&p)).unwrap();
+        let v = resolve_version(&Cnpg, Some("17.99"), Some(&p)).unwrap();
         assert_eq!(v.image, "registry.local/pg:17.99");
-    }
-
-    #[test]
-    fn engines_without_provider_offer_nothing() {
-        assert_eq!(
-            resolve_version(EngineType::Mysql, None, None),
-            Err(VersionError::NoDefault {
-                engine: EngineType::Mysql
-            })
-        );
     }
 }

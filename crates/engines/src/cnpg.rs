@@ -4,22 +4,113 @@
 use std::collections::BTreeMap;
 
 use dbaas_api::DatabaseCluster;
+use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType};
-use dbaas_api::common::{
-    FIELD_MANAGER, LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
-};
+use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
+use dbaas_api::ops::OpsType;
 use dbaas_engine_crds::cnpg_cluster::{
     Cluster, ClusterAffinity, ClusterManaged, ClusterPostgresql, ClusterResources, ClusterSpec,
     ClusterStorage, ClusterSuperuserSecret,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
+use kube::core::{ApiResource, DynamicObject};
 use serde_json::json;
 
 use crate::catalog::ResolvedVersion;
 use crate::convert::retype;
-use crate::provider::{BuildError, EngineObservation, ObservedPhase, Unapplied};
+use crate::provider::{
+    BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
+    Unapplied, status_written_since, to_dynamic,
+};
+
+/// PostgreSQL minor releases per major that CloudNativePG publishes operand
+/// images for (`ghcr.io/cloudnative-pg/postgresql:<major>.<minor>`).
+const POSTGRESQL_MINORS: &[(u32, u32)] =
+    &[(13, 22), (14, 19), (15, 14), (16, 10), (17, 6), (18, 0)];
+const POSTGRESQL_IMAGE: &str = "ghcr.io/cloudnative-pg/postgresql";
+/// The recommended version.
+pub const POSTGRESQL_DEFAULT: &str = "17.6";
+
+/// The CloudNativePG provider.
+#[derive(Debug)]
+pub struct Cnpg;
+
+impl EngineProvider for Cnpg {
+    fn engine(&self) -> EngineType {
+        EngineType::Postgresql
+    }
+
+    fn operator_name(&self) -> &'static str {
+        "CloudNativePG"
+    }
+
+    fn resource(&self) -> ApiResource {
+        ApiResource::erase::<Cluster>(&())
+    }
+
+    fn versions(&self) -> Vec<ResolvedVersion> {
+        POSTGRESQL_MINORS
+            .iter()
+            .rev()
+            .flat_map(|&(major, newest)| {
+                (0..=newest).rev().map(move |minor| {
+                    let version = format!("{major}.{minor}");
+                    let image = format!("{POSTGRESQL_IMAGE}:{version}");
+                    ResolvedVersion { version, image }
+                })
+            })
+            .collect()
+    }
+
+    fn default_version(&self) -> &'static str {
+        POSTGRESQL_DEFAULT
+    }
+
+    fn build(
+        &self,
+        cluster: &DatabaseCluster,
+        version: &ResolvedVersion,
+    ) -> Result<BuiltEngine, BuildError> {
+        let built = build(cluster, version)?;
+        Ok(BuiltEngine {
+            object: to_dynamic(&built.cluster)?,
+            unapplied: built.unapplied,
+        })
+    }
+
+    fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
+        match engine.clone().try_parse::<Cluster>() {
+            Ok(cluster) => observe(&cluster, input),
+            Err(err) => EngineObservation::unreadable(format!(
+                "the CloudNativePG Cluster cannot be read: {err}"
+            )),
+        }
+    }
+
+    fn credentials_secret_name(&self, cluster: &DatabaseCluster) -> String {
+        credentials_secret_name(cluster)
+    }
+
+    fn supported_operations(&self) -> &'static [OpsType] {
+        &[
+            OpsType::Start,
+            OpsType::Stop,
+            OpsType::Restart,
+            OpsType::Switchover,
+            OpsType::HorizontalScaling,
+            OpsType::VerticalScaling,
+            OpsType::VolumeExpansion,
+            OpsType::Reconfiguring,
+            OpsType::Upgrade,
+            OpsType::Backup,
+            OpsType::Restore,
+            OpsType::Expose,
+            OpsType::RebuildInstance,
+        ]
+    }
+}
 
 /// CloudNativePG's annotation for declarative hibernation.
 pub const HIBERNATION_ANNOTATION: &str = "cnpg.io/hibernation";
@@ -243,23 +334,6 @@ fn quantities(
         .collect()
 }
 
-/// What the operator knows besides the engine resource when it reads status.
-#[derive(Clone, Debug)]
-pub struct ObserveInput<'a> {
-    /// Instances we asked for.
-    pub desired_instances: i32,
-    /// Image we asked for.
-    pub desired_image: &'a str,
-    /// When our last spec-changing apply happened.
-    pub applied_at: Option<&'a Time>,
-    /// The engine object's resourceVersion right after that apply.
-    pub applied_resource_version: Option<&'a str>,
-    /// Whether the cluster is meant to be hibernated.
-    pub paused: bool,
-    /// Our previous phase, to tell a first start from a later change.
-    pub previous_phase: Option<ClusterPhase>,
-}
-
 /// Reads a CloudNativePG Cluster's status in our vocabulary.
 pub fn observe(engine: &Cluster, input: &ObserveInput<'_>) -> EngineObservation {
     let status = engine.status.as_ref();
@@ -272,8 +346,13 @@ pub fn observe(engine: &Cluster, input: &ObserveInput<'_>) -> EngineObservation 
         .and_then(|s| s.write_service.as_deref())
         .filter(|s| !s.is_empty())
         .map(|service| format!("{service}.{namespace}.svc"));
-    let saw_latest_spec =
-        status_written_since(engine, input.applied_at, input.applied_resource_version);
+    // CloudNativePG has no observedGeneration: it has seen our spec once it
+    // wrote its status after our last spec-changing apply.
+    let saw_latest_spec = status_written_since(
+        &engine.metadata,
+        input.applied_at,
+        input.applied_resource_version,
+    );
     let phase = observe_phase(engine, input, saw_latest_spec, ready_instances);
     EngineObservation {
         phase,
@@ -282,34 +361,6 @@ pub fn observe(engine: &Cluster, input: &ObserveInput<'_>) -> EngineObservation 
         port: host.as_ref().map(|_| POSTGRES_PORT),
         host,
     }
-}
-
-/// CloudNativePG has no observedGeneration. It has seen our latest spec
-/// once it has written its status subresource after our last spec-changing
-/// apply. managedFields times have one-second resolution, so a status
-/// written in the very second of the apply counts only if the object has
-/// changed since the apply (its resourceVersion moved).
-fn status_written_since(
-    engine: &Cluster,
-    applied_at: Option<&Time>,
-    applied_resource_version: Option<&str>,
-) -> bool {
-    let Some(applied_at) = applied_at else {
-        return false;
-    };
-    let changed_since_apply = applied_resource_version
-        .is_none_or(|rv| engine.metadata.resource_version.as_deref() != Some(rv));
-    engine
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter(|entry| entry.subresource.as_deref() == Some("status"))
-        .filter(|entry| entry.manager.as_deref() != Some(FIELD_MANAGER))
-        .filter_map(|entry| entry.time.as_ref())
-        .any(|written| {
-            written.0 > applied_at.0 || (written.0 == applied_at.0 && changed_since_apply)
-        })
 }
 
 fn observe_phase(
@@ -325,10 +376,7 @@ fn observe_phase(
         reason,
         message,
     };
-    let first_start = matches!(
-        input.previous_phase,
-        None | Some(ClusterPhase::Pending) | Some(ClusterPhase::Creating)
-    );
+    let first_start = input.first_start();
     let progressing = |reason: &'static str, message: String| {
         let phase = if first_start {
             ClusterPhase::Creating

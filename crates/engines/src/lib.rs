@@ -9,4 +9,7 @@ mod convert;
 pub mod provider;
 
 pub use catalog::{ResolvedVersion, VersionError, resolve_version};
-pub use provider::{BuildError, EngineObservation, ObservedPhase, Unapplied};
+pub use provider::{
+    BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
+    Unapplied, provider_for,
+};

@@ -1,8 +1,116 @@
-//! What every engine provider produces: a built engine resource (or a
-//! refusal), and an observation of the engine resource's status in our
-//! vocabulary.
+//! The engine provider interface: every engine builds its operator's
+//! resource from the unified spec and reads that resource's status back in
+//! our vocabulary. All pure; the operator does the I/O.
 
 use dbaas_api::cluster::ClusterPhase;
+use dbaas_api::common::FIELD_MANAGER;
+use dbaas_api::ops::OpsType;
+use dbaas_api::{DatabaseCluster, EngineType};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::core::{ApiResource, DynamicObject};
+
+use crate::catalog::ResolvedVersion;
+
+/// One engine behind the unified API.
+pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
+    /// The engine type this provider serves.
+    fn engine(&self) -> EngineType;
+    /// Human name of the engine operator, for messages ("CloudNativePG").
+    fn operator_name(&self) -> &'static str;
+    /// The engine operator's resource the provider creates.
+    fn resource(&self) -> ApiResource;
+    /// Every version offered out of the box, newest first.
+    fn versions(&self) -> Vec<ResolvedVersion>;
+    /// The recommended version.
+    fn default_version(&self) -> &'static str;
+    /// Builds the engine resource for `cluster` at `version`.
+    fn build(
+        &self,
+        cluster: &DatabaseCluster,
+        version: &ResolvedVersion,
+    ) -> Result<BuiltEngine, BuildError>;
+    /// Reads the engine resource's status.
+    fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation;
+    /// The Secret with the admin credentials.
+    fn credentials_secret_name(&self, cluster: &DatabaseCluster) -> String;
+    /// The day-2 operations this engine supports.
+    fn supported_operations(&self) -> &'static [OpsType];
+}
+
+/// The provider of an engine, if this version has one.
+pub fn provider_for(engine: EngineType) -> Option<&'static dyn EngineProvider> {
+    match engine {
+        EngineType::Postgresql => Some(&crate::cnpg::Cnpg),
+        EngineType::Mysql | EngineType::Mongodb => None,
+    }
+}
+
+/// A built engine resource, and what of the spec it does not carry yet.
+#[derive(Debug)]
+pub struct BuiltEngine {
+    pub object: DynamicObject,
+    pub unapplied: Vec<Unapplied>,
+}
+
+/// What the operator knows besides the engine resource when it reads status.
+#[derive(Clone, Debug)]
+pub struct ObserveInput<'a> {
+    /// Instances we asked for.
+    pub desired_instances: i32,
+    /// Image we asked for.
+    pub desired_image: &'a str,
+    /// The engine resource's generation after our last spec-changing apply.
+    pub applied_generation: Option<i64>,
+    /// When our last spec-changing apply happened.
+    pub applied_at: Option<&'a Time>,
+    /// The engine object's resourceVersion right after that apply.
+    pub applied_resource_version: Option<&'a str>,
+    /// Whether the cluster is meant to be stopped.
+    pub paused: bool,
+    /// Our previous phase, to tell a first start from a later change.
+    pub previous_phase: Option<ClusterPhase>,
+}
+
+impl ObserveInput<'_> {
+    /// Whether this is still the cluster's first start.
+    pub fn first_start(&self) -> bool {
+        matches!(
+            self.previous_phase,
+            None | Some(ClusterPhase::Pending) | Some(ClusterPhase::Creating)
+        )
+    }
+}
+
+/// For engine operators without `status.observedGeneration` (CloudNativePG):
+/// whether they wrote their status subresource after our last spec-changing
+/// apply. managedFields times have one-second resolution, so a status write
+/// in the very second of the apply counts only if the object changed since
+/// the apply (its resourceVersion moved).
+pub fn status_written_since(
+    meta: &ObjectMeta,
+    applied_at: Option<&Time>,
+    applied_resource_version: Option<&str>,
+) -> bool {
+    let Some(applied_at) = applied_at else {
+        return false;
+    };
+    let changed_since_apply =
+        applied_resource_version.is_none_or(|rv| meta.resource_version.as_deref() != Some(rv));
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .filter(|entry| entry.subresource.as_deref() == Some("status"))
+        .filter(|entry| entry.manager.as_deref() != Some(FIELD_MANAGER))
+        .filter_map(|entry| entry.time.as_ref())
+        .any(|written| {
+            written.0 > applied_at.0 || (written.0 == applied_at.0 && changed_since_apply)
+        })
+}
+
+/// Re-types a typed engine resource as a DynamicObject for the generic apply.
+pub fn to_dynamic<K: serde::Serialize>(object: &K) -> Result<DynamicObject, BuildError> {
+    crate::convert::retype("(engine resource)", object)
+}
 
 /// Why a provider refuses to build the engine resource. Every variant is a
 /// user error that shows as the `Valid=False` condition; nothing is created
@@ -63,4 +171,22 @@ pub struct EngineObservation {
     pub ready_instances: i32,
     pub host: Option<String>,
     pub port: Option<i32>,
+}
+
+impl EngineObservation {
+    /// The engine resource could not be read as its type (a newer or broken
+    /// engine operator): say so instead of failing the reconcile.
+    pub fn unreadable(message: String) -> Self {
+        Self {
+            phase: ObservedPhase {
+                phase: ClusterPhase::Unknown,
+                reason: "EngineStatusUnreadable",
+                message,
+            },
+            saw_latest_spec: false,
+            ready_instances: 0,
+            host: None,
+            port: None,
+        }
+    }
 }

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dbaas_api::{DatabaseEngine, EngineType};
-use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
-use kube::core::{GroupVersionKind, PartialObjectMeta};
+use dbaas_engines::EngineProvider;
+use kube::core::GroupVersionKind;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -23,22 +23,14 @@ pub struct Context {
     pub client: Client,
     /// DatabaseEngines (the SRE's version policy), from a watch.
     pub engines: Store<DatabaseEngine>,
-    /// Metadata of every CloudNativePG Cluster in scope, from a watch: used
-    /// to refuse to touch engine objects that someone else created.
-    pub cnpg_clusters: Store<PartialObjectMeta<CnpgCluster>>,
     crds: Mutex<HashMap<EngineType, (bool, Instant)>>,
 }
 
 impl Context {
-    pub fn new(
-        client: Client,
-        engines: Store<DatabaseEngine>,
-        cnpg_clusters: Store<PartialObjectMeta<CnpgCluster>>,
-    ) -> Self {
+    pub fn new(client: Client, engines: Store<DatabaseEngine>) -> Self {
         Self {
             client,
             engines,
-            cnpg_clusters,
             crds: Mutex::new(HashMap::new()),
         }
     }
@@ -52,13 +44,15 @@ impl Context {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    /// Whether the engine operator's CRD for `engine` is served by the API
-    /// server, asking discovery at most once per TTL.
+    /// Whether the engine operator's CRD is served by the API server, asking
+    /// discovery at most once per TTL.
     pub async fn engine_crd_installed(
         &self,
-        engine: EngineType,
-        gvk: &GroupVersionKind,
+        provider: &dyn EngineProvider,
     ) -> Result<bool, kube::Error> {
+        let engine = provider.engine();
+        let resource = provider.resource();
+        let gvk = &GroupVersionKind::gvk(&resource.group, &resource.version, &resource.kind);
         if let Ok(cache) = self.crds.lock()
             && let Some((present, checked)) = cache.get(&engine)
         {

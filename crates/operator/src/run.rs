@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use dbaas_api::{DatabaseCluster, DatabaseEngine};
-use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
+use dbaas_api::common::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
+use dbaas_api::{DatabaseCluster, DatabaseEngine, EngineType};
+use dbaas_engines::provider_for;
 use futures::StreamExt;
-use kube::core::PartialObjectMeta;
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -35,6 +36,17 @@ where
     }
 }
 
+fn dynamic_api(
+    client: &Client,
+    namespace: Option<&str>,
+    resource: &ApiResource,
+) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -44,8 +56,6 @@ pub async fn run(
     let ns = config.namespace.as_deref();
     let clusters: Api<DatabaseCluster> = api(&client, ns);
     let engines: Api<DatabaseEngine> = api(&client, ns);
-    let cnpg_clusters: Api<CnpgCluster> = api(&client, ns);
-    let cnpg_metadata: Api<PartialObjectMeta<CnpgCluster>> = api(&client, ns);
 
     // Watch caches shared by reconciles.
     let (engine_store, engine_writer) = reflector::store::<DatabaseEngine>();
@@ -55,14 +65,7 @@ pub async fn run(
     )
     .touched_objects()
     .for_each(|_| futures::future::ready(()));
-    let (cnpg_store, cnpg_writer) = reflector::store();
-    let cnpg_meta = reflector::reflector(
-        cnpg_writer,
-        watcher(cnpg_metadata, watcher::Config::default()).default_backoff(),
-    )
-    .touched_objects()
-    .for_each(|_| futures::future::ready(()));
-    let ctx = Arc::new(Context::new(client.clone(), engine_store, cnpg_store));
+    let ctx = Arc::new(Context::new(client.clone(), engine_store));
 
     let controller = Controller::new(clusters, watcher::Config::default());
     let cluster_store = controller.store();
@@ -78,11 +81,19 @@ pub async fn run(
             .map(|c| ObjectRef::from_obj(c.as_ref()))
             .collect()
     };
+    // Every engine object we made triggers its DatabaseCluster. The watch of
+    // an engine whose CRDs are missing retries with back-off until they come.
+    let ours = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
+    let mut controller = controller;
+    for provider in EngineType::ALL.into_iter().filter_map(provider_for) {
+        let resource = provider.resource();
+        controller = controller.owns_with(
+            dynamic_api(&client, ns, &resource),
+            resource,
+            watcher::Config::default().labels(&ours),
+        );
+    }
     let controller = controller
-        .owns(
-            cnpg_clusters,
-            watcher::Config::default().labels("app.kubernetes.io/managed-by=dbaas-operator"),
-        )
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches(engines, watcher::Config::default(), clusters_of_engine)
         .graceful_shutdown_on(shutdown)
@@ -106,7 +117,6 @@ pub async fn run(
     );
     tokio::select! {
         () = controller => {},
-        () = cnpg_meta => {},
         () = engine_cache => {},
     }
     info!("dbaas-operator controllers stopped");

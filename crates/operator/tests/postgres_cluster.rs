@@ -119,8 +119,7 @@ async fn create_observe_edit_pause_and_delete() {
     // What we sent is exactly what the real CNPG schema kept: nothing pruned.
     let sent = dbaas_engines::cnpg::build(
         &clusters.get("my-postgres").await.unwrap(),
-        &dbaas_engines::resolve_version(dbaas_api::EngineType::Postgresql, Some("16.0"), None)
-            .unwrap(),
+        &dbaas_engines::resolve_version(&dbaas_engines::cnpg::Cnpg, Some("16.0"), None).unwrap(),
     )
     .unwrap()
     .cluster;

@@ -1,6 +1,7 @@
 use dbaas_api::cluster::DatabaseClusterSpec;
+use dbaas_api::common::FIELD_MANAGER;
 use dbaas_engine_crds::cnpg_cluster::ClusterStatus;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ManagedFieldsEntry};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ManagedFieldsEntry, Time};
 use k8s_openapi::jiff::Timestamp;
 use pretty_assertions::assert_eq;
 
@@ -211,6 +212,7 @@ fn input(applied_at: &Time, previous: Option<ClusterPhase>) -> ObserveInput<'_> 
     ObserveInput {
         desired_instances: 3,
         desired_image: "ghcr.io/cloudnative-pg/postgresql:16.0",
+        applied_generation: Some(1),
         applied_at: Some(applied_at),
         applied_resource_version: Some("100"),
         paused: false,

@@ -10,13 +10,12 @@ use std::time::Duration;
 use dbaas_api::DatabaseCluster;
 use dbaas_api::cluster::{DatabaseClusterStatus, EngineObjectRef};
 use dbaas_api::common::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
-use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
-use dbaas_engines::cnpg;
+use dbaas_engines::{EngineProvider, ObserveInput, provider_for};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
@@ -100,26 +99,32 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 action,
             )
         }
-        Plan::Apply { built, version } => {
+        Plan::Apply {
+            provider,
+            built,
+            version,
+        } => {
             // 4. Apply.
-            let api: Api<CnpgCluster> = ctx.api(&namespace);
-            let applied = api
+            let resource = provider.resource();
+            let applied = engine_api(&ctx, &namespace, &resource)
                 .patch(
                     &name,
                     &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&built.cluster),
+                    &Patch::Apply(&built.object),
                 )
                 .await
                 .map_err(|source| Error::Apply {
                     cluster: id.clone(),
                     source,
                 })?;
-            let engine_ref = engine_ref_after_apply(cluster.status.as_ref(), &applied, &now);
-            let observation = cnpg::observe(
+            let engine_ref =
+                engine_ref_after_apply(cluster.status.as_ref(), &resource, &applied, &now);
+            let observation = provider.observe(
                 &applied,
-                &cnpg::ObserveInput {
+                &ObserveInput {
                     desired_instances: cluster.spec.cluster_size,
                     desired_image: &version.image,
+                    applied_generation: engine_ref.applied_generation,
                     applied_at: engine_ref.applied_at.as_ref(),
                     applied_resource_version: engine_ref.applied_resource_version.as_deref(),
                     paused: cluster.spec.paused,
@@ -131,7 +136,7 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 engine_ref,
                 observation: &observation,
                 unapplied: &built.unapplied,
-                credentials_secret: cnpg::credentials_secret_name(&cluster),
+                credentials_secret: provider.credentials_secret_name(&cluster),
             };
             (
                 status::compose(&cluster, outcome, &now),
@@ -152,6 +157,11 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
     Ok(action)
 }
 
+/// The engine operator's resources in a namespace.
+fn engine_api(ctx: &Context, namespace: &str, resource: &ApiResource) -> Api<DynamicObject> {
+    Api::namespaced_with(ctx.client.clone(), namespace, resource)
+}
+
 /// Fetches what the cluster refers to: the engine policy (from the watch
 /// cache), whether the engine operator is installed, and whether an engine
 /// object of that name exists that is not ours.
@@ -162,6 +172,9 @@ async fn dereference(
     ctx: &Context,
 ) -> Result<References, kube::Error> {
     let engine = cluster.spec.engine.type_;
+    let Some(provider) = provider_for(engine) else {
+        return Ok(References::default());
+    };
     let policy = ctx
         .engines
         .state()
@@ -169,9 +182,9 @@ async fn dereference(
         .filter(|e| e.namespace().as_deref() == Some(namespace) && e.spec.type_ == engine)
         .min_by_key(|e| e.name_any())
         .map(|e| e.spec.clone());
-    let engine_installed = ctx.engine_crd_installed(engine, &plan::cnpg_gvk()).await?;
+    let engine_installed = ctx.engine_crd_installed(provider).await?;
     let foreign_engine_object =
-        engine_installed && foreign_engine_object(cluster, namespace, name, ctx).await?;
+        engine_installed && foreign_engine_object(cluster, provider, namespace, name, ctx).await?;
     Ok(References {
         policy,
         engine_installed,
@@ -179,27 +192,29 @@ async fn dereference(
     })
 }
 
-/// Whether an engine object of this name exists that is not ours. The watch
-/// cache answers when it holds the object; when it does not (not synced yet,
-/// or the object is brand new) a GET decides, so a foreign object is never
-/// taken over because of a stale cache.
+/// Whether an engine object of this name exists that is not ours. Asked of
+/// the API server (not a cache, which may lag) until the cluster's status
+/// records that we applied it; from then on the object carries our
+/// controller reference and the owned-object watch follows it.
 async fn foreign_engine_object(
     cluster: &DatabaseCluster,
+    provider: &dyn EngineProvider,
     namespace: &str,
     name: &str,
     ctx: &Context,
 ) -> Result<bool, kube::Error> {
-    if let Some(cached) = ctx
-        .cnpg_clusters
-        .get(&ObjectRef::new(name).within(namespace))
-    {
-        return Ok(!is_ours(&cached.metadata, cluster));
+    let already_ours = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.engine_ref.as_ref())
+        .is_some_and(|r| r.name == name && r.kind == provider.resource().kind);
+    if already_ours {
+        return Ok(false);
     }
-    let api: Api<CnpgCluster> = ctx.api(namespace);
-    Ok(api
+    let existing = engine_api(ctx, namespace, &provider.resource())
         .get_metadata_opt(name)
-        .await?
-        .is_some_and(|existing| !is_ours(&existing.metadata, cluster)))
+        .await?;
+    Ok(existing.is_some_and(|existing| !is_ours(&existing.metadata, cluster)))
 }
 
 /// An engine object is ours when it carries our label and is controlled by
@@ -222,7 +237,8 @@ fn is_ours(meta: &kube::core::ObjectMeta, cluster: &DatabaseCluster) -> bool {
 /// only when the apply changed the spec (the generation moved).
 fn engine_ref_after_apply(
     previous: Option<&DatabaseClusterStatus>,
-    applied: &CnpgCluster,
+    resource: &ApiResource,
+    applied: &DynamicObject,
     now: &Time,
 ) -> EngineObjectRef {
     let generation = applied.metadata.generation;
@@ -235,8 +251,8 @@ fn engine_ref_after_apply(
         _ => (Some(now.clone()), applied.metadata.resource_version.clone()),
     };
     EngineObjectRef {
-        api_version: CnpgCluster::api_version(&()).into_owned(),
-        kind: CnpgCluster::kind(&()).into_owned(),
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
         name: applied.name_any(),
         applied_generation: generation,
         applied_at,

@@ -1,10 +1,11 @@
 //! Validate and build: from a DatabaseCluster and what it refers to, decide
 //! what to apply, or why nothing may be applied. Pure.
 
+use dbaas_api::DatabaseCluster;
 use dbaas_api::engine::DatabaseEngineSpec;
-use dbaas_api::{DatabaseCluster, EngineType};
-use dbaas_engines::cnpg;
-use dbaas_engines::{ResolvedVersion, VersionError, resolve_version};
+use dbaas_engines::{
+    BuiltEngine, EngineProvider, ResolvedVersion, VersionError, provider_for, resolve_version,
+};
 
 /// What the dereference stage found.
 #[derive(Clone, Debug, Default)]
@@ -33,15 +34,11 @@ pub struct Refusal {
 #[derive(Debug)]
 pub enum Plan {
     Apply {
-        built: Box<cnpg::Built>,
+        provider: &'static dyn EngineProvider,
+        built: Box<BuiltEngine>,
         version: ResolvedVersion,
     },
     Refuse(Refusal),
-}
-
-/// The CloudNativePG Cluster kind, for discovery.
-pub fn cnpg_gvk() -> kube::core::GroupVersionKind {
-    kube::core::GroupVersionKind::gvk("postgresql.cnpg.io", "v1", "Cluster")
 }
 
 /// Validates and builds.
@@ -55,21 +52,26 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             retry,
         })
     };
-    if engine != EngineType::Postgresql {
+    let Some(provider) = provider_for(engine) else {
         return refuse(
             dbaas_api::common::condition::VALID,
             "EngineNotSupported",
-            format!(
-                "engine {engine} is not supported by this dbaas-operator version yet; postgresql is"
-            ),
+            format!("engine {engine} is not supported by this dbaas-operator version yet"),
             false,
         );
-    }
+    };
+    let resource = provider.resource();
     if !refs.engine_installed {
         return refuse(
             dbaas_api::common::condition::ENGINE_AVAILABLE,
             "EngineOperatorNotInstalled",
-            "the CloudNativePG operator is not installed: the CRD clusters.postgresql.cnpg.io/v1 is not served by this cluster; install CloudNativePG and the cluster will be created".to_owned(),
+            format!(
+                "the {operator} operator is not installed: the CRD {plural}.{group}/{version} is not served by this cluster; install {operator} and the cluster will be created",
+                operator = provider.operator_name(),
+                plural = resource.plural,
+                group = resource.group,
+                version = resource.version,
+            ),
             true,
         );
     }
@@ -78,14 +80,16 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             dbaas_api::common::condition::VALID,
             "EngineObjectConflict",
             format!(
-                "a CloudNativePG Cluster named {:?} already exists and is not managed by dbaas-operator; it is left untouched: choose another name",
+                "a {} {} named {:?} already exists and is not managed by dbaas-operator; it is left untouched: choose another name",
+                provider.operator_name(),
+                resource.kind,
                 cluster.metadata.name.as_deref().unwrap_or_default()
             ),
             false,
         );
     }
     let version = match resolve_version(
-        engine,
+        provider,
         cluster.spec.engine.version.as_deref(),
         refs.policy.as_ref(),
     ) {
@@ -94,7 +98,6 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             let reason = match err {
                 VersionError::NotOffered { .. } => "VersionNotOffered",
                 VersionError::NotAllowed { .. } => "VersionNotAllowed",
-                VersionError::NoDefault { .. } => "NoDefaultVersion",
             };
             return refuse(
                 dbaas_api::common::condition::VALID,
@@ -104,8 +107,9 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             );
         }
     };
-    match cnpg::build(cluster, &version) {
+    match provider.build(cluster, &version) {
         Ok(built) => Plan::Apply {
+            provider,
             built: Box::new(built),
             version,
         },
@@ -120,6 +124,8 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
 
 #[cfg(test)]
 mod tests {
+    use dbaas_api::EngineType;
+
     use super::*;
 
     fn cluster(yaml: &str) -> DatabaseCluster {
@@ -145,9 +151,14 @@ mod tests {
     #[test]
     fn valid_postgres_cluster_is_applied() {
         match plan(&cluster(PG), &installed()) {
-            Plan::Apply { version, built } => {
+            Plan::Apply {
+                version,
+                built,
+                provider,
+            } => {
                 assert_eq!(version.version, "16.2");
-                assert_eq!(built.cluster.spec.instances, 1);
+                assert_eq!(built.object.data["spec"]["instances"], 1);
+                assert_eq!(provider.resource().kind, "Cluster");
             }
             Plan::Refuse(r) => panic!("refused: {r:?}"),
         }
