@@ -5,3 +5,9 @@
 
 /// CloudNativePG `Cluster` (`postgresql.cnpg.io/v1`).
 pub mod cnpg_cluster;
+
+/// Percona XtraDB Cluster `PerconaXtraDBCluster` (`pxc.percona.com/v1`).
+pub mod pxc_cluster;
+
+/// Percona Server for MongoDB `PerconaServerMongoDB` (`psmdb.percona.com/v1`).
+pub mod psmdb_cluster;

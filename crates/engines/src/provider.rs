@@ -41,7 +41,8 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
 pub fn provider_for(engine: EngineType) -> Option<&'static dyn EngineProvider> {
     match engine {
         EngineType::Postgresql => Some(&crate::cnpg::Cnpg),
-        EngineType::Mysql | EngineType::Mongodb => None,
+        EngineType::Mysql => None,
+        EngineType::Mongodb => None,
     }
 }
 
