@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 
 use dbaas_api::{DatabaseEngine, EngineType};
 use dbaas_engines::EngineProvider;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::ListParams;
 use kube::core::GroupVersionKind;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
-/// How long a "CRD present" answer is trusted.
-const PRESENT_TTL: Duration = Duration::from_secs(60);
 /// How long a "CRD absent" answer is trusted: short, so a freshly installed
-/// engine operator is noticed quickly.
+/// engine operator is noticed quickly. "Present" answers and the list of
+/// operator Deployments are trusted for the detection interval.
 const ABSENT_TTL: Duration = Duration::from_secs(5);
 
 /// Shared state of the controllers.
@@ -24,14 +25,23 @@ pub struct Context {
     /// DatabaseEngines (the SRE's version policy), from a watch.
     pub engines: Store<DatabaseEngine>,
     crds: Mutex<HashMap<EngineType, (bool, Instant)>>,
+    operator_images: Mutex<Option<(HashMap<EngineType, String>, Instant)>>,
+    /// How often engine operators are looked for.
+    pub detection_interval: Duration,
 }
 
 impl Context {
-    pub fn new(client: Client, engines: Store<DatabaseEngine>) -> Self {
+    pub fn new(
+        client: Client,
+        engines: Store<DatabaseEngine>,
+        detection_interval: Duration,
+    ) -> Self {
         Self {
+            detection_interval,
             client,
             engines,
             crds: Mutex::new(HashMap::new()),
+            operator_images: Mutex::new(None),
         }
     }
 
@@ -56,7 +66,11 @@ impl Context {
         if let Ok(cache) = self.crds.lock()
             && let Some((present, checked)) = cache.get(&engine)
         {
-            let ttl = if *present { PRESENT_TTL } else { ABSENT_TTL };
+            let ttl = if *present {
+                self.detection_interval
+            } else {
+                ABSENT_TTL.min(self.detection_interval)
+            };
             if checked.elapsed() < ttl {
                 return Ok(*present);
             }
@@ -73,4 +87,48 @@ impl Context {
         }
         Ok(present)
     }
+
+    /// The image of the engine operator's Deployment, from one list of all
+    /// Deployments shared by every engine and refreshed at most once per
+    /// detection interval. None when not found or not allowed to look.
+    pub async fn operator_image(&self, engine: EngineType) -> Option<String> {
+        if let Ok(cache) = self.operator_images.lock()
+            && let Some((images, listed)) = cache.as_ref()
+            && listed.elapsed() < self.detection_interval
+        {
+            return images.get(&engine).cloned();
+        }
+        let deployments: Api<Deployment> = Api::all(self.client.clone());
+        let images = match deployments.list(&ListParams::default()).await {
+            Ok(list) => find_operator_images(&list.items),
+            Err(err) => {
+                tracing::debug!("cannot list Deployments to detect engine operators: {err}");
+                HashMap::new()
+            }
+        };
+        let found = images.get(&engine).cloned();
+        if let Ok(mut cache) = self.operator_images.lock() {
+            *cache = Some((images, Instant::now()));
+        }
+        found
+    }
+}
+
+/// The first container image of each engine operator among `deployments`.
+fn find_operator_images(deployments: &[Deployment]) -> HashMap<EngineType, String> {
+    let mut found = HashMap::new();
+    let images = deployments
+        .iter()
+        .filter_map(|d| d.spec.as_ref())
+        .filter_map(|s| s.template.spec.as_ref())
+        .flat_map(|pod| pod.containers.iter())
+        .filter_map(|c| c.image.as_deref());
+    for image in images {
+        for engine in EngineType::ALL {
+            if crate::engine::status::is_operator_image(engine, image) {
+                found.entry(engine).or_insert_with(|| image.to_owned());
+            }
+        }
+    }
+    found
 }

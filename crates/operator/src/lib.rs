@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod context;
+pub mod engine;
 pub mod run;
 
 pub use run::{OperatorConfig, run};

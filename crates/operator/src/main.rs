@@ -14,6 +14,9 @@ struct Args {
     /// Reconciles running at once (0: unbounded).
     #[arg(long, default_value_t = 16, env = "DBAAS_CONCURRENCY")]
     concurrency: u16,
+    /// Seconds between looks for engine operators (CRDs, Deployments).
+    #[arg(long, default_value_t = 30, env = "DBAAS_DETECTION_INTERVAL")]
+    detection_interval: u64,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "DBAAS_LOG_FORMAT")]
     log_format: LogFormat,
@@ -51,6 +54,7 @@ async fn operate() -> anyhow::Result<()> {
     let config = OperatorConfig {
         namespace: args.namespace,
         concurrency: args.concurrency,
+        detection_interval: std::time::Duration::from_secs(args.detection_interval),
     };
     let shutdown = async {
         // Ctrl-C or SIGTERM from the kubelet.

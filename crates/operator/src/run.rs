@@ -1,11 +1,12 @@
 //! Wires the controllers to the API server and runs them until shutdown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dbaas_api::common::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{DatabaseCluster, DatabaseEngine, EngineType};
 use dbaas_engines::provider_for;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
@@ -13,16 +14,29 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, info};
 
-use crate::cluster;
 use crate::context::Context;
+use crate::{cluster, engine};
 
 /// How the operator runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OperatorConfig {
     /// Watch only this namespace; all namespaces when `None`.
     pub namespace: Option<String>,
     /// Reconciles running at once (0: unbounded).
     pub concurrency: u16,
+    /// How often engine operators are looked for (their CRDs and
+    /// Deployments change without touching our objects).
+    pub detection_interval: Duration,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            concurrency: 16,
+            detection_interval: Duration::from_secs(30),
+        }
+    }
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -54,6 +68,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = config.namespace.as_deref();
+    // One shutdown signal for every controller.
+    let shutdown = shutdown.shared();
     let clusters: Api<DatabaseCluster> = api(&client, ns);
     let engines: Api<DatabaseEngine> = api(&client, ns);
 
@@ -65,7 +81,13 @@ pub async fn run(
     )
     .touched_objects()
     .for_each(|_| futures::future::ready(()));
-    let ctx = Arc::new(Context::new(client.clone(), engine_store));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        engine_store,
+        config.detection_interval,
+    ));
+    let ctx_for_engines = ctx.clone();
+    let engines_for_controller = engines.clone();
 
     let controller = Controller::new(clusters, watcher::Config::default());
     let cluster_store = controller.store();
@@ -96,7 +118,7 @@ pub async fn run(
     let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches(engines, watcher::Config::default(), clusters_of_engine)
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         // Boxed: the reconcile future holds whole engine objects.
         .run(
             |c, ctx| Box::pin(cluster::reconcile(c, ctx)),
@@ -111,12 +133,22 @@ pub async fn run(
             futures::future::ready(())
         });
 
+    let engine_controller = Controller::new(engines_for_controller, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(engine::reconcile, engine::error_policy, ctx_for_engines)
+        .for_each(|result| {
+            if let Err(err) = result {
+                debug!("engine controller: {err}");
+            }
+            futures::future::ready(())
+        });
+
     info!(
         namespace = ns.unwrap_or("<all>"),
         "dbaas-operator controllers started"
     );
     tokio::select! {
-        () = controller => {},
+        _ = futures::future::join(controller, engine_controller) => {},
         () = engine_cache => {},
     }
     info!("dbaas-operator controllers stopped");

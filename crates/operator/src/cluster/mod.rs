@@ -43,6 +43,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("creating the DatabaseEngine for {cluster}: {source}")]
+    EnsureEngine {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("writing the status of {cluster}: {source}")]
     Status {
         cluster: String,
@@ -58,6 +64,7 @@ impl Error {
     pub fn stage(&self) -> &'static str {
         match self {
             Self::Dereference { .. } => "dereference",
+            Self::EnsureEngine { .. } => "ensure-engine",
             Self::Apply { .. } => "apply",
             Self::Status { .. } => "status",
             Self::NoNamespace => "input",
@@ -83,6 +90,17 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
             cluster: id.clone(),
             source,
         })?;
+
+    // The namespace gets its DatabaseEngine once the engine operator is there,
+    // so SREs find a policy object to edit and UIs a version list to offer.
+    if refs.engine_installed {
+        crate::engine::ensure_exists(&ctx, &namespace, cluster.spec.engine.type_)
+            .await
+            .map_err(|source| Error::EnsureEngine {
+                cluster: id.clone(),
+                source,
+            })?;
+    }
 
     // 2 + 3. Validate and build (pure).
     let now = Time(Timestamp::now());

@@ -45,6 +45,7 @@ pub fn start_operator(client: &Client, namespace: &str) -> Operator {
     let config = OperatorConfig {
         namespace: Some(namespace.to_owned()),
         concurrency: 4,
+        detection_interval: Duration::from_secs(1),
     };
     let task = tokio::spawn(run(client.clone(), config, async move {
         let _ = stopped.await;
