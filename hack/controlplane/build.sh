@@ -13,11 +13,25 @@ REPO="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/../..
 OUT_DIR="$REPO/target/controlplane"
 BIN="$OUT_DIR/controlplane"
 
-if [[ -x "$BIN" && "${FORCE:-0}" != 1 ]]; then
+is_fresh() {
+    [[ -x "$BIN" && "${FORCE:-0}" != 1 ]] || return 1
+    local newer
     newer="$(find "$HERE" -maxdepth 1 -type f \( -name '*.go' -o -name go.mod -o -name go.sum -o -name build.sh \) \
         -newer "$BIN" -print -quit)"
-    if [[ -z "$newer" ]]; then
-        echo "controlplane: $BIN is up to date" >&2
+    [[ -z "$newer" ]]
+}
+if is_fresh; then
+    echo "controlplane: $BIN is up to date" >&2
+    exit 0
+fi
+
+mkdir -p "$OUT_DIR"
+# Several test binaries may call this script at once: build only once.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$OUT_DIR/.build.lock"
+    flock 9
+    if is_fresh; then
+        echo "controlplane: $BIN is up to date (built concurrently)" >&2
         exit 0
     fi
 fi
@@ -36,13 +50,16 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$MAJOR -X $pkg.gitMinor=$MINOR -X $pkg.gitTreeState=clean"
 done
 
-mkdir -p "$OUT_DIR"
 echo "controlplane: building $BIN (k8s.io/kubernetes $K8S_VERSION, $(go env GOVERSION))..." >&2
 start=$(date +%s)
+trap 'rm -f "$BIN.tmp.$$"' EXIT
 (
     cd "$HERE"
-    CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$BIN.tmp" .
+    CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$BIN.tmp.$$" .
 )
-mv -f "$BIN.tmp" "$BIN"
 end=$(date +%s)
+# Stamp the binary with the build *start* time: a source edited during the
+# build is then newer than the binary and triggers the next build.
+touch -d "@$start" "$BIN.tmp.$$"
+mv -f "$BIN.tmp.$$" "$BIN" # atomic: running control planes keep their (old) inode
 echo "controlplane: built $BIN ($(du -h "$BIN" | cut -f1)) in $((end - start))s" >&2

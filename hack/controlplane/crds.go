@@ -228,6 +228,9 @@ func installCRDs(ctx context.Context, cfg *rest.Config, paths []string) ([]strin
 		}
 	}
 	if len(all) > 0 {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("applying CRDs: %w", context.Cause(ctx))
+		}
 		return nil, errors.Join(all...)
 	}
 

@@ -101,11 +101,20 @@ func runUp(args []string) int {
 		}()
 	}
 
-	cp := &controlPlane{opts: o, dir: dir}
-	code := cp.run(ctx, startedAt)
-	t := time.Now()
-	cp.shutdown()
-	logf("stopped all components in %.2fs", time.Since(t).Seconds())
+	var code int
+	for attempt := 1; ; attempt++ {
+		cp := &controlPlane{opts: o, dir: dir}
+		code = cp.run(ctx, startedAt)
+		t := time.Now()
+		cp.shutdown()
+		logf("stopped all components in %.2fs", time.Since(t).Seconds())
+		// The free ports are only reserved until we close them: another process
+		// may grab one before our child binds it. Retry with fresh ports.
+		if !cp.portConflict || attempt >= 3 || ctx.Err() != nil {
+			break
+		}
+		logf("a port was taken by another process; retrying with new ports (attempt %d)", attempt+1)
+	}
 	if o.cleanup {
 		cleanupDataDir(dir, createdDir)
 	}
@@ -138,25 +147,28 @@ func cleanupDataDir(dir string, created bool) {
 }
 
 type controlPlane struct {
-	opts  upOptions
-	dir   string
-	mu    sync.Mutex
-	procs []*child
-	exits chan *child
+	opts         upOptions
+	dir          string
+	mu           sync.Mutex
+	procs        []*child
+	dead         chan struct{} // closed when the first child exits
+	firstExit    *child
+	portConflict bool // a child failed with "address already in use"
 }
 
 type child struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error
+	name     string
+	logStart int64 // size of the (appended) log file when this run started
+	cmd      *exec.Cmd
+	logPath  string
+	done     chan struct{}
+	err      error
 }
 
 func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 	o := cp.opts
 	dir := cp.dir
-	cp.exits = make(chan *child, 4)
+	cp.dead = make(chan struct{})
 	for _, d := range []string{dir, filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			logf("%v", err)
@@ -284,6 +296,16 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 		Burst:           200,
 		UserAgent:       "controlplane",
 	}
+	// Abort the CRD installation as soon as a component dies.
+	ctx, cancelStage := context.WithCancelCause(ctx)
+	defer cancelStage(nil)
+	go func() {
+		select {
+		case <-cp.dead:
+			cancelStage(fmt.Errorf("%s exited", cp.exited().name))
+		case <-ctx.Done():
+		}
+	}()
 	var wg sync.WaitGroup
 	var crdErr, kcmErr error
 	var crdNames []string
@@ -328,7 +350,8 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 			logf("shutting down (signal)")
 		}
 		return 0
-	case c := <-cp.exits:
+	case <-cp.dead:
+		c := cp.exited()
 		logf("%s exited unexpectedly (%v); see %s", c.name, c.err, c.logPath)
 		printTail(c.logPath, 20)
 		return 1
@@ -339,13 +362,30 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 // exited, if any.
 func (cp *controlPlane) fail(err error) int {
 	logf("startup failed: %v", err)
-	select {
-	case c := <-cp.exits:
+	if c := cp.exited(); c != nil {
 		logf("%s exited (%v); last lines of %s:", c.name, c.err, c.logPath)
 		printTail(c.logPath, 30)
-	default:
+		cp.portConflict = logContains(c.logPath, c.logStart, "address already in use")
 	}
 	return 1
+}
+
+// logContains reports whether the file, from offset start on (this run's
+// output; logs are appended to), contains s within its last 64 KiB.
+func logContains(path string, start int64, s string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size()-start > 64<<10 {
+		start = st.Size() - 64<<10
+	}
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		return false
+	}
+	data, _ := io.ReadAll(f)
+	return strings.Contains(string(data), s)
 }
 
 // waitKCM waits until the controller manager answers /healthz and its
@@ -373,12 +413,18 @@ func (cp *controlPlane) waitKCM(ctx context.Context, cfg *rest.Config, port int,
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the default ServiceAccount (kube-controller-manager): %w", context.Cause(ctx))
-		case c := <-cp.exits:
-			cp.exits <- c // leave it for the caller
-			return fmt.Errorf("%s exited", c.name)
+		case <-cp.dead:
+			return fmt.Errorf("%s exited", cp.exited().name)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// exited returns the first child that exited, or nil.
+func (cp *controlPlane) exited() *child {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.firstExit
 }
 
 // waitHTTP polls url until it answers 200, the context ends, or a child exits.
@@ -400,9 +446,8 @@ func (cp *controlPlane) waitHTTP(ctx context.Context, name string, client *http.
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s (%s): %w (last: %s)", name, url, context.Cause(ctx), last)
-		case c := <-cp.exits:
-			cp.exits <- c // leave it for fail()
-			return fmt.Errorf("%s exited while waiting for %s", c.name, name)
+		case <-cp.dead:
+			return fmt.Errorf("%s exited while waiting for %s", cp.exited().name, name)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -416,6 +461,10 @@ func (cp *controlPlane) start(name string, argv []string, flags ...string) error
 		return err
 	}
 	fmt.Fprintf(logFile, "==== %s %s %s\n", time.Now().Format(time.RFC3339), strings.Join(argv, " "), strings.Join(flags, " "))
+	var logStart int64
+	if st, err := logFile.Stat(); err == nil {
+		logStart = st.Size()
+	}
 	cmd := exec.Command(argv[0], append(argv[1:], flags...)...)
 	cmd.Stdin = nil
 	cmd.Stdout = logFile
@@ -428,7 +477,7 @@ func (cp *controlPlane) start(name string, argv []string, flags ...string) error
 		logFile.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, logPath: logPath, logStart: logStart, done: make(chan struct{})}
 	cp.mu.Lock()
 	cp.procs = append(cp.procs, c)
 	cp.mu.Unlock()
@@ -436,7 +485,12 @@ func (cp *controlPlane) start(name string, argv []string, flags ...string) error
 		c.err = cmd.Wait()
 		logFile.Close()
 		close(c.done)
-		cp.exits <- c
+		cp.mu.Lock()
+		if cp.firstExit == nil {
+			cp.firstExit = c
+			close(cp.dead)
+		}
+		cp.mu.Unlock()
 	}()
 	logf("started %s (pid %d), log: %s", name, cmd.Process.Pid, logPath)
 	return nil

@@ -2,13 +2,17 @@
 //! what the user set > the chosen template > operator defaults.
 //!
 //! A cluster selects a template with the annotations
-//! `dbaas.io/template-kind` (the kind below) and `dbaas.io/template-name`.
+//! `dbaas.io/template-kind: DatabaseClusterTemplate` and
+//! `dbaas.io/template-name: <name>` (same namespace); without both, no
+//! template applies. The cluster's own settings always win; a template only
+//! fills what the cluster leaves unset (clusterSize and storage.size are
+//! always the cluster's: the API server defaults or requires them).
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::BackupSchedule;
+use crate::cluster::{BackupSchedule, SchedulingSpec};
 use crate::common::{ConfigParameter, EngineType};
 
 /// A preset for DatabaseClusters of one engine: resource size, engine
@@ -43,10 +47,9 @@ pub struct DatabaseClusterTemplateSpec {
     /// Shown to users choosing a template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Default number of instances.
+    /// StorageClass for clusters that name none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 99))]
-    pub cluster_size: Option<i32>,
+    pub storage_class: Option<String>,
     /// Default CPU and memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -54,6 +57,9 @@ pub struct DatabaseClusterTemplateSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub config: Vec<ConfigParameter>,
+    /// Default scheduling (node selector, tolerations, affinity, priority class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduling: Option<SchedulingSpec>,
     /// A fragment of the engine resource's `spec`, merged under what the
     /// operator generates (the operator's fields win).
     #[serde(default, skip_serializing_if = "Option::is_none")]

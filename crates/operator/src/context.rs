@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use dbaas_api::{DatabaseEngine, EngineType};
+use dbaas_api::{DatabaseClusterTemplate, DatabaseEngine, EngineType};
 use dbaas_engines::EngineProvider;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
@@ -24,6 +24,8 @@ pub struct Context {
     pub client: Client,
     /// DatabaseEngines (the SRE's version policy), from a watch.
     pub engines: Store<DatabaseEngine>,
+    /// DatabaseClusterTemplates, from a watch.
+    pub templates: Store<DatabaseClusterTemplate>,
     crds: Mutex<HashMap<EngineType, (bool, Instant)>>,
     operator_images: Mutex<Option<(HashMap<EngineType, String>, Instant)>>,
     /// How often engine operators are looked for.
@@ -34,10 +36,12 @@ impl Context {
     pub fn new(
         client: Client,
         engines: Store<DatabaseEngine>,
+        templates: Store<DatabaseClusterTemplate>,
         detection_interval: Duration,
     ) -> Self {
         Self {
             detection_interval,
+            templates,
             client,
             engines,
             crds: Mutex::new(HashMap::new()),

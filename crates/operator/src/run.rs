@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbaas_api::common::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
-use dbaas_api::{DatabaseCluster, DatabaseEngine, EngineType};
+use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate, DatabaseEngine, EngineType};
 use dbaas_engines::provider_for;
 use futures::{FutureExt, StreamExt};
 use kube::core::{ApiResource, DynamicObject};
@@ -81,9 +81,18 @@ pub async fn run(
     )
     .touched_objects()
     .for_each(|_| futures::future::ready(()));
+    let templates: Api<DatabaseClusterTemplate> = api(&client, ns);
+    let (template_store, template_writer) = reflector::store::<DatabaseClusterTemplate>();
+    let template_cache = reflector::reflector(
+        template_writer,
+        watcher(templates.clone(), watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects()
+    .for_each(|_| futures::future::ready(()));
     let ctx = Arc::new(Context::new(
         client.clone(),
         engine_store,
+        template_store,
         config.detection_interval,
     ));
     let ctx_for_engines = ctx.clone();
@@ -91,6 +100,21 @@ pub async fn run(
 
     let controller = Controller::new(clusters, watcher::Config::default());
     let cluster_store = controller.store();
+    let clusters_for_templates = controller.store();
+    // A created or changed template re-judges every cluster that selects it.
+    let clusters_of_template =
+        move |template: DatabaseClusterTemplate| -> Vec<ObjectRef<DatabaseCluster>> {
+            clusters_for_templates
+                .state()
+                .iter()
+                .filter(|c| c.namespace() == template.namespace())
+                .filter(|c| {
+                    cluster::template::selected(c)
+                        .is_some_and(|t| Some(t.name) == template.metadata.name)
+                })
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect()
+        };
     // A changed DatabaseEngine (allowed versions, default) re-judges every
     // cluster of that engine in its namespace.
     let clusters_of_engine = move |engine: DatabaseEngine| -> Vec<ObjectRef<DatabaseCluster>> {
@@ -118,6 +142,7 @@ pub async fn run(
     let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches(engines, watcher::Config::default(), clusters_of_engine)
+        .watches(templates, watcher::Config::default(), clusters_of_template)
         .graceful_shutdown_on(shutdown.clone())
         // Boxed: the reconcile future holds whole engine objects.
         .run(
@@ -150,6 +175,7 @@ pub async fn run(
     tokio::select! {
         _ = futures::future::join(controller, engine_controller) => {},
         () = engine_cache => {},
+        () = template_cache => {},
     }
     info!("dbaas-operator controllers stopped");
 }

@@ -443,8 +443,9 @@ async fn versions_are_judged_by_the_operator() {
     let policy: DatabaseEngine = from_yaml(
         "apiVersion: dbaas.io/v1\nkind: DatabaseEngine\nmetadata: {name: postgresql}\nspec: {type: postgresql, allowedVersions: ['17.6', '16.10'], defaultVersion: '16.10'}",
     );
+    // The operator created the namespace's DatabaseEngine already; the SRE edits it.
     policies
-        .create(&PostParams::default(), &policy)
+        .patch("postgresql", &PatchParams::apply("test-sre").force(), &Patch::Apply(&policy))
         .await
         .unwrap();
     create_cluster(
@@ -521,17 +522,105 @@ async fn versions_are_judged_by_the_operator() {
         Some("ghcr.io/cloudnative-pg/postgresql:16.10")
     );
 
-    // Engines without a provider yet say so instead of failing silently.
-    create_cluster(
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn templates_fill_what_the_user_left_unset() {
+    let (_client, ns, _operator) = setup("tpl").await;
+    let clusters: Api<DatabaseCluster> = ns.api();
+    let engines: Api<CnpgCluster> = ns.api();
+    let templates: Api<dbaas_api::DatabaseClusterTemplate> = ns.api();
+    let small: dbaas_api::DatabaseClusterTemplate = from_yaml(
+        r#"
+apiVersion: dbaas.io/v1
+kind: DatabaseClusterTemplate
+metadata: {name: small, labels: {team: payments}, annotations: {cost-center: "42"}}
+spec:
+  engineType: postgresql
+  storageClass: fast
+  resources: {requests: {cpu: 500m, memory: 1Gi}}
+  config: [{name: max_connections, value: "100"}, {name: shared_buffers, value: 256MB}]
+  engineSpec: {enablePDB: false, postgresql: {parameters: {log_min_duration_statement: "500"}}}
+"#,
+    );
+    templates
+        .create(&PostParams::default(), &small)
+        .await
+        .unwrap();
+
+    let with_template = |name: &str, template: &str| {
+        format!(
+            "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata:\n  name: {name}\n  annotations: {{dbaas.io/template-kind: DatabaseClusterTemplate, dbaas.io/template-name: {template}}}\nspec: {{engine: {{type: postgresql}}, storage: {{size: 1Gi}}, config: [{{name: max_connections, value: '300'}}]}}"
+        )
+    };
+    create_cluster(&clusters, &with_template("templated", "small")).await;
+    let cnpg = engine_object(&engines, "templated", "the CNPG Cluster", |_| true).await;
+    let spec = serde_json::to_value(&cnpg.spec).unwrap();
+    assert_eq!(spec["storage"]["storageClass"], "fast");
+    assert_eq!(
+        spec["resources"]["requests"],
+        json!({ "cpu": "500m", "memory": "1Gi" })
+    );
+    assert_eq!(
+        spec["postgresql"]["parameters"],
+        json!({ "max_connections": "300", "shared_buffers": "256MB", "log_min_duration_statement": "500" }),
+        "the user's max_connections wins over the template's"
+    );
+    assert_eq!(
+        spec["enablePDB"], false,
+        "the template's engine fragment is merged"
+    );
+    assert_eq!(cnpg.metadata.labels.as_ref().unwrap()["team"], "payments");
+    assert_eq!(
+        cnpg.metadata.annotations.as_ref().unwrap()["cost-center"],
+        "42"
+    );
+
+    // A template that does not exist yet: a clear condition, then it proceeds once created.
+    create_cluster(&clusters, &with_template("waiting", "large")).await;
+    let refused = cluster_where(
         &clusters,
-        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: my}\nspec: {engine: {type: mysql}, clusterSize: 3, storage: {size: 1Gi}}",
+        "waiting",
+        "TemplateNotFound",
+        has_condition("Valid", "False", "TemplateNotFound"),
     )
     .await;
+    assert!(
+        condition(&refused, "Valid")
+            .message
+            .contains("\"large\" does not exist")
+    );
+    assert!(engines.get_opt("waiting").await.unwrap().is_none());
+    let mut large = small.clone();
+    large.metadata = from_yaml("name: large");
+    templates
+        .create(&PostParams::default(), &large)
+        .await
+        .unwrap();
+    engine_object(
+        &engines,
+        "waiting",
+        "the CNPG Cluster once the template exists",
+        |_| true,
+    )
+    .await;
+
+    // A template for another engine is refused.
+    let mut mysql = small.clone();
+    mysql.metadata = from_yaml("name: mysql-small");
+    mysql.spec.engine_type = dbaas_api::EngineType::Mysql;
+    mysql.spec.engine_spec = None;
+    templates
+        .create(&PostParams::default(), &mysql)
+        .await
+        .unwrap();
+    create_cluster(&clusters, &with_template("mismatch", "mysql-small")).await;
     cluster_where(
         &clusters,
-        "my",
-        "EngineNotSupported",
-        has_condition("Valid", "False", "EngineNotSupported"),
+        "mismatch",
+        "TemplateEngineMismatch",
+        has_condition("Valid", "False", "TemplateEngineMismatch"),
     )
     .await;
     ns.delete().await.unwrap();

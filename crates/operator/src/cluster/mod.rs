@@ -3,6 +3,7 @@
 
 pub mod plan;
 pub mod status;
+pub mod template;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
@@ -203,10 +205,18 @@ async fn dereference(
     let engine_installed = ctx.engine_crd_installed(provider).await?;
     let foreign_engine_object =
         engine_installed && foreign_engine_object(cluster, provider, namespace, name, ctx).await?;
+    let template = template::selected(cluster).map(|selected| {
+        let found = ctx
+            .templates
+            .get(&ObjectRef::new(&selected.name).within(namespace))
+            .map(|t| t.as_ref().clone());
+        (selected, found)
+    });
     Ok(References {
         policy,
         engine_installed,
         foreign_engine_object,
+        template,
     })
 }
 

@@ -1,8 +1,8 @@
 //! Validate and build: from a DatabaseCluster and what it refers to, decide
 //! what to apply, or why nothing may be applied. Pure.
 
-use dbaas_api::DatabaseCluster;
 use dbaas_api::engine::DatabaseEngineSpec;
+use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate};
 use dbaas_engines::{
     BuiltEngine, EngineProvider, ResolvedVersion, VersionError, provider_for, resolve_version,
 };
@@ -16,6 +16,11 @@ pub struct References {
     pub engine_installed: bool,
     /// An engine object with our name exists that is not ours.
     pub foreign_engine_object: bool,
+    /// The template the cluster selects, and the object if it exists.
+    pub template: Option<(
+        super::template::TemplateRef,
+        Option<DatabaseClusterTemplate>,
+    )>,
 }
 
 /// Why nothing is applied. The cluster keeps running what it runs.
@@ -88,6 +93,25 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             false,
         );
     }
+    // User > template > defaults: the providers see the effective spec.
+    let template = match &refs.template {
+        None => None,
+        Some((selected, found)) => {
+            match super::template::check(cluster, selected, found.as_ref()) {
+                Ok(template) => Some(template),
+                Err(err) => {
+                    return refuse(
+                        dbaas_api::common::condition::VALID,
+                        err.reason(),
+                        err.to_string(),
+                        false,
+                    );
+                }
+            }
+        }
+    };
+    let effective = template.map(|t| super::template::effective(cluster, t));
+    let cluster = effective.as_ref().unwrap_or(cluster);
     let version = match resolve_version(
         provider,
         cluster.spec.engine.version.as_deref(),
@@ -108,9 +132,14 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
         }
     };
     match provider.build(cluster, &version) {
-        Ok(built) => Plan::Apply {
+        Ok(mut built) => Plan::Apply {
             provider,
-            built: Box::new(built),
+            built: Box::new({
+                if let Some(template) = template {
+                    super::template::merge_into_engine_object(&mut built.object, template);
+                }
+                built
+            }),
             version,
         },
         Err(err) => refuse(
@@ -179,12 +208,13 @@ mod tests {
     }
 
     #[test]
-    fn engines_without_provider_are_refused() {
+    fn versions_belong_to_their_engine() {
+        // 16.2 is a PostgreSQL version: a mysql cluster asking for it is refused.
         let r = refusal(plan(
             &cluster(&PG.replace("postgresql", "mysql")),
             &installed(),
         ));
-        assert_eq!(r.reason, "EngineNotSupported");
+        assert_eq!(r.reason, "VersionNotOffered");
     }
 
     #[test]

@@ -1,0 +1,317 @@
+//! Templates: which one a cluster selects, the effective spec (what the user
+//! set > the template > operator defaults), and the template's engine-resource
+//! fragment, labels and annotations merged into the built engine object. Pure.
+
+use std::collections::BTreeMap;
+
+use dbaas_api::common::{
+    ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME, LABEL_CLUSTER, LABEL_ENGINE,
+    LABEL_MANAGED_BY,
+};
+use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate};
+use kube::Resource;
+use kube::core::DynamicObject;
+use serde_json::Value;
+
+/// The template a cluster selects, if it sets both annotations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// Reads the template annotations. Without both kind and name no template
+/// applies.
+pub fn selected(cluster: &DatabaseCluster) -> Option<TemplateRef> {
+    let annotations = cluster.metadata.annotations.as_ref()?;
+    let kind = annotations.get(ANNOTATION_TEMPLATE_KIND)?;
+    let name = annotations.get(ANNOTATION_TEMPLATE_NAME)?;
+    Some(TemplateRef {
+        kind: kind.clone(),
+        name: name.clone(),
+    })
+}
+
+/// Why a selected template cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template kind {0:?} is not known; use {kind}", kind = DatabaseClusterTemplate::kind(&()))]
+    UnknownKind(String),
+    #[error("{kind} {name:?} does not exist in this namespace", kind = DatabaseClusterTemplate::kind(&()))]
+    NotFound { name: String },
+    #[error("{kind} {name:?} is for {template_engine} clusters, not {cluster_engine}", kind = DatabaseClusterTemplate::kind(&()))]
+    EngineMismatch {
+        name: String,
+        template_engine: String,
+        cluster_engine: String,
+    },
+}
+
+impl TemplateError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownKind(_) => "TemplateKindUnknown",
+            Self::NotFound { .. } => "TemplateNotFound",
+            Self::EngineMismatch { .. } => "TemplateEngineMismatch",
+        }
+    }
+}
+
+/// Checks that `found` is a usable template for `cluster`.
+pub fn check<'a>(
+    cluster: &DatabaseCluster,
+    selected: &TemplateRef,
+    found: Option<&'a DatabaseClusterTemplate>,
+) -> Result<&'a DatabaseClusterTemplate, TemplateError> {
+    if selected.kind != DatabaseClusterTemplate::kind(&()) {
+        return Err(TemplateError::UnknownKind(selected.kind.clone()));
+    }
+    let template = found.ok_or_else(|| TemplateError::NotFound {
+        name: selected.name.clone(),
+    })?;
+    if template.spec.engine_type != cluster.spec.engine.type_ {
+        return Err(TemplateError::EngineMismatch {
+            name: selected.name.clone(),
+            template_engine: template.spec.engine_type.to_string(),
+            cluster_engine: cluster.spec.engine.type_.to_string(),
+        });
+    }
+    Ok(template)
+}
+
+/// The cluster as the providers should see it: every setting the user left
+/// unset filled from the template. Config entries merge by name, the user's
+/// entries winning.
+pub fn effective(cluster: &DatabaseCluster, template: &DatabaseClusterTemplate) -> DatabaseCluster {
+    let mut effective = cluster.clone();
+    let spec = &mut effective.spec;
+    let preset = &template.spec;
+    if spec.resources.is_none() {
+        spec.resources.clone_from(&preset.resources);
+    }
+    if spec.scheduling.is_none() {
+        spec.scheduling.clone_from(&preset.scheduling);
+    }
+    if spec.storage.class.is_none() {
+        spec.storage.class.clone_from(&preset.storage_class);
+    }
+    let mut config = preset.config.clone();
+    config.retain(|p| !spec.config.iter().any(|own| own.name == p.name));
+    config.extend(spec.config.iter().cloned());
+    spec.config = config;
+    effective
+}
+
+/// Merges the template's engine-resource fragment under the built object's
+/// `spec` (the operator's fields win), and its labels and annotations under
+/// the object's own (ours win; our identity labels are never overridden).
+pub fn merge_into_engine_object(object: &mut DynamicObject, template: &DatabaseClusterTemplate) {
+    if let Some(fragment) = &template.spec.engine_spec {
+        let spec = object.data.as_object_mut().map(|data| {
+            data.entry("spec")
+                .or_insert_with(|| Value::Object(Default::default()))
+        });
+        if let Some(spec) = spec {
+            merge_under(spec, fragment);
+        }
+    }
+    let reserved = [LABEL_MANAGED_BY, LABEL_CLUSTER, LABEL_ENGINE];
+    let propagate = |target: &mut Option<BTreeMap<String, String>>,
+                     source: Option<&BTreeMap<String, String>>| {
+        let Some(source) = source else { return };
+        let target = target.get_or_insert_with(BTreeMap::new);
+        for (key, value) in source {
+            if reserved.contains(&key.as_str()) || key.starts_with("kubectl.kubernetes.io/") {
+                continue;
+            }
+            target.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    };
+    propagate(
+        &mut object.metadata.labels,
+        template.metadata.labels.as_ref(),
+    );
+    propagate(
+        &mut object.metadata.annotations,
+        template.metadata.annotations.as_ref(),
+    );
+}
+
+/// Adds to `ours` every field of `fragment` that `ours` does not set,
+/// recursively through objects. Arrays and scalars we set are kept whole.
+fn merge_under(ours: &mut Value, fragment: &Value) {
+    let (Value::Object(ours), Value::Object(fragment)) = (ours, fragment) else {
+        return;
+    };
+    for (key, value) in fragment {
+        match ours.get_mut(key) {
+            Some(existing) => merge_under(existing, value),
+            None => {
+                ours.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dbaas_api::common::ConfigParameter;
+    use serde_json::json;
+
+    use super::*;
+
+    fn cluster(annotations: &str, spec: &str) -> DatabaseCluster {
+        serde_saphyr::from_str(&format!(
+            "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {{name: pg, namespace: ns, annotations: {annotations}}}\nspec: {spec}"
+        ))
+        .unwrap()
+    }
+
+    fn template(yaml: &str) -> DatabaseClusterTemplate {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    const SMALL: &str = r#"
+apiVersion: dbaas.io/v1
+kind: DatabaseClusterTemplate
+metadata:
+  name: small
+  namespace: ns
+  labels: {team: payments, app.kubernetes.io/managed-by: someone}
+  annotations: {cost-center: "42"}
+spec:
+  engineType: postgresql
+  storageClass: fast
+  resources: {requests: {cpu: "500m", memory: 1Gi}}
+  config:
+    - {name: max_connections, value: "100"}
+    - {name: shared_buffers, value: 256MB}
+  engineSpec:
+    instances: 99
+    enablePDB: false
+    postgresql: {parameters: {max_connections: "1", log_min_duration_statement: "500"}}
+"#;
+
+    #[test]
+    fn selection_needs_both_annotations() {
+        assert_eq!(
+            selected(&cluster(
+                "{dbaas.io/template-kind: DatabaseClusterTemplate, dbaas.io/template-name: small}",
+                "{engine: {type: postgresql}, storage: {size: 1Gi}}"
+            )),
+            Some(TemplateRef {
+                kind: "DatabaseClusterTemplate".into(),
+                name: "small".into()
+            })
+        );
+        assert_eq!(
+            selected(&cluster(
+                "{dbaas.io/template-name: small}",
+                "{engine: {type: postgresql}, storage: {size: 1Gi}}"
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn unknown_missing_and_mismatched_templates_are_errors() {
+        let c = cluster("{}", "{engine: {type: mysql}, storage: {size: 1Gi}}");
+        let t = template(SMALL);
+        let by = |kind: &str| TemplateRef {
+            kind: kind.into(),
+            name: "small".into(),
+        };
+        assert_eq!(
+            check(&c, &by("Other"), Some(&t)).unwrap_err().reason(),
+            "TemplateKindUnknown"
+        );
+        assert_eq!(
+            check(&c, &by("DatabaseClusterTemplate"), None)
+                .unwrap_err()
+                .reason(),
+            "TemplateNotFound"
+        );
+        let err = check(&c, &by("DatabaseClusterTemplate"), Some(&t)).unwrap_err();
+        assert_eq!(err.reason(), "TemplateEngineMismatch");
+        assert!(
+            err.to_string().contains("postgresql clusters, not mysql"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn user_settings_win_over_the_template() {
+        let c = cluster(
+            "{}",
+            "{engine: {type: postgresql}, storage: {size: 1Gi}, config: [{name: max_connections, value: '300'}]}",
+        );
+        let e = effective(&c, &template(SMALL));
+        assert_eq!(e.spec.storage.class.as_deref(), Some("fast"));
+        assert_eq!(
+            e.spec
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap()["cpu"]
+                .0,
+            "500m"
+        );
+        let config: Vec<(&str, &str)> = e
+            .spec
+            .config
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            config,
+            vec![("shared_buffers", "256MB"), ("max_connections", "300")]
+        );
+
+        let own = cluster(
+            "{}",
+            "{engine: {type: postgresql}, storage: {size: 1Gi, class: slow}, resources: {requests: {cpu: '2'}}}",
+        );
+        let e = effective(&own, &template(SMALL));
+        assert_eq!(e.spec.storage.class.as_deref(), Some("slow"));
+        assert_eq!(
+            e.spec
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap()["cpu"]
+                .0,
+            "2"
+        );
+        assert!(e.spec.config.contains(&ConfigParameter {
+            name: "shared_buffers".into(),
+            value: "256MB".into()
+        }));
+    }
+
+    #[test]
+    fn fragment_and_metadata_merge_under_what_we_generate() {
+        let mut object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+            "metadata": { "name": "pg", "labels": { "app.kubernetes.io/managed-by": "dbaas-operator", "dbaas.io/cluster": "pg" } },
+            "spec": { "instances": 3, "postgresql": { "parameters": { "max_connections": "300" } } }
+        }))
+        .unwrap();
+        merge_into_engine_object(&mut object, &template(SMALL));
+        assert_eq!(
+            object.data["spec"],
+            json!({
+                "instances": 3,
+                "enablePDB": false,
+                "postgresql": { "parameters": { "max_connections": "300", "log_min_duration_statement": "500" } }
+            })
+        );
+        let labels = object.metadata.labels.unwrap();
+        assert_eq!(labels["team"], "payments");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "dbaas-operator");
+        assert_eq!(object.metadata.annotations.unwrap()["cost-center"], "42");
+    }
+}
