@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod cnpg;
 mod convert;
 pub mod provider;
+pub mod psmdb;
+pub mod pxc;
 
 pub use catalog::{ResolvedVersion, VersionError, resolve_version};
 pub use provider::{

@@ -41,8 +41,8 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
 pub fn provider_for(engine: EngineType) -> Option<&'static dyn EngineProvider> {
     match engine {
         EngineType::Postgresql => Some(&crate::cnpg::Cnpg),
-        EngineType::Mysql => None,
-        EngineType::Mongodb => None,
+        EngineType::Mysql => Some(&crate::pxc::Pxc),
+        EngineType::Mongodb => Some(&crate::psmdb::Psmdb),
     }
 }
 

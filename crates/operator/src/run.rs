@@ -127,17 +127,32 @@ pub async fn run(
             .map(|c| ObjectRef::from_obj(c.as_ref()))
             .collect()
     };
-    // Every engine object we made triggers its DatabaseCluster. The watch of
-    // an engine whose CRDs are missing retries with back-off until they come.
+    // Every engine object we made triggers its DatabaseCluster. Each engine's
+    // watch backs off and reports its errors on its own: kube-runtime backs
+    // off the controller's combined trigger stream on any error, so one
+    // engine whose CRDs are not installed (the normal case) would otherwise
+    // stall every reconcile.
     let ours = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
     let mut controller = controller;
     for provider in EngineType::ALL.into_iter().filter_map(provider_for) {
         let resource = provider.resource();
-        controller = controller.owns_with(
+        let kind = resource.kind.clone();
+        let trigger = watcher(
             dynamic_api(&client, ns, &resource),
-            resource,
             watcher::Config::default().labels(&ours),
-        );
+        )
+        .default_backoff()
+        .touched_objects()
+        .filter_map(move |event| {
+            futures::future::ready(match event {
+                Ok(object) => Some(Ok(object)),
+                Err(err) => {
+                    debug!(kind = %kind, "engine watch: {err}");
+                    None
+                }
+            })
+        });
+        controller = controller.owns_stream_with(trigger, resource);
     }
     let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))

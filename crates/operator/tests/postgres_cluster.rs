@@ -445,7 +445,11 @@ async fn versions_are_judged_by_the_operator() {
     );
     // The operator created the namespace's DatabaseEngine already; the SRE edits it.
     policies
-        .patch("postgresql", &PatchParams::apply("test-sre").force(), &Patch::Apply(&policy))
+        .patch(
+            "postgresql",
+            &PatchParams::apply("test-sre").force(),
+            &Patch::Apply(&policy),
+        )
         .await
         .unwrap();
     create_cluster(

@@ -1,0 +1,696 @@
+//! MySQL through the Percona Operator for MySQL based on Percona XtraDB
+//! Cluster: DatabaseCluster -> `pxc.percona.com/v1` `PerconaXtraDBCluster`,
+//! and its status back.
+
+use std::collections::BTreeMap;
+
+use dbaas_api::DatabaseCluster;
+use dbaas_api::EngineType;
+use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxySpec, ProxyType};
+use dbaas_api::common::{
+    ConfigParameter, LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
+};
+use dbaas_api::ops::OpsType;
+use dbaas_engine_crds::pxc_cluster::{
+    PerconaXtraDbCluster, PerconaXtraDbClusterHaproxy, PerconaXtraDbClusterHaproxyExposePrimary,
+    PerconaXtraDbClusterProxysql, PerconaXtraDbClusterProxysqlExpose,
+    PerconaXtraDbClusterProxysqlVolumeSpec,
+    PerconaXtraDbClusterProxysqlVolumeSpecPersistentVolumeClaim,
+    PerconaXtraDbClusterProxysqlVolumeSpecPersistentVolumeClaimResources, PerconaXtraDbClusterPxc,
+    PerconaXtraDbClusterPxcAffinity, PerconaXtraDbClusterPxcExpose,
+    PerconaXtraDbClusterPxcVolumeSpec, PerconaXtraDbClusterPxcVolumeSpecPersistentVolumeClaim,
+    PerconaXtraDbClusterPxcVolumeSpecPersistentVolumeClaimResources, PerconaXtraDbClusterSpec,
+    PerconaXtraDbClusterStatus, PerconaXtraDbClusterUnsafeFlags,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+use kube::core::{ApiResource, DynamicObject};
+
+use crate::catalog::ResolvedVersion;
+use crate::convert::retype;
+use crate::provider::{
+    BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
+    Unapplied, to_dynamic,
+};
+
+/// Percona XtraDB Cluster releases, newest first, as Percona publishes them
+/// (`percona/percona-xtradb-cluster:<version>`): the images certified by the
+/// Percona XtraDB Cluster operator releases 1.14.0 to 1.20.0 (their release
+/// notes, "Percona certified images"). The version is the image tag.
+const PXC_VERSIONS: &[&str] = &[
+    "8.4.8-8.1",   // operator 1.20.0
+    "8.4.7-7.1",   // 1.19.0, 1.19.1
+    "8.4.5-5.1",   // 1.18.0
+    "8.4.3-3.1",   // 1.17.0
+    "8.4.2-2.1",   // 1.16.0 (tech preview there)
+    "8.0.45-36.1", // 1.20.0
+    "8.0.44-35.1", // 1.19.0, 1.19.1
+    "8.0.42-33.1", // 1.18.0
+    "8.0.41-32.1", // 1.17.0
+    "8.0.39-30.1", // 1.16.0
+    "8.0.36-28.1", // 1.15.0
+    "8.0.35-27.1", // 1.14.0
+];
+const PXC_IMAGE: &str = "percona/percona-xtradb-cluster";
+/// The recommended version: the newest 8.4, which Percona recommends for
+/// new clusters since operator 1.20.0.
+pub const PXC_DEFAULT: &str = "8.4.8-8.1";
+/// The `crVersion` the objects are written for: the operator release whose
+/// CRD we build against (`pxc.percona.com_perconaxtradbclusters.yaml` from
+/// the operator's main branch, labelled v1.20.0 in its `deploy/crd.yaml`).
+pub const CR_VERSION: &str = "1.20.0";
+/// HAProxy image certified with operator 1.20.0.
+pub const HAPROXY_IMAGE: &str = "percona/haproxy:2.8.18-1";
+/// ProxySQL image certified with operator 1.20.0.
+pub const PROXYSQL_IMAGE: &str = "percona/proxysql2:2.7.3-1.3";
+/// Volume of each ProxySQL pod (the operator requires one; Percona's sample
+/// CR uses 2G).
+pub const PROXYSQL_STORAGE: &str = "2Gi";
+/// The Percona operator refuses longer cluster names (`clusterNameMaxLen`).
+pub const MAX_NAME_LEN: usize = 22;
+/// MySQL's port on the Percona services.
+pub const MYSQL_PORT: i32 = 3306;
+/// Percona refuses fewer PXC nodes than this without `unsafeFlags.pxcSize`.
+const MIN_SAFE_PXC_SIZE: i32 = 3;
+/// Percona refuses more PXC nodes than this without `unsafeFlags.pxcSize`.
+const MAX_SAFE_PXC_SIZE: i32 = 5;
+/// Percona refuses fewer proxy pods than this without `unsafeFlags.proxySize`.
+const MIN_SAFE_PROXY_SIZE: i32 = 2;
+/// Proxy pods when `proxy.replicas` is unset: one per PXC node, at most 3
+/// (Percona's own default).
+const DEFAULT_PROXY_SIZE: i32 = 3;
+
+/// The Percona XtraDB Cluster provider.
+#[derive(Debug)]
+pub struct Pxc;
+
+impl EngineProvider for Pxc {
+    fn engine(&self) -> EngineType {
+        EngineType::Mysql
+    }
+
+    fn operator_name(&self) -> &'static str {
+        "Percona Operator for MySQL (Percona XtraDB Cluster)"
+    }
+
+    fn resource(&self) -> ApiResource {
+        ApiResource::erase::<PerconaXtraDbCluster>(&())
+    }
+
+    fn versions(&self) -> Vec<ResolvedVersion> {
+        PXC_VERSIONS
+            .iter()
+            .map(|version| ResolvedVersion {
+                version: (*version).to_owned(),
+                image: format!("{PXC_IMAGE}:{version}"),
+            })
+            .collect()
+    }
+
+    fn default_version(&self) -> &'static str {
+        PXC_DEFAULT
+    }
+
+    fn build(
+        &self,
+        cluster: &DatabaseCluster,
+        version: &ResolvedVersion,
+    ) -> Result<BuiltEngine, BuildError> {
+        let built = build(cluster, version)?;
+        Ok(BuiltEngine {
+            object: to_dynamic(&built.cluster)?,
+            unapplied: built.unapplied,
+        })
+    }
+
+    fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
+        match parse(engine) {
+            Ok(cluster) => observe(&cluster, input),
+            Err(err) => EngineObservation::unreadable(format!(
+                "the PerconaXtraDBCluster cannot be read: {err}"
+            )),
+        }
+    }
+
+    fn credentials_secret_name(&self, cluster: &DatabaseCluster) -> String {
+        credentials_secret_name(cluster)
+    }
+
+    fn supported_operations(&self) -> &'static [OpsType] {
+        // What the PerconaXtraDBCluster (and its Backup/Restore CRs) can do.
+        // No restart, switchover or instance rebuild: the CR has no field for
+        // them (Galera has no single primary to switch over; HAProxy and
+        // ProxySQL pick the writer).
+        &[
+            OpsType::Start,
+            OpsType::Stop,
+            OpsType::HorizontalScaling,
+            OpsType::VerticalScaling,
+            OpsType::VolumeExpansion,
+            OpsType::Reconfiguring,
+            OpsType::Upgrade,
+            OpsType::Backup,
+            OpsType::Restore,
+            OpsType::Expose,
+        ]
+    }
+}
+
+/// Reads a PerconaXtraDBCluster. Percona's own status conditions are
+/// informative only; if they do not fit the typed schema (e.g. a condition
+/// without `lastTransitionTime`), the object is read without them rather
+/// than not at all.
+fn parse(
+    engine: &DynamicObject,
+) -> Result<PerconaXtraDbCluster, kube::core::dynamic::ParseDynamicObjectError> {
+    match engine.clone().try_parse::<PerconaXtraDbCluster>() {
+        Ok(cluster) => Ok(cluster),
+        Err(err) => {
+            let mut lenient = engine.clone();
+            let removed = lenient
+                .data
+                .get_mut("status")
+                .and_then(|s| s.as_object_mut())
+                .and_then(|s| s.remove("conditions"))
+                .is_some();
+            if removed {
+                lenient.try_parse::<PerconaXtraDbCluster>()
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Percona's cluster states (`AppState` in `pkg/apis/pxc/v1/pxc_types.go`);
+/// `unknown` is what older operator versions wrote. Anything else maps to
+/// `Unknown`, never an error.
+pub mod state {
+    pub const INITIALIZING: &str = "initializing";
+    pub const READY: &str = "ready";
+    pub const ERROR: &str = "error";
+    pub const PAUSED: &str = "paused";
+    pub const STOPPING: &str = "stopping";
+    pub const UNKNOWN: &str = "unknown";
+}
+
+/// The PerconaXtraDBCluster for a DatabaseCluster, and what of the spec it
+/// does not carry yet.
+#[derive(Debug)]
+pub struct Built {
+    pub cluster: PerconaXtraDbCluster,
+    pub unapplied: Vec<Unapplied>,
+}
+
+/// The Secret with the system users' passwords (`root`, ...).
+pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
+    cluster
+        .spec
+        .credentials_secret_name
+        .clone()
+        .unwrap_or_else(|| {
+            format!(
+                "{}-secrets",
+                cluster.metadata.name.as_deref().unwrap_or_default()
+            )
+        })
+}
+
+/// Builds the PerconaXtraDBCluster for `cluster` at `version`.
+pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Built, BuildError> {
+    let spec = &cluster.spec;
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let mut unapplied = Vec::new();
+
+    if spec.data_source.is_some() {
+        // Building an empty cluster instead would silently lose the user's data.
+        return Err(BuildError::Unsupported {
+            engine: "mysql",
+            feature: "spec.dataSource (create from backup)",
+            why: "restoring into a new cluster is not implemented by this operator version; the cluster was not created",
+        });
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(BuildError::Unsupported {
+            engine: "mysql",
+            feature: "metadata.name longer than 22 characters",
+            why: "the Percona XtraDB Cluster operator refuses longer cluster names (it derives pod, service and secret names from it); the cluster was not created: choose a shorter name",
+        });
+    }
+
+    let size = spec.cluster_size;
+    let class = spec.storage.class.clone();
+    let mut pxc = PerconaXtraDbClusterPxc {
+        size: Some(size),
+        image: Some(version.image.clone()),
+        volume_spec: Some(PerconaXtraDbClusterPxcVolumeSpec {
+            persistent_volume_claim: Some(PerconaXtraDbClusterPxcVolumeSpecPersistentVolumeClaim {
+                storage_class_name: class.clone(),
+                resources: Some(
+                    PerconaXtraDbClusterPxcVolumeSpecPersistentVolumeClaimResources {
+                        requests: Some(storage_request(&spec.storage.size.0)),
+                        limits: None,
+                    },
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        resources: spec
+            .resources
+            .as_ref()
+            .map(|r| retype("resources", r))
+            .transpose()?,
+        configuration: render_my_cnf(&spec.config, memory_limit_set(spec.resources.as_ref()))?,
+        ..Default::default()
+    };
+
+    if let Some(scheduling) = &spec.scheduling {
+        pxc.node_selector =
+            (!scheduling.node_selector.is_empty()).then(|| scheduling.node_selector.clone());
+        pxc.tolerations = if scheduling.tolerations.is_empty() {
+            None
+        } else {
+            Some(retype("scheduling.tolerations", &scheduling.tolerations)?)
+        };
+        pxc.affinity = scheduling
+            .affinity
+            .as_ref()
+            .map(|affinity| -> Result<_, BuildError> {
+                Ok(PerconaXtraDbClusterPxcAffinity {
+                    advanced: Some(retype("scheduling.affinity", affinity)?),
+                    anti_affinity_topology_key: None,
+                })
+            })
+            .transpose()?;
+        pxc.priority_class_name = scheduling.priority_class_name.clone();
+    }
+
+    let proxy_type = spec
+        .proxy
+        .as_ref()
+        .and_then(|p| p.type_)
+        .unwrap_or(ProxyType::None);
+    let external = spec
+        .expose
+        .as_ref()
+        .filter(|e| e.type_ == ExposeType::External);
+    let source_ranges = external
+        .map(|e| e.ip_source_ranges.clone())
+        .filter(|r| !r.is_empty());
+
+    // Exactly one proxy enabled, or none; both switches always sent so a
+    // change of proxy type turns the other one off.
+    let mut haproxy = PerconaXtraDbClusterHaproxy {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    let mut proxysql = PerconaXtraDbClusterProxysql {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    let mut proxy_size = None;
+    match proxy_type {
+        ProxyType::Haproxy => {
+            let proxy = spec.proxy.as_ref();
+            let replicas = proxy_replicas(proxy, size)?;
+            proxy_size = Some(replicas);
+            haproxy = PerconaXtraDbClusterHaproxy {
+                enabled: Some(true),
+                size: Some(replicas),
+                image: Some(HAPROXY_IMAGE.to_owned()),
+                resources: proxy
+                    .and_then(|p| p.resources.as_ref())
+                    .map(|r| retype("proxy.resources", r))
+                    .transpose()?,
+                expose_primary: external.map(|_| PerconaXtraDbClusterHaproxyExposePrimary {
+                    r#type: Some("LoadBalancer".to_owned()),
+                    load_balancer_source_ranges: source_ranges.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+        }
+        ProxyType::Proxysql => {
+            let proxy = spec.proxy.as_ref();
+            let replicas = proxy_replicas(proxy, size)?;
+            proxy_size = Some(replicas);
+            proxysql = PerconaXtraDbClusterProxysql {
+                enabled: Some(true),
+                size: Some(replicas),
+                image: Some(PROXYSQL_IMAGE.to_owned()),
+                resources: proxy
+                    .and_then(|p| p.resources.as_ref())
+                    .map(|r| retype("proxy.resources", r))
+                    .transpose()?,
+                volume_spec: Some(PerconaXtraDbClusterProxysqlVolumeSpec {
+                    persistent_volume_claim: Some(
+                        PerconaXtraDbClusterProxysqlVolumeSpecPersistentVolumeClaim {
+                            storage_class_name: class.clone(),
+                            resources: Some(
+                                PerconaXtraDbClusterProxysqlVolumeSpecPersistentVolumeClaimResources {
+                                    requests: Some(storage_request(PROXYSQL_STORAGE)),
+                                    limits: None,
+                                },
+                            ),
+                            ..Default::default()
+                        },
+                    ),
+                    ..Default::default()
+                }),
+                expose: external.map(|_| PerconaXtraDbClusterProxysqlExpose {
+                    r#type: Some("LoadBalancer".to_owned()),
+                    load_balancer_source_ranges: source_ranges.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+        }
+        // pgbouncer and mongos never reach here (refused by the API's CEL
+        // for mysql); treat them like none rather than guess.
+        ProxyType::None | ProxyType::Pgbouncer | ProxyType::Mongos => {
+            // Without a proxy, "external" exposes the PXC nodes themselves.
+            pxc.expose = external.map(|_| PerconaXtraDbClusterPxcExpose {
+                enabled: Some(true),
+                r#type: Some("LoadBalancer".to_owned()),
+                load_balancer_source_ranges: source_ranges.clone(),
+                ..Default::default()
+            });
+        }
+    }
+
+    if spec.proxy.as_ref().is_some_and(|p| !p.config.is_empty()) {
+        unapplied.push(Unapplied {
+            field: "proxy.config",
+            why: "HAProxy and ProxySQL take a whole configuration file, not parameters; proxy parameters are not applied by this operator version",
+        });
+    }
+    if spec
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled))
+    {
+        unapplied.push(Unapplied {
+            field: "backup",
+            why: "scheduled backups and PITR are not configured by this operator version",
+        });
+    }
+    if spec.monitoring.is_some() {
+        unapplied.push(Unapplied {
+            field: "monitoring",
+            why: "monitoring (PMM) is not wired by this operator version",
+        });
+    }
+
+    // Percona refuses "unsafe" sizes unless told; our API already judged
+    // them (1 is the single-node mode, odd sizes only), so say so.
+    let pxc_size_unsafe = !(MIN_SAFE_PXC_SIZE..=MAX_SAFE_PXC_SIZE).contains(&size);
+    let proxy_size_unsafe = proxy_size.is_some_and(|s| s < MIN_SAFE_PROXY_SIZE);
+    let unsafe_flags =
+        (pxc_size_unsafe || proxy_size_unsafe).then(|| PerconaXtraDbClusterUnsafeFlags {
+            pxc_size: pxc_size_unsafe.then_some(true),
+            proxy_size: proxy_size_unsafe.then_some(true),
+            ..Default::default()
+        });
+
+    let engine_spec = PerconaXtraDbClusterSpec {
+        cr_version: Some(CR_VERSION.to_owned()),
+        secrets_name: Some(credentials_secret_name(cluster)),
+        pause: Some(spec.paused),
+        // Without it Percona does not grow the volumes when storage.size grows.
+        enable_volume_expansion: Some(true),
+        unsafe_flags,
+        pxc: Some(pxc),
+        haproxy: Some(haproxy),
+        proxysql: Some(proxysql),
+        ..Default::default()
+    };
+
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned());
+    labels.insert(LABEL_CLUSTER.to_owned(), name.clone());
+    labels.insert(LABEL_ENGINE.to_owned(), "mysql".to_owned());
+
+    let engine_cluster = PerconaXtraDbCluster {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: cluster.metadata.namespace.clone(),
+            labels: Some(labels),
+            owner_references: cluster.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..Default::default()
+        },
+        spec: engine_spec,
+        status: None,
+    };
+    Ok(Built {
+        cluster: engine_cluster,
+        unapplied,
+    })
+}
+
+/// Proxy pods: `proxy.replicas`, else one per PXC node up to 3. A proxy
+/// with no pods would leave clients without an endpoint: refused.
+fn proxy_replicas(proxy: Option<&ProxySpec>, cluster_size: i32) -> Result<i32, BuildError> {
+    match proxy.and_then(|p| p.replicas) {
+        Some(0) => Err(BuildError::Unsupported {
+            engine: "mysql",
+            feature: "proxy.replicas 0 with a haproxy or proxysql proxy",
+            why: "clients connect through the proxy, so it needs at least one pod; set proxy.type none to go without a proxy",
+        }),
+        Some(replicas) => Ok(replicas),
+        None => Ok(cluster_size.clamp(1, DEFAULT_PROXY_SIZE)),
+    }
+}
+
+fn storage_request(size: &str) -> BTreeMap<String, IntOrString> {
+    BTreeMap::from([("storage".to_owned(), IntOrString::String(size.to_owned()))])
+}
+
+fn memory_limit_set(resources: Option<&k8s_openapi::api::core::v1::ResourceRequirements>) -> bool {
+    resources
+        .and_then(|r| r.limits.as_ref())
+        .is_some_and(|limits| limits.contains_key("memory"))
+}
+
+/// Renders the config list as my.cnf text for `spec.pxc.configuration`: a
+/// `[mysqld]` section with one `name=value` line per entry (a bare `name`
+/// for an empty value, MySQL's boolean option form). Anything that could
+/// leave its line is refused: line breaks and other control characters,
+/// `[` (a new section), and in names everything but letters, digits, `_`,
+/// `-` and `.`. Percona renders the text as a pongo2 template when a memory
+/// limit is set: `{{ ... }}` expressions (its documented sizing feature,
+/// e.g. `{{containerMemoryLimit * 3 / 4}}`) need that limit, and template
+/// tags and comments (`{%`, `{#`) are refused.
+pub fn render_my_cnf(
+    config: &[ConfigParameter],
+    memory_limit_set: bool,
+) -> Result<Option<String>, BuildError> {
+    if config.is_empty() {
+        return Ok(None);
+    }
+    let mut text = String::from("[mysqld]\n");
+    for (index, parameter) in config.iter().enumerate() {
+        let name = &parameter.name;
+        let value = &parameter.value;
+        let refuse = |why: &str| {
+            Err(BuildError::Convert {
+                field: "config",
+                source: serde::de::Error::custom(format!(
+                    "config[{index}] ({name:?}) cannot go into my.cnf: {why}"
+                )),
+            })
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return refuse("an option name may only contain letters, digits, '_', '-' and '.'");
+        }
+        if value.chars().any(char::is_control) {
+            return refuse("the value contains a line break or another control character");
+        }
+        if value.contains('[') {
+            return refuse("the value contains '[', which would start a new my.cnf section");
+        }
+        if value.contains("{%") || value.contains("{#") {
+            return refuse(
+                "the value contains a template tag or comment ('{%' or '{#'), which the Percona operator would execute",
+            );
+        }
+        if value.contains("{{") && !memory_limit_set {
+            return refuse(
+                "a '{{ }}' expression needs resources.limits.memory (the Percona operator refuses it otherwise)",
+            );
+        }
+        text.push_str(name);
+        if !value.is_empty() {
+            text.push('=');
+            text.push_str(value);
+        }
+        text.push('\n');
+    }
+    Ok(Some(text))
+}
+
+/// Reads a PerconaXtraDBCluster's status in our vocabulary.
+pub fn observe(engine: &PerconaXtraDbCluster, input: &ObserveInput<'_>) -> EngineObservation {
+    let status = engine.status.as_ref();
+    let ready_instances = status
+        .and_then(|s| s.pxc.as_ref())
+        .and_then(|p| p.ready)
+        .unwrap_or(0)
+        .max(0);
+    let host = status
+        .and_then(|s| s.host.as_deref())
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned);
+    // Percona writes status.observedGeneration with every status it derives
+    // from the spec (not when a reconcile fails: then it only sets the error).
+    let saw_latest_spec = match (
+        status.and_then(|s| s.observed_generation),
+        input.applied_generation,
+    ) {
+        (Some(observed), Some(applied)) => observed >= applied,
+        _ => false,
+    };
+    let phase = observe_phase(status, input, saw_latest_spec, ready_instances);
+    EngineObservation {
+        phase,
+        saw_latest_spec,
+        ready_instances,
+        port: host.as_ref().map(|_| MYSQL_PORT),
+        host,
+    }
+}
+
+/// Percona's own words on the cluster: `status.message`, else the newest
+/// condition's message.
+fn engine_message(status: &PerconaXtraDbClusterStatus) -> Option<String> {
+    let messages = status
+        .message
+        .iter()
+        .flatten()
+        .filter(|m| !m.is_empty())
+        .cloned()
+        .collect::<Vec<_>>();
+    if !messages.is_empty() {
+        return Some(messages.join("; "));
+    }
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .next_back()
+        .map(|c| c.message.clone())
+        .filter(|m| !m.is_empty())
+}
+
+fn observe_phase(
+    status: Option<&PerconaXtraDbClusterStatus>,
+    input: &ObserveInput<'_>,
+    saw_latest_spec: bool,
+    ready_instances: i32,
+) -> ObservedPhase {
+    let observed = |phase, reason: &'static str, message: String| ObservedPhase {
+        phase,
+        reason,
+        message,
+    };
+    let Some(status) = status.filter(|s| s.state.as_deref().is_some_and(|t| !t.is_empty())) else {
+        return observed(
+            ClusterPhase::Pending,
+            "WaitingForEngine",
+            "waiting for the Percona XtraDB Cluster operator to report status".to_owned(),
+        );
+    };
+    let text = status.state.clone().unwrap_or_default();
+    let first_start = input.first_start();
+    let progressing = |reason: &'static str, message: String| {
+        let phase = if first_start {
+            ClusterPhase::Creating
+        } else {
+            ClusterPhase::Updating
+        };
+        observed(phase, reason, message)
+    };
+    let detail = engine_message(status);
+    let with_detail = |summary: String| match &detail {
+        Some(detail) => format!("{summary}: {detail}"),
+        None => summary,
+    };
+    let pxc = status.pxc.as_ref();
+    let desired = input.desired_instances;
+    let nodes = format!("{ready_instances} of {desired} PXC nodes ready");
+
+    if text == state::ERROR {
+        // Percona does not move observedGeneration when a reconcile fails,
+        // so an error counts whatever generation it names.
+        return observed(
+            ClusterPhase::Error,
+            "EngineError",
+            with_detail("the Percona XtraDB Cluster operator reports an error".to_owned()),
+        );
+    }
+
+    if input.paused {
+        return if text == state::PAUSED && saw_latest_spec {
+            observed(
+                ClusterPhase::Paused,
+                "Paused",
+                "stopped by the Percona XtraDB Cluster operator".to_owned(),
+            )
+        } else {
+            observed(
+                ClusterPhase::Updating,
+                "Pausing",
+                format!("pausing: the cluster is {text}"),
+            )
+        };
+    }
+
+    match text.as_str() {
+        state::READY => {
+            let size = pxc.and_then(|p| p.size).unwrap_or(0);
+            let image = pxc
+                .and_then(|p| p.image.as_deref())
+                .filter(|i| !i.is_empty());
+            if !saw_latest_spec {
+                progressing(
+                    "WaitingForEngine",
+                    "the Percona XtraDB Cluster operator has not reported on the latest spec yet"
+                        .to_owned(),
+                )
+            } else if size != desired || ready_instances != desired {
+                progressing("Scaling", nodes)
+            } else if let Some(image) = image.filter(|i| *i != input.desired_image) {
+                progressing("RollingOut", format!("PXC nodes still run {image}"))
+            } else {
+                observed(
+                    ClusterPhase::Ready,
+                    "EngineHealthy",
+                    format!("ready: {ready_instances} PXC nodes"),
+                )
+            }
+        }
+        state::INITIALIZING => progressing("EngineInitializing", with_detail(nodes)),
+        state::STOPPING | state::PAUSED => progressing(
+            "Resuming",
+            format!("starting again: the cluster is still {text}"),
+        ),
+        state::UNKNOWN => observed(
+            ClusterPhase::Unknown,
+            "EngineStateUnknown",
+            with_detail("the Percona XtraDB Cluster operator reports state unknown".to_owned()),
+        ),
+        _ => observed(
+            ClusterPhase::Unknown,
+            "UnknownEnginePhase",
+            format!("the Percona XtraDB Cluster operator reports an unrecognised state: {text}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;
