@@ -10,6 +10,11 @@ step() { printf '\n==> %s (%ss)\n' "$1" "$((SECONDS - started))"; }
 
 step "tools"
 bash hack/ensure-tools.sh
+upstream=${DBAAS_UPSTREAM_CRDS:-$repo/../shared/upstream-crds}
+if [[ ! -d "$upstream" ]]; then
+  echo "test: the upstream CRDs are not at $upstream (expected ../shared/upstream-crds beside the repository; or set DBAAS_UPSTREAM_CRDS)" >&2
+  exit 1
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

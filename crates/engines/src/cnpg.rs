@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use dbaas_api::DatabaseCluster;
 use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType};
-use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::ops::OpsType;
 use dbaas_engine_crds::cnpg_cluster::{
     Cluster, ClusterAffinity, ClusterManaged, ClusterPostgresql, ClusterResources, ClusterSpec,
@@ -14,7 +13,6 @@ use dbaas_engine_crds::cnpg_cluster::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
 use kube::core::{ApiResource, DynamicObject};
 use serde_json::json;
 
@@ -23,6 +21,9 @@ use crate::convert::retype;
 use crate::provider::{
     BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
     Unapplied, status_written_since, to_dynamic,
+};
+use crate::shared::{
+    credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
 };
 
 /// PostgreSQL minor releases per major that CloudNativePG publishes operand
@@ -161,16 +162,7 @@ pub struct Built {
 
 /// The Secret with the admin (superuser) credentials.
 pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
-    cluster
-        .spec
-        .credentials_secret_name
-        .clone()
-        .unwrap_or_else(|| {
-            format!(
-                "{}-superuser",
-                cluster.metadata.name.as_deref().unwrap_or_default()
-            )
-        })
+    credentials_secret_or(cluster, "superuser")
 }
 
 /// Builds the CloudNativePG Cluster for `cluster` at `version`.
@@ -179,14 +171,7 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let mut unapplied = Vec::new();
 
-    if spec.data_source.is_some() {
-        // Building an empty cluster instead would silently lose the user's data.
-        return Err(BuildError::Unsupported {
-            engine: "postgresql",
-            feature: "spec.dataSource (create from backup)",
-            why: "restoring into a new cluster is not implemented by this operator version; the cluster was not created",
-        });
-    }
+    refuse_data_source(spec, EngineType::Postgresql)?;
 
     let mut engine_spec = ClusterSpec {
         instances: i64::from(spec.cluster_size),
@@ -281,27 +266,8 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
             why: "the PgBouncer Pooler is not created by this operator version",
         });
     }
-    if spec
-        .backup
-        .as_ref()
-        .is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled))
-    {
-        unapplied.push(Unapplied {
-            field: "backup",
-            why: "scheduled backups and PITR are not configured by this operator version",
-        });
-    }
-    if spec.monitoring.is_some() {
-        unapplied.push(Unapplied {
-            field: "monitoring",
-            why: "monitoring is not wired by this operator version",
-        });
-    }
+    unapplied.extend(unapplied_backup_and_monitoring(spec));
 
-    let mut labels = BTreeMap::new();
-    labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned());
-    labels.insert(LABEL_CLUSTER.to_owned(), name.clone());
-    labels.insert(LABEL_ENGINE.to_owned(), "postgresql".to_owned());
     let mut annotations = BTreeMap::new();
     annotations.insert(
         HIBERNATION_ANNOTATION.to_owned(),
@@ -310,12 +276,8 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
 
     let engine_cluster = Cluster {
         metadata: ObjectMeta {
-            name: Some(name),
-            namespace: cluster.metadata.namespace.clone(),
-            labels: Some(labels),
             annotations: Some(annotations),
-            owner_references: cluster.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..Default::default()
+            ..engine_metadata(cluster, EngineType::Postgresql)
         },
         spec: engine_spec,
         status: None,

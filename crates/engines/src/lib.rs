@@ -9,6 +9,7 @@ mod convert;
 pub mod provider;
 pub mod psmdb;
 pub mod pxc;
+mod shared;
 
 pub use catalog::{ResolvedVersion, VersionError, resolve_version};
 pub use provider::{

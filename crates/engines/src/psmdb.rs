@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use dbaas_api::DatabaseCluster;
 use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType, SchedulingSpec};
-use dbaas_api::common::{
-    ConfigParameter, LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
-};
+use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
 use dbaas_engine_crds::psmdb_cluster::{
     PerconaServerMongoDb, PerconaServerMongoDbReplsets, PerconaServerMongoDbReplsetsAffinity,
@@ -25,9 +23,7 @@ use dbaas_engine_crds::psmdb_cluster::{
     PerconaServerMongoDbSpec, PerconaServerMongoDbStatus, PerconaServerMongoDbStatusReplsets,
     PerconaServerMongoDbStorageScaling, PerconaServerMongoDbUnsafeFlags,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
 use kube::core::{ApiResource, DynamicObject};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +33,9 @@ use crate::convert::retype;
 use crate::provider::{
     BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
     Unapplied, status_written_since, to_dynamic,
+};
+use crate::shared::{
+    credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
 };
 
 /// Percona Server for MongoDB releases Percona publishes operand images for
@@ -184,32 +183,15 @@ pub struct Built {
 /// (`percona-server-mongodb-users`) would be shared by every cluster of the
 /// namespace.
 pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
-    cluster
-        .spec
-        .credentials_secret_name
-        .clone()
-        .unwrap_or_else(|| {
-            format!(
-                "{}-secrets",
-                cluster.metadata.name.as_deref().unwrap_or_default()
-            )
-        })
+    credentials_secret_or(cluster, "secrets")
 }
 
 /// Builds the PerconaServerMongoDB for `cluster` at `version`.
 pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Built, BuildError> {
     let spec = &cluster.spec;
-    let name = cluster.metadata.name.clone().unwrap_or_default();
     let mut unapplied = Vec::new();
 
-    if spec.data_source.is_some() {
-        // Building an empty cluster instead would silently lose the user's data.
-        return Err(BuildError::Unsupported {
-            engine: "mongodb",
-            feature: "spec.dataSource (create from backup)",
-            why: "restoring into a new cluster is not implemented by this operator version; the cluster was not created",
-        });
-    }
+    refuse_data_source(spec, EngineType::Mongodb)?;
 
     let external = spec
         .expose
@@ -327,22 +309,7 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         }
     };
 
-    if spec
-        .backup
-        .as_ref()
-        .is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled))
-    {
-        unapplied.push(Unapplied {
-            field: "backup",
-            why: "scheduled backups and PITR are not configured by this operator version",
-        });
-    }
-    if spec.monitoring.is_some() {
-        unapplied.push(Unapplied {
-            field: "monitoring",
-            why: "monitoring is not wired by this operator version",
-        });
-    }
+    unapplied.extend(unapplied_backup_and_monitoring(spec));
 
     let engine_spec = PerconaServerMongoDbSpec {
         cr_version: Some(CR_VERSION.to_owned()),
@@ -364,19 +331,8 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         ..Default::default()
     };
 
-    let mut labels = BTreeMap::new();
-    labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned());
-    labels.insert(LABEL_CLUSTER.to_owned(), name.clone());
-    labels.insert(LABEL_ENGINE.to_owned(), "mongodb".to_owned());
-
     let engine_cluster = PerconaServerMongoDb {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: cluster.metadata.namespace.clone(),
-            labels: Some(labels),
-            owner_references: cluster.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..Default::default()
-        },
+        metadata: engine_metadata(cluster, EngineType::Mongodb),
         spec: engine_spec,
         status: None,
     };

@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use dbaas_api::DatabaseCluster;
 use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxySpec, ProxyType};
-use dbaas_api::common::{
-    ConfigParameter, LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
-};
+use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
 use dbaas_engine_crds::pxc_cluster::{
     PerconaXtraDbCluster, PerconaXtraDbClusterHaproxy, PerconaXtraDbClusterHaproxyExposePrimary,
@@ -22,9 +20,7 @@ use dbaas_engine_crds::pxc_cluster::{
     PerconaXtraDbClusterPxcVolumeSpecPersistentVolumeClaimResources, PerconaXtraDbClusterSpec,
     PerconaXtraDbClusterStatus, PerconaXtraDbClusterUnsafeFlags,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
 use kube::core::{ApiResource, DynamicObject};
 
 use crate::catalog::ResolvedVersion;
@@ -32,6 +28,9 @@ use crate::convert::retype;
 use crate::provider::{
     BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
     Unapplied, to_dynamic,
+};
+use crate::shared::{
+    credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
 };
 
 /// Percona XtraDB Cluster releases, newest first, as Percona publishes them
@@ -205,16 +204,7 @@ pub struct Built {
 
 /// The Secret with the system users' passwords (`root`, ...).
 pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
-    cluster
-        .spec
-        .credentials_secret_name
-        .clone()
-        .unwrap_or_else(|| {
-            format!(
-                "{}-secrets",
-                cluster.metadata.name.as_deref().unwrap_or_default()
-            )
-        })
+    credentials_secret_or(cluster, "secrets")
 }
 
 /// Builds the PerconaXtraDBCluster for `cluster` at `version`.
@@ -223,14 +213,7 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let mut unapplied = Vec::new();
 
-    if spec.data_source.is_some() {
-        // Building an empty cluster instead would silently lose the user's data.
-        return Err(BuildError::Unsupported {
-            engine: "mysql",
-            feature: "spec.dataSource (create from backup)",
-            why: "restoring into a new cluster is not implemented by this operator version; the cluster was not created",
-        });
-    }
+    refuse_data_source(spec, EngineType::Mysql)?;
     if name.len() > MAX_NAME_LEN {
         return Err(BuildError::Unsupported {
             engine: "mysql",
@@ -386,22 +369,7 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
             why: "HAProxy and ProxySQL take a whole configuration file, not parameters; proxy parameters are not applied by this operator version",
         });
     }
-    if spec
-        .backup
-        .as_ref()
-        .is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled))
-    {
-        unapplied.push(Unapplied {
-            field: "backup",
-            why: "scheduled backups and PITR are not configured by this operator version",
-        });
-    }
-    if spec.monitoring.is_some() {
-        unapplied.push(Unapplied {
-            field: "monitoring",
-            why: "monitoring (PMM) is not wired by this operator version",
-        });
-    }
+    unapplied.extend(unapplied_backup_and_monitoring(spec));
 
     // Percona refuses "unsafe" sizes unless told; our API already judged
     // them (1 is the single-node mode, odd sizes only), so say so.
@@ -427,19 +395,8 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         ..Default::default()
     };
 
-    let mut labels = BTreeMap::new();
-    labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned());
-    labels.insert(LABEL_CLUSTER.to_owned(), name.clone());
-    labels.insert(LABEL_ENGINE.to_owned(), "mysql".to_owned());
-
     let engine_cluster = PerconaXtraDbCluster {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: cluster.metadata.namespace.clone(),
-            labels: Some(labels),
-            owner_references: cluster.controller_owner_ref(&()).map(|owner| vec![owner]),
-            ..Default::default()
-        },
+        metadata: engine_metadata(cluster, EngineType::Mysql),
         spec: engine_spec,
         status: None,
     };

@@ -1,5 +1,6 @@
 use dbaas_api::cluster::DatabaseClusterSpec;
 use dbaas_api::common::FIELD_MANAGER;
+use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_engine_crds::cnpg_cluster::ClusterStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ManagedFieldsEntry, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -71,6 +72,7 @@ fn seed_sample_builds_the_cnpg_cluster() {
     let labels = c.metadata.labels.as_ref().unwrap();
     assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY_VALUE);
     assert_eq!(labels[LABEL_CLUSTER], "my-postgres");
+    assert_eq!(labels[LABEL_ENGINE], "postgresql");
     let owner = &c.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(
         (owner.kind.as_str(), owner.controller),

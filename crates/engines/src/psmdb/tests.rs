@@ -1,5 +1,6 @@
 use dbaas_api::cluster::DatabaseClusterSpec;
 use dbaas_api::common::FIELD_MANAGER;
+use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, Time};
 use k8s_openapi::jiff::Timestamp;
 use pretty_assertions::assert_eq;

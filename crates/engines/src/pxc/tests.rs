@@ -1,4 +1,5 @@
 use dbaas_api::cluster::DatabaseClusterSpec;
+use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_engine_crds::pxc_cluster::PerconaXtraDbClusterStatusPxc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
