@@ -97,9 +97,14 @@ pub struct DatabaseClusterSpec {
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
 
-    /// Name of a Secret holding the admin (superuser) credentials, with keys
-    /// `username` and `password`. When unset the engine operator generates
-    /// one; its name is reported in `status.credentialsSecret`.
+    /// Name of the Secret with the engine's admin credentials, in the engine
+    /// operator's own format: postgresql (CloudNativePG superuser Secret)
+    /// keys `username` and `password`; mysql (Percona XtraDB Cluster) one key
+    /// per system user (`root`, `xtrabackup`, `monitor`, ...); mongodb
+    /// (Percona Server for MongoDB) `MONGODB_DATABASE_ADMIN_USER` /
+    /// `MONGODB_DATABASE_ADMIN_PASSWORD` and the other system users. When
+    /// unset the engine operator generates it under a name derived from the
+    /// cluster's; `status.credentialsSecret` always names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub credentials_secret_name: Option<String>,
@@ -379,7 +384,7 @@ pub struct DatabaseClusterStatus {
     /// Engine version the operator asked the engine for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_version: Option<String>,
-    /// Secret with the admin credentials (keys `username` and `password`).
+    /// Secret with the engine's admin credentials (see spec.credentialsSecretName).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,
     /// The engine resource this cluster is made of.

@@ -13,7 +13,7 @@ use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_engine_crds::psmdb_cluster::PerconaServerMongoDb;
 use dbaas_engines::psmdb::{self, Psmdb};
-use dbaas_testkit::{TestNamespace, shared, wait_for, wait_gone};
+use dbaas_testkit::wait_gone;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::{Api, Client};
@@ -21,43 +21,6 @@ use serde_json::{Value, json};
 
 /// The Percona Operator for MongoDB's field manager when it writes status.
 const PERCONA: &str = "percona-server-mongodb-operator";
-
-async fn setup(prefix: &str) -> (Client, TestNamespace, Operator) {
-    let client = shared().client().await.expect("client");
-    let ns = TestNamespace::create(&client, prefix)
-        .await
-        .expect("namespace");
-    let operator = start_operator(&client, &ns.name);
-    (client, ns, operator)
-}
-
-async fn engine_object(
-    api: &Api<PerconaServerMongoDb>,
-    name: &str,
-    what: &str,
-    check: impl Fn(&PerconaServerMongoDb) -> bool,
-) -> PerconaServerMongoDb {
-    wait_for(
-        api,
-        name,
-        TIMEOUT,
-        what,
-        move |c: Option<&PerconaServerMongoDb>| c.is_some_and(&check),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn cluster_where(
-    api: &Api<DatabaseCluster>,
-    name: &str,
-    what: &str,
-    check: impl Fn(Option<&DatabaseCluster>) -> bool,
-) -> DatabaseCluster {
-    wait_for(api, name, TIMEOUT, what, check)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Asserts that everything `psmdb::build` sends for the cluster as stored
 /// now came back from the API server unchanged. Read untyped, so a field the

@@ -13,52 +13,15 @@ use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_engine_crds::pxc_cluster::PerconaXtraDbCluster;
 use dbaas_engines::pxc::Pxc;
-use dbaas_testkit::{TestNamespace, shared, wait_for, wait_gone};
+use dbaas_testkit::wait_gone;
+use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::{Api, Client};
 use serde_json::{Value, json};
 
 /// The Percona operator's field manager when it writes status.
 const PERCONA: &str = "percona-xtradb-cluster-operator";
 const IMAGE_8042: &str = "percona/percona-xtradb-cluster:8.0.42-33.1";
 const IMAGE_8045: &str = "percona/percona-xtradb-cluster:8.0.45-36.1";
-
-async fn setup(prefix: &str) -> (Client, TestNamespace, Operator) {
-    let client = shared().client().await.expect("client");
-    let ns = TestNamespace::create(&client, prefix)
-        .await
-        .expect("namespace");
-    let operator = start_operator(&client, &ns.name);
-    (client, ns, operator)
-}
-
-async fn engine_object(
-    api: &Api<PerconaXtraDbCluster>,
-    name: &str,
-    what: &str,
-    check: impl Fn(&PerconaXtraDbCluster) -> bool,
-) -> PerconaXtraDbCluster {
-    wait_for(
-        api,
-        name,
-        TIMEOUT,
-        what,
-        move |c: Option<&PerconaXtraDbCluster>| c.is_some_and(&check),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn cluster_where(
-    api: &Api<DatabaseCluster>,
-    name: &str,
-    what: &str,
-    check: impl Fn(Option<&DatabaseCluster>) -> bool,
-) -> DatabaseCluster {
-    wait_for(api, name, TIMEOUT, what, check)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// The engine object's current generation: what Percona would put in
 /// `status.observedGeneration` after reconciling it.

@@ -11,22 +11,13 @@ use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{DatabaseCluster, DatabaseEngine};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
-use dbaas_testkit::{TestNamespace, shared, wait_for, wait_gone};
+use dbaas_testkit::wait_gone;
+use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
 use serde_json::{Value, json};
 
 /// CloudNativePG's field manager when it writes status.
 const CNPG: &str = "cloudnative-pg";
-
-async fn setup(prefix: &str) -> (Client, TestNamespace, Operator) {
-    let client = shared().client().await.expect("client");
-    let ns = TestNamespace::create(&client, prefix)
-        .await
-        .expect("namespace");
-    let operator = start_operator(&client, &ns.name);
-    (client, ns, operator)
-}
 
 fn healthy(instances: i64, image: &str, name: &str) -> Value {
     json!({
@@ -42,30 +33,6 @@ fn healthy(instances: i64, image: &str, name: &str) -> Value {
             "message": "Cluster is Ready", "lastTransitionTime": "2026-01-01T00:00:00Z"
         }],
     })
-}
-
-async fn engine_object(
-    api: &Api<CnpgCluster>,
-    name: &str,
-    what: &str,
-    check: impl Fn(&CnpgCluster) -> bool,
-) -> CnpgCluster {
-    wait_for(api, name, TIMEOUT, what, move |c: Option<&CnpgCluster>| {
-        c.is_some_and(&check)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn cluster_where(
-    api: &Api<DatabaseCluster>,
-    name: &str,
-    what: &str,
-    check: impl Fn(Option<&DatabaseCluster>) -> bool,
-) -> DatabaseCluster {
-    wait_for(api, name, TIMEOUT, what, check)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]

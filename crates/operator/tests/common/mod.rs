@@ -56,6 +56,40 @@ pub fn start_operator(client: &Client, namespace: &str) -> Operator {
     }
 }
 
+/// A client, a fresh namespace and the operator running for it.
+pub async fn setup(prefix: &str) -> (Client, dbaas_testkit::TestNamespace, Operator) {
+    let client = dbaas_testkit::shared().client().await.expect("client");
+    let ns = dbaas_testkit::TestNamespace::create(&client, prefix)
+        .await
+        .expect("namespace");
+    let operator = start_operator(&client, &ns.name);
+    (client, ns, operator)
+}
+
+/// Waits until the engine object `name` exists and passes `check`.
+pub async fn engine_object<K>(api: &Api<K>, name: &str, what: &str, check: impl Fn(&K) -> bool) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    dbaas_testkit::wait_for(api, name, TIMEOUT, what, move |c: Option<&K>| {
+        c.is_some_and(&check)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits until the DatabaseCluster `name` passes `check`.
+pub async fn cluster_where(
+    api: &Api<DatabaseCluster>,
+    name: &str,
+    what: &str,
+    check: impl Fn(Option<&DatabaseCluster>) -> bool,
+) -> DatabaseCluster {
+    dbaas_testkit::wait_for(api, name, TIMEOUT, what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Parses a YAML document into an object.
 pub fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_saphyr::from_str(yaml).expect("valid YAML")
