@@ -141,7 +141,10 @@ pub struct EngineSpec {
 /// Persistent storage of each instance.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0").message("storage.size cannot shrink").reason(Reason::FieldValueForbidden))]
+#[x_kube(
+    validation = Rule::new("quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0").message("storage.size cannot shrink").reason(Reason::FieldValueForbidden),
+    validation = Rule::new("has(self.class) == has(oldSelf.class) && (!has(self.class) || self.class == oldSelf.class)").message("storage.class is immutable (it cannot be added, changed or removed)").reason(Reason::FieldValueForbidden)
+)]
 pub struct StorageSpec {
     /// Size of each instance's volume, e.g. 10Gi. Can grow, never shrink.
     #[x_kube(validation = Rule::new("isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
@@ -149,7 +152,6 @@ pub struct StorageSpec {
 
     /// StorageClass of the volumes; the cluster default when unset. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("storage.class is immutable"))]
     pub class: Option<String>,
 }
 

@@ -80,10 +80,15 @@ pub struct SecretKeyReference {
 /// (postgresql.conf parameters, my.cnf, mongod.conf).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 pub struct ConfigParameter {
-    /// Parameter name, e.g. `max_connections`.
-    #[schemars(length(min = 1, max = 256))]
+    /// Parameter name, e.g. `max_connections` or `net.maxIncomingConnections`.
+    #[schemars(
+        length(min = 1, max = 256),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+    )]
     pub name: String,
-    /// Parameter value, always a string (`"200"`, `"on"`, `"64MB"`).
+    /// Parameter value, always a string (`"200"`, `"on"`, `"64MB"`); no
+    /// control characters, so nothing can start a new line in a config file.
+    #[schemars(length(max = 4096), regex(pattern = r"^[^\x00-\x1f\x7f]*$"))]
     pub value: String,
 }
 

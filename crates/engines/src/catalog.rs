@@ -32,6 +32,34 @@ pub enum VersionError {
     },
 }
 
+/// The version a cluster that names none gets: the SRE's default; else the
+/// provider's recommended one if the SRE allows it; else the newest allowed
+/// offered version. The DatabaseEngine status shows this same answer.
+pub fn default_version(
+    provider: &dyn EngineProvider,
+    policy: Option<&DatabaseEngineSpec>,
+) -> String {
+    let allowed = |version: &str| {
+        policy.is_none_or(|p| {
+            p.allowed_versions.is_empty() || p.allowed_versions.iter().any(|v| v == version)
+        })
+    };
+    if let Some(default) = policy.and_then(|p| p.default_version.clone()) {
+        return default;
+    }
+    let recommended = provider.default_version();
+    if allowed(recommended) {
+        return recommended.to_owned();
+    }
+    provider
+        .versions()
+        .into_iter()
+        .map(|v| v.version)
+        .chain(policy.into_iter().flat_map(|p| p.images.keys().cloned()))
+        .find(|v| allowed(v))
+        .unwrap_or_else(|| recommended.to_owned())
+}
+
 /// Chooses the version for a cluster: the requested one, or the policy's
 /// default, or the built-in default; it must be offered (built in, or added
 /// through the policy's `images`) and allowed by the policy.
@@ -41,10 +69,10 @@ pub fn resolve_version(
     policy: Option<&DatabaseEngineSpec>,
 ) -> Result<ResolvedVersion, VersionError> {
     let engine = provider.engine();
-    let version = requested
-        .map(str::to_owned)
-        .or_else(|| policy.and_then(|p| p.default_version.clone()))
-        .unwrap_or_else(|| provider.default_version().to_owned());
+    let version = match requested {
+        Some(requested) => requested.to_owned(),
+        None => default_version(provider, policy),
+    };
 
     let extra_image = policy.and_then(|p| p.images.get(&version)).cloned();
     let image = match extra_image {
@@ -143,6 +171,15 @@ mod tests {
             }
         );
         assert!(resolve_version(&Cnpg, Some("16.4"), Some(&p)).is_ok());
+    }
+
+    #[test]
+    fn without_a_default_the_newest_allowed_version_is_used() {
+        let p = policy(&["15.3", "16.2"], None);
+        assert_eq!(
+            resolve_version(&Cnpg, None, Some(&p)).unwrap().version,
+            "16.2"
+        );
     }
 
     #[test]

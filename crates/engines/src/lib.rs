@@ -11,7 +11,7 @@ pub mod psmdb;
 pub mod pxc;
 mod shared;
 
-pub use catalog::{ResolvedVersion, VersionError, resolve_version};
+pub use catalog::{ResolvedVersion, VersionError, default_version, resolve_version};
 pub use provider::{
     BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
     Unapplied, provider_for,

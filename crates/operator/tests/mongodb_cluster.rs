@@ -14,7 +14,7 @@ use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_B
 use dbaas_engine_crds::psmdb_cluster::PerconaServerMongoDb;
 use dbaas_engines::psmdb::{self, Psmdb};
 use dbaas_testkit::wait_gone;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::{Api, Client};
 use serde_json::{Value, json};
@@ -546,15 +546,27 @@ async fn a_single_member_cluster_is_flagged_unsafe_and_bad_config_is_refused() {
     );
     assert_sent_fields_kept(&client, &ns.name, &clusters, "solo").await;
 
-    // A config name that would smuggle YAML in: refused, nothing created.
+    // A config name that would smuggle YAML in is refused by the API server.
+    let sneaky: DatabaseCluster = from_yaml(
+        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: sneaky}\nspec: {engine: {type: mongodb}, clusterSize: 3, storage: {size: 1Gi}, config: [{name: \"net.port: 1\\nsecurity.authorization\", value: disabled}]}",
+    );
+    let err = clusters
+        .create(&PostParams::default(), &sneaky)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("spec.config[0].name"), "{err}");
+    assert!(engines.get_opt("sneaky").await.unwrap().is_none());
+
+    // A name the API accepts but mongod.conf cannot hold (an empty path
+    // segment) is refused by the provider: a condition, nothing created.
     create_cluster(
         &clusters,
-        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: sneaky}\nspec: {engine: {type: mongodb}, clusterSize: 3, storage: {size: 1Gi}, config: [{name: \"net.port: 1\\nsecurity.authorization\", value: disabled}]}",
+        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: dotty}\nspec: {engine: {type: mongodb}, clusterSize: 3, storage: {size: 1Gi}, config: [{name: net..port, value: '1'}]}",
     )
     .await;
     let refused = cluster_where(
         &clusters,
-        "sneaky",
+        "dotty",
         "InvalidSpec",
         has_condition("Valid", "False", "InvalidSpec"),
     )
@@ -568,6 +580,6 @@ async fn a_single_member_cluster_is_flagged_unsafe_and_bad_config_is_refused() {
         refused.status.as_ref().unwrap().phase,
         Some(ClusterPhase::Error)
     );
-    assert!(engines.get_opt("sneaky").await.unwrap().is_none());
+    assert!(engines.get_opt("dotty").await.unwrap().is_none());
     ns.delete().await.unwrap();
 }

@@ -594,13 +594,26 @@ spec:
             .is_none()
     );
 
-    // Config that would inject into my.cnf is refused; nothing changes.
-    clusters
+    // A value that would start a new my.cnf line is refused by the API server.
+    let err = clusters
         .patch(
             "bare",
             &PatchParams::default(),
             &Patch::Merge(json!({ "spec": { "config": [
                 { "name": "max_connections", "value": "1\n[client]\npassword=x" }
+            ] } })),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("spec.config[0].value"), "{err}");
+    // A value the API accepts but my.cnf cannot hold safely (a section
+    // header) is refused by the provider; nothing changes.
+    clusters
+        .patch(
+            "bare",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "config": [
+                { "name": "max_connections", "value": "1 [client]" }
             ] } })),
         )
         .await

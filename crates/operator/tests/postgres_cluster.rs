@@ -469,6 +469,37 @@ async fn versions_are_judged_by_the_operator() {
         Some("ghcr.io/cloudnative-pg/postgresql:15.3")
     );
 
+    // The SRE moves the default: new clusters get it, the running unpinned
+    // cluster keeps the version it runs (no silent upgrade).
+    policies
+        .patch(
+            "postgresql",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "defaultVersion": "17.6" } })),
+        )
+        .await
+        .unwrap();
+    create_cluster(
+        &clusters,
+        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: fresh}\nspec: {engine: {type: postgresql}, storage: {size: 1Gi}}",
+    )
+    .await;
+    let fresh = engine_object(&engines, "fresh", "a cluster on the new default", |_| true).await;
+    assert_eq!(
+        fresh.spec.image_name.as_deref(),
+        Some("ghcr.io/cloudnative-pg/postgresql:17.6")
+    );
+    let kept = engines.get("defaulted").await.unwrap();
+    assert_eq!(
+        kept.spec.image_name.as_deref(),
+        Some("ghcr.io/cloudnative-pg/postgresql:16.10")
+    );
+    let defaulted = clusters.get("defaulted").await.unwrap();
+    assert_eq!(
+        defaulted.status.unwrap().engine_version.as_deref(),
+        Some("16.10")
+    );
+
     // An upgrade to a version that is not allowed is refused; the running spec stays.
     clusters
         .patch(
@@ -576,6 +607,30 @@ spec:
         |_| true,
     )
     .await;
+
+    // A fragment the real CNPG schema refuses: the API server's message
+    // becomes a condition (no silent retry loop), nothing is created.
+    let mut broken = small.clone();
+    broken.metadata = from_yaml("name: broken");
+    broken.spec.engine_spec = Some(json!({ "enablePDB": "not-a-boolean" }));
+    templates
+        .create(&PostParams::default(), &broken)
+        .await
+        .unwrap();
+    create_cluster(&clusters, &with_template("rejected", "broken")).await;
+    let rejected = cluster_where(
+        &clusters,
+        "rejected",
+        "EngineRejected",
+        has_condition("Valid", "False", "EngineRejected"),
+    )
+    .await;
+    assert!(
+        condition(&rejected, "Valid").message.contains("enablePDB"),
+        "{}",
+        condition(&rejected, "Valid").message
+    );
+    assert!(engines.get_opt("rejected").await.unwrap().is_none());
 
     // A template for another engine is refused.
     let mut mysql = small.clone();

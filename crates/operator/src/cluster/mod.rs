@@ -8,9 +8,9 @@ pub mod template;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbaas_api::DatabaseCluster;
 use dbaas_api::cluster::{DatabaseClusterStatus, EngineObjectRef};
 use dbaas_api::common::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
+use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate};
 use dbaas_engines::{EngineProvider, ObserveInput, provider_for};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -29,6 +29,13 @@ use status::Outcome;
 /// How soon to look again when only time can help (an engine operator
 /// being installed).
 const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How often a refused cluster is judged again even without a watch event:
+/// what it waits for (a foreign object's deletion, a cache that lagged behind
+/// its trigger) may not reach this controller as an event.
+const RECHECK_REFUSED: Duration = Duration::from_secs(60);
+/// How often to look while the engine has not reported on our latest spec
+/// (some engine operators write no status for changes that need no action).
+const RECHECK_UNSEEN: Duration = Duration::from_secs(15);
 
 /// A reconcile failed on I/O; the controller retries it.
 #[derive(Debug, thiserror::Error)]
@@ -107,18 +114,7 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
     // 2 + 3. Validate and build (pure).
     let now = Time(Timestamp::now());
     let (new_status, action) = match plan::plan(&cluster, &refs) {
-        Plan::Refuse(refusal) => {
-            info!(cluster = %id, reason = refusal.reason, "not applied: {}", refusal.message);
-            let action = if refusal.retry {
-                Action::requeue(RETRY_AFTER)
-            } else {
-                Action::await_change()
-            };
-            (
-                status::compose(&cluster, Outcome::Refused(&refusal), &now),
-                action,
-            )
-        }
+        Plan::Refuse(refusal) => refused(&cluster, &id, &refusal, &now),
         Plan::Apply {
             provider,
             built,
@@ -132,11 +128,34 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                     &PatchParams::apply(FIELD_MANAGER).force(),
                     &Patch::Apply(&built.object),
                 )
-                .await
-                .map_err(|source| Error::Apply {
-                    cluster: id.clone(),
-                    source,
-                })?;
+                .await;
+            let applied = match applied {
+                Ok(applied) => applied,
+                // The API server (the engine CRD's schema, CEL rules or
+                // webhook, or RBAC) refuses what we built: tell the user
+                // instead of retrying the same request forever.
+                Err(kube::Error::Api(rejection)) if is_rejection(&rejection) => {
+                    let refusal = plan::Refusal {
+                        condition: dbaas_api::common::condition::VALID,
+                        reason: "EngineRejected",
+                        message: format!(
+                            "the API server refused the {} {}: {}",
+                            provider.operator_name(),
+                            resource.kind,
+                            rejection.message
+                        ),
+                        retry: false,
+                    };
+                    let (status, action) = refused(&cluster, &id, &refusal, &now);
+                    return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
+                }
+                Err(source) => {
+                    return Err(Error::Apply {
+                        cluster: id.clone(),
+                        source,
+                    });
+                }
+            };
             let engine_ref =
                 engine_ref_after_apply(cluster.status.as_ref(), &resource, &applied, &now);
             let observation = provider.observe(
@@ -158,16 +177,59 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 unapplied: &built.unapplied,
                 credentials_secret: provider.credentials_secret_name(&cluster),
             };
-            (
-                status::compose(&cluster, outcome, &now),
-                Action::await_change(),
-            )
+            let action = if observation.saw_latest_spec {
+                Action::await_change()
+            } else {
+                Action::requeue(RECHECK_UNSEEN)
+            };
+            (status::compose(&cluster, outcome, &now), action)
         }
     };
+    finish(&ctx, &cluster, &namespace, &name, id, new_status, action).await
+}
 
-    // 5. Status, written only when it changed.
+/// Whether the API server refused the object itself (retrying the same
+/// request cannot help). Server-side apply reports a field of the wrong type
+/// as a 500 "failed to create typed patch object", not as a 422.
+fn is_rejection(status: &kube::core::Status) -> bool {
+    matches!(status.code, 400 | 403 | 422)
+        || (status.code == 500
+            && status
+                .message
+                .starts_with("failed to create typed patch object"))
+}
+
+/// The status and next look for a refusal.
+fn refused(
+    cluster: &DatabaseCluster,
+    id: &str,
+    refusal: &plan::Refusal,
+    now: &Time,
+) -> (DatabaseClusterStatus, Action) {
+    info!(cluster = %id, reason = refusal.reason, "not applied: {}", refusal.message);
+    let action = Action::requeue(if refusal.retry {
+        RETRY_AFTER
+    } else {
+        RECHECK_REFUSED
+    });
+    (
+        status::compose(cluster, Outcome::Refused(refusal), now),
+        action,
+    )
+}
+
+/// 5. Status, written only when it changed.
+async fn finish(
+    ctx: &Context,
+    cluster: &DatabaseCluster,
+    namespace: &str,
+    name: &str,
+    id: String,
+    new_status: DatabaseClusterStatus,
+    action: Action,
+) -> Result<Action, Error> {
     if cluster.status.as_ref() != Some(&new_status) {
-        write_status(&ctx.api::<DatabaseCluster>(&namespace), &name, &new_status)
+        write_status(&ctx.api::<DatabaseCluster>(namespace), name, &new_status)
             .await
             .map_err(|source| Error::Status {
                 cluster: id,
@@ -195,6 +257,10 @@ async fn dereference(
     let Some(provider) = provider_for(engine) else {
         return Ok(References::default());
     };
+    // Judge nothing on half-filled caches (right after start-up): a missing
+    // policy would resolve another default version.
+    let _ = ctx.engines.wait_until_ready().await;
+    let _ = ctx.templates.wait_until_ready().await;
     let policy = ctx
         .engines
         .state()
@@ -205,13 +271,26 @@ async fn dereference(
     let engine_installed = ctx.engine_crd_installed(provider).await?;
     let foreign_engine_object =
         engine_installed && foreign_engine_object(cluster, provider, namespace, name, ctx).await?;
-    let template = template::selected(cluster).map(|selected| {
-        let found = ctx
-            .templates
-            .get(&ObjectRef::new(&selected.name).within(namespace))
-            .map(|t| t.as_ref().clone());
-        (selected, found)
-    });
+    // The cache may lag behind the event that triggered this reconcile: a
+    // template it does not hold yet is looked up on the API server.
+    let template = match template::selected(cluster) {
+        None => None,
+        Some(selected) => {
+            let cached = ctx
+                .templates
+                .get(&ObjectRef::new(&selected.name).within(namespace))
+                .map(|t| t.as_ref().clone());
+            let found = match cached {
+                Some(found) => Some(found),
+                None => {
+                    ctx.api::<DatabaseClusterTemplate>(namespace)
+                        .get_opt(&selected.name)
+                        .await?
+                }
+            };
+            Some((selected, found))
+        }
+    };
     Ok(References {
         policy,
         engine_installed,
@@ -261,8 +340,9 @@ fn is_ours(meta: &kube::core::ObjectMeta, cluster: &DatabaseCluster) -> bool {
     labelled && controlled
 }
 
-/// Records the engine object's generation after our apply; the time moves
-/// only when the apply changed the spec (the generation moved).
+/// Records the engine object's generation after our apply. The time is the
+/// API server's: the managedFields time of our own apply, which moves only
+/// when an apply of ours changed the object.
 fn engine_ref_after_apply(
     previous: Option<&DatabaseClusterStatus>,
     resource: &ApiResource,
@@ -276,7 +356,23 @@ fn engine_ref_after_apply(
             prev.applied_at.clone(),
             prev.applied_resource_version.clone(),
         ),
-        _ => (Some(now.clone()), applied.metadata.resource_version.clone()),
+        _ => {
+            let server_time = applied
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .find(|m| {
+                    m.manager.as_deref() == Some(FIELD_MANAGER)
+                        && m.operation.as_deref() == Some("Apply")
+                        && m.subresource.is_none()
+                })
+                .and_then(|m| m.time.clone());
+            (
+                Some(server_time.unwrap_or_else(|| now.clone())),
+                applied.metadata.resource_version.clone(),
+            )
+        }
     };
     EngineObjectRef {
         api_version: resource.api_version.clone(),

@@ -112,11 +112,28 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
     };
     let effective = template.map(|t| super::template::effective(cluster, t));
     let cluster = effective.as_ref().unwrap_or(cluster);
-    let version = match resolve_version(
-        provider,
-        cluster.spec.engine.version.as_deref(),
-        refs.policy.as_ref(),
-    ) {
+    // A cluster that names no version keeps the version it runs: a new
+    // default (the SRE's or this operator's) must never upgrade or downgrade
+    // a running database behind its owner's back. That running version is
+    // not judged against the allowed list either: nothing is being created
+    // or upgraded.
+    let running = cluster
+        .status
+        .as_ref()
+        .filter(|s| s.engine_ref.is_some())
+        .and_then(|s| s.engine_version.as_deref());
+    let (requested, policy) = match (cluster.spec.engine.version.as_deref(), running) {
+        (Some(requested), _) => (Some(requested), refs.policy.clone()),
+        (None, Some(running)) => (
+            Some(running),
+            refs.policy.clone().map(|mut p| {
+                p.allowed_versions.clear();
+                p
+            }),
+        ),
+        (None, None) => (None, refs.policy.clone()),
+    };
+    let version = match resolve_version(provider, requested, policy.as_ref()) {
         Ok(version) => version,
         Err(err) => {
             let reason = match err {

@@ -75,17 +75,7 @@ pub fn compose(
             }),
         }
     }
-    let default_version = spec
-        .default_version
-        .clone()
-        .filter(|v| allowed(v))
-        .or_else(|| Some(provider.default_version().to_owned()).filter(|v| allowed(v)))
-        .or_else(|| {
-            offered
-                .iter()
-                .find(|v| allowed(&v.version))
-                .map(|v| v.version.clone())
-        });
+    let default_version = Some(dbaas_engines::default_version(provider, Some(spec)));
     let available_versions = offered
         .into_iter()
         .map(|v| EngineVersion {
