@@ -325,6 +325,21 @@ pub fn observe(engine: &Cluster, input: &ObserveInput<'_>) -> EngineObservation 
     }
 }
 
+/// How long CloudNativePG may stay silent after a change before a healthy
+/// status that matches the spec is taken as its answer.
+pub const UNCONFIRMED_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn quiet_since_apply(input: &ObserveInput<'_>) -> bool {
+    match (input.now, input.applied_at) {
+        (Some(now), Some(applied_at)) => now
+            .0
+            .duration_since(applied_at.0)
+            .try_into()
+            .is_ok_and(|elapsed: std::time::Duration| elapsed >= UNCONFIRMED_AFTER),
+        _ => false,
+    }
+}
+
 fn observe_phase(
     engine: &Cluster,
     input: &ObserveInput<'_>,
@@ -387,7 +402,24 @@ fn observe_phase(
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "False");
             let desired = i64::from(input.desired_instances);
-            if !saw_latest_spec {
+            let matches_spec = instances == desired
+                && i64::from(ready_instances) == desired
+                && image.is_none_or(|image| image == input.desired_image)
+                && !ready_condition_false;
+            if !saw_latest_spec && matches_spec && quiet_since_apply(input) {
+                // CloudNativePG writes no status for changes that need no
+                // visible action (a load balancer source range, a reloadable
+                // parameter). After a quiet period with everything we can
+                // check in order, say Ready, under a reason that tells.
+                observed(
+                    ClusterPhase::Ready,
+                    "EngineHealthyUnconfirmed",
+                    format!(
+                        "{text}; CloudNativePG wrote no status in the {}s since the last change",
+                        UNCONFIRMED_AFTER.as_secs()
+                    ),
+                )
+            } else if !saw_latest_spec {
                 progressing(
                     "WaitingForEngine",
                     "CloudNativePG has not reported on the latest spec yet".to_owned(),

@@ -70,6 +70,9 @@ pub struct ObserveInput<'a> {
     pub paused: bool,
     /// Our previous phase, to tell a first start from a later change.
     pub previous_phase: Option<ClusterPhase>,
+    /// The current time, for engines whose evidence can only be "nothing
+    /// happened for a while" (None: such evidence is never accepted).
+    pub now: Option<&'a Time>,
 }
 
 impl ObserveInput<'_> {

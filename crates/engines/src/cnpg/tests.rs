@@ -219,6 +219,7 @@ fn input(applied_at: &Time, previous: Option<ClusterPhase>) -> ObserveInput<'_> 
         applied_resource_version: Some("100"),
         paused: false,
         previous_phase: previous,
+        now: None,
     }
 }
 
@@ -366,4 +367,29 @@ fn paused_is_paused_once_cnpg_reports_hibernation() {
         &paused_input,
     );
     assert_eq!(o.phase.phase, ClusterPhase::Paused);
+}
+
+#[test]
+fn silent_engine_matching_the_spec_is_ready_unconfirmed_only_after_the_quiet_period() {
+    // CNPG wrote its healthy status before our last apply and nothing since.
+    let applied = time("2026-01-01T00:10:00Z");
+    let engine = engine_with(Some(healthy(3, 3)), Some("2026-01-01T00:05:00Z"));
+    let soon = time("2026-01-01T00:11:00Z");
+    let later = time("2026-01-01T00:12:01Z");
+    let mut waiting = input(&applied, Some(ClusterPhase::Ready));
+    waiting.now = Some(&soon);
+    assert_eq!(observe(&engine, &waiting).phase.reason, "WaitingForEngine");
+    let mut quiet = input(&applied, Some(ClusterPhase::Ready));
+    quiet.now = Some(&later);
+    let o = observe(&engine, &quiet);
+    assert_eq!(
+        (o.phase.phase, o.phase.reason),
+        (ClusterPhase::Ready, "EngineHealthyUnconfirmed")
+    );
+    assert!(!o.saw_latest_spec);
+    // What can be checked must still match: 5 asked, 3 running is never Ready.
+    let mut five = input(&applied, Some(ClusterPhase::Ready));
+    five.now = Some(&later);
+    five.desired_instances = 5;
+    assert_eq!(observe(&engine, &five).phase.phase, ClusterPhase::Updating);
 }

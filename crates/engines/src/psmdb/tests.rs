@@ -618,6 +618,7 @@ fn input(applied_at: &Time, previous: Option<ClusterPhase>) -> ObserveInput<'_> 
         applied_resource_version: Some("100"),
         paused: false,
         previous_phase: previous,
+        now: None,
     }
 }
 

@@ -602,6 +602,7 @@ fn input(previous: Option<ClusterPhase>) -> ObserveInput<'static> {
         applied_resource_version: None,
         paused: false,
         previous_phase: previous,
+        now: None,
     }
 }
 

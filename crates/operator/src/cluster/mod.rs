@@ -168,6 +168,7 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                     applied_resource_version: engine_ref.applied_resource_version.as_deref(),
                     paused: cluster.spec.paused,
                     previous_phase: cluster.status.as_ref().and_then(|s| s.phase),
+                    now: Some(&now),
                 },
             );
             let outcome = Outcome::Applied {
