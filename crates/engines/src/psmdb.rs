@@ -22,6 +22,7 @@ use dbaas_engine_crds::psmdb_cluster::{
     PerconaServerMongoDbShardingMongosAffinity, PerconaServerMongoDbShardingMongosExpose,
     PerconaServerMongoDbSpec, PerconaServerMongoDbStatus, PerconaServerMongoDbStatusReplsets,
     PerconaServerMongoDbStorageScaling, PerconaServerMongoDbUnsafeFlags,
+    PerconaServerMongoDbUpgradeOptions,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{ApiResource, DynamicObject};
@@ -69,6 +70,9 @@ pub const MONGODB_DEFAULT: &str = "8.0.19-7";
 /// README there). The operator applies the defaults and checks of this
 /// version to the object.
 pub const CR_VERSION: &str = "1.23.0";
+/// `spec.upgradeOptions.apply` value that turns Percona's automatic
+/// version upgrades off.
+pub const UPGRADE_APPLY_DISABLED: &str = "disabled";
 /// The one replica set.
 pub const REPLSET_NAME: &str = "rs0";
 /// Members of the config server replica set of a sharded cluster.
@@ -313,6 +317,13 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
 
     let engine_spec = PerconaServerMongoDbSpec {
         cr_version: Some(CR_VERSION.to_owned()),
+        // We own the image: Percona's version service must not change it
+        // behind our back (our next apply would revert it, and the two would
+        // fight). Upgrades go through engine.version.
+        upgrade_options: Some(PerconaServerMongoDbUpgradeOptions {
+            apply: Some(UPGRADE_APPLY_DISABLED.to_owned()),
+            ..Default::default()
+        }),
         image: version.image.clone(),
         pause: Some(spec.paused),
         replsets: Some(vec![rs0]),

@@ -19,6 +19,7 @@ use dbaas_engine_crds::pxc_cluster::{
     PerconaXtraDbClusterPxcVolumeSpec, PerconaXtraDbClusterPxcVolumeSpecPersistentVolumeClaim,
     PerconaXtraDbClusterPxcVolumeSpecPersistentVolumeClaimResources, PerconaXtraDbClusterSpec,
     PerconaXtraDbClusterStatus, PerconaXtraDbClusterUnsafeFlags,
+    PerconaXtraDbClusterUpgradeOptions,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{ApiResource, DynamicObject};
@@ -59,6 +60,9 @@ pub const PXC_DEFAULT: &str = "8.4.8-8.1";
 /// CRD we build against (`pxc.percona.com_perconaxtradbclusters.yaml` from
 /// the operator's main branch, labelled v1.20.0 in its `deploy/crd.yaml`).
 pub const CR_VERSION: &str = "1.20.0";
+/// `spec.upgradeOptions.apply` value that turns Percona's automatic
+/// version upgrades off.
+pub const UPGRADE_APPLY_DISABLED: &str = "disabled";
 /// HAProxy image certified with operator 1.20.0.
 pub const HAPROXY_IMAGE: &str = "percona/haproxy:2.8.18-1";
 /// ProxySQL image certified with operator 1.20.0.
@@ -384,6 +388,13 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
 
     let engine_spec = PerconaXtraDbClusterSpec {
         cr_version: Some(CR_VERSION.to_owned()),
+        // We own the image: Percona's version service must not change it
+        // behind our back (our next apply would revert it, and the two would
+        // fight). Upgrades go through engine.version.
+        upgrade_options: Some(PerconaXtraDbClusterUpgradeOptions {
+            apply: Some(UPGRADE_APPLY_DISABLED.to_owned()),
+            ..Default::default()
+        }),
         secrets_name: Some(credentials_secret_name(cluster)),
         pause: Some(spec.paused),
         // Without it Percona does not grow the volumes when storage.size grows.

@@ -84,6 +84,7 @@ fn sample_builds_the_percona_server_mongodb() {
         serde_json::to_value(&c.spec).unwrap(),
         json!({
             "crVersion": "1.23.0",
+            "upgradeOptions": { "apply": "disabled" },
             "image": IMAGE,
             "pause": false,
             "replsets": [{

@@ -159,6 +159,7 @@ fn seed_sample_builds_the_pxc_cluster() {
         serde_json::to_value(&c.spec).unwrap(),
         json!({
             "crVersion": "1.20.0",
+            "upgradeOptions": { "apply": "disabled" },
             "secretsName": "my-mysql-secrets",
             "pause": false,
             "enableVolumeExpansion": true,
