@@ -32,6 +32,16 @@ pub enum VersionError {
     },
 }
 
+/// Versions named by their image tags: `<image>:<tag>` for each tag.
+pub fn tagged_versions(image: &str, tags: &[&str]) -> Vec<ResolvedVersion> {
+    tags.iter()
+        .map(|tag| ResolvedVersion {
+            version: (*tag).to_owned(),
+            image: format!("{image}:{tag}"),
+        })
+        .collect()
+}
+
 /// The version a cluster that names none gets: the SRE's default; else the
 /// provider's recommended one if the SRE allows it; else the newest allowed
 /// offered version. The DatabaseEngine status shows this same answer.

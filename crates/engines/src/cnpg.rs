@@ -20,7 +20,7 @@ use crate::catalog::ResolvedVersion;
 use crate::convert::retype;
 use crate::provider::{
     BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
-    Unapplied, status_written_since, to_dynamic,
+    Unapplied, status_written_since,
 };
 use crate::shared::{
     credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
@@ -74,11 +74,7 @@ impl EngineProvider for Cnpg {
         cluster: &DatabaseCluster,
         version: &ResolvedVersion,
     ) -> Result<BuiltEngine, BuildError> {
-        let built = build(cluster, version)?;
-        Ok(BuiltEngine {
-            object: to_dynamic(&built.cluster)?,
-            unapplied: built.unapplied,
-        })
+        build(cluster, version)?.into_engine()
     }
 
     fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
@@ -154,11 +150,7 @@ pub mod phase {
 
 /// The CloudNativePG Cluster for a DatabaseCluster, and what of the spec it
 /// does not carry yet.
-#[derive(Debug)]
-pub struct Built {
-    pub cluster: Cluster,
-    pub unapplied: Vec<Unapplied>,
-}
+pub type Built = crate::provider::Built<Cluster>;
 
 /// The Secret with the admin (superuser) credentials.
 pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {

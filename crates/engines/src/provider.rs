@@ -46,6 +46,24 @@ pub fn provider_for(engine: EngineType) -> Option<&'static dyn EngineProvider> {
     }
 }
 
+/// A provider's typed engine resource, and what of the spec it does not
+/// carry yet.
+#[derive(Debug)]
+pub struct Built<K> {
+    pub cluster: K,
+    pub unapplied: Vec<Unapplied>,
+}
+
+impl<K: serde::Serialize> Built<K> {
+    /// The same as a DynamicObject, for the generic apply.
+    pub fn into_engine(self) -> Result<BuiltEngine, BuildError> {
+        Ok(BuiltEngine {
+            object: to_dynamic(&self.cluster)?,
+            unapplied: self.unapplied,
+        })
+    }
+}
+
 /// A built engine resource, and what of the spec it does not carry yet.
 #[derive(Debug)]
 pub struct BuiltEngine {

@@ -29,11 +29,11 @@ use kube::core::{ApiResource, DynamicObject};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::catalog::ResolvedVersion;
+use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
 use crate::provider::{
     BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
-    Unapplied, status_written_since, to_dynamic,
+    Unapplied, status_written_since,
 };
 use crate::shared::{
     credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
@@ -102,13 +102,7 @@ impl EngineProvider for Psmdb {
     }
 
     fn versions(&self) -> Vec<ResolvedVersion> {
-        MONGODB_VERSIONS
-            .iter()
-            .map(|version| ResolvedVersion {
-                version: (*version).to_owned(),
-                image: format!("{MONGODB_IMAGE}:{version}"),
-            })
-            .collect()
+        tagged_versions(MONGODB_IMAGE, MONGODB_VERSIONS)
     }
 
     fn default_version(&self) -> &'static str {
@@ -120,11 +114,7 @@ impl EngineProvider for Psmdb {
         cluster: &DatabaseCluster,
         version: &ResolvedVersion,
     ) -> Result<BuiltEngine, BuildError> {
-        let built = build(cluster, version)?;
-        Ok(BuiltEngine {
-            object: to_dynamic(&built.cluster)?,
-            unapplied: built.unapplied,
-        })
+        build(cluster, version)?.into_engine()
     }
 
     fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
@@ -176,11 +166,7 @@ pub mod state {
 
 /// The PerconaServerMongoDB for a DatabaseCluster, and what of the spec it
 /// does not carry yet.
-#[derive(Debug)]
-pub struct Built {
-    pub cluster: PerconaServerMongoDb,
-    pub unapplied: Vec<Unapplied>,
-}
+pub type Built = crate::provider::Built<PerconaServerMongoDb>;
 
 /// The Secret with the system users' credentials (`spec.secrets.users`).
 /// Always named explicitly: Percona's own default

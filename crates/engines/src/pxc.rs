@@ -24,11 +24,11 @@ use dbaas_engine_crds::pxc_cluster::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{ApiResource, DynamicObject};
 
-use crate::catalog::ResolvedVersion;
+use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
 use crate::provider::{
     BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
-    Unapplied, to_dynamic,
+    Unapplied,
 };
 use crate::shared::{
     credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
@@ -102,13 +102,7 @@ impl EngineProvider for Pxc {
     }
 
     fn versions(&self) -> Vec<ResolvedVersion> {
-        PXC_VERSIONS
-            .iter()
-            .map(|version| ResolvedVersion {
-                version: (*version).to_owned(),
-                image: format!("{PXC_IMAGE}:{version}"),
-            })
-            .collect()
+        tagged_versions(PXC_IMAGE, PXC_VERSIONS)
     }
 
     fn default_version(&self) -> &'static str {
@@ -120,11 +114,7 @@ impl EngineProvider for Pxc {
         cluster: &DatabaseCluster,
         version: &ResolvedVersion,
     ) -> Result<BuiltEngine, BuildError> {
-        let built = build(cluster, version)?;
-        Ok(BuiltEngine {
-            object: to_dynamic(&built.cluster)?,
-            unapplied: built.unapplied,
-        })
+        build(cluster, version)?.into_engine()
     }
 
     fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
@@ -200,11 +190,7 @@ pub mod state {
 
 /// The PerconaXtraDBCluster for a DatabaseCluster, and what of the spec it
 /// does not carry yet.
-#[derive(Debug)]
-pub struct Built {
-    pub cluster: PerconaXtraDbCluster,
-    pub unapplied: Vec<Unapplied>,
-}
+pub type Built = crate::provider::Built<PerconaXtraDbCluster>;
 
 /// The Secret with the system users' passwords (`root`, ...).
 pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
