@@ -25,6 +25,7 @@ while read -r module file; do
   rustfmt --edition 2024 "$tmp/$module.rs"
 done <<'LIST'
 cnpg_cluster cloudnative-pg/postgresql.cnpg.io_clusters.yaml
+cnpg_pooler cloudnative-pg/postgresql.cnpg.io_poolers.yaml
 pxc_cluster percona-xtradb-cluster-operator/pxc.percona.com_perconaxtradbclusters.yaml
 psmdb_cluster percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbs.yaml
 LIST

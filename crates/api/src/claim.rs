@@ -1,10 +1,21 @@
 //! `DatabaseClaim`: "my app needs a database".
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::common::LocalObjectReference;
+
+/// Label on a DatabaseServer naming the instance label claims match.
+pub const LABEL_INSTANCE: &str = "dbaas.io/instance";
+/// Label on a claim's Secret (and on a dynamically provisioned cluster)
+/// naming the DatabaseClaim it belongs to.
+pub const LABEL_CLAIM: &str = "dbaas.io/claim";
+/// Annotation on a DatabaseClaim asking for a password rotation now: any new
+/// value (a timestamp, say) rotates once.
+pub const ANNOTATION_ROTATE: &str = "dbaas.io/rotate";
 
 /// A database and a user for an app, on a matching DatabaseServer, with the
 /// connection info in a Secret whose password rotates without downtime.
@@ -31,7 +42,9 @@ use crate::common::LocalObjectReference;
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("!has(self.serverRef) || !has(self.instanceLabel)").message("set at most one of serverRef or instanceLabel").reason(Reason::FieldValueInvalid),
-    validation = Rule::new("self.databaseName == oldSelf.databaseName && self.username == oldSelf.username").message("databaseName and username are immutable").reason(Reason::FieldValueForbidden)
+    validation = Rule::new("self.databaseName == oldSelf.databaseName && self.username == oldSelf.username && self.type == oldSelf.type").message("type, databaseName and username are immutable").reason(Reason::FieldValueForbidden),
+    validation = Rule::new("(has(self.dbNameOverride) ? self.dbNameOverride : self.databaseName) == (has(oldSelf.dbNameOverride) ? oldSelf.dbNameOverride : oldSelf.databaseName)").message("dbNameOverride cannot change the database of an existing claim").reason(Reason::FieldValueForbidden).field_path(".dbNameOverride"),
+    validation = Rule::new("self.type == 'postgres' || size(self.username) <= 29").message("mysql user names are at most 32 characters: username must leave room for the _a/_b suffix (29)").reason(Reason::FieldValueInvalid).field_path(".username")
 )]
 pub struct DatabaseClaimSpec {
     /// The application this database is for.
@@ -89,10 +102,18 @@ pub struct DatabaseClaimSpec {
     /// What happens to the database and user when the claim is deleted.
     #[serde(default)]
     pub delete_policy: DeletePolicy,
-    /// Rotate the password every this many minutes (60..1440).
+    /// Rotate the password every this many minutes (60..1440); the
+    /// operator's default period when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 60, max = 1440))]
     pub rotation_minutes: Option<i32>,
+    /// Extra Secret keys rendered from templates, for formats other than the
+    /// default keys (e.g. JDBC): `{{host}}`, `{{port}}`, `{{database}}`,
+    /// `{{username}}`, `{{password}}`, `{{password_urlencoded}}`, `{{sslmode}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(k, !(k in ['username', 'password', 'host', 'port', 'database', 'sslmode', 'uri']))").message("secretTemplates must not replace a default key (username, password, host, port, database, sslmode, uri)"))]
+    pub secret_templates: BTreeMap<String, String>,
 }
 
 fn default_dsn_name() -> String {
@@ -128,9 +149,22 @@ pub struct DatabaseClaimStatus {
     /// The server label that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_label: Option<String>,
-    /// The DatabaseServer in use.
+    /// The DatabaseServer in use. Once the database exists the claim stays
+    /// bound to it, even if a better-matching server appears later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// The login user the Secret currently holds (`<username>_a` or `_b`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_login: Option<String>,
+    /// When the Secret last switched to new credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotation: Option<Time>,
+    /// The last `dbaas.io/rotate` annotation value acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_rotate_request: Option<String>,
+    /// The DatabaseCluster made for this claim (dynamic provisioning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_cluster: Option<String>,
     /// Connection info without the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_info: Option<ConnectionInfo>,

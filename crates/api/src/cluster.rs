@@ -287,9 +287,15 @@ pub struct PitrSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitoringSpec {
-    /// Name of a MonitoringConfig in the same namespace.
+    /// Name of the MonitoringConfig.
     #[schemars(length(min = 1, max = 253))]
     pub monitoring_config_name: String,
+    /// Namespace of the MonitoringConfig; the cluster's own when unset. A
+    /// MonitoringConfig in another namespace must list the cluster's
+    /// namespace in its `allowedNamespaces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub monitoring_config_namespace: Option<String>,
     /// CPU and memory of the monitoring agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,

@@ -4,6 +4,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+/// The key of the credentials Secret that holds the API key or token.
+pub const CREDENTIALS_KEY: &str = "apiKey";
+
 /// Where a cluster's metrics go: PMM, Prometheus, Datadog or New Relic.
 /// Credentials stay in the referenced Secret; they are never copied into a
 /// cluster spec.
@@ -39,7 +42,10 @@ pub struct MonitoringConfigSpec {
     /// Prometheus settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
-    /// Secret with the credentials (PMM: key `apiKey`; Datadog / New Relic: key `apiKey`).
+    /// Secret in this namespace with the credentials under the key `apiKey`
+    /// (PMM: the PMM 3 service account token, or the PMM 2 API key when the
+    /// PMM client image is a 2.x one; Datadog / New Relic: the API key). The
+    /// operator copies it into the engine's own Secret, never into a spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_name: Option<String>,
     /// Namespaces whose clusters may use this config; empty means only this one.

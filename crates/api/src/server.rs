@@ -122,6 +122,8 @@ pub struct DatabaseServerStatus {
     pub reachable: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
+    /// When the probe result last changed (reachability, version or the
+    /// Ready condition); an unchanged result is not written again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_checked: Option<Time>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

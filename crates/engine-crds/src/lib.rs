@@ -6,6 +6,9 @@
 /// CloudNativePG `Cluster` (`postgresql.cnpg.io/v1`).
 pub mod cnpg_cluster;
 
+/// CloudNativePG `Pooler` (`postgresql.cnpg.io/v1`): PgBouncer in front of a `Cluster`.
+pub mod cnpg_pooler;
+
 /// Percona XtraDB Cluster `PerconaXtraDBCluster` (`pxc.percona.com/v1`).
 pub mod pxc_cluster;
 

@@ -8,8 +8,13 @@ use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType};
 use dbaas_api::ops::OpsType;
 use dbaas_engine_crds::cnpg_cluster::{
-    Cluster, ClusterAffinity, ClusterManaged, ClusterPostgresql, ClusterResources, ClusterSpec,
-    ClusterStorage, ClusterSuperuserSecret,
+    Cluster, ClusterAffinity, ClusterManaged, ClusterMonitoring, ClusterPostgresql,
+    ClusterResources, ClusterSpec, ClusterStorage, ClusterSuperuserSecret,
+};
+use dbaas_engine_crds::cnpg_pooler::{
+    Pooler, PoolerCluster, PoolerMonitoring, PoolerPgbouncer, PoolerPgbouncerPoolMode,
+    PoolerServiceTemplate, PoolerServiceTemplateSpec, PoolerSpec, PoolerStatusPhase,
+    PoolerTemplate, PoolerTemplateSpec, PoolerTemplateSpecContainers, PoolerType,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -18,13 +23,12 @@ use serde_json::json;
 
 use crate::catalog::ResolvedVersion;
 use crate::convert::retype;
+use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
 use crate::provider::{
-    BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
-    Unapplied, status_written_since,
+    BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
+    ObservedPhase, Unapplied, status_written_since, to_dynamic,
 };
-use crate::shared::{
-    credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
-};
+use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup};
 
 /// PostgreSQL minor releases per major that CloudNativePG publishes operand
 /// images for (`ghcr.io/cloudnative-pg/postgresql:<major>.<minor>`).
@@ -73,8 +77,30 @@ impl EngineProvider for Cnpg {
         &self,
         cluster: &DatabaseCluster,
         version: &ResolvedVersion,
+        input: &BuildInput<'_>,
     ) -> Result<BuiltEngine, BuildError> {
-        build(cluster, version)?.into_engine()
+        build_with(cluster, version, input)?.into_engine()
+    }
+
+    fn extra_resources(&self) -> Vec<ApiResource> {
+        vec![ApiResource::erase::<Pooler>(&())]
+    }
+
+    fn observe_extra(
+        &self,
+        observation: EngineObservation,
+        extra: &[DynamicObject],
+        input: &ObserveInput<'_>,
+    ) -> EngineObservation {
+        let pooler_kind = ApiResource::erase::<Pooler>(&()).kind;
+        let pooler = extra
+            .iter()
+            .filter(|o| o.types.as_ref().is_some_and(|t| t.kind == pooler_kind))
+            .find_map(|o| o.clone().try_parse::<Pooler>().ok());
+        match pooler {
+            Some(pooler) => observe_pooler(observation, &pooler, input),
+            None => observation,
+        }
     }
 
     fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
@@ -113,8 +139,15 @@ impl EngineProvider for Cnpg {
 pub const HIBERNATION_ANNOTATION: &str = "cnpg.io/hibernation";
 /// The condition type CloudNativePG sets once a cluster is hibernated.
 pub const HIBERNATION_CONDITION: &str = "cnpg.io/hibernation";
-/// PostgreSQL's port on CloudNativePG services.
+/// PostgreSQL's port on CloudNativePG services (PgBouncer's too).
 pub const POSTGRES_PORT: i32 = 5432;
+/// Suffix of the PgBouncer Pooler's name (and Service's) after the
+/// cluster's: it serves the read-write instance.
+pub const POOLER_SUFFIX: &str = "-pooler-rw";
+/// The PgBouncer container in CloudNativePG's pooler pods.
+pub const PGBOUNCER_CONTAINER: &str = "pgbouncer";
+/// PgBouncer pods when `proxy.replicas` is unset (CloudNativePG's default).
+pub const DEFAULT_POOLER_INSTANCES: i32 = 1;
 
 /// CloudNativePG's phase strings (`api/v1/cluster_types.go`). The phase is
 /// free text upstream; anything not listed here maps to `Unknown`.
@@ -157,13 +190,33 @@ pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
     credentials_secret_or(cluster, "superuser")
 }
 
-/// Builds the CloudNativePG Cluster for `cluster` at `version`.
+/// The PgBouncer Pooler of a cluster.
+pub fn pooler_name(cluster_name: &str) -> String {
+    format!("{cluster_name}{POOLER_SUFFIX}")
+}
+
+/// Builds the CloudNativePG Cluster for `cluster` at `version`, with nothing
+/// looked up (a MonitoringConfig is then reported as not applied).
 pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Built, BuildError> {
+    build_with(cluster, version, &BuildInput::default())
+}
+
+/// Builds the CloudNativePG Cluster (and its PgBouncer Pooler) for
+/// `cluster` at `version` with what the operator looked up for it.
+pub fn build_with(
+    cluster: &DatabaseCluster,
+    version: &ResolvedVersion,
+    input: &BuildInput<'_>,
+) -> Result<Built, BuildError> {
     let spec = &cluster.spec;
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let mut unapplied = Vec::new();
 
     refuse_data_source(spec, EngineType::Postgresql)?;
+    let pooled = spec
+        .proxy
+        .as_ref()
+        .is_some_and(|p| p.type_ == Some(ProxyType::Pgbouncer));
 
     let mut engine_spec = ClusterSpec {
         instances: i64::from(spec.cluster_size),
@@ -229,8 +282,10 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         engine_spec.priority_class_name = scheduling.priority_class_name.clone();
     }
 
+    // With a pooler, clients go through it: it is what gets exposed.
     if let Some(expose) = &spec.expose
         && expose.type_ == ExposeType::External
+        && !pooled
     {
         // An extra LoadBalancer service on the read-write instance; the
         // default -rw/-ro/-r ClusterIP services stay as they are.
@@ -250,15 +305,51 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         });
     }
 
-    if let Some(proxy) = &spec.proxy
-        && proxy.type_.is_some_and(|t| t != ProxyType::None)
+    if !pooled
+        && spec
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.replicas.is_some() || p.resources.is_some() || !p.config.is_empty())
     {
         unapplied.push(Unapplied {
             field: "proxy",
-            why: "the PgBouncer Pooler is not created by this operator version",
+            why: "replicas, resources and config apply to the PgBouncer pooler only, and proxy.type is not pgbouncer",
         });
     }
-    unapplied.extend(unapplied_backup_and_monitoring(spec));
+    unapplied.extend(unapplied_backup(spec));
+
+    // Every instance exports Prometheus metrics (port 9187) whatever we set;
+    // a PodMonitor is CloudNativePG's to create when asked.
+    let wiring = wiring(spec, input)?;
+    let pod_monitor = matches!(wiring, Wiring::Prometheus { pod_monitor: true });
+    match wiring {
+        Wiring::None | Wiring::Prometheus { .. } => {}
+        Wiring::Pmm(_) => unapplied.push(Unapplied {
+            field: "monitoring",
+            why: "CloudNativePG has no PMM client: use a prometheus MonitoringConfig (every instance exports metrics on port 9187); nothing was configured",
+        }),
+        Wiring::NotApplied(note) => unapplied.push(note),
+    }
+    if pod_monitor {
+        // Deprecated upstream in favour of a PodMonitor made by hand, but
+        // still the CRD's only way to have one made.
+        engine_spec.monitoring = Some(ClusterMonitoring {
+            enable_pod_monitor: Some(true),
+            ..Default::default()
+        });
+    }
+    if spec
+        .monitoring
+        .as_ref()
+        .is_some_and(|m| m.resources.is_some())
+    {
+        unapplied.push(NO_AGENT_RESOURCES);
+    }
+
+    let mut extra = Vec::new();
+    if pooled {
+        extra.push(to_dynamic(&build_pooler(cluster, pod_monitor)?)?);
+    }
 
     let mut annotations = BTreeMap::new();
     annotations.insert(
@@ -276,8 +367,186 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
     };
     Ok(Built {
         cluster: engine_cluster,
+        extra,
+        secret_keys: Vec::new(),
         unapplied,
     })
+}
+
+/// The PgBouncer Pooler in front of the read-write instance for
+/// `proxy.type: pgbouncer`: `proxy.replicas` pods (default 1), their
+/// resources, `proxy.config` as PgBouncer parameters (`pool_mode` as the
+/// pool mode), paused with the cluster, the node placement of the cluster
+/// (node selector, tolerations, priority class), and the external exposure.
+pub fn build_pooler(cluster: &DatabaseCluster, pod_monitor: bool) -> Result<Pooler, BuildError> {
+    let spec = &cluster.spec;
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let proxy = spec.proxy.as_ref();
+    let instances = match proxy.and_then(|p| p.replicas) {
+        Some(0) => {
+            return Err(BuildError::Unsupported {
+                engine: "postgresql",
+                feature: "proxy.replicas 0 with a pgbouncer proxy",
+                why: "clients connect through PgBouncer, so it needs at least one pod; set proxy.type none to go without a pooler",
+            });
+        }
+        Some(replicas) => replicas,
+        None => DEFAULT_POOLER_INSTANCES,
+    };
+
+    let mut parameters = BTreeMap::new();
+    let mut pool_mode = None;
+    for parameter in proxy.map_or(&[][..], |p| &p.config) {
+        if parameter.name == "pool_mode" {
+            pool_mode = Some(match parameter.value.as_str() {
+                "session" => PoolerPgbouncerPoolMode::Session,
+                "transaction" => PoolerPgbouncerPoolMode::Transaction,
+                other => {
+                    return Err(BuildError::Convert {
+                        field: "proxy.config",
+                        source: serde::de::Error::custom(format!(
+                            "pool_mode {other:?} is not supported by CloudNativePG's pooler: use session or transaction"
+                        )),
+                    });
+                }
+            });
+        } else {
+            parameters.insert(parameter.name.clone(), parameter.value.clone());
+        }
+    }
+
+    let resources = proxy
+        .and_then(|p| p.resources.as_ref())
+        .map(|r| retype("proxy.resources", r))
+        .transpose()?;
+    let scheduling = spec.scheduling.as_ref();
+    let node_selector = scheduling
+        .map(|s| s.node_selector.clone())
+        .filter(|n| !n.is_empty());
+    let tolerations = scheduling
+        .map(|s| &s.tolerations)
+        .filter(|t| !t.is_empty())
+        .map(|t| retype("scheduling.tolerations", t))
+        .transpose()?;
+    let priority_class_name = scheduling.and_then(|s| s.priority_class_name.clone());
+    let template = (resources.is_some()
+        || node_selector.is_some()
+        || tolerations.is_some()
+        || priority_class_name.is_some())
+    .then(|| PoolerTemplate {
+        metadata: None,
+        spec: Some(PoolerTemplateSpec {
+            // CloudNativePG merges its own settings into the container of
+            // this name.
+            containers: vec![PoolerTemplateSpecContainers {
+                name: PGBOUNCER_CONTAINER.to_owned(),
+                resources,
+                ..Default::default()
+            }],
+            node_selector,
+            tolerations,
+            priority_class_name,
+            ..Default::default()
+        }),
+    });
+
+    let service_template = spec
+        .expose
+        .as_ref()
+        .filter(|e| e.type_ == ExposeType::External)
+        .map(|expose| PoolerServiceTemplate {
+            metadata: None,
+            spec: Some(PoolerServiceTemplateSpec {
+                r#type: Some("LoadBalancer".to_owned()),
+                load_balancer_source_ranges: (!expose.ip_source_ranges.is_empty())
+                    .then(|| expose.ip_source_ranges.clone()),
+                ..Default::default()
+            }),
+        });
+
+    Ok(Pooler {
+        metadata: ObjectMeta {
+            name: Some(pooler_name(&name)),
+            ..engine_metadata(cluster, EngineType::Postgresql)
+        },
+        spec: PoolerSpec {
+            cluster: PoolerCluster { name },
+            r#type: Some(PoolerType::Rw),
+            instances: Some(instances),
+            pgbouncer: PoolerPgbouncer {
+                parameters: (!parameters.is_empty()).then_some(parameters),
+                pool_mode,
+                paused: Some(spec.paused),
+                ..Default::default()
+            },
+            template,
+            service_template,
+            monitoring: pod_monitor.then(|| PoolerMonitoring {
+                enable_pod_monitor: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        status: None,
+    })
+}
+
+/// Reads the Pooler beside a cluster: its Service becomes the endpoint, and
+/// a cluster is Ready only once CloudNativePG runs as many PgBouncer pods as
+/// asked and has not failed the pooler.
+pub fn observe_pooler(
+    mut observation: EngineObservation,
+    pooler: &Pooler,
+    input: &ObserveInput<'_>,
+) -> EngineObservation {
+    let namespace = pooler.metadata.namespace.as_deref().unwrap_or("default");
+    let name = pooler.metadata.name.clone().unwrap_or_default();
+    if observation.host.is_some() {
+        observation.host = Some(format!("{name}.{namespace}.svc"));
+        observation.port = Some(POSTGRES_PORT);
+    }
+    if observation.phase.phase != ClusterPhase::Ready {
+        return observation;
+    }
+    let status = pooler.status.as_ref();
+    let wanted = pooler.spec.instances.unwrap_or(DEFAULT_POOLER_INSTANCES);
+    let running = status.and_then(|s| s.instances).unwrap_or(0);
+    let phase = status.and_then(|s| s.phase.clone());
+    let detail = status
+        .and_then(|s| s.phase_reason.clone().or_else(|| s.error.clone()))
+        .filter(|d| !d.is_empty());
+    let progressing = |reason: &'static str, message: String| ObservedPhase {
+        phase: if input.first_start() {
+            ClusterPhase::Creating
+        } else {
+            ClusterPhase::Updating
+        },
+        reason,
+        message,
+    };
+    observation.phase = match phase {
+        Some(PoolerStatusPhase::Failed) => ObservedPhase {
+            phase: ClusterPhase::Error,
+            reason: "PoolerFailed",
+            message: format!(
+                "CloudNativePG reports the PgBouncer pooler {name} failed{}",
+                detail.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        },
+        Some(PoolerStatusPhase::Inactive | PoolerStatusPhase::Paused) => progressing(
+            "PoolerStarting",
+            format!(
+                "the PgBouncer pooler {name} is not active yet{}",
+                detail.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        ),
+        Some(PoolerStatusPhase::Active) | None if running != wanted => progressing(
+            "PoolerStarting",
+            format!("{running} of {wanted} PgBouncer pods of {name}"),
+        ),
+        Some(PoolerStatusPhase::Active) | None => observation.phase,
+    };
+    observation
 }
 
 fn quantities(

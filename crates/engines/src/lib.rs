@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod cnpg;
 mod convert;
+pub mod monitoring;
 pub mod provider;
 pub mod psmdb;
 pub mod pxc;
@@ -13,6 +14,6 @@ mod shared;
 
 pub use catalog::{ResolvedVersion, VersionError, default_version, resolve_version};
 pub use provider::{
-    BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
-    Unapplied, provider_for,
+    BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
+    ObservedPhase, SecretKeyCopy, Unapplied, provider_for,
 };

@@ -5,7 +5,7 @@
 use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::FIELD_MANAGER;
 use dbaas_api::ops::OpsType;
-use dbaas_api::{DatabaseCluster, EngineType};
+use dbaas_api::{DatabaseCluster, EngineType, MonitoringConfig};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::core::{ApiResource, DynamicObject};
 
@@ -23,14 +23,33 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
     fn versions(&self) -> Vec<ResolvedVersion>;
     /// The recommended version.
     fn default_version(&self) -> &'static str;
-    /// Builds the engine resource for `cluster` at `version`.
+    /// Builds the engine resource for `cluster` at `version`, with what the
+    /// operator looked up for it.
     fn build(
         &self,
         cluster: &DatabaseCluster,
         version: &ResolvedVersion,
+        input: &BuildInput<'_>,
     ) -> Result<BuiltEngine, BuildError>;
     /// Reads the engine resource's status.
     fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation;
+    /// Kinds of the objects the provider may build besides the engine
+    /// resource ([`BuiltEngine::extra`]). The operator watches them and
+    /// removes those of a cluster that a build no longer returns.
+    fn extra_resources(&self) -> Vec<ApiResource> {
+        Vec::new()
+    }
+    /// Refines an observation with the extra objects as the API server
+    /// returned them after the apply (a pooler moves the endpoint and must
+    /// be up before the cluster is Ready).
+    fn observe_extra(
+        &self,
+        observation: EngineObservation,
+        _extra: &[DynamicObject],
+        _input: &ObserveInput<'_>,
+    ) -> EngineObservation {
+        observation
+    }
     /// The Secret with the admin credentials.
     fn credentials_secret_name(&self, cluster: &DatabaseCluster) -> String;
     /// The day-2 operations this engine supports.
@@ -46,12 +65,39 @@ pub fn provider_for(engine: EngineType) -> Option<&'static dyn EngineProvider> {
     }
 }
 
-/// A provider's typed engine resource, and what of the spec it does not
-/// carry yet.
+/// What the operator looked up for a build, besides the cluster itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildInput<'a> {
+    /// The MonitoringConfig `spec.monitoring` names, found and allowed for
+    /// the cluster's namespace. `None` while the cluster names one means it
+    /// was not looked up: monitoring is then reported as not applied.
+    pub monitoring: Option<&'a MonitoringConfig>,
+}
+
+/// A provider's typed engine resource, the objects that go with it, and
+/// what of the spec it does not carry yet.
 #[derive(Debug)]
 pub struct Built<K> {
     pub cluster: K,
+    /// Objects applied beside the engine resource (a CloudNativePG Pooler),
+    /// owned by the DatabaseCluster like it.
+    pub extra: Vec<DynamicObject>,
+    /// Secret keys to copy for the engine (the PMM token): named here, read
+    /// and written by the operator, never put into a spec.
+    pub secret_keys: Vec<SecretKeyCopy>,
     pub unapplied: Vec<Unapplied>,
+}
+
+impl<K> Built<K> {
+    /// An engine resource with nothing beside it.
+    pub fn new(cluster: K, unapplied: Vec<Unapplied>) -> Self {
+        Self {
+            cluster,
+            extra: Vec::new(),
+            secret_keys: Vec::new(),
+            unapplied,
+        }
+    }
 }
 
 impl<K: serde::Serialize> Built<K> {
@@ -59,16 +105,39 @@ impl<K: serde::Serialize> Built<K> {
     pub fn into_engine(self) -> Result<BuiltEngine, BuildError> {
         Ok(BuiltEngine {
             object: to_dynamic(&self.cluster)?,
+            extra: self.extra,
+            secret_keys: self.secret_keys,
             unapplied: self.unapplied,
         })
     }
 }
 
-/// A built engine resource, and what of the spec it does not carry yet.
+/// A built engine resource, the objects that go with it, and what of the
+/// spec it does not carry yet.
 #[derive(Debug)]
 pub struct BuiltEngine {
     pub object: DynamicObject,
+    /// See [`Built::extra`].
+    pub extra: Vec<DynamicObject>,
+    /// See [`Built::secret_keys`].
+    pub secret_keys: Vec<SecretKeyCopy>,
     pub unapplied: Vec<Unapplied>,
+}
+
+/// A Secret key the operator copies into a Secret of the cluster's
+/// namespace (the engine operator reads it from there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretKeyCopy {
+    /// Namespace of the Secret the value is read from.
+    pub source_namespace: String,
+    /// The Secret the value is read from.
+    pub source_secret: String,
+    /// The key the value is read from.
+    pub source_key: &'static str,
+    /// The Secret (cluster's namespace) the value is written to.
+    pub target_secret: String,
+    /// The key the value is written under.
+    pub target_key: &'static str,
 }
 
 /// What the operator knows besides the engine resource when it reads status.
@@ -151,6 +220,8 @@ pub enum BuildError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("MonitoringConfig {config:?} cannot be used: {why}")]
+    Monitoring { config: String, why: String },
 }
 
 impl BuildError {
@@ -159,6 +230,7 @@ impl BuildError {
         match self {
             Self::Unsupported { .. } => "UnsupportedFeature",
             Self::Convert { .. } => "InvalidSpec",
+            Self::Monitoring { .. } => "InvalidMonitoringConfig",
         }
     }
 }

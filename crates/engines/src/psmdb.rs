@@ -12,6 +12,7 @@ use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType, SchedulingSpec};
 use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
+use dbaas_engine_crds::psmdb_cluster::PerconaServerMongoDbPmm;
 use dbaas_engine_crds::psmdb_cluster::{
     PerconaServerMongoDb, PerconaServerMongoDbReplsets, PerconaServerMongoDbReplsetsAffinity,
     PerconaServerMongoDbReplsetsExpose, PerconaServerMongoDbReplsetsVolumeSpec,
@@ -31,13 +32,12 @@ use serde::de::DeserializeOwned;
 
 use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
+use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
 use crate::provider::{
-    BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
-    Unapplied, status_written_since,
+    BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
+    ObservedPhase, Unapplied, status_written_since,
 };
-use crate::shared::{
-    credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
-};
+use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup};
 
 /// Percona Server for MongoDB releases Percona publishes operand images for
 /// (`percona/percona-server-mongodb:<version>-<build>`), newest first per
@@ -83,6 +83,12 @@ pub const DEFAULT_MONGOS: i32 = 3;
 const MIN_SAFE_MONGOS: i32 = 2;
 /// MongoDB's port on Percona's services.
 pub const MONGODB_PORT: i32 = 27017;
+/// Key of the users Secret (`spec.secrets.users`) the operator reads the
+/// PMM 3 service account token from; it wins over the PMM 2 key when both
+/// are set.
+pub const PMM3_SECRET_KEY: &str = "PMM_SERVER_TOKEN";
+/// Key of the users Secret with the PMM 2 API key.
+pub const PMM2_SECRET_KEY: &str = "PMM_SERVER_API_KEY";
 
 /// The Percona Server for MongoDB provider.
 #[derive(Debug)]
@@ -113,8 +119,9 @@ impl EngineProvider for Psmdb {
         &self,
         cluster: &DatabaseCluster,
         version: &ResolvedVersion,
+        input: &BuildInput<'_>,
     ) -> Result<BuiltEngine, BuildError> {
-        build(cluster, version)?.into_engine()
+        build_with(cluster, version, input)?.into_engine()
     }
 
     fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
@@ -176,10 +183,22 @@ pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
     credentials_secret_or(cluster, "secrets")
 }
 
-/// Builds the PerconaServerMongoDB for `cluster` at `version`.
+/// Builds the PerconaServerMongoDB for `cluster` at `version`, with nothing
+/// looked up (a MonitoringConfig is then reported as not applied).
 pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Built, BuildError> {
+    build_with(cluster, version, &BuildInput::default())
+}
+
+/// Builds the PerconaServerMongoDB for `cluster` at `version` with what the
+/// operator looked up for it.
+pub fn build_with(
+    cluster: &DatabaseCluster,
+    version: &ResolvedVersion,
+    input: &BuildInput<'_>,
+) -> Result<Built, BuildError> {
     let spec = &cluster.spec;
     let mut unapplied = Vec::new();
+    let mut secret_keys = Vec::new();
 
     refuse_data_source(spec, EngineType::Mongodb)?;
 
@@ -299,7 +318,51 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         }
     };
 
-    unapplied.extend(unapplied_backup_and_monitoring(spec));
+    unapplied.extend(unapplied_backup(spec));
+
+    // PMM: a client next to every mongod and mongos pod. The token goes into
+    // the users Secret, where Percona's operator reads it.
+    let pmm = match wiring(spec, input)? {
+        Wiring::None => None,
+        Wiring::Pmm(pmm) => {
+            let key = if pmm.pmm3 {
+                PMM3_SECRET_KEY
+            } else {
+                PMM2_SECRET_KEY
+            };
+            secret_keys.extend(pmm.credentials_copy(credentials_secret_name(cluster), key));
+            Some(PerconaServerMongoDbPmm {
+                enabled: Some(true),
+                server_host: Some(pmm.server_host),
+                image: pmm.image,
+                resources: pmm
+                    .resources
+                    .as_ref()
+                    .map(|r| retype("monitoring.resources", r))
+                    .transpose()?,
+                ..Default::default()
+            })
+        }
+        Wiring::Prometheus { .. } => {
+            unapplied.push(Unapplied {
+                field: "monitoring",
+                why: "the Percona Operator for MongoDB exports metrics through PMM only: use a pmm MonitoringConfig; nothing was configured",
+            });
+            None
+        }
+        Wiring::NotApplied(note) => {
+            unapplied.push(note);
+            None
+        }
+    };
+    if pmm.is_none()
+        && spec
+            .monitoring
+            .as_ref()
+            .is_some_and(|m| m.resources.is_some())
+    {
+        unapplied.push(NO_AGENT_RESOURCES);
+    }
 
     let engine_spec = PerconaServerMongoDbSpec {
         cr_version: Some(CR_VERSION.to_owned()),
@@ -325,6 +388,7 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         }),
         unsafe_flags: (unsafe_flags != PerconaServerMongoDbUnsafeFlags::default())
             .then_some(unsafe_flags),
+        pmm,
         ..Default::default()
     };
 
@@ -335,6 +399,8 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
     };
     Ok(Built {
         cluster: engine_cluster,
+        extra: Vec::new(),
+        secret_keys,
         unapplied,
     })
 }

@@ -9,6 +9,7 @@ use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxySpec, ProxyType};
 use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
+use dbaas_engine_crds::pxc_cluster::PerconaXtraDbClusterPmm;
 use dbaas_engine_crds::pxc_cluster::{
     PerconaXtraDbCluster, PerconaXtraDbClusterHaproxy, PerconaXtraDbClusterHaproxyExposePrimary,
     PerconaXtraDbClusterProxysql, PerconaXtraDbClusterProxysqlExpose,
@@ -26,13 +27,12 @@ use kube::core::{ApiResource, DynamicObject};
 
 use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
+use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
 use crate::provider::{
-    BuildError, BuiltEngine, EngineObservation, EngineProvider, ObserveInput, ObservedPhase,
-    Unapplied,
+    BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
+    ObservedPhase, Unapplied,
 };
-use crate::shared::{
-    credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup_and_monitoring,
-};
+use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup};
 
 /// Percona XtraDB Cluster releases, newest first, as Percona publishes them
 /// (`percona/percona-xtradb-cluster:<version>`): the images certified by the
@@ -74,6 +74,12 @@ pub const PROXYSQL_STORAGE: &str = "2Gi";
 pub const MAX_NAME_LEN: usize = 22;
 /// MySQL's port on the Percona services.
 pub const MYSQL_PORT: i32 = 3306;
+/// Key of the secrets Secret (`spec.secretsName`) the operator reads the
+/// PMM 3 service account token from (`users.PMMServerToken`, operator 1.18.0
+/// and later; it wins over the PMM 2 key when both are set).
+pub const PMM3_SECRET_KEY: &str = "pmmservertoken";
+/// Key of the secrets Secret with the PMM 2 API key (`users.PMMServerKey`).
+pub const PMM2_SECRET_KEY: &str = "pmmserverkey";
 /// Percona refuses fewer PXC nodes than this without `unsafeFlags.pxcSize`.
 const MIN_SAFE_PXC_SIZE: i32 = 3;
 /// Percona refuses more PXC nodes than this without `unsafeFlags.pxcSize`.
@@ -113,8 +119,9 @@ impl EngineProvider for Pxc {
         &self,
         cluster: &DatabaseCluster,
         version: &ResolvedVersion,
+        input: &BuildInput<'_>,
     ) -> Result<BuiltEngine, BuildError> {
-        build(cluster, version)?.into_engine()
+        build_with(cluster, version, input)?.into_engine()
     }
 
     fn observe(&self, engine: &DynamicObject, input: &ObserveInput<'_>) -> EngineObservation {
@@ -197,11 +204,23 @@ pub fn credentials_secret_name(cluster: &DatabaseCluster) -> String {
     credentials_secret_or(cluster, "secrets")
 }
 
-/// Builds the PerconaXtraDBCluster for `cluster` at `version`.
+/// Builds the PerconaXtraDBCluster for `cluster` at `version`, with nothing
+/// looked up (a MonitoringConfig is then reported as not applied).
 pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Built, BuildError> {
+    build_with(cluster, version, &BuildInput::default())
+}
+
+/// Builds the PerconaXtraDBCluster for `cluster` at `version` with what the
+/// operator looked up for it.
+pub fn build_with(
+    cluster: &DatabaseCluster,
+    version: &ResolvedVersion,
+    input: &BuildInput<'_>,
+) -> Result<Built, BuildError> {
     let spec = &cluster.spec;
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let mut unapplied = Vec::new();
+    let mut secret_keys = Vec::new();
 
     refuse_data_source(spec, EngineType::Mysql)?;
     if name.len() > MAX_NAME_LEN {
@@ -359,7 +378,51 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
             why: "HAProxy and ProxySQL take a whole configuration file, not parameters; proxy parameters are not applied by this operator version",
         });
     }
-    unapplied.extend(unapplied_backup_and_monitoring(spec));
+    unapplied.extend(unapplied_backup(spec));
+
+    // PMM: a client next to every PXC and proxy pod. The token goes into the
+    // secrets Secret, where Percona's operator reads it.
+    let pmm = match wiring(spec, input)? {
+        Wiring::None => None,
+        Wiring::Pmm(pmm) => {
+            let key = if pmm.pmm3 {
+                PMM3_SECRET_KEY
+            } else {
+                PMM2_SECRET_KEY
+            };
+            secret_keys.extend(pmm.credentials_copy(credentials_secret_name(cluster), key));
+            Some(PerconaXtraDbClusterPmm {
+                enabled: Some(true),
+                server_host: Some(pmm.server_host),
+                image: Some(pmm.image),
+                resources: pmm
+                    .resources
+                    .as_ref()
+                    .map(|r| retype("monitoring.resources", r))
+                    .transpose()?,
+                ..Default::default()
+            })
+        }
+        Wiring::Prometheus { .. } => {
+            unapplied.push(Unapplied {
+                field: "monitoring",
+                why: "the Percona XtraDB Cluster operator exports metrics through PMM only: use a pmm MonitoringConfig; nothing was configured",
+            });
+            None
+        }
+        Wiring::NotApplied(note) => {
+            unapplied.push(note);
+            None
+        }
+    };
+    if pmm.is_none()
+        && spec
+            .monitoring
+            .as_ref()
+            .is_some_and(|m| m.resources.is_some())
+    {
+        unapplied.push(NO_AGENT_RESOURCES);
+    }
 
     // Percona refuses "unsafe" sizes unless told; our API already judged
     // them (1 is the single-node mode, odd sizes only), so say so.
@@ -389,6 +452,7 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
         pxc: Some(pxc),
         haproxy: Some(haproxy),
         proxysql: Some(proxysql),
+        pmm,
         ..Default::default()
     };
 
@@ -399,6 +463,8 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
     };
     Ok(Built {
         cluster: engine_cluster,
+        extra: Vec::new(),
+        secret_keys,
         unapplied,
     })
 }

@@ -58,8 +58,8 @@ pub(crate) fn refuse_data_source(
     }
 }
 
-/// Settings every engine accepts but this version does not apply yet.
-pub(crate) fn unapplied_backup_and_monitoring(spec: &DatabaseClusterSpec) -> Vec<Unapplied> {
+/// Backups: accepted by every engine, not applied by this version yet.
+pub(crate) fn unapplied_backup(spec: &DatabaseClusterSpec) -> Vec<Unapplied> {
     let mut unapplied = Vec::new();
     if spec
         .backup
@@ -69,12 +69,6 @@ pub(crate) fn unapplied_backup_and_monitoring(spec: &DatabaseClusterSpec) -> Vec
         unapplied.push(Unapplied {
             field: "backup",
             why: "scheduled backups and PITR are not configured by this operator version",
-        });
-    }
-    if spec.monitoring.is_some() {
-        unapplied.push(Unapplied {
-            field: "monitoring",
-            why: "monitoring is not wired by this operator version",
         });
     }
     unapplied

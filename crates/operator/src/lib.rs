@@ -5,9 +5,12 @@
 //! `dbaas-engines`) -> apply them with server-side apply under one field
 //! manager -> write status (conditions, observedGeneration).
 
+pub mod claim;
 pub mod cluster;
 pub mod context;
 pub mod engine;
+pub mod metrics;
 pub mod run;
+pub mod server;
 
 pub use run::{OperatorConfig, run};

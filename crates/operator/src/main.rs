@@ -1,8 +1,17 @@
 //! `dbaas-operator`: runs the controllers against the cluster of the current
 //! kubeconfig, or the in-cluster config when deployed.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
 use clap::Parser;
+use dbaas_operator::claim::ClaimsConfig;
+use dbaas_operator::metrics::{self, Metrics};
+use dbaas_operator::server::endpoint::ConnectTo;
 use dbaas_operator::{OperatorConfig, run};
+use dbaas_sql::PasswordPolicy;
+use futures::FutureExt;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -17,6 +26,29 @@ struct Args {
     /// Seconds between looks for engine operators (CRDs, Deployments).
     #[arg(long, default_value_t = 30, env = "DBAAS_DETECTION_INTERVAL")]
     detection_interval: u64,
+    /// Address of the /metrics and /healthz endpoint.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "DBAAS_METRICS_ADDR")]
+    metrics_addr: SocketAddr,
+    /// Length of generated claim passwords (15..=99).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(15..=99), env = "DBAAS_PASSWORD_MIN_LENGTH")]
+    password_min_length: u16,
+    /// Generated passwords mix lower and upper case, digits and symbols.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "DBAAS_PASSWORD_COMPLEXITY")]
+    password_complexity: bool,
+    /// Rotation period of claims that set none, in minutes (60..=1440).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(60..=1440), env = "DBAAS_ROTATION_PERIOD_MINUTES")]
+    rotation_period_minutes: u64,
+    /// Seconds the login apps used before a rotation stays valid after it:
+    /// the kubelet's Secret refresh plus the apps' reload.
+    #[arg(long, default_value_t = 300, env = "DBAAS_ROTATION_GRACE_SECONDS")]
+    rotation_grace_seconds: u64,
+    /// Seconds between probes of each DatabaseServer.
+    #[arg(long, default_value_t = 60, env = "DBAAS_SERVER_CHECK_INTERVAL")]
+    server_check_interval: u64,
+    /// Dial HOST2:PORT2 for database servers at HOST:PORT (HOST:PORT=HOST2:PORT2),
+    /// for an operator outside the cluster; repeatable.
+    #[arg(long = "connect-to", value_name = "HOST:PORT=HOST2:PORT2")]
+    connect_to: Vec<ConnectTo>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "DBAAS_LOG_FORMAT")]
     log_format: LogFormat,
@@ -51,10 +83,22 @@ async fn operate() -> anyhow::Result<()> {
             .init(),
     }
     let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(Metrics::default());
     let config = OperatorConfig {
         namespace: args.namespace,
         concurrency: args.concurrency,
-        detection_interval: std::time::Duration::from_secs(args.detection_interval),
+        detection_interval: Duration::from_secs(args.detection_interval),
+        claims: ClaimsConfig {
+            password: PasswordPolicy {
+                min_length: usize::from(args.password_min_length),
+                complexity: args.password_complexity,
+            },
+            rotation_period: Duration::from_secs(args.rotation_period_minutes * 60),
+            rotation_grace: Duration::from_secs(args.rotation_grace_seconds),
+            connect_to: args.connect_to,
+        },
+        server_check_interval: Duration::from_secs(args.server_check_interval),
+        metrics: metrics.clone(),
     };
     let shutdown = async {
         // Ctrl-C or SIGTERM from the kubelet.
@@ -72,6 +116,17 @@ async fn operate() -> anyhow::Result<()> {
             _ = term.recv() => {},
         }
     };
-    run(client, config, shutdown).await;
+    let shutdown = shutdown.shared();
+    let serving = metrics::serve(args.metrics_addr, metrics, shutdown.clone());
+    let operator = run(client, config, shutdown);
+    tokio::pin!(operator);
+    tokio::select! {
+        // A metrics endpoint that cannot bind stops the operator at start.
+        served = serving => {
+            served?;
+            operator.await;
+        }
+        () = &mut operator => {}
+    }
     Ok(())
 }

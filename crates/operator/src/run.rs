@@ -3,10 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbaas_api::claim::LABEL_CLAIM;
 use dbaas_api::common::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
-use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate, DatabaseEngine, EngineType};
+use dbaas_api::{
+    DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate, DatabaseEngine, DatabaseServer,
+    EngineType,
+};
 use dbaas_engines::provider_for;
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
@@ -14,8 +19,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, info};
 
+use crate::claim::{ClaimContext, ClaimsConfig};
 use crate::context::Context;
-use crate::{cluster, engine};
+use crate::metrics::Metrics;
+use crate::server::ServerContext;
+use crate::{claim, cluster, engine, server};
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
@@ -27,6 +35,12 @@ pub struct OperatorConfig {
     /// How often engine operators are looked for (their CRDs and
     /// Deployments change without touching our objects).
     pub detection_interval: Duration,
+    /// How DatabaseClaims are served (passwords, rotation, dialling).
+    pub claims: ClaimsConfig,
+    /// How often DatabaseServers are probed.
+    pub server_check_interval: Duration,
+    /// Where the controllers count what they do.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for OperatorConfig {
@@ -35,6 +49,9 @@ impl Default for OperatorConfig {
             namespace: None,
             concurrency: 16,
             detection_interval: Duration::from_secs(30),
+            claims: ClaimsConfig::default(),
+            server_check_interval: Duration::from_secs(60),
+            metrics: Arc::new(Metrics::default()),
         }
     }
 }
@@ -132,10 +149,17 @@ pub async fn run(
     // off the controller's combined trigger stream on any error, so one
     // engine whose CRDs are not installed (the normal case) would otherwise
     // stall every reconcile.
+    let (monitoring_configs, monitoring_config_trigger) =
+        cluster::monitoring::config_trigger(&client, ns);
+    let clusters_for_monitoring = controller.store();
+    let clusters_for_secrets = controller.store();
     let ours = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
     let mut controller = controller;
-    for provider in EngineType::ALL.into_iter().filter_map(provider_for) {
-        let resource = provider.resource();
+    let resources = EngineType::ALL
+        .into_iter()
+        .filter_map(provider_for)
+        .flat_map(|p| std::iter::once(p.resource()).chain(p.extra_resources()));
+    for resource in resources {
         let kind = resource.kind.clone();
         let trigger = watcher(
             dynamic_api(&client, ns, &resource),
@@ -158,6 +182,21 @@ pub async fn run(
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches(engines, watcher::Config::default(), clusters_of_engine)
         .watches(templates, watcher::Config::default(), clusters_of_template)
+        // A changed MonitoringConfig, or the Secret it names, re-judges the
+        // clusters that use it.
+        .watches_stream(monitoring_config_trigger, move |config| {
+            cluster::monitoring::clusters_of_config(&clusters_for_monitoring, &config)
+        })
+        .watches_stream(
+            cluster::monitoring::secret_trigger(&client, ns),
+            move |secret| {
+                cluster::monitoring::clusters_of_secret(
+                    &clusters_for_secrets,
+                    &monitoring_configs,
+                    &secret,
+                )
+            },
+        )
         .graceful_shutdown_on(shutdown.clone())
         // Boxed: the reconcile future holds whole engine objects.
         .run(
@@ -174,7 +213,7 @@ pub async fn run(
         });
 
     let engine_controller = Controller::new(engines_for_controller, watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(engine::reconcile, engine::error_policy, ctx_for_engines)
         .for_each(|result| {
             if let Err(err) = result {
@@ -183,14 +222,138 @@ pub async fn run(
             futures::future::ready(())
         });
 
+    let claims = claim_controllers(&client, &config, shutdown.clone());
+
     info!(
         namespace = ns.unwrap_or("<all>"),
         "dbaas-operator controllers started"
     );
     tokio::select! {
-        _ = futures::future::join(controller, engine_controller) => {},
+        _ = futures::future::join3(controller, engine_controller, claims) => {},
         () = engine_cache => {},
         () = template_cache => {},
     }
     info!("dbaas-operator controllers stopped");
+}
+
+/// The DatabaseServer and DatabaseClaim controllers.
+fn claim_controllers(
+    client: &Client,
+    config: &OperatorConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) -> impl std::future::Future<Output = ()> {
+    let ns = config.namespace.as_deref();
+    let servers: Api<DatabaseServer> = api(client, ns);
+    let claims: Api<DatabaseClaim> = api(client, ns);
+    let clusters: Api<DatabaseCluster> = api(client, ns);
+    let secrets: Api<Secret> = api(client, ns);
+
+    let server_controller = Controller::new(servers.clone(), watcher::Config::default());
+    let server_store = server_controller.store();
+    // A cluster behind a server changed (became ready, moved): probe again.
+    let servers_of_cluster = move |cluster: DatabaseCluster| -> Vec<ObjectRef<DatabaseServer>> {
+        server_store
+            .state()
+            .iter()
+            .filter(|s| s.namespace() == cluster.namespace())
+            .filter(|s| {
+                s.spec.cluster_ref.as_ref().map(|r| &r.name) == cluster.metadata.name.as_ref()
+            })
+            .map(|s| ObjectRef::from_obj(s.as_ref()))
+            .collect()
+    };
+    let server_ctx = Arc::new(ServerContext {
+        client: client.clone(),
+        connect_to: config.claims.connect_to.clone(),
+        check_interval: config.server_check_interval,
+    });
+    let server_controller = server_controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .watches(
+            clusters.clone(),
+            watcher::Config::default(),
+            servers_of_cluster,
+        )
+        .graceful_shutdown_on(shutdown.clone())
+        .run(server::reconcile, server::error_policy, server_ctx)
+        .for_each(|result| {
+            if let Err(err) = result {
+                debug!("server controller: {err}");
+            }
+            futures::future::ready(())
+        });
+
+    // Claims read servers from their own cache.
+    let (server_cache, server_writer) = reflector::store::<DatabaseServer>();
+    let server_cache_feed = reflector::reflector(
+        server_writer,
+        watcher(servers.clone(), watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects()
+    .for_each(|_| futures::future::ready(()));
+    let claim_ctx = Arc::new(ClaimContext::new(
+        client.clone(),
+        server_cache.clone(),
+        config.claims.clone(),
+        config.metrics.claims.clone(),
+    ));
+    let claim_controller = Controller::new(claims, watcher::Config::default());
+    let claim_store = claim_controller.store();
+    // A server appeared, changed or recovered: claims bound to it, and
+    // claims still looking for one, try again.
+    let claims_of_server = move |server: DatabaseServer| -> Vec<ObjectRef<DatabaseClaim>> {
+        claim_store
+            .state()
+            .iter()
+            .filter(|c| c.namespace() == server.namespace())
+            .filter(
+                |c| match c.status.as_ref().and_then(|s| s.server.as_ref()) {
+                    Some(bound) => Some(bound) == server.metadata.name.as_ref(),
+                    None => true,
+                },
+            )
+            .map(|c| ObjectRef::from_obj(c.as_ref()))
+            .collect()
+    };
+    // A cluster made for a claim changed (it became ready): the claim goes on.
+    let claim_of_cluster = |cluster: DatabaseCluster| -> Option<ObjectRef<DatabaseClaim>> {
+        let claim = cluster.labels().get(LABEL_CLAIM)?;
+        Some(ObjectRef::new(claim).within(&cluster.namespace()?))
+    };
+    let ours = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE},{LABEL_CLAIM}");
+    let claim_controller = claim_controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        // The Secrets we write: one deleted or edited is put back at once.
+        .owns(secrets, watcher::Config::default().labels(&ours))
+        .watches(servers, watcher::Config::default(), claims_of_server)
+        .watches(
+            clusters,
+            watcher::Config::default().labels(&ours),
+            claim_of_cluster,
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |c, ctx| Box::pin(claim::reconcile(c, ctx)),
+            claim::error_policy,
+            claim_ctx,
+        )
+        .for_each(|result| {
+            match result {
+                Ok((object, _)) => debug!(claim = %object, "reconciled"),
+                Err(err) => debug!("claim controller: {err}"),
+            }
+            futures::future::ready(())
+        });
+    async move {
+        let cached = async {
+            // Claims are judged against a complete list of servers.
+            if server_cache.wait_until_ready().await.is_ok() {
+                claim_controller.await;
+            }
+        };
+        tokio::select! {
+            _ = futures::future::join(server_controller, cached) => {},
+            () = server_cache_feed => {},
+        }
+    }
 }

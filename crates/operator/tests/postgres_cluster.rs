@@ -11,9 +11,11 @@ use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{DatabaseCluster, DatabaseEngine};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
+use dbaas_engine_crds::cnpg_pooler::Pooler;
 use dbaas_testkit::wait_gone;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject};
 use serde_json::{Value, json};
 
 /// CloudNativePG's field manager when it writes status.
@@ -649,5 +651,182 @@ spec:
         has_condition("Valid", "False", "TemplateEngineMismatch"),
     )
     .await;
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn pgbouncer_pooler_is_created_observed_and_removed() {
+    let (client, ns, _operator) = setup("pooler").await;
+    let clusters: Api<DatabaseCluster> = ns.api();
+    let engines: Api<CnpgCluster> = ns.api();
+    let poolers: Api<Pooler> = ns.api();
+    let image = "ghcr.io/cloudnative-pg/postgresql:17.6";
+    let created = create_cluster(
+        &clusters,
+        r#"
+apiVersion: dbaas.io/v1
+kind: DatabaseCluster
+metadata: {name: pooled}
+spec:
+  engine: {type: postgresql, version: "17.6"}
+  clusterSize: 3
+  storage: {size: 1Gi}
+  expose: {type: external, ipSourceRanges: [10.0.0.0/8]}
+  scheduling: {nodeSelector: {disk: ssd}}
+  proxy:
+    type: pgbouncer
+    replicas: 2
+    resources: {requests: {cpu: 100m, memory: 64Mi}}
+    config:
+      - {name: default_pool_size, value: "25"}
+      - {name: pool_mode, value: transaction}
+"#,
+    )
+    .await;
+
+    // The Pooler: ours, owned by the DatabaseCluster, in front of the rw instance.
+    let pooler = engine_object(&poolers, "pooled-pooler-rw", "the Pooler", |_| true).await;
+    assert_eq!(
+        pooler.metadata.labels.as_ref().unwrap()[LABEL_MANAGED_BY],
+        MANAGED_BY_VALUE
+    );
+    let owner = &pooler.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        (created.metadata.uid.as_deref().unwrap(), Some(true))
+    );
+    assert_eq!(pooler.spec.cluster.name, "pooled");
+    assert_eq!(pooler.spec.instances, Some(2));
+    let stored: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns.name, &ApiResource::erase::<Pooler>(&()));
+    let stored = stored.get("pooled-pooler-rw").await.unwrap();
+    let sent =
+        dbaas_engines::cnpg::build_pooler(&clusters.get("pooled").await.unwrap(), false).unwrap();
+    assert_not_pruned(
+        &serde_json::to_value(&sent.spec).unwrap(),
+        &stored.data["spec"],
+    );
+    assert_eq!(
+        stored.data["spec"]["pgbouncer"],
+        json!({ "parameters": { "default_pool_size": "25" }, "poolMode": "transaction", "paused": false })
+    );
+    assert_eq!(
+        stored.data["spec"]["serviceTemplate"]["spec"]["type"], "LoadBalancer",
+        "the pooler is what gets exposed"
+    );
+    let cnpg = engines.get("pooled").await.unwrap();
+    assert_eq!(
+        cnpg.spec.managed, None,
+        "the instances are not exposed past the pooler"
+    );
+
+    // CloudNativePG runs the cluster, not yet the pooler: the endpoint is
+    // the pooler's Service, and the cluster is not Ready.
+    write_engine_status(&engines, "pooled", CNPG, healthy(3, image, "pooled")).await;
+    let waiting = cluster_where(
+        &clusters,
+        "pooled",
+        "PoolerStarting",
+        has_condition("Ready", "False", "PoolerStarting"),
+    )
+    .await;
+    assert_eq!(
+        waiting.status.as_ref().unwrap().host.as_deref(),
+        Some(format!("pooled-pooler-rw.{}.svc", ns.name).as_str())
+    );
+    assert_eq!(waiting.status.as_ref().unwrap().port, Some(5432));
+    write_engine_status(
+        &poolers,
+        "pooled-pooler-rw",
+        CNPG,
+        json!({ "instances": 2, "phase": "active", "phaseReason": "Pooler is active" }),
+    )
+    .await;
+    cluster_where(&clusters, "pooled", "Ready", in_phase(ClusterPhase::Ready)).await;
+
+    // Proxy off: the Pooler is removed, the endpoint is the rw service again.
+    clusters
+        .patch(
+            "pooled",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "proxy": null } })),
+        )
+        .await
+        .unwrap();
+    wait_gone(&poolers, "pooled-pooler-rw", TIMEOUT)
+        .await
+        .expect("the Pooler is removed");
+    let direct = format!("pooled-rw.{}.svc", ns.name);
+    cluster_where(&clusters, "pooled", "the rw endpoint", |c| {
+        c.and_then(|c| c.status.as_ref())
+            .and_then(|s| s.host.as_deref())
+            == Some(direct.as_str())
+    })
+    .await;
+    engine_object(&engines, "pooled", "the instances exposed again", |c| {
+        c.spec.managed.is_some()
+    })
+    .await;
+
+    // On again, then the cluster is deleted: the garbage collector takes the Pooler.
+    clusters
+        .patch(
+            "pooled",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "proxy": { "type": "pgbouncer" } } })),
+        )
+        .await
+        .unwrap();
+    engine_object(&poolers, "pooled-pooler-rw", "the Pooler again", |p| {
+        p.spec.instances == Some(1)
+    })
+    .await;
+    clusters
+        .delete("pooled", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_gone(&poolers, "pooled-pooler-rw", TIMEOUT)
+        .await
+        .expect("the Pooler is garbage-collected");
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pooler_that_is_not_ours_is_never_taken_over() {
+    let (_client, ns, _operator) = setup("pooler-foreign").await;
+    let clusters: Api<DatabaseCluster> = ns.api();
+    let poolers: Api<Pooler> = ns.api();
+    let foreign: Pooler = from_yaml(
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Pooler\nmetadata: {name: app-pooler-rw}\nspec: {cluster: {name: app}, instances: 5, pgbouncer: {poolMode: session}}",
+    );
+    poolers
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    let before = poolers.get("app-pooler-rw").await.unwrap();
+    create_cluster(
+        &clusters,
+        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: app}\nspec: {engine: {type: postgresql}, storage: {size: 1Gi}, proxy: {type: pgbouncer}}",
+    )
+    .await;
+    let refused = cluster_where(
+        &clusters,
+        "app",
+        "EngineObjectConflict",
+        has_condition("Valid", "False", "EngineObjectConflict"),
+    )
+    .await;
+    assert!(
+        condition(&refused, "Valid")
+            .message
+            .contains("Pooler app-pooler-rw"),
+        "{}",
+        condition(&refused, "Valid").message
+    );
+    let after = poolers.get("app-pooler-rw").await.unwrap();
+    assert_eq!(
+        before.metadata.resource_version,
+        after.metadata.resource_version
+    );
     ns.delete().await.unwrap();
 }

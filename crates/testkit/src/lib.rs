@@ -10,6 +10,9 @@
 //! - [`ControlPlane::start`] starts another one with a chosen set of CRDs
 //!   (e.g. without an engine operator's CRDs).
 //! - [`TestNamespace`] gives each test a namespace of its own.
+//! - [`db`] starts real PostgreSQL and MariaDB servers.
+
+pub mod db;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

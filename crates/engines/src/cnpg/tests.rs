@@ -5,6 +5,7 @@ use dbaas_engine_crds::cnpg_cluster::ClusterStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ManagedFieldsEntry, Time};
 use k8s_openapi::jiff::Timestamp;
 use pretty_assertions::assert_eq;
+use serde_json::Value;
 
 use super::*;
 
@@ -392,4 +393,251 @@ fn silent_engine_matching_the_spec_is_ready_unconfirmed_only_after_the_quiet_per
     five.now = Some(&later);
     five.desired_instances = 5;
     assert_eq!(observe(&engine, &five).phase.phase, ClusterPhase::Updating);
+}
+
+// ---- PgBouncer pooler ----
+
+fn pooled(proxy: Value) -> DatabaseCluster {
+    with_spec(|s| s.proxy = Some(serde_json::from_value(proxy).unwrap()))
+}
+
+fn pooler_of(cluster: &DatabaseCluster) -> Pooler {
+    let built = build(cluster, &version()).unwrap();
+    assert_eq!(built.extra.len(), 1, "{:?}", built.extra);
+    built.extra[0].clone().try_parse::<Pooler>().unwrap()
+}
+
+#[test]
+fn pgbouncer_proxy_builds_a_pooler_owned_and_labelled_like_the_cluster() {
+    let cluster = pooled(json!({
+        "type": "pgbouncer",
+        "replicas": 2,
+        "resources": { "requests": { "cpu": "100m" }, "limits": { "memory": "64Mi" } },
+        "config": [
+            { "name": "default_pool_size", "value": "20" },
+            { "name": "pool_mode", "value": "transaction" },
+        ],
+    }));
+    let built = build(&cluster, &version()).unwrap();
+    assert!(
+        built.unapplied.iter().all(|u| u.field != "proxy"),
+        "{:?}",
+        built.unapplied
+    );
+    let object = &built.extra[0];
+    let types = object.types.as_ref().unwrap();
+    assert_eq!(
+        (types.api_version.as_str(), types.kind.as_str()),
+        ("postgresql.cnpg.io/v1", "Pooler")
+    );
+    assert_eq!(
+        object.metadata.name.as_deref(),
+        Some("my-postgres-pooler-rw")
+    );
+    assert_eq!(object.metadata.namespace.as_deref(), Some("team-a"));
+    let labels = object.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels[LABEL_MANAGED_BY], MANAGED_BY_VALUE);
+    assert_eq!(labels[LABEL_CLUSTER], "my-postgres");
+    let owner = &object.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("DatabaseCluster", "my-postgres", Some(true))
+    );
+    assert_eq!(
+        object.data["spec"],
+        json!({
+            "cluster": { "name": "my-postgres" },
+            "type": "rw",
+            "instances": 2,
+            "pgbouncer": {
+                "parameters": { "default_pool_size": "20" },
+                "poolMode": "transaction",
+                "paused": false,
+            },
+            "template": { "spec": { "containers": [{
+                "name": "pgbouncer",
+                "resources": { "requests": { "cpu": "100m" }, "limits": { "memory": "64Mi" } },
+            }] } },
+        })
+    );
+}
+
+#[test]
+fn pooler_defaults_pauses_with_the_cluster_and_follows_node_placement() {
+    let mut cluster = pooled(json!({ "type": "pgbouncer" }));
+    cluster.spec.paused = true;
+    cluster.spec.scheduling = Some(
+        serde_json::from_value(json!({
+            "nodeSelector": { "disk": "ssd" },
+            "tolerations": [{ "key": "db", "operator": "Exists" }],
+            "priorityClassName": "databases",
+        }))
+        .unwrap(),
+    );
+    let spec = serde_json::to_value(pooler_of(&cluster).spec).unwrap();
+    assert_eq!(spec["instances"], DEFAULT_POOLER_INSTANCES);
+    assert_eq!(spec["pgbouncer"], json!({ "paused": true }));
+    assert_eq!(
+        spec["template"]["spec"],
+        json!({
+            "containers": [{ "name": "pgbouncer" }],
+            "nodeSelector": { "disk": "ssd" },
+            "tolerations": [{ "key": "db", "operator": "Exists" }],
+            "priorityClassName": "databases",
+        })
+    );
+}
+
+#[test]
+fn with_a_pooler_the_pooler_is_exposed_not_the_instances() {
+    let mut cluster = pooled(json!({ "type": "pgbouncer" }));
+    cluster.spec.expose = Some(
+        serde_json::from_value(json!({ "type": "external", "ipSourceRanges": ["10.0.0.0/8"] }))
+            .unwrap(),
+    );
+    let built = build(&cluster, &version()).unwrap();
+    assert_eq!(built.cluster.spec.managed, None);
+    let spec = serde_json::to_value(pooler_of(&cluster).spec).unwrap();
+    assert_eq!(
+        spec["serviceTemplate"],
+        json!({ "spec": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8"] } })
+    );
+}
+
+#[test]
+fn no_pooler_without_pgbouncer_and_stray_proxy_settings_are_reported() {
+    for proxy in [None, Some(json!({ "type": "none" }))] {
+        let cluster = with_spec(|s| s.proxy = proxy.map(|p| serde_json::from_value(p).unwrap()));
+        let built = build(&cluster, &version()).unwrap();
+        assert!(built.extra.is_empty());
+        assert!(built.unapplied.iter().all(|u| u.field != "proxy"));
+    }
+    let built = build(
+        &pooled(json!({ "type": "none", "replicas": 2 })),
+        &version(),
+    )
+    .unwrap();
+    assert!(built.extra.is_empty());
+    assert!(built.unapplied.iter().any(|u| u.field == "proxy"));
+}
+
+#[test]
+fn pooler_without_pods_or_with_an_unknown_pool_mode_is_refused() {
+    let err = build(
+        &pooled(json!({ "type": "pgbouncer", "replicas": 0 })),
+        &version(),
+    )
+    .unwrap_err();
+    assert_eq!(err.reason(), "UnsupportedFeature");
+    let err = build(
+        &pooled(json!({ "type": "pgbouncer", "config": [{ "name": "pool_mode", "value": "statement" }] })),
+        &version(),
+    )
+    .unwrap_err();
+    assert_eq!(err.reason(), "InvalidSpec");
+    assert!(err.to_string().contains("statement"), "{err}");
+}
+
+#[test]
+fn prometheus_pod_monitor_reaches_the_pooler_too() {
+    let cluster = with_spec(|s| {
+        s.proxy = Some(serde_json::from_value(json!({ "type": "pgbouncer" })).unwrap());
+        s.monitoring =
+            Some(serde_json::from_value(json!({ "monitoringConfigName": "prom" })).unwrap());
+    });
+    let config: dbaas_api::MonitoringConfig = serde_saphyr::from_str(
+        "apiVersion: dbaas.io/v1\nkind: MonitoringConfig\nmetadata: {name: prom, namespace: team-a}\nspec: {type: prometheus, prometheus: {podMonitor: true}}",
+    )
+    .unwrap();
+    let built = build_with(
+        &cluster,
+        &version(),
+        &BuildInput {
+            monitoring: Some(&config),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        built.extra[0].data["spec"]["monitoring"],
+        json!({ "enablePodMonitor": true })
+    );
+}
+
+fn pooler_with(status: Option<Value>) -> Pooler {
+    let mut pooler = pooler_of(&pooled(json!({ "type": "pgbouncer", "replicas": 2 })));
+    pooler.status = status.map(|s| serde_json::from_value(s).unwrap());
+    pooler
+}
+
+fn ready_observation() -> EngineObservation {
+    let applied = time("2026-01-01T00:00:00Z");
+    observe(
+        &engine_with(Some(healthy(3, 3)), Some("2026-01-01T00:00:05Z")),
+        &input(&applied, Some(ClusterPhase::Ready)),
+    )
+}
+
+#[test]
+fn the_pooler_service_is_the_endpoint_and_must_run_before_ready() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let input = input(&applied, Some(ClusterPhase::Ready));
+    assert_eq!(ready_observation().phase.phase, ClusterPhase::Ready);
+
+    let o = observe_pooler(ready_observation(), &pooler_with(None), &input);
+    assert_eq!(o.host.as_deref(), Some("my-postgres-pooler-rw.team-a.svc"));
+    assert_eq!(o.port, Some(5432));
+    assert_eq!(
+        (o.phase.phase, o.phase.reason),
+        (ClusterPhase::Updating, "PoolerStarting")
+    );
+    assert_eq!(
+        o.phase.message,
+        "0 of 2 PgBouncer pods of my-postgres-pooler-rw"
+    );
+
+    let o = observe_pooler(
+        ready_observation(),
+        &pooler_with(Some(json!({ "instances": 2, "phase": "active" }))),
+        &input,
+    );
+    assert_eq!(
+        (o.phase.phase, o.phase.reason),
+        (ClusterPhase::Ready, "EngineHealthy")
+    );
+
+    let o = observe_pooler(
+        ready_observation(),
+        &pooler_with(Some(
+            json!({ "instances": 2, "phase": "failed", "phaseReason": "bad parameter" }),
+        )),
+        &input,
+    );
+    assert_eq!(
+        (o.phase.phase, o.phase.reason),
+        (ClusterPhase::Error, "PoolerFailed")
+    );
+    assert!(
+        o.phase.message.ends_with("bad parameter"),
+        "{}",
+        o.phase.message
+    );
+
+    // Before CloudNativePG reports the cluster's own service, no endpoint.
+    let pending = observe(&engine_with(None, None), &input);
+    let o = observe_pooler(pending, &pooler_with(None), &input);
+    assert_eq!((o.host, o.phase.phase), (None, ClusterPhase::Pending));
+}
+
+#[test]
+fn the_provider_finds_the_pooler_among_the_extra_objects() {
+    let applied = time("2026-01-01T00:00:00Z");
+    let input = input(&applied, Some(ClusterPhase::Ready));
+    let mut object = to_dynamic(&pooler_with(Some(json!({ "instances": 1 })))).unwrap();
+    object.metadata.namespace = Some("team-a".into());
+    let o = Cnpg.observe_extra(ready_observation(), &[object], &input);
+    assert_eq!(o.phase.reason, "PoolerStarting");
+    assert_eq!(o.host.as_deref(), Some("my-postgres-pooler-rw.team-a.svc"));
+    assert_eq!(Cnpg.extra_resources()[0].plural, "poolers");
+    let o = Cnpg.observe_extra(ready_observation(), &[], &input);
+    assert_eq!(o.host.as_deref(), Some("my-postgres-rw.team-a.svc"));
 }

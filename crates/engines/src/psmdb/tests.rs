@@ -132,7 +132,9 @@ fn sample_builds_the_percona_server_mongodb() {
 
 #[test]
 fn the_provider_builds_a_dynamic_object_of_the_percona_kind() {
-    let built = Psmdb.build(&sample(), &version()).unwrap();
+    let built = Psmdb
+        .build(&sample(), &version(), &BuildInput::default())
+        .unwrap();
     let types = built.object.types.as_ref().unwrap();
     assert_eq!(
         (types.api_version.as_str(), types.kind.as_str()),
@@ -979,7 +981,10 @@ fn a_sharded_cluster_is_ready_once_mongos_is_ready() {
 
 #[test]
 fn an_unreadable_engine_object_is_unknown_not_a_panic() {
-    let mut object = Psmdb.build(&sample(), &version()).unwrap().object;
+    let mut object = Psmdb
+        .build(&sample(), &version(), &BuildInput::default())
+        .unwrap()
+        .object;
     object.data["status"] = json!({ "state": "ready", "size": "three", "ready": [] });
     let at = applied();
     let o = Psmdb.observe(&object, &input(&at, None));

@@ -135,7 +135,9 @@ fn provider_is_registered_for_mysql() {
 
 #[test]
 fn provider_build_gives_a_dynamic_object_to_apply() {
-    let built = Pxc.build(&seed(), &version()).unwrap();
+    let built = Pxc
+        .build(&seed(), &version(), &BuildInput::default())
+        .unwrap();
     assert_eq!(
         built.object.types.as_ref().map(|t| t.api_version.as_str()),
         Some("pxc.percona.com/v1")
@@ -846,7 +848,10 @@ fn paused_is_paused_once_percona_reports_it_for_our_spec() {
 
 #[test]
 fn provider_reads_the_dynamic_object_and_tolerates_odd_conditions() {
-    let mut object = Pxc.build(&seed(), &version()).unwrap().object;
+    let mut object = Pxc
+        .build(&seed(), &version(), &BuildInput::default())
+        .unwrap()
+        .object;
     object.metadata.generation = Some(2);
     object.data["status"] = json!({
         "state": "ready",

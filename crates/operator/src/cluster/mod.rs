@@ -1,6 +1,8 @@
 //! The DatabaseCluster controller: dereference -> validate and build
 //! ([`plan`]) -> apply -> status ([`status`]).
 
+pub mod extras;
+pub mod monitoring;
 pub mod plan;
 pub mod status;
 pub mod template;
@@ -52,6 +54,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("applying the objects beside the engine object of {cluster}: {source}")]
+    ApplyExtra {
+        cluster: String,
+        #[source]
+        source: extras::ExtraError,
+    },
+    #[error("copying credentials into the engine's Secret of {cluster}: {source}")]
+    SecretKeys {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("creating the DatabaseEngine for {cluster}: {source}")]
     EnsureEngine {
         cluster: String,
@@ -75,6 +89,8 @@ impl Error {
             Self::Dereference { .. } => "dereference",
             Self::EnsureEngine { .. } => "ensure-engine",
             Self::Apply { .. } => "apply",
+            Self::ApplyExtra { .. } => "apply-extra",
+            Self::SecretKeys { .. } => "secret-keys",
             Self::Status { .. } => "status",
             Self::NoNamespace => "input",
         }
@@ -120,8 +136,40 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
             built,
             version,
         } => {
-            // 4. Apply.
+            // 4. Apply. Objects beside the engine object are never taken
+            // over from someone else.
             let resource = provider.resource();
+            let conflict = extras::foreign(&ctx, &namespace, &cluster, provider, &built.extra)
+                .await
+                .map_err(|source| Error::ApplyExtra {
+                    cluster: id.clone(),
+                    source,
+                })?;
+            if let Some(conflict) = conflict {
+                let refusal = plan::Refusal {
+                    condition: dbaas_api::common::condition::VALID,
+                    reason: "EngineObjectConflict",
+                    message: format!(
+                        "a {conflict} already exists and is not managed by dbaas-operator; it is left untouched: choose another cluster name"
+                    ),
+                    retry: false,
+                };
+                let (status, action) = refused(&cluster, &id, &refusal, &now);
+                return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
+            }
+            // Credentials first, so the engine operator finds them when it
+            // sees the settings that need them.
+            monitoring::sync_secret_keys(
+                &ctx,
+                &namespace,
+                &provider.credentials_secret_name(&cluster),
+                &built.secret_keys,
+            )
+            .await
+            .map_err(|source| Error::SecretKeys {
+                cluster: id.clone(),
+                source,
+            })?;
             let applied = engine_api(&ctx, &namespace, &resource)
                 .patch(
                     &name,
@@ -156,21 +204,53 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                     });
                 }
             };
+            let applied_extra = match extras::apply(&ctx, &namespace, provider, &built.extra).await
+            {
+                Ok(applied) => applied,
+                Err(extras::ExtraError::Rejected {
+                    kind,
+                    name: object,
+                    message,
+                }) => {
+                    let refusal = plan::Refusal {
+                        condition: dbaas_api::common::condition::VALID,
+                        reason: "EngineRejected",
+                        message: format!(
+                            "the API server refused the {} {kind} {object}: {message}",
+                            provider.operator_name()
+                        ),
+                        retry: false,
+                    };
+                    let (status, action) = refused(&cluster, &id, &refusal, &now);
+                    return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
+                }
+                Err(source) => {
+                    return Err(Error::ApplyExtra {
+                        cluster: id.clone(),
+                        source,
+                    });
+                }
+            };
+            extras::prune(&ctx, &namespace, &cluster, provider, &built.extra)
+                .await
+                .map_err(|source| Error::ApplyExtra {
+                    cluster: id.clone(),
+                    source: source.into(),
+                })?;
             let engine_ref =
                 engine_ref_after_apply(cluster.status.as_ref(), &resource, &applied, &now);
-            let observation = provider.observe(
-                &applied,
-                &ObserveInput {
-                    desired_instances: cluster.spec.cluster_size,
-                    desired_image: &version.image,
-                    applied_generation: engine_ref.applied_generation,
-                    applied_at: engine_ref.applied_at.as_ref(),
-                    applied_resource_version: engine_ref.applied_resource_version.as_deref(),
-                    paused: cluster.spec.paused,
-                    previous_phase: cluster.status.as_ref().and_then(|s| s.phase),
-                    now: Some(&now),
-                },
-            );
+            let input = ObserveInput {
+                desired_instances: cluster.spec.cluster_size,
+                desired_image: &version.image,
+                applied_generation: engine_ref.applied_generation,
+                applied_at: engine_ref.applied_at.as_ref(),
+                applied_resource_version: engine_ref.applied_resource_version.as_deref(),
+                paused: cluster.spec.paused,
+                previous_phase: cluster.status.as_ref().and_then(|s| s.phase),
+                now: Some(&now),
+            };
+            let observation = provider.observe(&applied, &input);
+            let observation = provider.observe_extra(observation, &applied_extra, &input);
             let outcome = Outcome::Applied {
                 version: &version,
                 engine_ref,
@@ -262,6 +342,7 @@ async fn dereference(
     // policy would resolve another default version.
     let _ = ctx.engines.wait_until_ready().await;
     let _ = ctx.templates.wait_until_ready().await;
+    let monitoring = monitoring::lookup(ctx, cluster).await?;
     let policy = ctx
         .engines
         .state()
@@ -297,6 +378,7 @@ async fn dereference(
         engine_installed,
         foreign_engine_object,
         template,
+        monitoring,
     })
 }
 

@@ -4,8 +4,11 @@
 use dbaas_api::engine::DatabaseEngineSpec;
 use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate};
 use dbaas_engines::{
-    BuiltEngine, EngineProvider, ResolvedVersion, VersionError, provider_for, resolve_version,
+    BuildInput, BuiltEngine, EngineProvider, ResolvedVersion, VersionError, provider_for,
+    resolve_version,
 };
+
+use super::monitoring::{self, Found, MonitoringLookup};
 
 /// What the dereference stage found.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +24,8 @@ pub struct References {
         super::template::TemplateRef,
         Option<DatabaseClusterTemplate>,
     )>,
+    /// The MonitoringConfig `spec.monitoring` references, as found.
+    pub monitoring: Option<MonitoringLookup>,
 }
 
 /// Why nothing is applied. The cluster keeps running what it runs.
@@ -112,6 +117,20 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
     };
     let effective = template.map(|t| super::template::effective(cluster, t));
     let cluster = effective.as_ref().unwrap_or(cluster);
+    // A referenced MonitoringConfig must exist and allow the cluster, like a
+    // template: nothing is applied on a silent guess.
+    let monitoring_config = match &refs.monitoring {
+        None => None,
+        Some(lookup) => {
+            if let Some((reason, message)) = monitoring::refusal(cluster, lookup) {
+                return refuse(dbaas_api::common::condition::VALID, reason, message, false);
+            }
+            match &lookup.found {
+                Found::Config { config, .. } => Some(config.as_ref()),
+                Found::Missing | Found::Forbidden => None,
+            }
+        }
+    };
     // A cluster that names no version keeps the version it runs: a new
     // default (the SRE's or this operator's) must never upgrade or downgrade
     // a running database behind its owner's back. That running version is
@@ -148,24 +167,43 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             );
         }
     };
-    match provider.build(cluster, &version) {
-        Ok(mut built) => Plan::Apply {
-            provider,
-            built: Box::new({
-                if let Some(template) = template {
-                    super::template::merge_into_engine_object(&mut built.object, template);
-                }
-                built
-            }),
-            version,
-        },
-        Err(err) => refuse(
+    let input = BuildInput {
+        monitoring: monitoring_config,
+    };
+    let mut built = match provider.build(cluster, &version, &input) {
+        Ok(built) => built,
+        Err(err) => {
+            return refuse(
+                dbaas_api::common::condition::VALID,
+                err.reason(),
+                err.to_string(),
+                false,
+            );
+        }
+    };
+    if let Some(message) = credentials_missing(refs, &built) {
+        return refuse(
             dbaas_api::common::condition::VALID,
-            err.reason(),
-            err.to_string(),
+            "MonitoringCredentialsNotFound",
+            message,
             false,
-        ),
+        );
     }
+    if let Some(template) = template {
+        super::template::merge_into_engine_object(&mut built.object, template);
+    }
+    Plan::Apply {
+        provider,
+        built: Box::new(built),
+        version,
+    }
+}
+
+/// Why the credentials the build copies cannot be read, if so.
+fn credentials_missing(refs: &References, built: &BuiltEngine) -> Option<String> {
+    refs.monitoring
+        .as_ref()
+        .and_then(|lookup| monitoring::credentials_refusal(lookup, &built.secret_keys))
 }
 
 #[cfg(test)]
@@ -260,5 +298,70 @@ mod tests {
         let r = refusal(plan(&cluster(PG), &refs));
         assert_eq!(r.reason, "VersionNotAllowed");
         assert!(r.message.contains("17.6"), "{}", r.message);
+    }
+
+    fn monitored(config: &str, credentials: super::monitoring::Credentials) -> References {
+        let config: dbaas_api::MonitoringConfig = serde_saphyr::from_str(&format!(
+            "apiVersion: dbaas.io/v1\nkind: MonitoringConfig\nmetadata: {{name: mon, namespace: ns}}\nspec: {config}"
+        ))
+        .unwrap();
+        References {
+            monitoring: Some(MonitoringLookup {
+                namespace: "ns".into(),
+                name: "mon".into(),
+                found: Found::Config {
+                    config: Box::new(config),
+                    credentials,
+                },
+            }),
+            ..installed()
+        }
+    }
+
+    const PXC: &str = "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: my, namespace: ns, uid: u1}\nspec: {engine: {type: mysql}, clusterSize: 3, storage: {size: 1Gi}, monitoring: {monitoringConfigName: mon}}";
+    const PMM: &str = "{type: pmm, pmm: {url: 'https://pmm'}, credentialsSecretName: pmm-key}";
+
+    #[test]
+    fn a_missing_monitoring_config_is_refused_like_a_missing_template() {
+        let refs = References {
+            monitoring: Some(MonitoringLookup {
+                namespace: "ns".into(),
+                name: "mon".into(),
+                found: Found::Missing,
+            }),
+            ..installed()
+        };
+        let r = refusal(plan(&cluster(PXC), &refs));
+        assert_eq!(
+            (r.condition, r.reason),
+            ("Valid", "MonitoringConfigNotFound")
+        );
+    }
+
+    #[test]
+    fn pmm_is_applied_only_with_its_credentials() {
+        use super::super::monitoring::Credentials;
+        let r = refusal(plan(
+            &cluster(PXC),
+            &monitored(PMM, Credentials::KeyMissing),
+        ));
+        assert_eq!(r.reason, "MonitoringCredentialsNotFound");
+        match plan(&cluster(PXC), &monitored(PMM, Credentials::Present)) {
+            Plan::Apply { built, .. } => {
+                assert_eq!(built.object.data["spec"]["pmm"]["enabled"], true);
+                assert_eq!(built.secret_keys[0].target_key, "pmmservertoken");
+                assert_eq!(built.secret_keys[0].target_secret, "my-secrets");
+            }
+            Plan::Refuse(r) => panic!("refused: {r:?}"),
+        }
+        // A config whose credentials the engine does not use needs none.
+        let pg = PXC.replace("mysql", "postgresql");
+        match plan(&cluster(&pg), &monitored(PMM, Credentials::SecretMissing)) {
+            Plan::Apply { built, .. } => {
+                assert!(built.secret_keys.is_empty());
+                assert_eq!(built.unapplied[0].field, "monitoring");
+            }
+            Plan::Refuse(r) => panic!("refused: {r:?}"),
+        }
     }
 }

@@ -147,7 +147,7 @@ pub fn compose(
 
 /// Sets a condition, keeping its lastTransitionTime when the status did not
 /// flip.
-fn set_condition(
+pub(crate) fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,
     ok: bool,

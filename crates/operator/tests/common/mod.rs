@@ -32,6 +32,19 @@ impl Drop for Operator {
 }
 
 pub fn start_operator(client: &Client, namespace: &str) -> Operator {
+    start_operator_with(
+        client,
+        OperatorConfig {
+            namespace: Some(namespace.to_owned()),
+            concurrency: 4,
+            detection_interval: Duration::from_secs(1),
+            ..OperatorConfig::default()
+        },
+    )
+}
+
+/// Runs the operator in-process with `config` until the handle is dropped.
+pub fn start_operator_with(client: &Client, config: OperatorConfig) -> Operator {
     // Operator logs go to the test's captured output (RUST_LOG to tune).
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -42,11 +55,6 @@ pub fn start_operator(client: &Client, namespace: &str) -> Operator {
         )
         .try_init();
     let (stop, stopped) = oneshot::channel::<()>();
-    let config = OperatorConfig {
-        namespace: Some(namespace.to_owned()),
-        concurrency: 4,
-        detection_interval: Duration::from_secs(1),
-    };
     let task = tokio::spawn(run(client.clone(), config, async move {
         let _ = stopped.await;
     }));

@@ -1,0 +1,281 @@
+//! Dynamic provisioning: a claim that names a template (`shape`) and matches
+//! no server gets a DatabaseCluster made from that template and a
+//! DatabaseServer pointing at it; the claim binds to that server once the
+//! cluster is ready. Building the objects is pure; [`ensure`] applies them.
+
+use std::collections::BTreeMap;
+
+use dbaas_api::claim::{DeletePolicy, LABEL_CLAIM, LABEL_INSTANCE};
+use dbaas_api::common::{
+    ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME, FIELD_MANAGER,
+    LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
+};
+use dbaas_api::server::ServerEngine;
+use dbaas_api::{
+    DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate, DatabaseServer, EngineType,
+};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::{Blocked, Error, Failure};
+
+/// The names of what was made for a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    pub cluster: String,
+    pub server: String,
+}
+
+/// Storage of a provisioned cluster whose claim sets no minStorageGB.
+const DEFAULT_STORAGE_GB: i32 = 10;
+/// DatabaseCluster names are at most 50 characters.
+const MAX_CLUSTER_NAME: usize = 50;
+
+/// The cluster's name: the claim's, shortened with a stable hash suffix when
+/// too long.
+pub fn cluster_name(claim: &DatabaseClaim) -> String {
+    let name = claim.name_any();
+    if name.len() <= MAX_CLUSTER_NAME {
+        return name;
+    }
+    // FNV-1a: stable across releases, unlike the std hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let prefix: String = name.chars().take(MAX_CLUSTER_NAME - 9).collect();
+    format!(
+        "{}-{:08x}",
+        prefix.trim_end_matches(['-', '.']),
+        hash as u32
+    )
+}
+
+/// Which cluster engine serves a claim type.
+pub(super) fn cluster_engine(claim: &DatabaseClaim) -> Result<EngineType, Blocked> {
+    match claim.spec.type_ {
+        ServerEngine::Postgres => Ok(EngineType::Postgresql),
+        ServerEngine::Mysql => Ok(EngineType::Mysql),
+        ServerEngine::Mariadb => Err(Blocked::new(
+            "ProvisioningUnsupported",
+            "no engine of this operator runs MariaDB clusters; register a mariadb DatabaseServer instead",
+        )
+        .after(std::time::Duration::MAX)),
+    }
+}
+
+fn labels(claim: &DatabaseClaim) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        (LABEL_CLAIM.to_owned(), claim.name_any()),
+    ])
+}
+
+/// The DatabaseCluster and DatabaseServer for `claim`, from `template`.
+/// With `deletePolicy: delete` they are owned by the claim (and go with it);
+/// with `retain` they outlive it.
+pub fn build(claim: &DatabaseClaim, template: &str, engine: EngineType) -> (Value, Value) {
+    let name = cluster_name(claim);
+    let owner = (claim.spec.delete_policy == DeletePolicy::Delete)
+        .then(|| claim.controller_owner_ref(&()))
+        .flatten();
+    let storage_gb = claim.spec.min_storage_gb.unwrap_or(DEFAULT_STORAGE_GB);
+    let mut metadata = json!({
+        "name": name,
+        "namespace": claim.namespace(),
+        "labels": labels(claim),
+        "annotations": {
+            ANNOTATION_TEMPLATE_KIND: "DatabaseClusterTemplate",
+            ANNOTATION_TEMPLATE_NAME: template,
+            ANNOTATION_ORIGIN: "api",
+        },
+    });
+    if let Some(owner) = &owner {
+        metadata["ownerReferences"] = json!([owner]);
+    }
+    let cluster = json!({
+        "apiVersion": "dbaas.io/v1",
+        "kind": "DatabaseCluster",
+        "metadata": metadata,
+        "spec": {
+            "engine": {"type": engine},
+            "storage": {"size": format!("{storage_gb}Gi")},
+        },
+    });
+    let mut server_labels = labels(claim);
+    server_labels.insert(LABEL_CLUSTER.to_owned(), name.clone());
+    if let Some(label) = &claim.spec.instance_label {
+        server_labels.insert(LABEL_INSTANCE.to_owned(), label.clone());
+    }
+    let mut server_metadata = json!({
+        "name": name,
+        "namespace": claim.namespace(),
+        "labels": server_labels,
+    });
+    if let Some(owner) = &owner {
+        server_metadata["ownerReferences"] = json!([owner]);
+    }
+    let server = json!({
+        "apiVersion": "dbaas.io/v1",
+        "kind": "DatabaseServer",
+        "metadata": server_metadata,
+        "spec": {
+            "engine": claim.spec.type_,
+            "clusterRef": {"name": name},
+        },
+    });
+    (cluster, server)
+}
+
+/// Whether an existing object was made for `claim` (never take over a
+/// cluster or server someone else made under the same name).
+fn made_for(labels: &BTreeMap<String, String>, claim: &DatabaseClaim) -> bool {
+    labels.get(LABEL_CLAIM) == Some(&claim.name_any())
+        && labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+}
+
+fn kube_error(claim: &DatabaseClaim, what: &'static str) -> impl Fn(kube::Error) -> Failure {
+    let claim = claim.name_any();
+    move |source| {
+        Failure::Kube(Error::Kube {
+            what,
+            claim: claim.clone(),
+            source,
+        })
+    }
+}
+
+/// Makes (or keeps) the claim's cluster and server.
+pub(super) async fn ensure(client: &Client, claim: &DatabaseClaim) -> Result<Provisioned, Failure> {
+    let namespace = claim.namespace().unwrap_or_default();
+    let Some(template) = claim.spec.shape.as_deref() else {
+        return Err(Blocked::new(
+            "ServerNotFound",
+            "no server matched and the claim names no shape",
+        )
+        .into());
+    };
+    let engine = cluster_engine(claim)?;
+    let templates: Api<DatabaseClusterTemplate> = Api::namespaced(client.clone(), &namespace);
+    let found = templates
+        .get_opt(template)
+        .await
+        .map_err(kube_error(claim, "reading the template"))?;
+    match found {
+        None => {
+            return Err(Blocked::new(
+                "TemplateNotFound",
+                format!("no server matched, and DatabaseClusterTemplate {template} (the claim's shape) does not exist"),
+            )
+            .into());
+        }
+        Some(found) if found.spec.engine_type != engine => {
+            return Err(Blocked::new(
+                "TemplateMismatch",
+                format!(
+                    "DatabaseClusterTemplate {template} is for {}, the claim needs {engine}",
+                    found.spec.engine_type
+                ),
+            )
+            .into());
+        }
+        Some(_) => {}
+    }
+    let name = cluster_name(claim);
+    let clusters: Api<DatabaseCluster> = Api::namespaced(client.clone(), &namespace);
+    let servers: Api<DatabaseServer> = Api::namespaced(client.clone(), &namespace);
+    let foreign = |kind: &str| {
+        Failure::from(Blocked::new(
+            "ProvisioningConflict",
+            format!("a {kind} named {name} already exists and was not made for this claim"),
+        ))
+    };
+    if let Some(existing) = clusters
+        .get_opt(&name)
+        .await
+        .map_err(kube_error(claim, "reading the cluster"))?
+        && !made_for(existing.labels(), claim)
+    {
+        return Err(foreign("DatabaseCluster"));
+    }
+    if let Some(existing) = servers
+        .get_opt(&name)
+        .await
+        .map_err(kube_error(claim, "reading the server"))?
+        && !made_for(existing.labels(), claim)
+    {
+        return Err(foreign("DatabaseServer"));
+    }
+    let (cluster, server) = build(claim, template, engine);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    clusters
+        .patch(&name, &params, &Patch::Apply(&cluster))
+        .await
+        .map_err(kube_error(claim, "creating the cluster"))?;
+    servers
+        .patch(&name, &params, &Patch::Apply(&server))
+        .await
+        .map_err(kube_error(claim, "creating the server"))?;
+    Ok(Provisioned {
+        cluster: name.clone(),
+        server: name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(name: &str, policy: &str) -> DatabaseClaim {
+        let mut claim: DatabaseClaim = serde_json::from_value(json!({
+            "apiVersion": "dbaas.io/v1", "kind": "DatabaseClaim",
+            "metadata": {"name": name, "namespace": "apps", "uid": "u-1"},
+            "spec": {"secretName": "s", "type": "postgres", "username": "app", "databaseName": "app",
+                     "shape": "small", "minStorageGB": 20, "instanceLabel": "athena.app",
+                     "deletePolicy": policy}
+        }))
+        .unwrap();
+        claim.metadata.uid = Some("u-1".into());
+        claim
+    }
+
+    #[test]
+    fn the_cluster_comes_from_the_template_and_the_claim() {
+        let (cluster, server) = build(&claim("orders", "delete"), "small", EngineType::Postgresql);
+        let cluster: DatabaseCluster = serde_json::from_value(cluster).unwrap();
+        assert_eq!(cluster.spec.engine.type_, EngineType::Postgresql);
+        assert_eq!(cluster.spec.storage.size.0, "20Gi");
+        assert_eq!(cluster.annotations()[ANNOTATION_TEMPLATE_NAME], "small");
+        assert_eq!(cluster.owner_references()[0].uid, "u-1");
+        let server: DatabaseServer = serde_json::from_value(server).unwrap();
+        assert_eq!(server.spec.cluster_ref.as_ref().unwrap().name, "orders");
+        assert_eq!(server.labels()[LABEL_INSTANCE], "athena.app");
+        assert!(made_for(server.labels(), &claim("orders", "delete")));
+        assert!(!made_for(server.labels(), &claim("other", "delete")));
+    }
+
+    #[test]
+    fn retained_claims_do_not_own_their_cluster() {
+        let (cluster, _) = build(&claim("orders", "retain"), "small", EngineType::Postgresql);
+        assert!(cluster["metadata"].get("ownerReferences").is_none());
+    }
+
+    #[test]
+    fn long_names_are_shortened_stably() {
+        let long = "a".repeat(60);
+        let name = cluster_name(&claim(&long, "retain"));
+        assert!(name.len() <= MAX_CLUSTER_NAME, "{name}");
+        assert_eq!(name, cluster_name(&claim(&long, "retain")));
+        assert_ne!(name, cluster_name(&claim(&"b".repeat(60), "retain")));
+    }
+
+    #[test]
+    fn mariadb_claims_cannot_be_provisioned() {
+        let mut c = claim("x", "retain");
+        c.spec.type_ = ServerEngine::Mariadb;
+        assert_eq!(
+            cluster_engine(&c).unwrap_err().reason,
+            "ProvisioningUnsupported"
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! Where a DatabaseServer is and how the operator logs in to it as admin:
+//! an external server's host and admin Secret, or one of our
+//! DatabaseClusters' endpoint and the admin Secret its engine operator made.
+
+use std::str::FromStr;
+
+use dbaas_api::cluster::ClusterPhase;
+use dbaas_api::common::SecretKeyReference;
+use dbaas_api::server::{ServerEngine, SslMode};
+use dbaas_api::{DatabaseCluster, DatabaseServer, EngineType};
+use dbaas_engines::provider_for;
+use dbaas_sql::{Endpoint, Engine, TlsMode};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client, ResourceExt};
+use secrecy::SecretString;
+
+/// Dial `to` whenever `from` is the target (curl's `--connect-to`): for an
+/// operator running outside the cluster (development, tests), where the
+/// in-cluster service names that apps use do not resolve. The apps still
+/// get `from` in their Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub from_host: String,
+    pub from_port: u16,
+    pub to_host: String,
+    pub to_port: u16,
+}
+
+impl FromStr for ConnectTo {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parse = |side: &str| -> Result<(String, u16), String> {
+            let (host, port) = side
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{side:?} is not HOST:PORT"))?;
+            let port = port
+                .parse()
+                .map_err(|_| format!("{port:?} in {side:?} is not a port"))?;
+            if host.is_empty() {
+                return Err(format!("{side:?} has no host"));
+            }
+            Ok((host.to_owned(), port))
+        };
+        let (from, to) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?} is not HOST:PORT=HOST:PORT"))?;
+        let (from_host, from_port) = parse(from)?;
+        let (to_host, to_port) = parse(to)?;
+        Ok(Self {
+            from_host,
+            from_port,
+            to_host,
+            to_port,
+        })
+    }
+}
+
+/// A server resolved to what the operator dials and what apps are given.
+#[derive(Debug, Clone)]
+pub struct ResolvedServer {
+    /// The admin connection, dialled at the (possibly redirected) address.
+    pub admin: Endpoint,
+    /// Host and port apps connect to (written to claims' Secrets).
+    pub public_host: String,
+    pub public_port: u16,
+}
+
+impl ResolvedServer {
+    /// A connection as a claim's user, dialled like the admin's.
+    pub fn as_user(&self, user: &str, password: SecretString, database: &str) -> Endpoint {
+        Endpoint {
+            user: user.to_owned(),
+            password,
+            database: Some(database.to_owned()),
+            ..self.admin.clone()
+        }
+    }
+}
+
+/// Why a server could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("reading {what}: {source}")]
+    Kube {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("Secret {secret} does not exist")]
+    SecretMissing { secret: String },
+    #[error("Secret {secret} has no key {key}")]
+    KeyMissing { secret: String, key: String },
+    #[error("DatabaseCluster {0} does not exist")]
+    ClusterMissing(String),
+    #[error("DatabaseCluster {cluster} is not ready ({phase}); waiting for its endpoint")]
+    ClusterNotReady { cluster: String, phase: String },
+    #[error("DatabaseCluster {cluster} runs {engine}, which cannot back a {server} DatabaseServer")]
+    EngineMismatch {
+        cluster: String,
+        engine: EngineType,
+        server: String,
+    },
+    #[error("the server spec names neither host nor clusterRef")]
+    Incomplete,
+}
+
+impl EndpointError {
+    /// A bounded reason for conditions and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Kube { .. } => "KubernetesError",
+            Self::SecretMissing { .. } | Self::KeyMissing { .. } => "AdminSecretInvalid",
+            Self::ClusterMissing(_) => "ClusterMissing",
+            Self::ClusterNotReady { .. } => "ClusterNotReady",
+            Self::EngineMismatch { .. } => "EngineMismatch",
+            Self::Incomplete => "Incomplete",
+        }
+    }
+}
+
+/// The sql crate's engine for a server engine.
+pub fn sql_engine(engine: ServerEngine) -> Engine {
+    match engine {
+        ServerEngine::Postgres => Engine::Postgres,
+        ServerEngine::Mysql => Engine::MySql,
+        ServerEngine::Mariadb => Engine::MariaDb,
+    }
+}
+
+/// The sql crate's TLS mode for an SSL mode of the API.
+pub fn tls_mode(mode: SslMode) -> TlsMode {
+    match mode {
+        SslMode::Disable => TlsMode::Disable,
+        SslMode::Prefer => TlsMode::Prefer,
+        SslMode::Require => TlsMode::Require,
+        SslMode::VerifyCa => TlsMode::VerifyCa,
+        SslMode::VerifyFull => TlsMode::VerifyFull,
+    }
+}
+
+fn default_port(engine: ServerEngine) -> u16 {
+    match engine {
+        ServerEngine::Postgres => 5432,
+        ServerEngine::Mysql | ServerEngine::Mariadb => 3306,
+    }
+}
+
+async fn secret_key(
+    secrets: &Api<Secret>,
+    reference: &SecretKeyReference,
+) -> Result<String, EndpointError> {
+    let secret = secrets
+        .get_opt(&reference.name)
+        .await
+        .map_err(|source| EndpointError::Kube {
+            what: format!("Secret {}", reference.name),
+            source,
+        })?
+        .ok_or_else(|| EndpointError::SecretMissing {
+            secret: reference.name.clone(),
+        })?;
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&reference.key))
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
+        .ok_or_else(|| EndpointError::KeyMissing {
+            secret: reference.name.clone(),
+            key: reference.key.clone(),
+        })
+}
+
+/// Resolves `server` (reading its admin Secret, and its DatabaseCluster when
+/// it is one of ours).
+pub async fn resolve(
+    client: &Client,
+    server: &DatabaseServer,
+    connect_to: &[ConnectTo],
+) -> Result<ResolvedServer, EndpointError> {
+    let namespace = server.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let spec = &server.spec;
+    let (host, port, user, password) = match (&spec.host, &spec.cluster_ref) {
+        (Some(host), _) => {
+            let admin = spec
+                .admin_credentials
+                .as_ref()
+                .ok_or(EndpointError::Incomplete)?;
+            let user = secret_key(&secrets, &admin.username).await?;
+            let password = secret_key(&secrets, &admin.password).await?;
+            let port = spec
+                .port
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or_else(|| default_port(spec.engine));
+            (host.clone(), port, user, password)
+        }
+        (None, Some(reference)) => {
+            let clusters: Api<DatabaseCluster> = Api::namespaced(client.clone(), &namespace);
+            let cluster = clusters
+                .get_opt(&reference.name)
+                .await
+                .map_err(|source| EndpointError::Kube {
+                    what: format!("DatabaseCluster {}", reference.name),
+                    source,
+                })?
+                .ok_or_else(|| EndpointError::ClusterMissing(reference.name.clone()))?;
+            cluster_endpoint(&secrets, &cluster, spec.engine).await?
+        }
+        (None, None) => return Err(EndpointError::Incomplete),
+    };
+    let (dial_host, dial_port) = connect_to
+        .iter()
+        .find(|c| c.from_host == host && c.from_port == port)
+        .map(|c| (c.to_host.clone(), c.to_port))
+        .unwrap_or_else(|| (host.clone(), port));
+    let database = spec.admin_database.clone().or_else(|| match spec.engine {
+        ServerEngine::Postgres => Some("postgres".to_owned()),
+        ServerEngine::Mysql | ServerEngine::Mariadb => None,
+    });
+    Ok(ResolvedServer {
+        admin: Endpoint {
+            engine: sql_engine(spec.engine),
+            host: dial_host,
+            port: dial_port,
+            user,
+            password: SecretString::from(password),
+            database,
+            tls: tls_mode(spec.ssl_mode),
+        },
+        public_host: host,
+        public_port: port,
+    })
+}
+
+/// The endpoint and admin login of one of our DatabaseClusters.
+async fn cluster_endpoint(
+    secrets: &Api<Secret>,
+    cluster: &DatabaseCluster,
+    server_engine: ServerEngine,
+) -> Result<(String, u16, String, String), EndpointError> {
+    let engine = cluster.spec.engine.type_;
+    let mismatch = || EndpointError::EngineMismatch {
+        cluster: cluster.name_any(),
+        engine,
+        server: format!("{server_engine:?}").to_lowercase(),
+    };
+    let status = cluster.status.clone().unwrap_or_default();
+    let (Some(host), Some(port), Some(ClusterPhase::Ready)) =
+        (status.host, status.port, status.phase)
+    else {
+        return Err(EndpointError::ClusterNotReady {
+            cluster: cluster.name_any(),
+            phase: status
+                .phase
+                .map_or_else(|| "no status yet".to_owned(), |p| p.to_string()),
+        });
+    };
+    let port = u16::try_from(port).map_err(|_| EndpointError::Incomplete)?;
+    let provider = provider_for(engine).ok_or_else(mismatch)?;
+    let secret = status
+        .credentials_secret
+        .unwrap_or_else(|| provider.credentials_secret_name(cluster));
+    let key = |key: &str| SecretKeyReference {
+        name: secret.clone(),
+        key: key.to_owned(),
+    };
+    // Each engine operator keeps its admin login in its own format.
+    match (engine, server_engine) {
+        (EngineType::Postgresql, ServerEngine::Postgres) => {
+            let user = secret_key(secrets, &key("username")).await?;
+            let password = secret_key(secrets, &key("password")).await?;
+            Ok((host, port, user, password))
+        }
+        (EngineType::Mysql, ServerEngine::Mysql) => {
+            let password = secret_key(secrets, &key("root")).await?;
+            Ok((host, port, "root".to_owned(), password))
+        }
+        _ => Err(mismatch()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_parses_like_curl() {
+        let c: ConnectTo = "pg-rw.apps.svc:5432=127.0.0.1:15432".parse().unwrap();
+        assert_eq!(
+            c,
+            ConnectTo {
+                from_host: "pg-rw.apps.svc".into(),
+                from_port: 5432,
+                to_host: "127.0.0.1".into(),
+                to_port: 15432
+            }
+        );
+        for bad in ["", "a:1", "a:1=b", "a:x=b:2", ":1=b:2", "a:1=b:99999"] {
+            assert!(bad.parse::<ConnectTo>().is_err(), "{bad} parsed");
+        }
+    }
+}

@@ -1,0 +1,1009 @@
+//! DatabaseServer and DatabaseClaim against a real PostgreSQL (Debian's,
+//! started by hack/databases/postgres.sh) and the real control plane.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
+mod claim_support;
+mod common;
+
+use std::time::Duration;
+
+use claim_support::*;
+use dbaas_api::{DatabaseClaim, DatabaseServer};
+use dbaas_testkit::db::{DbKind, DbServer};
+use dbaas_testkit::{TestNamespace, wait_gone};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+async fn setup(prefix: &str) -> (Client, TestNamespace, common::Operator) {
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, prefix).await.unwrap();
+    let operator = claim_operator(&client, &ns.name);
+    (client, ns, operator)
+}
+
+/// Runs one SQL statement as the server's admin and returns the first
+/// column of each row as text.
+async fn admin_query(db: &DbServer, sql: &str) -> Vec<String> {
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} password={} dbname=postgres",
+            db.host(),
+            db.port(),
+            db.admin_user(),
+            db.admin_password()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect()
+}
+
+/// Runs SQL statements as the server's admin.
+async fn admin_exec(db: &DbServer, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} password={} dbname=postgres",
+            db.host(),
+            db.port(),
+            db.admin_user(),
+            db.admin_password()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+}
+
+async fn database_exists(db: &DbServer, name: &str) -> bool {
+    !admin_query(
+        db,
+        &format!("SELECT datname::text FROM pg_database WHERE datname = '{name}'"),
+    )
+    .await
+    .is_empty()
+}
+
+async fn role_exists(db: &DbServer, name: &str) -> bool {
+    !admin_query(
+        db,
+        &format!("SELECT rolname::text FROM pg_roles WHERE rolname = '{name}'"),
+    )
+    .await
+    .is_empty()
+}
+
+#[tokio::test]
+async fn claims_share_a_server_get_working_secrets_and_stay_apart() {
+    let (client, ns, operator) = setup("claim-pg").await;
+    let db = DbServer::shared_postgres();
+    register_server(&client, &ns.name, "pg", db, Some("athena"), json!({})).await;
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    let (orders_db, users_db) = (format!("orders_{id}"), format!("users_{id}"));
+    create_claim(
+        &claims,
+        &claim(
+            "orders",
+            DbKind::Postgres,
+            &orders_db,
+            &format!("orders_{id}"),
+            json!({
+                "instanceLabel": "athena.orders", "dsnName": "DATABASE_URL",
+                "secretTemplates": {"jdbc": "jdbc:postgresql://{{host}}:{{port}}/{{database}}"}
+            }),
+        ),
+    )
+    .await;
+    create_claim(
+        &claims,
+        &claim(
+            "users",
+            DbKind::Postgres,
+            &users_db,
+            &format!("users_{id}"),
+            json!({"instanceLabel": "athena"}),
+        ),
+    )
+    .await;
+
+    let orders = claim_where(&claims, "orders", "orders ready", is_ready).await;
+    let users = claim_where(&claims, "users", "users ready", is_ready).await;
+    let status = orders.status.clone().unwrap();
+    assert_eq!(status.server.as_deref(), Some("pg"));
+    assert_eq!(status.matched_label.as_deref(), Some("athena"));
+    assert!(status.db_created_at.is_some() && status.connection_info_updated_at.is_some());
+    let info = status.connection_info.clone().unwrap();
+    assert_eq!(
+        (info.host.as_str(), info.port, info.database.as_str()),
+        (db.host(), i32::from(db.port()), orders_db.as_str())
+    );
+    assert_eq!(info.username, format!("orders_{id}_a"));
+    assert_eq!(status.active_login.as_deref(), Some(info.username.as_str()));
+
+    // The Secret has every documented key, and its credentials log in.
+    let data = secret_data(&client, &ns.name, "orders-db").await;
+    for key in [
+        "username",
+        "password",
+        "host",
+        "port",
+        "database",
+        "sslmode",
+        "uri",
+        "DATABASE_URL",
+        "jdbc",
+    ] {
+        assert!(
+            data.contains_key(key),
+            "Secret lacks {key}: {:?}",
+            data.keys()
+        );
+    }
+    assert!(data["password"].len() >= 20);
+    assert_eq!(
+        data["jdbc"],
+        format!("jdbc:postgresql://{}:{}/{orders_db}", db.host(), db.port())
+    );
+    login_with(DbKind::Postgres, &data).await.unwrap();
+    assert_no_password_in(&orders, &data);
+    let users_data = secret_data(&client, &ns.name, "users-db").await;
+    login_with(DbKind::Postgres, &users_data).await.unwrap();
+    assert_no_password_in(&users, &users_data);
+
+    // Grants are limited to the claim's own database.
+    let crossed = login_as(DbKind::Postgres, &data, &users_db).await;
+    assert!(crossed.is_err(), "orders' login reached users' database");
+    // The Secret belongs to the claim (garbage-collected with it).
+    let secrets: Api<Secret> = ns.api();
+    let secret = secrets.get("orders-db").await.unwrap();
+    assert_eq!(secret.metadata.owner_references.unwrap()[0].name, "orders");
+
+    // The server reports itself reachable with its version.
+    let servers: Api<DatabaseServer> = ns.api();
+    let server = dbaas_testkit::wait_for(
+        &servers,
+        "pg",
+        CLAIM_TIMEOUT,
+        "server probed",
+        |s: Option<&DatabaseServer>| {
+            s.and_then(|s| s.status.as_ref())
+                .is_some_and(|s| s.reachable)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        server
+            .status
+            .unwrap()
+            .server_version
+            .unwrap()
+            .contains(&db.version()[..2])
+    );
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_longest_instance_label_prefix_wins() {
+    let (client, ns, operator) = setup("claim-prefix").await;
+    let db = DbServer::shared_postgres();
+    register_server(&client, &ns.name, "athena", db, Some("athena"), json!({})).await;
+    register_server(
+        &client,
+        &ns.name,
+        "hostapp",
+        db,
+        Some("athena.hostapp"),
+        json!({}),
+    )
+    .await;
+    register_server(&client, &ns.name, "atlas", db, Some("atlas"), json!({})).await;
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    for (name, label) in [
+        ("exact", "athena.hostapp"),
+        ("deeper", "athena.hostapp.eu"),
+        ("parent", "athena.billing"),
+        ("none", "northstar"),
+    ] {
+        create_claim(
+            &claims,
+            &claim(
+                name,
+                DbKind::Postgres,
+                &format!("{name}_{id}"),
+                &format!("{name}_{id}"),
+                json!({"instanceLabel": label}),
+            ),
+        )
+        .await;
+    }
+    for (name, server) in [
+        ("exact", "hostapp"),
+        ("deeper", "hostapp"),
+        ("parent", "athena"),
+    ] {
+        let c = claim_where(&claims, name, "ready", is_ready).await;
+        assert_eq!(c.status.unwrap().server.as_deref(), Some(server), "{name}");
+    }
+    let none = claim_where(
+        &claims,
+        "none",
+        "no server",
+        ready_is("False", "ServerNotFound"),
+    )
+    .await;
+    assert!(none.status.unwrap().error.unwrap().contains("northstar"));
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_policy_drops_or_retains() {
+    let (client, ns, operator) = setup("claim-delete").await;
+    let db = DbServer::shared_postgres();
+    register_server(&client, &ns.name, "pg", db, None, json!({})).await;
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    let (gone, kept) = (format!("gone_{id}"), format!("kept_{id}"));
+    create_claim(
+        &claims,
+        &claim(
+            "gone",
+            DbKind::Postgres,
+            &gone,
+            &gone,
+            json!({"deletePolicy": "delete"}),
+        ),
+    )
+    .await;
+    create_claim(
+        &claims,
+        &claim("kept", DbKind::Postgres, &kept, &kept, json!({})),
+    )
+    .await;
+    claim_where(&claims, "gone", "ready", is_ready).await;
+    claim_where(&claims, "kept", "ready", is_ready).await;
+    // Objects inside the database, owned through the login users, and a
+    // live session: deletion must still not wedge.
+    let data = secret_data(&client, &ns.name, "gone-db").await;
+    let (app, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} password={} dbname={}",
+            data["host"], data["port"], data["username"], data["password"], data["database"]
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let session = tokio::spawn(connection);
+    app.batch_execute("CREATE TABLE t (id int primary key); CREATE VIEW v AS SELECT * FROM t; INSERT INTO t VALUES (1);")
+        .await
+        .unwrap();
+    assert!(database_exists(db, &gone).await);
+
+    claims
+        .delete("gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    claims
+        .delete("kept", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&claims, "gone", CLAIM_TIMEOUT).await.unwrap();
+    wait_gone(&claims, "kept", CLAIM_TIMEOUT).await.unwrap();
+    assert!(
+        !database_exists(db, &gone).await,
+        "delete policy left the database"
+    );
+    for role in [gone.clone(), format!("{gone}_a"), format!("{gone}_b")] {
+        assert!(
+            !role_exists(db, &role).await,
+            "delete policy left role {role}"
+        );
+    }
+    assert!(
+        database_exists(db, &kept).await,
+        "retain policy dropped the database"
+    );
+    assert!(role_exists(db, &format!("{kept}_a")).await);
+    session.abort();
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_claim_waits_while_its_server_is_down_and_completes_when_it_returns() {
+    let (client, ns, operator) = setup("claim-down").await;
+    let db = DbServer::start(DbKind::Postgres).unwrap();
+    register_server(&client, &ns.name, "pg", &db, None, json!({})).await;
+    db.stop().unwrap();
+    let claims: Api<DatabaseClaim> = ns.api();
+    create_claim(
+        &claims,
+        &claim("app", DbKind::Postgres, "app", "app", json!({})),
+    )
+    .await;
+    let waiting = claim_where(
+        &claims,
+        "app",
+        "server unreachable",
+        ready_is("False", "ServerUnreachable"),
+    )
+    .await;
+    assert!(waiting.status.unwrap().error.is_some());
+    let servers: Api<DatabaseServer> = ns.api();
+    dbaas_testkit::wait_for(
+        &servers,
+        "pg",
+        CLAIM_TIMEOUT,
+        "server unreachable",
+        |s: Option<&DatabaseServer>| {
+            s.and_then(|s| s.status.as_ref()).is_some_and(|s| {
+                !s.reachable && s.conditions.iter().any(|c| c.reason == "ServerUnreachable")
+            })
+        },
+    )
+    .await
+    .unwrap();
+    // Nothing half-made: no Secret while the server was down.
+    let secrets: Api<Secret> = ns.api();
+    assert!(secrets.get_opt("app-db").await.unwrap().is_none());
+
+    db.resume().unwrap();
+    claim_where(&claims, "app", "ready after the server returned", is_ready).await;
+    let data = secret_data(&client, &ns.name, "app-db").await;
+    login_with(DbKind::Postgres, &data).await.unwrap();
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_admin_credentials_are_a_condition() {
+    let (client, ns, operator) = setup("claim-auth").await;
+    let db = DbServer::shared_postgres();
+    register_server_with_password(
+        &client,
+        &ns.name,
+        "pg",
+        db,
+        "not-the-password",
+        None,
+        json!({}),
+    )
+    .await;
+    let servers: Api<DatabaseServer> = ns.api();
+    dbaas_testkit::wait_for(
+        &servers,
+        "pg",
+        CLAIM_TIMEOUT,
+        "admin auth failure",
+        |s: Option<&DatabaseServer>| {
+            s.and_then(|s| s.status.as_ref())
+                .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "AdminAuthFailed"))
+        },
+    )
+    .await
+    .unwrap();
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    create_claim(
+        &claims,
+        &claim(
+            "app",
+            DbKind::Postgres,
+            &format!("app_{id}"),
+            &format!("app_{id}"),
+            json!({}),
+        ),
+    )
+    .await;
+    claim_where(
+        &claims,
+        "app",
+        "admin auth failure",
+        ready_is("False", "AdminAuthFailed"),
+    )
+    .await;
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_claim_in_another_namespace_cannot_take_over_a_database() {
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let first = TestNamespace::create(&client, "claim-own").await.unwrap();
+    let second = TestNamespace::create(&client, "claim-thief").await.unwrap();
+    let _op1 = claim_operator(&client, &first.name);
+    let _op2 = claim_operator(&client, &second.name);
+    let db = DbServer::shared_postgres();
+    register_server(&client, &first.name, "pg", db, None, json!({})).await;
+    register_server(&client, &second.name, "pg", db, None, json!({})).await;
+    let id = unique();
+    let name = format!("shared_{id}");
+    let owner_claims: Api<DatabaseClaim> = first.api();
+    create_claim(
+        &owner_claims,
+        &claim("app", DbKind::Postgres, &name, &name, json!({})),
+    )
+    .await;
+    claim_where(&owner_claims, "app", "ready", is_ready).await;
+    let before = secret_data(&client, &first.name, "app-db").await;
+
+    // Same database and user names from another namespace: refused.
+    let thief_claims: Api<DatabaseClaim> = second.api();
+    create_claim(
+        &thief_claims,
+        &claim("app", DbKind::Postgres, &name, &name, json!({})),
+    )
+    .await;
+    let refused = claim_where(
+        &thief_claims,
+        "app",
+        "refused",
+        ready_is("False", "OwnedByAnotherClaim"),
+    )
+    .await;
+    assert!(refused.status.unwrap().error.unwrap().contains(&first.name));
+    // A different user but the same database: refused too.
+    create_claim(
+        &thief_claims,
+        &claim(
+            "db-only",
+            DbKind::Postgres,
+            &name,
+            &format!("other_{id}"),
+            json!({}),
+        ),
+    )
+    .await;
+    claim_where(
+        &thief_claims,
+        "db-only",
+        "refused",
+        ready_is("False", "OwnedByAnotherClaim"),
+    )
+    .await;
+    let secrets: Api<Secret> = second.api();
+    assert!(secrets.get_opt("app-db").await.unwrap().is_none());
+    // The owner's credentials were not touched.
+    login_with(DbKind::Postgres, &before).await.unwrap();
+    // And deleting the thief's claims with policy delete drops nothing.
+    thief_claims
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"deletePolicy": "delete"}})),
+        )
+        .await
+        .unwrap();
+    thief_claims
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&thief_claims, "app", CLAIM_TIMEOUT)
+        .await
+        .unwrap();
+    assert!(database_exists(db, &name).await);
+    login_with(DbKind::Postgres, &before).await.unwrap();
+    first.delete().await.unwrap();
+    second.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn hostile_names_are_refused_by_the_api() {
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "claim-bad").await.unwrap();
+    let claims: Api<DatabaseClaim> = ns.api();
+    let cases = [
+        (
+            "quote",
+            json!({"databaseName": "x'; DROP DATABASE postgres; --"}),
+        ),
+        ("upper", json!({"username": "Admin"})),
+        ("long", json!({"databaseName": "a".repeat(64)})),
+        ("dash", json!({"username": "a-b"})),
+        (
+            "both",
+            json!({"instanceLabel": "x", "serverRef": {"name": "pg"}}),
+        ),
+        ("dsn", json!({"dsnName": "a/b"})),
+        (
+            "tpl",
+            json!({"secretTemplates": {"password": "{{password}}"}}),
+        ),
+        ("rot", json!({"rotationMinutes": 5})),
+    ];
+    for (name, extra) in cases {
+        let c = claim(name, DbKind::Postgres, "ok", "ok", extra.clone());
+        let err = claims
+            .create(&Default::default(), &c)
+            .await
+            .expect_err(&format!("{name} accepted: {extra}"));
+        let kube::Error::Api(status) = err else {
+            panic!("{name}: {err}")
+        };
+        assert_eq!(status.code, 422, "{name}: {}", status.message);
+    }
+    // MySQL user names are at most 32 characters with the _a/_b suffix.
+    let mysql = claim(
+        "mysql",
+        DbKind::MariaDb,
+        "ok",
+        &"u".repeat(30),
+        json!({"type": "mysql"}),
+    );
+    let err = claims
+        .create(&Default::default(), &mysql)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("29"), "{err}");
+    // Immutable database and user.
+    let ok = create_claim(
+        &claims,
+        &claim("fixed", DbKind::Postgres, "ok", "ok", json!({})),
+    )
+    .await;
+    let err = claims
+        .patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"databaseName": "other"}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("immutable"), "{err}");
+    assert_eq!(ok.spec.database_name, "ok");
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deleted_secret_comes_back_and_the_old_login_keeps_working() {
+    let (client, ns, operator) = setup("claim-secret").await;
+    let db = DbServer::shared_postgres();
+    register_server(&client, &ns.name, "pg", db, None, json!({})).await;
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    create_claim(
+        &claims,
+        &claim(
+            "app",
+            DbKind::Postgres,
+            &format!("app_{id}"),
+            &format!("app_{id}"),
+            json!({}),
+        ),
+    )
+    .await;
+    claim_where(&claims, "app", "ready", is_ready).await;
+    let first = secret_data(&client, &ns.name, "app-db").await;
+    let secrets: Api<Secret> = ns.api();
+    secrets
+        .delete("app-db", &DeleteParams::default())
+        .await
+        .unwrap();
+    let back = dbaas_testkit::wait_for(
+        &secrets,
+        "app-db",
+        CLAIM_TIMEOUT,
+        "Secret recreated",
+        |s: Option<&Secret>| s.is_some(),
+    )
+    .await
+    .unwrap();
+    assert!(back.metadata.owner_references.is_some());
+    let second = secret_data(&client, &ns.name, "app-db").await;
+    assert_ne!(
+        first["username"], second["username"],
+        "recreated on the other login"
+    );
+    login_with(DbKind::Postgres, &second).await.unwrap();
+    // Apps still holding the old files keep working.
+    login_with(DbKind::Postgres, &first).await.unwrap();
+
+    // A Secret we do not own is never overwritten.
+    let mut foreign = claim(
+        "foreign",
+        DbKind::Postgres,
+        &format!("f_{id}"),
+        &format!("f_{id}"),
+        json!({}),
+    );
+    foreign.spec.secret_name = "someone-elses".into();
+    let theirs: Secret = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "someone-elses"}, "stringData": {"keep": "me"}}))
+    .unwrap();
+    secrets.create(&Default::default(), &theirs).await.unwrap();
+    create_claim(&claims, &foreign).await;
+    claim_where(
+        &claims,
+        "foreign",
+        "conflict",
+        ready_is("False", "SecretConflict"),
+    )
+    .await;
+    assert_eq!(
+        secret_data(&client, &ns.name, "someone-elses").await["keep"],
+        "me"
+    );
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn stored_procedures_create_rotate_and_delete() {
+    let (client, ns, operator) = setup("claim-proc").await;
+    let db = DbServer::shared_postgres();
+    let id = unique();
+    let schema = format!("dba_{id}");
+    let database = format!("procdb_{id}");
+    // The DBA's procedures: they make the user their own way (PostgreSQL
+    // cannot CREATE DATABASE inside a procedure, so the DBA made it) and say
+    // what the app gets.
+    admin_exec(db, &format!("CREATE DATABASE {database}")).await;
+    admin_exec(db, &format!(r#"
+        CREATE SCHEMA {schema};
+        CREATE TABLE {schema}.log (action text, db text, usr text);
+        CREATE FUNCTION {schema}.create_db(db text, usr text, pw text) RETURNS TABLE (username text, note text)
+        LANGUAGE plpgsql AS $$ BEGIN
+            EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', usr, pw);
+            EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', db, usr);
+            INSERT INTO {schema}.log VALUES ('create', db, usr);
+            RETURN QUERY SELECT usr, 'made by the DBA procedure'::text;
+        END $$;
+        CREATE FUNCTION {schema}.rotate_db(db text, usr text, pw text) RETURNS TABLE (username text)
+        LANGUAGE plpgsql AS $$ BEGIN
+            EXECUTE format('ALTER ROLE %I PASSWORD %L', usr, pw);
+            INSERT INTO {schema}.log VALUES ('rotate', db, usr);
+            RETURN QUERY SELECT usr;
+        END $$;
+        CREATE FUNCTION {schema}.delete_db(db text, usr text) RETURNS void
+        LANGUAGE plpgsql AS $$ BEGIN
+            EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM %I', db, usr);
+            EXECUTE format('DROP ROLE %I', usr);
+            INSERT INTO {schema}.log VALUES ('delete', db, usr);
+        END $$;
+    "#)).await;
+    register_server(&client, &ns.name, "pg", db, None, json!({"storedProcedures": {
+        "create": format!("{schema}.create_db"), "rotate": format!("{schema}.rotate_db"), "delete": format!("{schema}.delete_db")
+    }})).await;
+    let claims: Api<DatabaseClaim> = ns.api();
+    let user = format!("proc_{id}");
+    create_claim(
+        &claims,
+        &claim(
+            "app",
+            DbKind::Postgres,
+            &database,
+            &user,
+            json!({"deletePolicy": "delete"}),
+        ),
+    )
+    .await;
+    claim_where(&claims, "app", "ready", is_ready).await;
+    let data = secret_data(&client, &ns.name, "app-db").await;
+    assert_eq!(data["note"], "made by the DBA procedure");
+    assert_eq!(data["username"], user);
+    login_with(DbKind::Postgres, &data).await.unwrap();
+
+    claims
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"dbaas.io/rotate": "1"}}})),
+        )
+        .await
+        .unwrap();
+    claim_where(&claims, "app", "rotated", |s| {
+        s.handled_rotate_request.as_deref() == Some("1")
+    })
+    .await;
+    let rotated = secret_data(&client, &ns.name, "app-db").await;
+    assert_ne!(rotated["password"], data["password"]);
+    login_with(DbKind::Postgres, &rotated).await.unwrap();
+
+    claims
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&claims, "app", CLAIM_TIMEOUT).await.unwrap();
+    let log = admin_query(
+        db,
+        &format!("SELECT action || ':' || usr FROM {schema}.log"),
+    )
+    .await;
+    assert_eq!(
+        log,
+        vec![
+            format!("create:{user}"),
+            format!("rotate:{user}"),
+            format!("delete:{user}")
+        ]
+    );
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn rotation_under_load_loses_no_query() {
+    use dbaas_hotload::{HotPool, HotPoolOptions};
+    let (client, ns, operator) = setup("claim-rotate").await;
+    let db = DbServer::shared_postgres();
+    register_server(&client, &ns.name, "pg", db, None, json!({})).await;
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    create_claim(
+        &claims,
+        &claim(
+            "app",
+            DbKind::Postgres,
+            &format!("rot_{id}"),
+            &format!("rot_{id}"),
+            json!({}),
+        ),
+    )
+    .await;
+    claim_where(&claims, "app", "ready", is_ready).await;
+
+    // Play the kubelet: mirror the Secret into a mounted-style directory.
+    let dir = tempfile::tempdir().unwrap();
+    let kubelet = kubelet_mirror(
+        client.clone(),
+        ns.name.clone(),
+        "app-db".into(),
+        dir.path().to_owned(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !dir.path().join("password").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Secret never reached the volume"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pool = HotPool::open(dir.path(), HotPoolOptions::default())
+        .await
+        .unwrap();
+    {
+        let conn = pool.get().await.unwrap();
+        conn.batch_execute("CREATE TABLE hits (n bigint)")
+            .await
+            .unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let result = async {
+                    let conn = pool.get().await.map_err(|e| e.to_string())?;
+                    conn.execute("INSERT INTO hits VALUES (1)", &[])
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                .await;
+                match result {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    const ROTATIONS: usize = 50;
+    let mut logins = Vec::new();
+    for round in 1..=ROTATIONS {
+        let reloads = pool.reloads();
+        claims
+            .patch(
+                "app",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    &json!({"metadata": {"annotations": {"dbaas.io/rotate": round.to_string()}}}),
+                ),
+            )
+            .await
+            .unwrap();
+        let c = claim_where(&claims, "app", "rotated", |s| {
+            s.handled_rotate_request.as_deref() == Some(round.to_string().as_str())
+        })
+        .await;
+        logins.push(c.status.unwrap().active_login.unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while pool.reloads() == reloads {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pool did not reload after rotation {round}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut total, mut failures) = (0u64, Vec::new());
+    for worker in workers {
+        let (ok, failed) = worker.await.unwrap();
+        total += ok;
+        failures.extend(failed);
+    }
+    kubelet.abort();
+    println!(
+        "rotation under load: {ROTATIONS} rotations, {total} queries, {} failed",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed queries, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert!(total > 500, "only {total} queries ran");
+    // The logins alternated: each rotation moved to the other user.
+    assert!(logins.windows(2).all(|w| w[0] != w[1]), "{logins:?}");
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+/// Mirrors a Secret into `dir` the way the kubelet updates a Secret volume:
+/// a new timestamped directory, then an atomic swap of the `..data` link.
+fn kubelet_mirror(
+    client: Client,
+    namespace: String,
+    name: String,
+    dir: std::path::PathBuf,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let secrets: Api<Secret> = Api::namespaced(client, &namespace);
+        let mut volume = dbaas_hotload::test_util::KubeletDir::new(dir).unwrap();
+        let mut last = None;
+        loop {
+            if let Ok(Some(secret)) = secrets.get_opt(&name).await {
+                let data = secret.data.unwrap_or_default();
+                if last.as_ref() != Some(&data) {
+                    let files: Vec<(String, String)> = data
+                        .iter()
+                        .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
+                        .collect();
+                    volume.publish(&files).unwrap();
+                    last = Some(data);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_claim_that_matches_no_server_gets_a_cluster_from_its_shape() {
+    use dbaas_api::DatabaseCluster;
+    use dbaas_api::cluster::ClusterPhase;
+    use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
+    use dbaas_operator::OperatorConfig;
+    use dbaas_operator::claim::ClaimsConfig;
+    use dbaas_operator::server::endpoint::ConnectTo;
+
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "claim-dyn").await.unwrap();
+    let db = DbServer::shared_postgres();
+    // The operator runs outside the cluster: the cluster's service name is
+    // dialled at the local PostgreSQL that plays the CNPG instance.
+    let service = format!("app-rw.{}.svc", ns.name);
+    let _operator = common::start_operator_with(
+        &client,
+        OperatorConfig {
+            namespace: Some(ns.name.clone()),
+            concurrency: 4,
+            detection_interval: Duration::from_secs(1),
+            claims: ClaimsConfig {
+                connect_to: vec![ConnectTo {
+                    from_host: service.clone(),
+                    from_port: 5432,
+                    to_host: db.host().to_owned(),
+                    to_port: db.port(),
+                }],
+                rotation_grace: TEST_GRACE,
+                ..ClaimsConfig::default()
+            },
+            server_check_interval: Duration::from_secs(2),
+            ..OperatorConfig::default()
+        },
+    );
+    let templates: Api<dbaas_api::DatabaseClusterTemplate> = ns.api();
+    templates
+        .create(&Default::default(), &serde_json::from_value(json!({
+            "apiVersion": "dbaas.io/v1", "kind": "DatabaseClusterTemplate",
+            "metadata": {"name": "small"},
+            "spec": {"engineType": "postgresql", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+        })).unwrap())
+        .await
+        .unwrap();
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    create_claim(&claims, &claim("app", DbKind::Postgres, &format!("dyn_{id}"), &format!("dyn_{id}"), json!({
+        "instanceLabel": "dynamic.app", "shape": "small", "minStorageGB": 5, "deletePolicy": "delete"
+    }))).await;
+    claim_where(&claims, "app", "provisioning", |s| {
+        s.provisioned_cluster.as_deref() == Some("app")
+    })
+    .await;
+
+    // The cluster comes from the template and the claim, and runs on CNPG.
+    let clusters: Api<DatabaseCluster> = ns.api();
+    let cluster = clusters.get("app").await.unwrap();
+    assert_eq!(cluster.spec.storage.size.0, "5Gi");
+    assert_eq!(
+        cluster.metadata.annotations.as_ref().unwrap()["dbaas.io/template-name"],
+        "small"
+    );
+    let engines: Api<CnpgCluster> = ns.api();
+    let cnpg = common::engine_object(&engines, "app", "the CNPG Cluster", |_| true).await;
+    assert_eq!(
+        serde_json::to_value(cnpg.spec.resources.unwrap().requests.unwrap()).unwrap(),
+        json!({"cpu": "500m", "memory": "1Gi"})
+    );
+    claim_where(
+        &claims,
+        "app",
+        "waiting for the cluster",
+        ready_is("False", "ClusterNotReady"),
+    )
+    .await;
+
+    // Play CloudNativePG: the superuser Secret and a healthy status.
+    let secrets: Api<Secret> = ns.api();
+    secrets
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-superuser"},
+                "stringData": {"username": db.admin_user(), "password": db.admin_password()},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let image = cnpg.spec.image_name.clone().unwrap();
+    common::write_engine_status(&engines, "app", "cloudnative-pg", json!({
+        "phase": "Cluster in healthy state", "instances": 1, "readyInstances": 1, "image": image,
+        "currentPrimary": "app-1", "writeService": "app-rw", "readService": "app-r",
+        "conditions": [{"type": "Ready", "status": "True", "reason": "ClusterIsReady",
+                        "message": "Cluster is Ready", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    })).await;
+    common::cluster_where(
+        &clusters,
+        "app",
+        "ready",
+        common::in_phase(ClusterPhase::Ready),
+    )
+    .await;
+    let bound = claim_where(&claims, "app", "ready on its own cluster", is_ready).await;
+    assert_eq!(bound.status.unwrap().server.as_deref(), Some("app"));
+    let mut data = secret_data(&client, &ns.name, "app-db").await;
+    assert_eq!(data["host"], service, "apps get the in-cluster service");
+    // Log in the way an app in the cluster would, through the redirect.
+    data.insert("host".into(), db.host().to_owned());
+    data.insert("port".into(), db.port().to_string());
+    login_with(DbKind::Postgres, &data).await.unwrap();
+    let servers: Api<DatabaseServer> = ns.api();
+    let server = servers.get("app").await.unwrap();
+    assert_eq!(
+        server.metadata.labels.unwrap()["dbaas.io/instance"],
+        "dynamic.app"
+    );
+    ns.delete().await.unwrap();
+}

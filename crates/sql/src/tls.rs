@@ -1,0 +1,184 @@
+//! rustls client configurations for the libpq TLS modes (ring as the
+//! crypto provider, the system's trusted roots).
+
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::TlsMode;
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The system's trusted roots as DER (honours `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+pub(crate) fn system_roots() -> Result<Vec<CertificateDer<'static>>, String> {
+    let loaded = rustls_native_certs::load_native_certs();
+    if loaded.certs.is_empty() {
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "no trusted root certificates found (set SSL_CERT_FILE){}",
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", errors.join("; "))
+            }
+        ));
+    }
+    Ok(loaded.certs)
+}
+
+/// The client configuration for `mode`; `None` for [`TlsMode::Disable`].
+pub(crate) fn client_config(mode: TlsMode) -> Result<Option<ClientConfig>, String> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| err.to_string())?;
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        TlsMode::Disable => return Ok(None),
+        // libpq without a root certificate: encrypted, not authenticated.
+        TlsMode::Prefer | TlsMode::Require => Arc::new(AnyCertificate {
+            algorithms: provider.signature_verification_algorithms,
+        }),
+        TlsMode::VerifyCa | TlsMode::VerifyFull => {
+            let mut roots = RootCertStore::empty();
+            let (added, _ignored) = roots.add_parsable_certificates(system_roots()?);
+            if added == 0 {
+                return Err("none of the trusted root certificates could be parsed".to_owned());
+            }
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|err| err.to_string())?;
+            if mode == TlsMode::VerifyFull {
+                webpki
+            } else {
+                Arc::new(AnyHostName { inner: webpki })
+            }
+        }
+    };
+    Ok(Some(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    ))
+}
+
+/// `prefer`/`require`: any certificate, but the handshake signatures are
+/// still checked (the server must hold the key of the certificate it shows).
+#[derive(Debug)]
+struct AnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must lead to a trusted root; the name may differ.
+#[derive(Debug)]
+struct AnyHostName {
+    inner: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for AnyHostName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mode_has_a_configuration() {
+        assert!(client_config(TlsMode::Disable).unwrap().is_none());
+        for mode in [TlsMode::Prefer, TlsMode::Require] {
+            assert!(client_config(mode).unwrap().is_some());
+        }
+        // The verifying modes need the system's roots (ca-certificates).
+        if system_roots().is_ok() {
+            for mode in [TlsMode::VerifyCa, TlsMode::VerifyFull] {
+                assert!(client_config(mode).unwrap().is_some());
+            }
+        }
+    }
+}
