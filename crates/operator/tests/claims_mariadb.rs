@@ -113,11 +113,49 @@ async fn claims_on_mariadb_work_stay_apart_and_are_dropped_on_delete() {
     let new = secret_data(&client, &ns.name, "a-db").await;
     assert_ne!(new["username"], data["username"]);
     assert_eq!(
-        rotated.status.unwrap().active_login.as_deref(),
+        rotated.status.as_ref().unwrap().active_login.as_deref(),
         Some(new["username"].as_str())
     );
     login_with(DbKind::MariaDb, &new).await.unwrap();
     login_with(DbKind::MariaDb, &data).await.unwrap();
+
+    // A second request right away waits out the grace period: the login
+    // apps just left keeps its password at least that long.
+    claims
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"dbaas.io/rotate": "r2"}}})),
+        )
+        .await
+        .unwrap();
+    let second = claim_where(&claims, "a", "rotated again", |s| {
+        s.handled_rotate_request.as_deref() == Some("r2")
+    })
+    .await;
+    let (first_at, second_at) = (
+        rotated
+            .status
+            .as_ref()
+            .unwrap()
+            .last_rotation
+            .clone()
+            .unwrap()
+            .0,
+        second.status.unwrap().last_rotation.unwrap().0,
+    );
+    let gap = second_at.duration_since(first_at);
+    assert!(
+        gap >= TEST_GRACE.try_into().unwrap(),
+        "switches {gap:?} apart, grace {TEST_GRACE:?}"
+    );
+    let third = secret_data(&client, &ns.name, "a-db").await;
+    assert_eq!(
+        third["username"], data["username"],
+        "back on the first login"
+    );
+    login_with(DbKind::MariaDb, &third).await.unwrap();
+    login_with(DbKind::MariaDb, &new).await.unwrap();
 
     claims.delete("a", &DeleteParams::default()).await.unwrap();
     claims.delete("b", &DeleteParams::default()).await.unwrap();

@@ -1001,9 +1001,27 @@ async fn a_claim_that_matches_no_server_gets_a_cluster_from_its_shape() {
     login_with(DbKind::Postgres, &data).await.unwrap();
     let servers: Api<DatabaseServer> = ns.api();
     let server = servers.get("app").await.unwrap();
-    assert_eq!(
-        server.metadata.labels.unwrap()["dbaas.io/instance"],
-        "dynamic.app"
-    );
+    let labels = server.metadata.labels.unwrap();
+    assert_eq!(labels["dbaas.io/claim"], "app");
+    assert!(!labels.contains_key("dbaas.io/instance"));
+    // The claim's own server is private: another claim does not land on it.
+    create_claim(
+        &claims,
+        &claim(
+            "other",
+            DbKind::Postgres,
+            &format!("other_{id}"),
+            &format!("other_{id}"),
+            json!({}),
+        ),
+    )
+    .await;
+    claim_where(
+        &claims,
+        "other",
+        "no server",
+        ready_is("False", "ServerNotFound"),
+    )
+    .await;
     ns.delete().await.unwrap();
 }

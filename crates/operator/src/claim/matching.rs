@@ -3,7 +3,7 @@
 //! (`athena.hostapp` matches a server labelled `athena.hostapp`, else one
 //! labelled `athena`). Pure: the caller passes the servers of the namespace.
 
-use dbaas_api::claim::LABEL_INSTANCE;
+use dbaas_api::claim::{LABEL_CLAIM, LABEL_INSTANCE};
 use dbaas_api::{DatabaseClaim, DatabaseServer};
 use kube::ResourceExt;
 
@@ -84,7 +84,15 @@ pub fn choose<'a>(
             label: None,
         });
     }
-    let candidates = servers.iter().filter(|s| s.spec.engine == engine);
+    // Servers made for another claim (dynamic provisioning) are private.
+    let candidates = servers
+        .iter()
+        .filter(|s| s.spec.engine == engine)
+        .filter(|s| {
+            s.labels()
+                .get(LABEL_CLAIM)
+                .is_none_or(|c| *c == claim.name_any())
+        });
     let engine_name = format!("{engine:?}").to_lowercase();
     match &claim.spec.instance_label {
         Some(wanted) => candidates
@@ -247,6 +255,25 @@ mod tests {
                 count: 2
             })
         );
+    }
+
+    #[test]
+    fn servers_made_for_another_claim_are_private() {
+        let mut private = server("other-db", "postgres", Some("athena"));
+        private
+            .metadata
+            .labels
+            .get_or_insert_default()
+            .insert(LABEL_CLAIM.into(), "other".into());
+        let servers = vec![private];
+        assert!(matches!(
+            names(&servers, &claim(Some("athena.app"))),
+            Err(NoMatch::NoPrefix { .. })
+        ));
+        assert!(matches!(
+            names(&servers, &claim(None)),
+            Err(NoMatch::Ambiguous { count: 0, .. })
+        ));
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct ClaimContext {
     pub metrics: Arc<ClaimMetrics>,
     /// Consecutive failures per claim, for back-off.
     failures: Mutex<HashMap<ObjectRef<DatabaseClaim>, u32>>,
+    /// The last full pass of each claim and until when it holds.
+    passes: Mutex<HashMap<ObjectRef<DatabaseClaim>, (MemoKey, Instant)>>,
 }
 
 impl ClaimContext {
@@ -109,6 +111,44 @@ impl ClaimContext {
             config,
             metrics,
             failures: Mutex::new(HashMap::new()),
+            passes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Remembers a full pass that holds for `valid_for` unless `key` changes.
+    fn verified(&self, claim: &DatabaseClaim, key: MemoKey, valid_for: Duration) {
+        if let Ok(mut passes) = self.passes.lock() {
+            passes.insert(
+                ObjectRef::from_obj(claim),
+                (key, Instant::now() + valid_for),
+            );
+        }
+    }
+
+    /// How long the last full pass still holds, if nothing it depended on
+    /// changed.
+    fn still_verified(&self, claim: &DatabaseClaim, key: &MemoKey) -> Option<Duration> {
+        let passes = self.passes.lock().ok()?;
+        let (known, until) = passes.get(&ObjectRef::from_obj(claim))?;
+        let left = until.checked_duration_since(Instant::now())?;
+        (known == key && !left.is_zero()).then_some(left)
+    }
+
+    /// Forgets the last full pass of a claim that is now failing.
+    fn forget_passes_of(&self, claim: &DatabaseClaim) {
+        if let Ok(mut passes) = self.passes.lock() {
+            passes.remove(&ObjectRef::from_obj(claim));
+        }
+    }
+
+    /// Forgets a deleted claim.
+    fn forget(&self, claim: &DatabaseClaim) {
+        let key = ObjectRef::from_obj(claim);
+        if let Ok(mut passes) = self.passes.lock() {
+            passes.remove(&key);
+        }
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&key);
         }
     }
 
@@ -242,6 +282,18 @@ pub fn error_policy(claim: Arc<DatabaseClaim>, error: &Error, ctx: Arc<ClaimCont
 struct Done {
     status: DatabaseClaimStatus,
     recheck: Duration,
+    /// What the pass verified, to skip the next pass if nothing changes.
+    memo: Option<MemoKey>,
+}
+
+/// What a full pass depended on: when none of it changed, the next event
+/// (our own Secret or status write) needs no trip to the database server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MemoKey {
+    generation: Option<i64>,
+    rotate_request: Option<String>,
+    secret_version: Option<String>,
+    server_version: Option<String>,
 }
 
 async fn apply(claim: Arc<DatabaseClaim>, ctx: Arc<ClaimContext>) -> Result<Action, Error> {
@@ -264,6 +316,9 @@ async fn apply(claim: Arc<DatabaseClaim>, ctx: Arc<ClaimContext>) -> Result<Acti
     match provide(&claim, &ctx, now).await {
         Ok(done) => {
             ctx.succeeded(&claim);
+            if let Some(memo) = done.memo {
+                ctx.verified(&claim, memo, done.recheck);
+            }
             write_status(&ctx, &claim, done.status).await?;
             Ok(Action::requeue(done.recheck))
         }
@@ -290,6 +345,7 @@ async fn apply(claim: Arc<DatabaseClaim>, ctx: Arc<ClaimContext>) -> Result<Acti
             Ok(Action::requeue(Duration::from_secs(5)))
         }
         Err(Failure::Blocked(blocked)) => {
+            ctx.forget_passes_of(&claim);
             ctx.metrics
                 .errors
                 .get_or_create(&Reason {
@@ -433,24 +489,10 @@ async fn provide(
         .map_err(|err| Blocked::new("InvalidName", err.to_string()).after(Duration::MAX))?;
     let procedures = server.spec.stored_procedures.clone().unwrap_or_default();
     let procedure_mode = procedures.create.is_some();
-    // In stored-procedure mode the procedures own the users: one login, the
-    // claim's username, rotated by the rotate procedure.
-    let logins = if procedure_mode {
-        [claim.spec.username.clone(), claim.spec.username.clone()]
-    } else {
-        names.logins.clone()
-    };
     let owner = owner_of(claim);
 
-    let mut admin = timed("connecting as admin", Admin::connect(&resolved.admin)).await?;
-    if !procedure_mode {
-        timed(
-            "creating the database and users",
-            admin.ensure_claim(&owner, &names),
-        )
-        .await?;
-    }
-
+    // Everything that can refuse without touching the server comes first,
+    // so a refused claim leaves nothing behind there.
     let secrets: Api<Secret> =
         Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default());
     let existing = secrets
@@ -493,6 +535,56 @@ async fn provide(
         password,
         tls: resolved.admin.tls,
     };
+    secret::render(
+        claim,
+        &connection_for(&claim.spec.username, SecretString::from("x")),
+        &BTreeMap::new(),
+    )
+    .map_err(|err| Blocked::new("SecretTemplateInvalid", err.to_string()).after(Duration::MAX))?;
+
+    // Nothing changed since the last full check (our own Secret and status
+    // writes come back as events): no need to ask the server again.
+    let memo = MemoKey {
+        generation: claim.metadata.generation,
+        rotate_request: claim.annotations().get(ANNOTATION_ROTATE).cloned(),
+        secret_version: existing
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone()),
+        server_version: server.metadata.resource_version.clone(),
+    };
+    if let Some(recheck) = ctx.still_verified(claim, &memo)
+        && let Some(status) = claim.status.clone()
+    {
+        return Ok(Done {
+            status,
+            recheck,
+            memo: None,
+        });
+    }
+
+    // In stored-procedure mode the procedures own the users: one login,
+    // whatever name the create procedure published.
+    let published_user = existing
+        .as_ref()
+        .and_then(|e| secret::data_of(e).get("username").cloned());
+    let logins = if procedure_mode {
+        let user = published_user
+            .clone()
+            .unwrap_or_else(|| claim.spec.username.clone());
+        [user.clone(), user]
+    } else {
+        names.logins.clone()
+    };
+
+    let mut admin = timed("connecting as admin", Admin::connect(&resolved.admin)).await?;
+    if !procedure_mode {
+        timed(
+            "creating the database and users",
+            admin.ensure_claim(&owner, &names),
+        )
+        .await?;
+    }
+
     let (view, current_password, secret_rotated_at, secret_request) = match &existing {
         None => (None, None, None, None),
         Some(existing) => {
@@ -558,11 +650,11 @@ async fn provide(
     next.handled_rotate_request = handled_request.clone();
     let mut recheck = RECHECK_HEALTHY;
     let mut ready_reason = "Ready";
-    let mut active = status.active_login.clone().or_else(|| {
-        existing
-            .as_ref()
-            .and_then(|e| secret::data_of(e).get("username").cloned())
-    });
+    // The Secret says which login apps hold; status only mirrors it.
+    let mut active = published_user
+        .filter(|u| logins.contains(u))
+        .or_else(|| status.active_login.clone());
+    let mut secret_version = memo.secret_version.clone();
     match decision {
         Decision::Keep { recheck_in } => {
             recheck = recheck.min(recheck_in.max(Duration::from_secs(1)));
@@ -578,7 +670,7 @@ async fn provide(
                 Blocked::new("SecretTemplateInvalid", err.to_string()).after(Duration::MAX)
             })?;
             let rotated_at = last_rotation.unwrap_or(now);
-            apply_secret(
+            secret_version = apply_secret(
                 &secrets,
                 claim,
                 data,
@@ -640,15 +732,16 @@ async fn provide(
                 )),
             )
             .await?;
-            let data = secret::render(claim, &connection_for(&published_login, password), &output)
-                .map_err(|err| {
-                    Blocked::new("SecretTemplateInvalid", err.to_string()).after(Duration::MAX)
-                })?;
+            let mut connection = connection_for(&published_login, password);
+            connection.database = published_database.to_owned();
+            let data = secret::render(claim, &connection, &output).map_err(|err| {
+                Blocked::new("SecretTemplateInvalid", err.to_string()).after(Duration::MAX)
+            })?;
             // The grace period runs from the moment the Secret switches.
             let switched_at = Timestamp::now();
             // Any switch gives new credentials, so it serves a pending request.
             let served = rotate_request.or(handled_request.as_deref());
-            apply_secret(&secrets, claim, data, switched_at, served).await?;
+            secret_version = apply_secret(&secrets, claim, data, switched_at, served).await?;
             info!(claim = %claim.name_any(), namespace = %owner.namespace, login = %published_login, reason = reason.as_str(), "claim credentials published");
             ctx.metrics
                 .rotations
@@ -704,6 +797,10 @@ async fn provide(
     Ok(Done {
         status: next,
         recheck,
+        memo: Some(MemoKey {
+            secret_version,
+            ..memo
+        }),
     })
 }
 
@@ -741,7 +838,8 @@ async fn inspect(
                     &connection_for(user, SecretString::from(password.clone())),
                     &BTreeMap::new(),
                 )
-                .is_ok_and(|wanted| wanted == data);
+                // Only the keys we write: another writer's extra key is theirs.
+                .is_ok_and(|wanted| wanted.iter().all(|(k, v)| data.get(k) == Some(v)));
             let database = data
                 .get("database")
                 .map_or(database_of(claim), String::as_str);
@@ -771,7 +869,7 @@ async fn apply_secret(
     data: BTreeMap<String, String>,
     rotated_at: Timestamp,
     served_request: Option<&str>,
-) -> Result<(), Failure> {
+) -> Result<Option<String>, Failure> {
     let mut object = secret::build(claim, data);
     let annotations = object.metadata.annotations.get_or_insert_default();
     annotations.insert(ANNOTATION_ROTATED_AT.to_owned(), rotated_at.to_string());
@@ -793,7 +891,7 @@ async fn apply_secret(
             &Patch::Apply(&patch),
         )
         .await
-        .map(|_| ())
+        .map(|written| written.metadata.resource_version)
         .map_err(|source| {
             Failure::Kube(Error::Kube {
                 what: "writing the Secret",
@@ -804,68 +902,112 @@ async fn apply_secret(
 }
 
 /// Drops what a `deletePolicy: delete` claim made; keeps it for `retain`.
+/// Only what the server records as this claim's is dropped, so a claim that
+/// was refused (another claim owns the names) deletes nothing.
 async fn cleanup(claim: Arc<DatabaseClaim>, ctx: Arc<ClaimContext>) -> Result<Action, Error> {
     let name = claim.name_any();
+    ctx.forget(&claim);
     let status = claim.status.clone().unwrap_or_default();
-    if claim.spec.delete_policy == DeletePolicy::Retain || status.db_created_at.is_none() {
-        info!(claim = %name, policy = ?claim.spec.delete_policy, "claim deleted; database kept (or never made)");
+    if claim.spec.delete_policy == DeletePolicy::Retain {
+        info!(claim = %name, "claim deleted; database and users kept (deletePolicy retain)");
         return Ok(Action::await_change());
     }
-    let Some(server_name) = status.server.clone() else {
+    if status.provisioned_cluster.is_some() {
+        info!(claim = %name, "claim deleted; its own cluster goes with it");
         return Ok(Action::await_change());
-    };
+    }
     let namespace = claim.namespace().unwrap_or_default();
-    let server = ctx
+    let servers: Vec<DatabaseServer> = ctx
         .servers
-        .get(&ObjectRef::new(&server_name).within(&namespace));
+        .state()
+        .iter()
+        .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()))
+        .map(|s| s.as_ref().clone())
+        .collect();
+    // The server it is bound to, or the one it would have used (a claim
+    // refused half-way has no binding yet, but may have made something).
+    let server = match &status.server {
+        Some(bound) => servers.iter().find(|s| &s.name_any() == bound).cloned(),
+        None => matching::choose(&claim, &servers)
+            .ok()
+            .map(|m| m.server.clone()),
+    };
     let Some(server) = server else {
-        warn!(claim = %name, server = %server_name, "claim deleted but its DatabaseServer is gone; the database cannot be dropped");
+        warn!(claim = %name, server = ?status.server, "claim deleted but its DatabaseServer is gone; nothing can be dropped");
         return Ok(Action::await_change());
     };
-    let blocked = |message: String| Error::CleanupBlocked {
-        claim: name.clone(),
-        message,
-    };
-    let resolved = resolve(&ctx.client, &server, &ctx.config.connect_to)
-        .await
-        .map_err(|err| blocked(err.to_string()))?;
-    let names = ClaimNames::new(
-        resolved.admin.engine,
-        database_of(&claim),
-        &claim.spec.username,
-    )
-    .map_err(|err| blocked(err.to_string()))?;
-    let mut admin = timed("connecting as admin", Admin::connect(&resolved.admin))
-        .await
-        .map_err(|b| blocked(b.message))?;
-    let dropped = match server
+    let procedure = server
         .spec
         .stored_procedures
         .as_ref()
-        .and_then(|p| p.delete.as_deref())
-    {
-        Some(procedure) => {
-            timed(
-                "calling the delete procedure",
-                admin.call_delete(procedure, database_of(&claim), &claim.spec.username),
-            )
+        .and_then(|p| p.delete.clone());
+    if procedure.is_some() && status.db_created_at.is_none() {
+        // The DBA's procedures keep no ownership records: only call delete
+        // for what create made.
+        return Ok(Action::await_change());
+    }
+    let dropped = async {
+        let resolved = resolve(&ctx.client, &server, &ctx.config.connect_to)
             .await
+            .map_err(|err| Blocked::new(err.reason(), err.to_string()))?;
+        let names = ClaimNames::new(
+            resolved.admin.engine,
+            database_of(&claim),
+            &claim.spec.username,
+        )
+        .map_err(|err| Blocked::new("InvalidName", err.to_string()))?;
+        let mut admin = timed("connecting as admin", Admin::connect(&resolved.admin)).await?;
+        match procedure.as_deref() {
+            Some(procedure) => {
+                timed(
+                    "calling the delete procedure",
+                    admin.call_delete(procedure, database_of(&claim), &claim.spec.username),
+                )
+                .await
+            }
+            None => {
+                timed(
+                    "dropping the database and users",
+                    admin.drop_claim(&owner_of(&claim), &names),
+                )
+                .await
+            }
         }
-        None => {
-            timed(
-                "dropping the database and users",
-                admin.drop_claim(&owner_of(&claim), &names),
-            )
-            .await
+    }
+    .await;
+    match dropped {
+        Ok(()) => {
+            info!(claim = %name, database = %database_of(&claim), "claim deleted; database and users dropped");
+            Ok(Action::await_change())
         }
-    };
-    dropped.map_err(|b| {
-        ctx.metrics
-            .errors
-            .get_or_create(&Reason { reason: b.reason })
-            .inc();
-        blocked(b.message)
-    })?;
-    info!(claim = %name, database = %database_of(&claim), "claim deleted; database and users dropped");
-    Ok(Action::await_change())
+        Err(blocked) if blocked.reason == "OwnedByAnotherClaim" => {
+            info!(claim = %name, "claim deleted; its names belong to another claim, nothing dropped");
+            Ok(Action::await_change())
+        }
+        Err(blocked) => {
+            ctx.metrics
+                .errors
+                .get_or_create(&Reason {
+                    reason: blocked.reason,
+                })
+                .inc();
+            warn!(claim = %name, reason = blocked.reason, "claim deletion waits: {}", blocked.message);
+            let mut status = status.clone();
+            set_condition(
+                &mut status.conditions,
+                condition::READY,
+                false,
+                "DeletionBlocked",
+                format!("dropping the database waits: {}", blocked.message),
+                claim.metadata.generation,
+                &Time(Timestamp::now()),
+            );
+            // Best effort: the retry below is what matters.
+            let _ = write_status(&ctx, &claim, status).await;
+            Err(Error::CleanupBlocked {
+                claim: name,
+                message: blocked.message,
+            })
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use dbaas_api::claim::{DeletePolicy, LABEL_CLAIM, LABEL_INSTANCE};
+use dbaas_api::claim::{DeletePolicy, LABEL_CLAIM};
 use dbaas_api::common::{
     ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME, FIELD_MANAGER,
     LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
@@ -102,11 +102,11 @@ pub fn build(claim: &DatabaseClaim, template: &str, engine: EngineType) -> (Valu
             "storage": {"size": format!("{storage_gb}Gi")},
         },
     });
+    // No instance label: the server is this claim's alone (matching skips
+    // servers made for another claim), so no other claim's data can sit on
+    // a cluster that goes away with this claim.
     let mut server_labels = labels(claim);
     server_labels.insert(LABEL_CLUSTER.to_owned(), name.clone());
-    if let Some(label) = &claim.spec.instance_label {
-        server_labels.insert(LABEL_INSTANCE.to_owned(), label.clone());
-    }
     let mut server_metadata = json!({
         "name": name,
         "namespace": claim.namespace(),
@@ -225,6 +225,7 @@ pub(super) async fn ensure(client: &Client, claim: &DatabaseClaim) -> Result<Pro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbaas_api::claim::LABEL_INSTANCE;
 
     fn claim(name: &str, policy: &str) -> DatabaseClaim {
         let mut claim: DatabaseClaim = serde_json::from_value(json!({
@@ -249,7 +250,7 @@ mod tests {
         assert_eq!(cluster.owner_references()[0].uid, "u-1");
         let server: DatabaseServer = serde_json::from_value(server).unwrap();
         assert_eq!(server.spec.cluster_ref.as_ref().unwrap().name, "orders");
-        assert_eq!(server.labels()[LABEL_INSTANCE], "athena.app");
+        assert!(!server.labels().contains_key(LABEL_INSTANCE));
         assert!(made_for(server.labels(), &claim("orders", "delete")));
         assert!(!made_for(server.labels(), &claim("other", "delete")));
     }

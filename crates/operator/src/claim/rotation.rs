@@ -107,33 +107,48 @@ fn other<'a>(logins: &'a [String; 2], current: Option<&str>) -> &'a String {
 /// Decides what happens to the Secret.
 pub fn decide(observed: &Observed<'_>) -> Decision {
     let logins = observed.logins;
+    let since_switch = observed
+        .last_rotation
+        .map(|at| elapsed(at, observed.now))
+        .unwrap_or(Duration::MAX);
+    // Apps that have not reloaded since the last switch may still use the
+    // login the Secret held before it: it keeps its password until the
+    // grace period is over, whatever else is wrong.
+    let after_grace = |decision: Decision| {
+        if since_switch < observed.grace {
+            Decision::WaitForGrace {
+                retry_in: observed.grace - since_switch,
+            }
+        } else {
+            decision
+        }
+    };
     let Some(secret) = &observed.secret else {
-        // Apps may still hold the deleted Secret's login: use the other one.
-        return Decision::Switch {
+        // Running pods keep their mounted copy; the Secret comes back on
+        // the login they are not using.
+        return after_grace(Decision::Switch {
             login: other(logins, observed.last_active).clone(),
             reason: SwitchReason::SecretMissing,
-        };
+        });
     };
     let current = secret
         .username
         .as_deref()
         .filter(|u| logins.iter().any(|l| l == u));
     let Some(current) = current.filter(|_| secret.has_password) else {
-        return Decision::Switch {
-            login: other(logins, secret.username.as_deref()).clone(),
+        return after_grace(Decision::Switch {
+            login: other(logins, observed.last_active).clone(),
             reason: SwitchReason::SecretInvalid,
-        };
+        });
     };
     if secret.login_works == Some(false) {
+        // The Secret's login is broken for everyone already: repair that
+        // one, and leave the other (which apps may still hold) alone.
         return Decision::Switch {
-            login: other(logins, Some(current)).clone(),
+            login: current.to_owned(),
             reason: SwitchReason::SecretInvalid,
         };
     }
-    let since_switch = observed
-        .last_rotation
-        .map(|at| elapsed(at, observed.now))
-        .unwrap_or(Duration::MAX);
     let requested = observed
         .rotate_request
         .is_some_and(|r| Some(r) != observed.handled_request);
@@ -145,15 +160,10 @@ pub fn decide(observed: &Observed<'_>) -> Decision {
         None
     };
     if let Some(reason) = reason {
-        if since_switch < observed.grace {
-            return Decision::WaitForGrace {
-                retry_in: observed.grace - since_switch,
-            };
-        }
-        return Decision::Switch {
+        return after_grace(Decision::Switch {
             login: other(logins, Some(current)).clone(),
             reason,
-        };
+        });
     }
     if !secret.fields_current {
         return Decision::Rewrite {
@@ -254,26 +264,33 @@ mod tests {
     }
 
     #[test]
-    fn repairs_do_not_wait_for_the_grace_period() {
+    fn repairs_keep_the_login_apps_may_still_hold() {
         let l = logins();
         let mut broken = working("app_a");
         if let Some(s) = broken.as_mut() {
             s.login_works = Some(false);
         }
+        // A broken login is repaired in place: the other may still be in use.
         assert_eq!(
             decide(&observed(&l, broken, 1)),
-            switch("app_b", SwitchReason::SecretInvalid)
+            switch("app_a", SwitchReason::SecretInvalid)
         );
-        assert_eq!(
-            decide(&observed(&l, None, 1)),
-            switch("app_a", SwitchReason::SecretMissing)
-        );
-        let mut deleted = observed(&l, None, 1);
+        // A deleted Secret comes back on the login apps are not using, once
+        // the previous switch's grace period is over.
+        let mut deleted = observed(&l, None, 10);
         deleted.last_active = Some("app_a");
         assert_eq!(
             decide(&deleted),
             switch("app_b", SwitchReason::SecretMissing)
         );
+        deleted.now = at(2);
+        assert_eq!(
+            decide(&deleted),
+            Decision::WaitForGrace { retry_in: 3 * MIN }
+        );
+        let mut fresh = observed(&l, None, 0);
+        fresh.last_rotation = None;
+        assert_eq!(decide(&fresh), switch("app_a", SwitchReason::SecretMissing));
         let foreign = Some(SecretView {
             username: Some("someone".into()),
             has_password: true,
@@ -281,7 +298,7 @@ mod tests {
             login_works: None,
         });
         assert_eq!(
-            decide(&observed(&l, foreign, 1)),
+            decide(&observed(&l, foreign, 10)),
             switch("app_a", SwitchReason::SecretInvalid)
         );
         let no_password = Some(SecretView {
@@ -290,8 +307,10 @@ mod tests {
             fields_current: true,
             login_works: None,
         });
+        let mut no_password = observed(&l, no_password, 10);
+        no_password.last_active = Some("app_a");
         assert_eq!(
-            decide(&observed(&l, no_password, 1)),
+            decide(&no_password),
             switch("app_b", SwitchReason::SecretInvalid)
         );
     }
