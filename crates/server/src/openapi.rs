@@ -1,0 +1,418 @@
+//! The OpenAPI 3 document, served at `/openapi.json` and committed at
+//! `deploy/openapi.json` (`cargo run -p dbaas-server --bin openapigen`; a
+//! test fails on drift). Paths come from the same [`Registry`] as the
+//! router; the resource schemas are the CRDs' own OpenAPI schemas, so the
+//! document says exactly what the API server will accept.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem, PathItemBuilder,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApiBuilder, PathsBuilder, Ref, Required,
+    ResponseBuilder,
+};
+
+use crate::error::ErrorBody;
+use crate::routes::{Credentials, EngineVersions, EngineVersionsList, KindDoc, Registry};
+
+const JSON: &str = "application/json";
+
+fn error(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+fn ok(description: &str, schema: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        )
+        .build()
+}
+
+fn path_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+fn query_param(
+    name: &str,
+    description: &str,
+    schema_type: Type,
+) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(schema_type)))
+        .build()
+}
+
+fn list_params(operation: OperationBuilder) -> OperationBuilder {
+    operation
+        .parameter(query_param(
+            "limit",
+            "At most this many items; 0 or unset returns all.",
+            Type::Integer,
+        ))
+        .parameter(query_param(
+            "continue",
+            "The `continue` token of the previous page.",
+            Type::String,
+        ))
+        .parameter(query_param(
+            "labelSelector",
+            "Kubernetes label selector: `a=b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`, comma-separated.",
+            Type::String,
+        ))
+}
+
+fn common_errors(operation: OperationBuilder) -> OperationBuilder {
+    operation
+        .response("400", error("Bad request: invalid name, query, or body"))
+        .response("401", error("Missing or invalid bearer token"))
+        .response("403", error("The caller lacks the named permission"))
+}
+
+fn body(schema: &str, content_type: &str) -> Option<utoipa::openapi::request_body::RequestBody> {
+    Some(
+        RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content(
+                content_type,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn write_errors(operation: OperationBuilder) -> OperationBuilder {
+    common_errors(operation)
+        .response("409", error("Already exists, or changed since it was read"))
+        .response("413", error("Body over the size limit"))
+        .response("415", error("Unsupported Content-Type"))
+        .response(
+            "422",
+            error("The API server's validation (schema, CEL rules) refused the object"),
+        )
+}
+
+fn kind_paths(mut paths: PathsBuilder, doc: &KindDoc) -> PathsBuilder {
+    let KindDoc {
+        kind,
+        plural,
+        writes,
+    } = doc;
+    let list = format!("{kind}List");
+    let namespace = || path_param("namespace", "The namespace (a DNS label).");
+    let name = || path_param("name", "The object's name (a DNS label).");
+    let op = |id: String, summary: String| {
+        OperationBuilder::new()
+            .operation_id(Some(id))
+            .summary(Some(summary))
+            .tag(plural.clone())
+    };
+
+    let list_all = common_errors(list_params(op(
+        format!("list{kind}ForAllNamespaces"),
+        format!("List {plural} of every namespace (needs cluster-wide list)"),
+    )))
+    .response("200", ok("One page, ordered by namespace and name", &list))
+    .response("503", error("The watch cache is still loading"));
+    paths = paths.path(
+        format!("/v1/{plural}"),
+        PathItem::new(HttpMethod::Get, list_all),
+    );
+
+    let mut collection = PathItemBuilder::new().operation(
+        HttpMethod::Get,
+        common_errors(list_params(
+            op(
+                format!("list{kind}"),
+                format!("List {plural} of a namespace"),
+            )
+            .parameter(namespace()),
+        ))
+        .response("200", ok("One page, ordered by name", &list))
+        .response("503", error("The watch cache is still loading")),
+    );
+    if writes.create {
+        collection = collection.operation(
+            HttpMethod::Post,
+            write_errors(
+                op(
+                    format!("create{kind}"),
+                    format!("Create a {kind}, as the caller"),
+                )
+                .parameter(namespace())
+                .request_body(body(kind, JSON)),
+            )
+            .response("201", ok("The created object", kind)),
+        );
+    }
+    paths = paths.path(
+        format!("/v1/namespaces/{{namespace}}/{plural}"),
+        collection.build(),
+    );
+
+    let mut item = PathItemBuilder::new().operation(
+        HttpMethod::Get,
+        common_errors(
+            op(format!("read{kind}"), format!("Read a {kind}"))
+                .parameter(namespace())
+                .parameter(name()),
+        )
+        .response("200", ok("The object", kind))
+        .response("404", error("No such object")),
+    );
+    if writes.replace {
+        item = item.operation(
+            HttpMethod::Put,
+            write_errors(
+                op(
+                    format!("replace{kind}"),
+                    format!("Replace a {kind}, as the caller (without metadata.resourceVersion: the version last seen)"),
+                )
+                .parameter(namespace())
+                .parameter(name())
+                .request_body(body(kind, JSON)),
+            )
+            .response("200", ok("The replaced object", kind))
+            .response("404", error("No such object")),
+        );
+    }
+    if writes.patch {
+        item = item.operation(
+            HttpMethod::Patch,
+            write_errors(
+                op(
+                    format!("patch{kind}"),
+                    format!("Change a {kind} with a JSON merge patch (RFC 7386), as the caller"),
+                )
+                .parameter(namespace())
+                .parameter(name())
+                .request_body(body(kind, "application/merge-patch+json")),
+            )
+            .response("200", ok("The patched object", kind))
+            .response("404", error("No such object")),
+        );
+    }
+    if writes.delete {
+        item = item.operation(
+            HttpMethod::Delete,
+            common_errors(
+                op(
+                    format!("delete{kind}"),
+                    format!("Delete a {kind}, as the caller"),
+                )
+                .parameter(namespace())
+                .parameter(name()),
+            )
+            .response("200", ResponseBuilder::new().description("Deleted").build())
+            .response("202", ok("Deletion started; finalizers still run", kind))
+            .response("404", error("No such object")),
+        );
+    }
+    paths.path(
+        format!("/v1/namespaces/{{namespace}}/{plural}/{{name}}"),
+        item.build(),
+    )
+}
+
+fn list_schema(kind: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(format!("One page of {kind} objects")))
+        .property(
+            "items",
+            ArrayBuilder::new().items(Ref::from_schema_name(kind)),
+        )
+        .required("items")
+        .property(
+            "continue",
+            ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Null,
+                ]))
+                .description(Some(
+                    "Pass as `continue` to get the next page; null on the last page",
+                )),
+        )
+        .required("continue")
+        .property(
+            "remainingItemCount",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .description(Some(
+                    "Items after this page (only without a label selector)",
+                )),
+        )
+}
+
+fn build() -> Value {
+    let registry = Registry::build();
+    let mut paths = PathsBuilder::new();
+    let mut components = ComponentsBuilder::new()
+        .schema_from::<ErrorBody>()
+        .schema_from::<Credentials>()
+        .schema_from::<EngineVersions>()
+        .schema_from::<EngineVersionsList>()
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    for kind in &registry.kinds {
+        paths = kind_paths(paths, kind);
+        components = components.schema(format!("{}List", kind.kind), list_schema(&kind.kind));
+    }
+    let namespace = || path_param("namespace", "The namespace (a DNS label).");
+    let name = || path_param("name", "The database cluster's name.");
+    paths = paths
+        .path(
+            "/v1/namespaces/{namespace}/databaseclusters/{name}/credentials",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("readDatabaseClusterCredentials"))
+                        .summary(Some(
+                            "The cluster's admin credentials; needs get on the cluster AND get on its Secret",
+                        ))
+                        .tag("databaseclusters")
+                        .parameter(namespace())
+                        .parameter(name()),
+                )
+                .response("200", ok("The credentials", "Credentials"))
+                .response("404", error("No such cluster, or its Secret is not there yet")),
+            ),
+        )
+        .path(
+            "/v1/namespaces/{namespace}/databaseclusters/{name}/opsrequests",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(list_params(
+                    OperationBuilder::new()
+                        .operation_id(Some("listDatabaseClusterOpsRequests"))
+                        .summary(Some("The OpsRequests of one cluster"))
+                        .tag("opsrequests")
+                        .parameter(namespace())
+                        .parameter(name()),
+                ))
+                .response("200", ok("One page", "OpsRequestList")),
+            ),
+        )
+        .path(
+            "/v1/namespaces/{namespace}/engineversions",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("listEngineVersions"))
+                        .summary(Some(
+                            "Per engine: operator status and version, offered, allowed and default database versions",
+                        ))
+                        .tag("databaseengines")
+                        .parameter(namespace()),
+                )
+                .response("200", ok("The engines of the namespace", "EngineVersionsList")),
+            ),
+        )
+        .path(
+            "/healthz",
+            PathItem::new(
+                HttpMethod::Get,
+                OperationBuilder::new()
+                    .operation_id(Some("healthz"))
+                    .summary(Some("The process is up"))
+                    .tag("health")
+                    .security(SecurityRequirement::default())
+                    .response("200", ResponseBuilder::new().description("Up").build()),
+            ),
+        )
+        .path(
+            "/readyz",
+            PathItem::new(
+                HttpMethod::Get,
+                OperationBuilder::new()
+                    .operation_id(Some("readyz"))
+                    .summary(Some("Every watch cache has its first full list"))
+                    .tag("health")
+                    .security(SecurityRequirement::default())
+                    .response("200", ResponseBuilder::new().description("Ready").build())
+                    .response("503", error("Caches still loading")),
+            ),
+        );
+    let document = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("dbaas-server")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "REST API of dbaas-operator. Reads come from watch caches; writes go to the Kubernetes API server as the caller (impersonation). Authenticate with a Kubernetes bearer token; every request is authorized with a SubjectAccessReview. Errors are `{code, reason, message}`.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components.build()))
+        .security(Some([SecurityRequirement::new("bearer", Vec::<String>::new())]))
+        .build();
+    let mut value = serde_json::to_value(&document).unwrap_or(Value::Null);
+    // The resource schemas: each CRD's own structural schema.
+    if let Some(schemas) = value
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for crd in dbaas_api::crds::all() {
+            let schema = crd
+                .spec
+                .versions
+                .first()
+                .and_then(|v| v.schema.as_ref())
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .and_then(|s| serde_json::to_value(s).ok());
+            if let Some(schema) = schema {
+                schemas.insert(crd.spec.names.kind.clone(), schema);
+            }
+        }
+    }
+    value
+}
+
+/// The document (built once).
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(build)
+}
+
+/// The document as committed in `deploy/openapi.json`.
+pub fn to_pretty_json() -> String {
+    let mut text = serde_json::to_string_pretty(document()).unwrap_or_default();
+    text.push('\n');
+    text
+}

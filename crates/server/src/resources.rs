@@ -1,0 +1,233 @@
+//! The kinds the API serves, where their caches are, and the per-kind steps
+//! of a create (template choice and recommended defaults for clusters).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use dbaas_api::common::{ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME};
+use dbaas_api::{
+    BackupScheduleTemplate, BackupStorage, DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate,
+    DatabaseEngine, MonitoringConfig, OpsRequest,
+};
+use kube::core::NamespaceResourceScope;
+use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::store::WatchStore;
+
+/// The watch caches, one per kind.
+#[derive(Default)]
+pub struct Stores {
+    pub clusters: Arc<WatchStore<DatabaseCluster>>,
+    pub engines: Arc<WatchStore<DatabaseEngine>>,
+    pub cluster_templates: Arc<WatchStore<DatabaseClusterTemplate>>,
+    pub backup_schedule_templates: Arc<WatchStore<BackupScheduleTemplate>>,
+    pub backup_storages: Arc<WatchStore<BackupStorage>>,
+    pub monitoring_configs: Arc<WatchStore<MonitoringConfig>>,
+    pub claims: Arc<WatchStore<DatabaseClaim>>,
+    pub ops_requests: Arc<WatchStore<OpsRequest>>,
+}
+
+impl Stores {
+    /// (kind, synced) of every cache.
+    pub fn sync_state(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("DatabaseCluster", self.clusters.is_synced()),
+            ("DatabaseEngine", self.engines.is_synced()),
+            (
+                "DatabaseClusterTemplate",
+                self.cluster_templates.is_synced(),
+            ),
+            (
+                "BackupScheduleTemplate",
+                self.backup_schedule_templates.is_synced(),
+            ),
+            ("BackupStorage", self.backup_storages.is_synced()),
+            ("MonitoringConfig", self.monitoring_configs.is_synced()),
+            ("DatabaseClaim", self.claims.is_synced()),
+            ("OpsRequest", self.ops_requests.is_synced()),
+        ]
+    }
+
+    /// Starts one watch per kind; the tasks end when the handles are aborted.
+    pub fn start_watches(&self, client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
+        fn spawn<K>(client: &Client, store: &Arc<WatchStore<K>>) -> tokio::task::JoinHandle<()>
+        where
+            K: Served,
+        {
+            tokio::spawn(crate::store::run_watch(
+                Api::<K>::all(client.clone()),
+                store.clone(),
+            ))
+        }
+        vec![
+            spawn(client, &self.clusters),
+            spawn(client, &self.engines),
+            spawn(client, &self.cluster_templates),
+            spawn(client, &self.backup_schedule_templates),
+            spawn(client, &self.backup_storages),
+            spawn(client, &self.monitoring_configs),
+            spawn(client, &self.claims),
+            spawn(client, &self.ops_requests),
+        ]
+    }
+}
+
+/// A kind served by the API.
+pub trait Served:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Its cache.
+    fn store(stores: &Stores) -> &Arc<WatchStore<Self>>;
+
+    /// Checks and completes an object about to be created by `client` (the
+    /// caller's impersonating client). Nothing by default.
+    fn prepare_create(
+        _stores: &Stores,
+        _client: &Client,
+        _namespace: &str,
+        _object: &mut Self,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// `plural.group`, as RBAC and messages name it.
+    fn resource_name() -> String {
+        format!("{}.{}", Self::plural(&()), Self::group(&()))
+    }
+}
+
+macro_rules! served {
+    ($kind:ty, $field:ident) => {
+        impl Served for $kind {
+            fn store(stores: &Stores) -> &Arc<WatchStore<Self>> {
+                &stores.$field
+            }
+        }
+    };
+}
+
+served!(DatabaseEngine, engines);
+served!(DatabaseClusterTemplate, cluster_templates);
+served!(BackupScheduleTemplate, backup_schedule_templates);
+served!(BackupStorage, backup_storages);
+served!(MonitoringConfig, monitoring_configs);
+served!(DatabaseClaim, claims);
+served!(OpsRequest, ops_requests);
+
+/// The `dbaas.io/origin` a cluster created through this API gets unless the
+/// caller says otherwise.
+pub const ORIGIN_API: &str = "api";
+
+impl Served for DatabaseCluster {
+    fn store(stores: &Stores) -> &Arc<WatchStore<Self>> {
+        &stores.clusters
+    }
+
+    /// Template choice and recommended defaults: a template named without a
+    /// kind means a DatabaseClusterTemplate; the template must exist and fit
+    /// the engine; the origin is `api`; an unset version becomes the
+    /// namespace's DatabaseEngine default (the recommended one) when known.
+    fn prepare_create(
+        stores: &Stores,
+        client: &Client,
+        namespace: &str,
+        cluster: &mut Self,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let annotations = cluster.metadata.annotations.get_or_insert_default();
+        annotations
+            .entry(ANNOTATION_ORIGIN.to_owned())
+            .or_insert_with(|| ORIGIN_API.to_owned());
+        let template_name = annotations.get(ANNOTATION_TEMPLATE_NAME).cloned();
+        let template_kind = annotations.get(ANNOTATION_TEMPLATE_KIND).cloned();
+        let template_kind_given = template_kind.is_some();
+        let default_kind = DatabaseClusterTemplate::kind(&()).into_owned();
+        if template_name.is_some() && !template_kind_given {
+            annotations.insert(ANNOTATION_TEMPLATE_KIND.to_owned(), default_kind.clone());
+        }
+        let engine_type = cluster.spec.engine.type_;
+        if cluster.spec.engine.version.is_none() {
+            let default_version = stores
+                .engines
+                .list(
+                    Some(namespace),
+                    &kube::core::Selector::default(),
+                    &|engine: &DatabaseEngine| engine.spec.type_ == engine_type,
+                    None,
+                    Some(1),
+                )
+                .items
+                .first()
+                .and_then(|e| e.object.status.as_ref()?.default_version.clone());
+            cluster.spec.engine.version = default_version;
+        }
+        let cached = template_name
+            .as_deref()
+            .and_then(|name| stores.cluster_templates.get(namespace, name))
+            .map(|entry| entry.object.spec.engine_type);
+        let client = client.clone();
+        let namespace = namespace.to_owned();
+        async move {
+            let Some(name) = template_name else {
+                if template_kind_given {
+                    return Err(ApiError::Upstream {
+                        code: 422,
+                        reason: "Invalid".into(),
+                        message: format!(
+                            "annotation {ANNOTATION_TEMPLATE_KIND} needs {ANNOTATION_TEMPLATE_NAME}"
+                        ),
+                    });
+                }
+                return Ok(());
+            };
+            if template_kind.as_deref().is_some_and(|k| k != default_kind) {
+                return Err(ApiError::Upstream {
+                    code: 422,
+                    reason: "TemplateKindUnknown".into(),
+                    message: format!(
+                        "annotation {ANNOTATION_TEMPLATE_KIND} must be {default_kind}"
+                    ),
+                });
+            }
+            // The cache may not have seen a template created a moment ago:
+            // ask the API server, as the caller, before refusing.
+            let template_engine = match cached {
+                Some(engine) => engine,
+                None => {
+                    let api: Api<DatabaseClusterTemplate> = Api::namespaced(client, &namespace);
+                    match api.get_opt(&name).await? {
+                        Some(template) => template.spec.engine_type,
+                        None => {
+                            return Err(ApiError::Upstream {
+                                code: 422,
+                                reason: "TemplateNotFound".into(),
+                                message: format!(
+                                    "DatabaseClusterTemplate {name:?} does not exist in namespace {namespace}"
+                                ),
+                            });
+                        }
+                    }
+                }
+            };
+            if template_engine != engine_type {
+                return Err(ApiError::Upstream {
+                    code: 422,
+                    reason: "TemplateEngineMismatch".into(),
+                    message: format!(
+                        "DatabaseClusterTemplate {name:?} is for {template_engine}, the cluster is {engine_type}"
+                    ),
+                });
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,1064 @@
+//! The HTTP surface: one generic set of handlers per served kind (reads from
+//! the watch caches, writes through the API server as the caller), plus
+//! cluster credentials, a cluster's ops requests and the engine-version
+//! summary. Routes and their OpenAPI entries come from one [`Registry`], so
+//! the document cannot list a route the router lacks or the other way round.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use axum::{Json, Router};
+use base64::Engine as _;
+use dbaas_api::{DatabaseCluster, DatabaseEngine, OpsRequest};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
+use crate::names;
+use crate::resources::Served;
+use crate::store::{Entry, ObjectKey, Page, WatchStore};
+
+type Shared = Arc<AppState>;
+
+// ----- extractors -------------------------------------------------------
+
+/// The authenticated caller (TokenReview), or 401.
+pub struct Authenticated(pub Arc<Caller>);
+
+impl FromRequestParts<Shared> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        state.auth.authenticate(&parts.headers).await.map(Self)
+    }
+}
+
+/// Path parameters with our error body on failure.
+pub struct ApiPath<T>(pub T);
+
+impl<T> FromRequestParts<Shared> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| Self(t))
+            .map_err(|e: PathRejection| ApiError::InvalidName(e.body_text()))
+    }
+}
+
+/// Query parameters with our error body on failure (unknown parameters too).
+pub struct ApiQuery<T>(pub T);
+
+impl<T> FromRequestParts<Shared> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Self(t))
+            .map_err(|e: QueryRejection| ApiError::InvalidQuery(e.body_text()))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NamespacePath {
+    namespace: String,
+}
+
+#[derive(Deserialize)]
+pub struct ObjectPath {
+    namespace: String,
+    name: String,
+}
+
+/// Query of every list.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// At most this many items (0 or unset: all).
+    limit: Option<usize>,
+    /// The token of the previous page.
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
+    /// Kubernetes label selector syntax.
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
+}
+
+/// Writes take no query parameters.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+// ----- list responses ---------------------------------------------------
+
+/// Where a page ended: opaque to clients.
+#[derive(Serialize, Deserialize)]
+struct ContinueToken {
+    ns: String,
+    name: String,
+}
+
+fn encode_continue(key: &ObjectKey) -> String {
+    let token = ContinueToken {
+        ns: key.0.clone(),
+        name: key.1.clone(),
+    };
+    let json = serde_json::to_vec(&token).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_continue(token: &str, namespace: Option<&str>) -> Result<ObjectKey, ApiError> {
+    let invalid = || ApiError::InvalidQuery(format!("continue token {token:?} is not valid"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
+    let token: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if namespace.is_some_and(|ns| ns != token.ns) {
+        return Err(ApiError::InvalidQuery(
+            "continue token belongs to a list of another namespace".into(),
+        ));
+    }
+    Ok((token.ns, token.name))
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `{"items":[...],"continue":..,"remainingItemCount":..}` from the cached
+/// JSON of each item, without re-serializing them.
+fn page_response<K>(page: Page<K>) -> Response {
+    let mut body =
+        String::with_capacity(page.items.iter().map(|e| e.json.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"items\":[");
+    for (i, entry) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&entry.json);
+    }
+    body.push_str("],\"continue\":");
+    match &page.next {
+        Some(key) => body.push_str(&Value::String(encode_continue(key)).to_string()),
+        None => body.push_str("null"),
+    }
+    if let Some(remaining) = page.remaining {
+        body.push_str(&format!(",\"remainingItemCount\":{remaining}"));
+    }
+    body.push('}');
+    json_response(StatusCode::OK, body)
+}
+
+fn list_page<K: Served>(
+    store: &WatchStore<K>,
+    namespace: Option<&str>,
+    query: &ListQuery,
+    filter: &dyn Fn(&K) -> bool,
+) -> Result<Page<K>, ApiError> {
+    if !store.is_synced() {
+        return Err(ApiError::NotReady(format!(
+            "the {} cache is still loading",
+            K::kind(&())
+        )));
+    }
+    let selector = crate::selector::parse(query.label_selector.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
+    let after = query
+        .continue_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| decode_continue(t, namespace))
+        .transpose()?;
+    Ok(store.list(namespace, &selector, filter, after.as_ref(), query.limit))
+}
+
+fn permission<K: Served>(
+    verb: &'static str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Permission {
+    Permission {
+        verb,
+        group: K::group(&()).into_owned(),
+        resource: K::plural(&()).into_owned(),
+        subresource: None,
+        namespace: namespace.map(str::to_owned),
+        name: name.map(str::to_owned),
+    }
+}
+
+// ----- generic handlers -------------------------------------------------
+
+async fn list_all<K: Served>(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .authorize(&caller, permission::<K>("list", None, None))
+        .await?;
+    let page = list_page(K::store(&state.stores), None, &query, &|_| true)?;
+    Ok(page_response(page))
+}
+
+async fn list_namespaced<K: Served>(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<NamespacePath>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    names::check("namespace", &path.namespace)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<K>("list", Some(&path.namespace), None),
+        )
+        .await?;
+    let page = list_page(
+        K::store(&state.stores),
+        Some(&path.namespace),
+        &query,
+        &|_| true,
+    )?;
+    Ok(page_response(page))
+}
+
+/// The object from the cache; on a miss (e.g. created a moment ago and not
+/// yet seen by the watch) from the API server as the caller.
+async fn cached_or_live<K: Served>(
+    state: &AppState,
+    caller: &Arc<Caller>,
+    namespace: &str,
+    name: &str,
+) -> Result<Entry<K>, ApiError> {
+    if let Some(entry) = K::store(&state.stores).get(namespace, name) {
+        return Ok(entry);
+    }
+    let api: Api<K> = Api::namespaced(state.auth.client_for(caller)?, namespace);
+    match api.get_opt(name).await? {
+        Some(mut object) => {
+            object.meta_mut().managed_fields = None;
+            let json =
+                serde_json::to_string(&object).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(Entry {
+                object: Arc::new(object),
+                json: json.into(),
+            })
+        }
+        None => Err(ApiError::NotFound(format!(
+            "{} {name:?} not found in namespace {namespace}",
+            K::resource_name()
+        ))),
+    }
+}
+
+async fn get_one<K: Served>(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<K>("get", Some(&path.namespace), Some(&path.name)),
+        )
+        .await?;
+    let entry = cached_or_live::<K>(&state, &caller, &path.namespace, &path.name).await?;
+    Ok(json_response(StatusCode::OK, entry.json.to_string()))
+}
+
+fn check_object_path(path: &ObjectPath) -> Result<(), ApiError> {
+    names::check("namespace", &path.namespace)?;
+    names::check("name", &path.name)
+}
+
+fn check_content_type(headers: &HeaderMap, merge_patch: bool) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let accepted =
+        media == "application/json" || (merge_patch && media == "application/merge-patch+json");
+    if accepted {
+        Ok(())
+    } else if merge_patch {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {media:?}: send application/merge-patch+json or application/json"
+        )))
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {media:?}: send application/json"
+        )))
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::InvalidBody(rejection.body_text())
+        }
+    })
+}
+
+/// The body as JSON, a JSON object.
+fn parse_json(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::InvalidBody(format!("the request body is not valid JSON: {e}")))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ApiError::InvalidBody(format!(
+            "the request body must be a JSON object, not {}",
+            json_type(&other)
+        ))),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The object in `bytes`, strictly: apiVersion/kind (optional) must be
+/// ours, every field must be known and of the right type.
+fn parse_object<K: Served>(bytes: &[u8]) -> Result<K, ApiError> {
+    let map = parse_json(bytes)?;
+    check_type_meta::<K>(&map)?;
+    typed_strictly::<K>(&Value::Object(map))
+}
+
+fn check_type_meta<K: Served>(map: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    for (field, expected) in [("apiVersion", K::api_version(&())), ("kind", K::kind(&()))] {
+        match map.get(field) {
+            None => {}
+            Some(Value::String(s)) if *s == expected => {}
+            Some(other) => {
+                return Err(ApiError::InvalidBody(format!(
+                    "{field} must be {expected:?}, not {other}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deserializes `value` into `K`, refusing unknown fields (the API server
+/// would silently drop them, and the caller would never know).
+fn typed_strictly<K: Served>(value: &Value) -> Result<K, ApiError> {
+    let text = value.to_string();
+    let mut unknown = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    let object: K = serde_ignored::deserialize(&mut deserializer, |path| {
+        let path = path.to_string();
+        if path != "apiVersion" && path != "kind" {
+            unknown.push(path);
+        }
+    })
+    .map_err(|e| {
+        // Position in our compact re-rendering means nothing to the caller.
+        let message = e.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        ApiError::InvalidBody(format!(
+            "the request body is not a valid {}: {message}",
+            K::kind(&())
+        ))
+    })?;
+    if !unknown.is_empty() {
+        return Err(ApiError::UnknownField(format!(
+            "unknown field{} in {}: {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            K::kind(&()),
+            unknown.join(", ")
+        )));
+    }
+    Ok(object)
+}
+
+/// The body's name and namespace must agree with the URL.
+fn settle_identity<K: Served>(
+    object: &mut K,
+    namespace: &str,
+    path_name: Option<&str>,
+) -> Result<String, ApiError> {
+    let meta = object.meta_mut();
+    if let Some(ns) = &meta.namespace
+        && ns != namespace
+    {
+        return Err(ApiError::InvalidBody(format!(
+            "metadata.namespace {ns:?} differs from the namespace in the URL ({namespace})"
+        )));
+    }
+    meta.namespace = Some(namespace.to_owned());
+    let name = match (meta.name.clone(), path_name) {
+        (Some(body), Some(path)) if body != path => {
+            return Err(ApiError::InvalidBody(format!(
+                "metadata.name {body:?} differs from the name in the URL ({path})"
+            )));
+        }
+        (Some(name), _) => name,
+        (None, Some(path)) => path.to_owned(),
+        (None, None) => {
+            return Err(ApiError::InvalidBody("metadata.name is required".into()));
+        }
+    };
+    names::check("metadata.name", &name)?;
+    meta.name = Some(name.clone());
+    // Server-set fields are not the caller's to choose.
+    meta.uid = None;
+    meta.creation_timestamp = None;
+    meta.deletion_timestamp = None;
+    meta.generation = None;
+    meta.managed_fields = None;
+    Ok(name)
+}
+
+fn written<K: Served>(status: StatusCode, object: &K) -> Result<Response, ApiError> {
+    let json = serde_json::to_string(object).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(status, json))
+}
+
+async fn create<K: Served>(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<NamespacePath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    names::check("namespace", &path.namespace)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<K>("create", Some(&path.namespace), None),
+        )
+        .await?;
+    check_content_type(&headers, false)?;
+    let bytes = body_bytes(body, state.body_limit)?;
+    let mut object = parse_object::<K>(&bytes)?;
+    settle_identity(&mut object, &path.namespace, None)?;
+    object.meta_mut().resource_version = None;
+    let client = state.auth.client_for(&caller)?;
+    K::prepare_create(&state.stores, &client, &path.namespace, &mut object).await?;
+    let api: Api<K> = Api::namespaced(client, &path.namespace);
+    let params = PostParams {
+        field_manager: Some(caller.field_manager()),
+        ..PostParams::default()
+    };
+    let created = api.create(&params, &object).await?;
+    written(StatusCode::CREATED, &created)
+}
+
+async fn replace<K: Served>(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<K>("update", Some(&path.namespace), Some(&path.name)),
+        )
+        .await?;
+    check_content_type(&headers, false)?;
+    let bytes = body_bytes(body, state.body_limit)?;
+    let mut object = parse_object::<K>(&bytes)?;
+    settle_identity(&mut object, &path.namespace, Some(&path.name))?;
+    if object.meta().resource_version.is_none() {
+        // No resourceVersion: replace what we last saw; a newer write in
+        // between is a 409, never silently lost.
+        let current = cached_or_live::<K>(&state, &caller, &path.namespace, &path.name).await?;
+        object.meta_mut().resource_version = current.object.meta().resource_version.clone();
+    }
+    let api: Api<K> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    let params = PostParams {
+        field_manager: Some(caller.field_manager()),
+        ..PostParams::default()
+    };
+    let replaced = api.replace(&path.name, &params, &object).await?;
+    written(StatusCode::OK, &replaced)
+}
+
+/// RFC 7386 JSON merge patch.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = Value::Object(serde_json::Map::new());
+            }
+            if let Value::Object(target_fields) = target {
+                for (key, value) in fields {
+                    if value.is_null() {
+                        target_fields.remove(key);
+                    } else {
+                        merge_patch(
+                            target_fields.entry(key.clone()).or_insert(Value::Null),
+                            value,
+                        );
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+async fn patch<K: Served>(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<K>("patch", Some(&path.namespace), Some(&path.name)),
+        )
+        .await?;
+    check_content_type(&headers, true)?;
+    let bytes = body_bytes(body, state.body_limit)?;
+    let patch = Value::Object(parse_json(&bytes)?);
+    if let Value::Object(map) = &patch {
+        check_type_meta::<K>(map)?;
+    }
+    // Check the patch by applying it to what we know: a typo or a wrong
+    // type is a 400 here rather than silently pruned by the API server.
+    let current = cached_or_live::<K>(&state, &caller, &path.namespace, &path.name).await?;
+    let mut merged = serde_json::from_str::<Value>(&current.json)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    merge_patch(&mut merged, &patch);
+    let mut object = typed_strictly::<K>(&merged)?;
+    let meta = object.meta();
+    if meta.name.as_deref() != Some(&path.name)
+        || meta.namespace.as_deref() != Some(&path.namespace)
+    {
+        return Err(ApiError::InvalidBody(
+            "a patch cannot change metadata.name or metadata.namespace".into(),
+        ));
+    }
+    settle_identity(&mut object, &path.namespace, Some(&path.name))?;
+    let api: Api<K> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    let params = PatchParams {
+        field_manager: Some(caller.field_manager()),
+        ..PatchParams::default()
+    };
+    let patched = api
+        .patch(&path.name, &params, &Patch::Merge(&patch))
+        .await?;
+    written(StatusCode::OK, &patched)
+}
+
+async fn delete<K: Served>(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<K>("delete", Some(&path.namespace), Some(&path.name)),
+        )
+        .await?;
+    let api: Api<K> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    let outcome = api.delete(&path.name, &DeleteParams::default()).await?;
+    match outcome.left() {
+        // Finalizers still to run: the object, with its deletionTimestamp.
+        Some(object) if object.meta().deletion_timestamp.is_some() => {
+            written(StatusCode::ACCEPTED, &object)
+        }
+        _ => Ok(json_response(
+            StatusCode::OK,
+            serde_json::json!({ "deleted": { "namespace": path.namespace, "name": path.name } })
+                .to_string(),
+        )),
+    }
+}
+
+// ----- cluster extras ---------------------------------------------------
+
+/// The admin credentials of a database cluster.
+#[derive(Serialize, Deserialize, Debug, Clone, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    /// The Secret they were read from.
+    pub secret_name: String,
+    /// The admin user, when the engine's Secret format names one.
+    pub username: Option<String>,
+    /// The admin password, when the engine's Secret format names one.
+    pub password: Option<String>,
+    /// The read-write endpoint.
+    pub host: Option<String>,
+    pub port: Option<i32>,
+    /// Every key of the Secret (UTF-8 values; others base64).
+    pub data: BTreeMap<String, String>,
+}
+
+async fn credentials(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<DatabaseCluster>("get", Some(&path.namespace), Some(&path.name)),
+        )
+        .await?;
+    let cluster =
+        cached_or_live::<DatabaseCluster>(&state, &caller, &path.namespace, &path.name).await?;
+    let status = cluster.object.status.as_ref();
+    let secret_name = status
+        .and_then(|s| s.credentials_secret.clone())
+        .or_else(|| cluster.object.spec.credentials_secret_name.clone())
+        .ok_or_else(|| ApiError::Upstream {
+            code: 404,
+            reason: "CredentialsNotReady".into(),
+            message: format!(
+                "database cluster {:?} does not name its credentials Secret yet",
+                path.name
+            ),
+        })?;
+    // Only a caller who may read that Secret directly gets its contents.
+    state
+        .auth
+        .authorize(
+            &caller,
+            Permission {
+                verb: "get",
+                group: String::new(),
+                resource: "secrets".into(),
+                subresource: None,
+                namespace: Some(path.namespace.clone()),
+                name: Some(secret_name.clone()),
+            },
+        )
+        .await?;
+    // Read as the caller: the API server judges too.
+    let secrets: Api<Secret> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    let secret = secrets
+        .get_opt(&secret_name)
+        .await?
+        .ok_or_else(|| ApiError::Upstream {
+            code: 404,
+            reason: "CredentialsNotReady".into(),
+            message: format!("Secret {secret_name:?} does not exist yet"),
+        })?;
+    let data: BTreeMap<String, String> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| {
+            let text = String::from_utf8(value.0.clone())
+                .unwrap_or_else(|_| base64::engine::general_purpose::STANDARD.encode(&value.0));
+            (key, text)
+        })
+        .collect();
+    let (username, password) = admin_login(cluster.object.spec.engine.type_, &data);
+    let body = Credentials {
+        secret_name,
+        username,
+        password,
+        host: status.and_then(|s| s.host.clone()),
+        port: status.and_then(|s| s.port),
+        data,
+    };
+    let json = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, json))
+}
+
+/// The admin user and password in each engine operator's Secret format.
+fn admin_login(
+    engine: dbaas_api::EngineType,
+    data: &BTreeMap<String, String>,
+) -> (Option<String>, Option<String>) {
+    use dbaas_api::EngineType;
+    match engine {
+        EngineType::Postgresql => (data.get("username").cloned(), data.get("password").cloned()),
+        EngineType::Mysql => (
+            data.get("root").map(|_| "root".to_owned()),
+            data.get("root").cloned(),
+        ),
+        EngineType::Mongodb => (
+            data.get("MONGODB_DATABASE_ADMIN_USER").cloned(),
+            data.get("MONGODB_DATABASE_ADMIN_PASSWORD").cloned(),
+        ),
+    }
+}
+
+async fn cluster_ops_requests(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<OpsRequest>("list", Some(&path.namespace), None),
+        )
+        .await?;
+    let cluster = path.name.clone();
+    let page = list_page(
+        &state.stores.ops_requests,
+        Some(&path.namespace),
+        &query,
+        &move |ops: &OpsRequest| ops.spec.cluster_ref.name == cluster,
+    )?;
+    Ok(page_response(page))
+}
+
+/// What one engine offers in a namespace.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineVersions {
+    /// postgresql, mysql or mongodb.
+    pub engine_type: String,
+    /// The DatabaseEngine object.
+    pub name: String,
+    /// Installed, Installing or NotInstalled.
+    pub operator_status: Option<String>,
+    pub operator_version: Option<String>,
+    /// Every version the engine offers.
+    pub offered: Vec<String>,
+    /// The offered versions users may create or upgrade to.
+    pub allowed: Vec<String>,
+    /// The recommended version.
+    pub default: Option<String>,
+}
+
+/// Engines and versions of a namespace.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, ToSchema)]
+pub struct EngineVersionsList {
+    pub items: Vec<EngineVersions>,
+}
+
+async fn engine_versions(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<NamespacePath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Response, ApiError> {
+    names::check("namespace", &path.namespace)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<DatabaseEngine>("list", Some(&path.namespace), None),
+        )
+        .await?;
+    let page = list_page(
+        &state.stores.engines,
+        Some(&path.namespace),
+        &ListQuery::default(),
+        &|_| true,
+    )?;
+    let items = page
+        .items
+        .iter()
+        .map(|entry| engine_summary(&entry.object))
+        .collect();
+    let json = serde_json::to_string(&EngineVersionsList { items })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, json))
+}
+
+fn engine_summary(engine: &DatabaseEngine) -> EngineVersions {
+    let status = engine.status.as_ref();
+    let versions = status
+        .map(|s| s.available_versions.as_slice())
+        .unwrap_or_default();
+    EngineVersions {
+        engine_type: engine.spec.type_.to_string(),
+        name: engine.metadata.name.clone().unwrap_or_default(),
+        operator_status: status
+            .and_then(|s| s.status)
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        operator_version: status.and_then(|s| s.operator_version.clone()),
+        offered: versions.iter().map(|v| v.version.clone()).collect(),
+        allowed: versions
+            .iter()
+            .filter(|v| v.allowed)
+            .map(|v| v.version.clone())
+            .collect(),
+        default: status
+            .and_then(|s| s.default_version.clone())
+            .or_else(|| engine.spec.default_version.clone()),
+    }
+}
+
+// ----- health, documents, fallbacks -------------------------------------
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, "{\"status\":\"ok\"}".into())
+}
+
+async fn readyz(State(state): State<Shared>) -> Response {
+    let loading: Vec<&str> = state
+        .stores
+        .sync_state()
+        .into_iter()
+        .filter(|(_, synced)| !synced)
+        .map(|(kind, _)| kind)
+        .collect();
+    if loading.is_empty() {
+        json_response(StatusCode::OK, "{\"status\":\"ok\"}".into())
+    } else {
+        ApiError::NotReady(format!("caches still loading: {}", loading.join(", "))).into_response()
+    }
+}
+
+async fn openapi_json() -> Response {
+    Json(crate::openapi::document()).into_response()
+}
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no such resource: {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not supported on {}", uri.path()))
+}
+
+// ----- registry ---------------------------------------------------------
+
+/// Which writes a kind accepts through the API.
+#[derive(Clone, Copy, Debug)]
+pub struct Writes {
+    pub create: bool,
+    pub replace: bool,
+    pub patch: bool,
+    pub delete: bool,
+}
+
+impl Writes {
+    pub const ALL: Self = Self {
+        create: true,
+        replace: true,
+        patch: true,
+        delete: true,
+    };
+    pub const NONE: Self = Self {
+        create: false,
+        replace: false,
+        patch: false,
+        delete: false,
+    };
+    pub const CREATE_DELETE: Self = Self {
+        create: true,
+        replace: false,
+        patch: false,
+        delete: true,
+    };
+}
+
+/// One served kind, as the OpenAPI document describes it.
+#[derive(Clone, Debug)]
+pub struct KindDoc {
+    pub kind: String,
+    pub plural: String,
+    pub writes: Writes,
+}
+
+/// Routes and their documentation, built together.
+pub struct Registry {
+    pub router: Router<Shared>,
+    pub kinds: Vec<KindDoc>,
+}
+
+impl Registry {
+    fn serve<K: Served>(mut self, writes: Writes) -> Self {
+        let plural = K::plural(&()).into_owned();
+        let mut collection: MethodRouter<Shared> = get(list_namespaced::<K>);
+        if writes.create {
+            collection = collection.post(create::<K>);
+        }
+        let mut item: MethodRouter<Shared> = get(get_one::<K>);
+        if writes.replace {
+            item = item.put(replace::<K>);
+        }
+        if writes.patch {
+            item = item.patch(patch::<K>);
+        }
+        if writes.delete {
+            item = item.delete(delete::<K>);
+        }
+        self.router = self
+            .router
+            .route(&format!("/v1/{plural}"), get(list_all::<K>))
+            .route(
+                &format!("/v1/namespaces/{{namespace}}/{plural}"),
+                collection,
+            )
+            .route(
+                &format!("/v1/namespaces/{{namespace}}/{plural}/{{name}}"),
+                item,
+            );
+        self.kinds.push(KindDoc {
+            kind: K::kind(&()).into_owned(),
+            plural,
+            writes,
+        });
+        self
+    }
+
+    /// Every route of the API.
+    pub fn build() -> Self {
+        let registry = Self {
+            router: Router::new(),
+            kinds: Vec::new(),
+        };
+        let registry = registry
+            .serve::<DatabaseCluster>(Writes::ALL)
+            .serve::<dbaas_api::DatabaseClusterTemplate>(Writes::ALL)
+            .serve::<dbaas_api::BackupScheduleTemplate>(Writes::ALL)
+            .serve::<dbaas_api::BackupStorage>(Writes::ALL)
+            .serve::<dbaas_api::MonitoringConfig>(Writes::ALL)
+            .serve::<dbaas_api::DatabaseClaim>(Writes::CREATE_DELETE)
+            .serve::<OpsRequest>(Writes::CREATE_DELETE)
+            // Engines are created by the operator; SREs edit their policy
+            // with kubectl.
+            .serve::<DatabaseEngine>(Writes::NONE);
+        let router = registry
+            .router
+            .route(
+                "/v1/namespaces/{namespace}/databaseclusters/{name}/credentials",
+                get(credentials),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/databaseclusters/{name}/opsrequests",
+                get(cluster_ops_requests),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/engineversions",
+                get(engine_versions),
+            )
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/openapi.json", get(openapi_json))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed);
+        Self {
+            router,
+            kinds: registry.kinds,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7386() {
+        let mut target = serde_json::json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(
+            &mut target,
+            &serde_json::json!({"a": "z", "c": {"f": null}}),
+        );
+        assert_eq!(target, serde_json::json!({"a": "z", "c": {"d": "e"}}));
+        let mut target = serde_json::json!({"a": [1, 2]});
+        merge_patch(&mut target, &serde_json::json!({"a": [3], "b": {"x": 1}}));
+        assert_eq!(target, serde_json::json!({"a": [3], "b": {"x": 1}}));
+    }
+
+    #[test]
+    fn continue_tokens_round_trip_and_are_scoped() {
+        let key = ("team-a".to_owned(), "db-7".to_owned());
+        let token = encode_continue(&key);
+        assert_eq!(decode_continue(&token, Some("team-a")).unwrap(), key);
+        assert_eq!(decode_continue(&token, None).unwrap(), key);
+        assert!(decode_continue(&token, Some("team-b")).is_err());
+        assert!(decode_continue("not-a-token!", None).is_err());
+    }
+
+    #[test]
+    fn strict_parsing_names_unknown_fields_and_wrong_types() {
+        let unknown = parse_object::<DatabaseCluster>(
+            br#"{"metadata":{"name":"a","colour":"red"},"spec":{"engine":{"type":"postgresql"},"storage":{"size":"1Gi"},"sise":3}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(unknown.reason(), "UnknownField");
+        assert!(unknown.to_string().contains("spec.sise"), "{unknown}");
+        assert!(unknown.to_string().contains("metadata.colour"), "{unknown}");
+
+        let wrong_type = parse_object::<DatabaseCluster>(
+            br#"{"metadata":{"name":"a"},"spec":{"engine":{"type":"postgresql"},"storage":{"size":"1Gi"},"clusterSize":"three"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(wrong_type.reason(), "InvalidBody");
+
+        let wrong_kind = parse_object::<DatabaseCluster>(
+            br#"{"kind":"Pod","metadata":{"name":"a"},"spec":{"engine":{"type":"postgresql"},"storage":{"size":"1Gi"}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(wrong_kind.reason(), "InvalidBody");
+
+        let ok = parse_object::<DatabaseCluster>(
+            br#"{"apiVersion":"dbaas.io/v1","kind":"DatabaseCluster","metadata":{"name":"a"},"spec":{"engine":{"type":"postgresql"},"storage":{"size":"1Gi"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.metadata.name.as_deref(), Some("a"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Watch caches: one kube-runtime `watcher` per kind, kept in a map ordered by
+//! (namespace, name). kube-runtime's own reflector `Store` is a hash map, so
+//! every page would need a sort of the whole set; an ordered map serves a page
+//! from any continue point in O(log n + page) and gives the consistent
+//! ordering for free. The watcher's Init/InitApply/InitDone events are
+//! applied the way the reflector applies them: a relist builds a fresh map and
+//! swaps it in whole, so readers never see half a list.
+//!
+//! Each object is also kept serialized, so a list response is a
+//! concatenation of ready JSON instead of re-serializing thousands of objects.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use kube::core::{Selector, SelectorExt};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, watcher::watcher};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// (namespace, name): the order of every list.
+pub type ObjectKey = (String, String);
+
+/// One cached object and its JSON.
+pub struct Entry<K> {
+    pub object: Arc<K>,
+    pub json: Arc<str>,
+}
+
+impl<K> Clone for Entry<K> {
+    fn clone(&self) -> Self {
+        Self {
+            object: self.object.clone(),
+            json: self.json.clone(),
+        }
+    }
+}
+
+/// One page of a list.
+pub struct Page<K> {
+    pub items: Vec<Entry<K>>,
+    /// The last key returned, when more matching objects follow.
+    pub next: Option<ObjectKey>,
+    /// How many matching objects follow, when that was cheap to count.
+    pub remaining: Option<u64>,
+}
+
+/// The cache of one kind, shared by every request.
+pub struct WatchStore<K> {
+    objects: RwLock<BTreeMap<ObjectKey, Entry<K>>>,
+    synced: AtomicBool,
+}
+
+impl<K> Default for WatchStore<K> {
+    fn default() -> Self {
+        Self {
+            objects: RwLock::new(BTreeMap::new()),
+            synced: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<K> WatchStore<K>
+where
+    K: Resource + Serialize,
+{
+    /// Whether the first full list has arrived.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<ObjectKey, Entry<K>>> {
+        self.objects.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<ObjectKey, Entry<K>>> {
+        self.objects.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Entry<K>> {
+        self.read()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Objects of `namespace` (every namespace when `None`) matching
+    /// `selector` and `filter`, after `after`, at most `limit` of them.
+    pub fn list(
+        &self,
+        namespace: Option<&str>,
+        selector: &Selector,
+        filter: &dyn Fn(&K) -> bool,
+        after: Option<&ObjectKey>,
+        limit: Option<usize>,
+    ) -> Page<K> {
+        let objects = self.read();
+        let start = match (after, namespace) {
+            (Some(key), _) => Bound::Excluded(key.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_owned(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let in_scope = |key: &ObjectKey| namespace.is_none_or(|ns| key.0 == ns);
+        let matches = |entry: &Entry<K>| {
+            let labels = entry.object.meta().labels.as_ref();
+            let labels_match = match labels {
+                Some(labels) => selector.matches(labels),
+                None => selector.matches(&BTreeMap::new()),
+            };
+            labels_match && filter(&entry.object)
+        };
+        // limit=0 means no limit, as in the Kubernetes API.
+        let limit = limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut more = false;
+        let mut rest = objects
+            .range((start, Bound::Unbounded))
+            .take_while(|(key, _)| in_scope(key));
+        for (_, entry) in rest.by_ref() {
+            if !matches(entry) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(entry.clone());
+        }
+        let (next, remaining) = if more {
+            // Counting is cheap without a label selector; the API server
+            // omits the count with one, and so do we.
+            let remaining = selector_is_empty(selector)
+                .then(|| 1 + rest.filter(|(_, e)| matches(e)).count() as u64);
+            (items.last().map(|e| key_of(&*e.object)), remaining)
+        } else {
+            (None, None)
+        };
+        Page {
+            items,
+            next,
+            remaining,
+        }
+    }
+
+    fn insert(map: &mut BTreeMap<ObjectKey, Entry<K>>, mut object: K) {
+        // Managed fields are bookkeeping for writers, and a large share of
+        // each object: not worth their memory in a read cache.
+        object.meta_mut().managed_fields = None;
+        let json = match serde_json::to_string(&object) {
+            Ok(json) => json,
+            Err(err) => {
+                tracing::warn!(name = %object.meta().name.as_deref().unwrap_or_default(), %err, "cannot serialize a watched object; skipped");
+                return;
+            }
+        };
+        map.insert(
+            key_of(&object),
+            Entry {
+                object: Arc::new(object),
+                json: json.into(),
+            },
+        );
+    }
+}
+
+pub fn key_of<K: Resource>(object: &K) -> ObjectKey {
+    (
+        object.meta().namespace.clone().unwrap_or_default(),
+        object.meta().name.clone().unwrap_or_default(),
+    )
+}
+
+/// Keeps `store` in step with the API server until the task is dropped.
+pub async fn run_watch<K>(api: Api<K>, store: Arc<WatchStore<K>>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let mut relist: Option<BTreeMap<ObjectKey, Entry<K>>> = None;
+    let events = watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(events);
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Init) => relist = Some(BTreeMap::new()),
+            Ok(Event::InitApply(object)) => {
+                if let Some(map) = relist.as_mut() {
+                    WatchStore::insert(map, object);
+                }
+            }
+            Ok(Event::InitDone) => {
+                if let Some(map) = relist.take() {
+                    *store.write() = map;
+                }
+                store.synced.store(true, Ordering::Release);
+            }
+            Ok(Event::Apply(object)) => WatchStore::insert(&mut store.write(), object),
+            Ok(Event::Delete(object)) => {
+                store.write().remove(&key_of(&object));
+            }
+            Err(err) => {
+                tracing::warn!(kind = %K::kind(&()), %err, "watch failed; retrying");
+            }
+        }
+    }
+}
+
+impl<K: Resource> std::fmt::Debug for WatchStore<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchStore")
+            .field("synced", &self.synced.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn selector_is_empty(selector: &Selector) -> bool {
+    selector.clone().into_iter().next().is_none()
+}
