@@ -25,13 +25,15 @@ pub struct Reason {
 /// DatabaseClaim metrics.
 #[derive(Debug)]
 pub struct ClaimMetrics {
-    /// Claims whose database and first login were made.
+    /// Claims whose first credentials were published (database, owner and
+    /// logins made, a login proven, the Secret written).
     pub users_created: Counter,
     /// Secrets switched to new credentials, by why.
     pub rotations: Family<Reason, Counter>,
     /// Claim reconciles that could not finish, by why.
     pub errors: Family<Reason, Counter>,
-    /// Seconds from a new claim's first reconcile step to its Secret.
+    /// Seconds the pass that published a claim's first Secret took (server
+    /// lookup, DDL, login check, Secret write).
     pub provision_seconds: Histogram,
     /// Seconds a rotation took (new password, login test, Secret write).
     pub rotation_seconds: Histogram,
@@ -63,7 +65,7 @@ impl Default for Metrics {
         let sub = registry.sub_registry_with_prefix("claim");
         sub.register(
             "users_created",
-            "Claims whose database and first login were made",
+            "Claims whose first credentials were published",
             claims.users_created.clone(),
         );
         sub.register(
@@ -78,7 +80,7 @@ impl Default for Metrics {
         );
         sub.register(
             "provision_duration_seconds",
-            "Time from a new claim to its Secret",
+            "Time of the pass that published a claim's first Secret",
             claims.provision_seconds.clone(),
         );
         sub.register(
