@@ -1,0 +1,328 @@
+//! Command-line grammar of `dbaasctl` (clap derive). Parsing only; no I/O.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dbaas_api::EngineType;
+
+/// Shown under every `--help`, so scripts know what to branch on.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  error (API server refused, connection failed, bad kubeconfig, ...)
+  2  usage error (unknown flag, bad value)
+  3  not found
+  4  timed out waiting (--wait)";
+
+/// dbaasctl: database clusters on Kubernetes, straight through the Kubernetes API.
+#[derive(Parser, Debug)]
+#[command(name = "dbaasctl", version, after_help = EXIT_CODES_HELP, after_long_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Kubeconfig file; default: $KUBECONFIG, ~/.kube/config or in-cluster.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Namespace; default: the kubeconfig context's namespace.
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Database clusters (DatabaseCluster).
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    Cluster(ClusterCommand),
+    /// Database claims (DatabaseClaim).
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    Claim(ClaimCommand),
+    /// Database engines: operator installed, versions offered and allowed.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Engines(OutputArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Create a database cluster.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Create(CreateClusterArgs),
+    /// List database clusters.
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(OutputArgs),
+    /// Show one database cluster.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Get(NamedOutputArgs),
+    /// Delete a database cluster.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Delete(DeleteArgs),
+    /// Print the admin credentials of a cluster (from status.credentialsSecret).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Credentials(NamedOutputArgs),
+    /// Print a connection URI (without the password).
+    #[command(after_help = EXIT_CODES_HELP)]
+    ConnectString(NameArg),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClaimCommand {
+    /// List database claims.
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(OutputArgs),
+    /// Show one database claim.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Get(NamedOutputArgs),
+    /// Delete a database claim.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Delete(DeleteArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateClusterArgs {
+    /// Cluster name: a DNS label of at most 50 characters.
+    #[arg(value_parser = parse_cluster_name)]
+    pub name: String,
+    /// Database engine.
+    #[arg(long, value_enum)]
+    pub engine: EngineArg,
+    /// Engine version; the DatabaseEngine's default when omitted.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Number of instances.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=99))]
+    pub size: i32,
+    /// Storage of each instance, e.g. 10Gi.
+    #[arg(long, default_value = "10Gi")]
+    pub storage: String,
+    /// DatabaseClusterTemplate to create the cluster from (same namespace).
+    #[arg(long)]
+    pub template: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Wait until the operation finished, printing progress on stderr.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits: 90s, 10m, 1h or plain seconds.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, requires = "wait")]
+    pub timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct NameArg {
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NamedOutputArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineArg {
+    Postgresql,
+    Mysql,
+    Mongodb,
+}
+
+impl From<EngineArg> for EngineType {
+    fn from(engine: EngineArg) -> Self {
+        match engine {
+            EngineArg::Postgresql => EngineType::Postgresql,
+            EngineArg::Mysql => EngineType::Mysql,
+            EngineArg::Mongodb => EngineType::Mongodb,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<CompletionShell> for clap_complete::Shell {
+    fn from(shell: CompletionShell) -> Self {
+        match shell {
+            CompletionShell::Bash => clap_complete::Shell::Bash,
+            CompletionShell::Zsh => clap_complete::Shell::Zsh,
+            CompletionShell::Fish => clap_complete::Shell::Fish,
+        }
+    }
+}
+
+/// The CRD allows at most 50 characters (engine operators derive longer
+/// names from it); checking here turns a server-side 422 into a usage error.
+pub fn parse_cluster_name(name: &str) -> Result<String, String> {
+    let bytes = name.as_bytes();
+    let valid_chars = bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    let alnum_ends = bytes
+        .first()
+        .zip(bytes.last())
+        .is_some_and(|(first, last)| first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric());
+    if name.len() > 50 {
+        return Err(format!("{name:?} is longer than 50 characters"));
+    }
+    if !valid_chars || !alnum_ends {
+        return Err(format!(
+            "{name:?} is not a DNS label (lowercase letters, digits and '-', starting and ending with a letter or digit)"
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// `90s`, `10m`, `1h` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit_seconds) = match text.char_indices().last() {
+        Some((at, 's')) => (&text[..at], 1),
+        Some((at, 'm')) => (&text[..at], 60),
+        Some((at, 'h')) => (&text[..at], 3600),
+        _ => (text, 1),
+    };
+    let count: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 10m or 1h"))?;
+    count
+        .checked_mul(unit_seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("10d").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn cluster_names() {
+        assert!(parse_cluster_name("pg-1").is_ok());
+        assert!(parse_cluster_name("a").is_ok());
+        assert!(parse_cluster_name("Pg").is_err());
+        assert!(parse_cluster_name("-pg").is_err());
+        assert!(parse_cluster_name("pg-").is_err());
+        assert!(parse_cluster_name("pg_1").is_err());
+        assert!(parse_cluster_name("").is_err());
+        assert!(parse_cluster_name(&"a".repeat(50)).is_ok());
+        assert!(parse_cluster_name(&"a".repeat(51)).is_err());
+    }
+
+    #[test]
+    fn create_parses_all_flags() {
+        let cli = Cli::try_parse_from([
+            "dbaasctl",
+            "-n",
+            "team",
+            "cluster",
+            "create",
+            "pg",
+            "--engine",
+            "postgresql",
+            "--version",
+            "16.4",
+            "--size",
+            "3",
+            "--storage",
+            "5Gi",
+            "--template",
+            "small",
+            "--wait",
+            "--timeout",
+            "2m",
+        ])
+        .unwrap();
+        assert_eq!(cli.namespace.as_deref(), Some("team"));
+        let Command::Cluster(ClusterCommand::Create(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.engine, EngineArg::Postgresql);
+        assert_eq!(args.size, 3);
+        assert_eq!(args.wait.timeout, Duration::from_secs(120));
+        assert!(args.wait.wait);
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for argv in [
+            vec!["dbaasctl", "cluster", "create", "pg"],
+            vec!["dbaasctl", "cluster", "create", "pg", "--engine", "oracle"],
+            vec![
+                "dbaasctl", "cluster", "create", "pg", "--engine", "mysql", "--size", "0",
+            ],
+            vec!["dbaasctl", "cluster", "create", "PG", "--engine", "mysql"],
+            vec![
+                "dbaasctl",
+                "cluster",
+                "create",
+                "pg",
+                "--engine",
+                "mysql",
+                "--timeout",
+                "1m",
+            ],
+            vec!["dbaasctl", "cluster", "list", "-o", "xml"],
+        ] {
+            let err = Cli::try_parse_from(&argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("4  timed out waiting"), "{help}");
+    }
+}

@@ -1,0 +1,11 @@
+//! `dbaasctl`: database clusters, claims and engines through the Kubernetes
+//! API, with the kubeconfig's identity (so the cluster's RBAC decides).
+
+pub mod build;
+pub mod cli;
+pub mod error;
+pub mod render;
+pub mod run;
+
+pub use cli::Cli;
+pub use error::CliError;

@@ -1,0 +1,375 @@
+//! The commands: each talks to the Kubernetes API and returns the text to
+//! print on stdout. Progress of `--wait` goes to stderr.
+
+use std::fmt::Debug;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::CommandFactory;
+use dbaas_api::DatabaseCluster;
+use dbaas_api::claim::DatabaseClaim;
+use dbaas_api::engine::DatabaseEngine;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::NamespaceResourceScope;
+use kube::runtime::wait::{Condition, await_condition, conditions};
+use kube::{Api, Client, Config, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::build;
+use crate::cli::{
+    ClaimCommand, Cli, ClusterCommand, Command, CreateClusterArgs, DeleteArgs, NamedOutputArgs,
+    OutputFormat,
+};
+use crate::error::CliError;
+use crate::render::{self, ListOutput};
+
+const CLUSTER: &str = "DatabaseCluster";
+const CLAIM: &str = "DatabaseClaim";
+
+/// Runs one parsed command line; returns what goes to stdout.
+pub async fn run(cli: Cli) -> Result<String, CliError> {
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::from(shell),
+            &mut Cli::command(),
+            "dbaasctl",
+            &mut script,
+        );
+        return String::from_utf8(script).map_err(|e| CliError::Output(e.to_string()));
+    }
+    let client = connect(cli.kubeconfig.as_deref()).await?;
+    let namespace = cli
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let context = Context { client, namespace };
+    match cli.command {
+        Command::Cluster(command) => context.cluster(command).await,
+        Command::Claim(command) => context.claim(command).await,
+        Command::Engines(output) => context.engines(output.format).await,
+        Command::Completions { .. } => Ok(String::new()),
+    }
+}
+
+async fn connect(kubeconfig: Option<&Path>) -> Result<Client, CliError> {
+    let Some(path) = kubeconfig else {
+        return Client::try_default()
+            .await
+            .map_err(|e| CliError::Connect(Box::new(e)));
+    };
+    let kubeconfig_error = |source| CliError::Kubeconfig {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(kubeconfig_error)?;
+    Client::try_from(config).map_err(|e| CliError::Connect(Box::new(e)))
+}
+
+struct Context {
+    client: Client,
+    namespace: String,
+}
+
+impl Context {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn get<K>(&self, kind: &'static str, name: &str) -> Result<K, CliError>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        self.api::<K>()
+            .get(name)
+            .await
+            .map_err(|e| CliError::from_api("getting", kind, name, &self.namespace, e))
+    }
+
+    async fn list<K>(&self, kind: &'static str) -> Result<Vec<K>, CliError>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        let mut items = self
+            .api::<K>()
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| CliError::from_api("listing", kind, "*", &self.namespace, e))?
+            .items;
+        items.sort_by_key(|item| item.name_any());
+        Ok(items)
+    }
+
+    async fn delete<K>(&self, kind: &'static str, args: &DeleteArgs) -> Result<String, CliError>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + 'static,
+    {
+        let api = self.api::<K>();
+        let name = args.name.as_str();
+        let deleting = api
+            .delete(name, &DeleteParams::default())
+            .await
+            .map_err(|e| CliError::from_api("deleting", kind, name, &self.namespace, e))?;
+        if args.wait.wait {
+            // The uid guards against a new object of the same name counting as "still there".
+            let uid = deleting.left().and_then(|object| object.uid());
+            let what = format!("{kind} {name} to be deleted");
+            let progress = Progress::new();
+            let waited = wait(args.wait.timeout, &what, async {
+                await_condition(api.clone(), name, |object: Option<&K>| {
+                    if let Some(object) = object {
+                        progress.show(&format!(
+                            "{name}: deleting (finalizers: {})",
+                            object.finalizers().join(",")
+                        ));
+                    }
+                    match &uid {
+                        Some(uid) => conditions::is_deleted(uid).matches_object(object),
+                        None => object.is_none(),
+                    }
+                })
+                .await
+            })
+            .await;
+            progress.finish();
+            waited?;
+        }
+        Ok(format!("{} {name} deleted\n", kind.to_lowercase()))
+    }
+
+    async fn cluster(&self, command: ClusterCommand) -> Result<String, CliError> {
+        let now = Timestamp::now();
+        match command {
+            ClusterCommand::Create(args) => self.create_cluster(&args).await,
+            ClusterCommand::List(output) => {
+                let clusters: Vec<DatabaseCluster> = self.list(CLUSTER).await?;
+                match output.format {
+                    OutputFormat::Table => Ok(render::clusters_table(&clusters, now)),
+                    format => render::structured(&ListOutput::new(&clusters), format),
+                }
+            }
+            ClusterCommand::Get(NamedOutputArgs { name, output }) => {
+                let cluster: DatabaseCluster = self.get(CLUSTER, &name).await?;
+                match output.format {
+                    OutputFormat::Table => Ok(render::clusters_table(&[cluster], now)),
+                    format => render::structured(&cluster, format),
+                }
+            }
+            ClusterCommand::Delete(args) => self.delete::<DatabaseCluster>(CLUSTER, &args).await,
+            ClusterCommand::Credentials(NamedOutputArgs { name, output }) => {
+                let credentials = self.credentials(&name).await?;
+                match output.format {
+                    OutputFormat::Table => Ok(format!(
+                        "username: {}\npassword: {}\nhost: {}\nport: {}\n",
+                        credentials.username,
+                        credentials.password,
+                        credentials.host,
+                        credentials.port
+                    )),
+                    format => render::structured(&credentials, format),
+                }
+            }
+            ClusterCommand::ConnectString(args) => self.connect_string(&args.name).await,
+        }
+    }
+
+    async fn create_cluster(&self, args: &CreateClusterArgs) -> Result<String, CliError> {
+        let cluster = build::cluster_from_args(args)?;
+        let api = self.api::<DatabaseCluster>();
+        api.create(&PostParams::default(), &cluster)
+            .await
+            .map_err(|e| CliError::from_api("creating", CLUSTER, &args.name, &self.namespace, e))?;
+        if args.wait.wait {
+            let name = args.name.as_str();
+            let what = format!("{CLUSTER} {name} to become Ready");
+            let progress = Progress::new();
+            let found = wait(args.wait.timeout, &what, async {
+                await_condition(api.clone(), name, |object: Option<&DatabaseCluster>| {
+                    object.is_some_and(|cluster| {
+                        progress.show(&build::progress_line(cluster));
+                        build::is_ready(cluster)
+                    })
+                })
+                .await
+            })
+            .await;
+            progress.finish();
+            if found?.is_none() {
+                return Err(CliError::DeletedWhileWaiting { what });
+            }
+        }
+        Ok(format!("databasecluster {} created\n", args.name))
+    }
+
+    /// The cluster and its credentials Secret's data (never printed here).
+    async fn cluster_and_secret(
+        &self,
+        name: &str,
+    ) -> Result<(DatabaseCluster, String, Secret), CliError> {
+        let cluster: DatabaseCluster = self.get(CLUSTER, name).await?;
+        let secret_name = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.credentials_secret.clone())
+            .ok_or_else(|| CliError::NotReported {
+                name: name.to_string(),
+                field: "status.credentialsSecret",
+            })?;
+        let secret: Secret = self.get("Secret", &secret_name).await?;
+        Ok((cluster, secret_name, secret))
+    }
+
+    fn endpoint(cluster: &DatabaseCluster, name: &str) -> Result<(String, i32), CliError> {
+        let status = cluster.status.as_ref();
+        let host = status
+            .and_then(|s| s.host.clone())
+            .ok_or_else(|| CliError::NotReported {
+                name: name.to_string(),
+                field: "status.host",
+            })?;
+        let port = status
+            .and_then(|s| s.port)
+            .unwrap_or_else(|| build::default_port(cluster.spec.engine.type_));
+        Ok((host, port))
+    }
+
+    async fn credentials(&self, name: &str) -> Result<build::Credentials, CliError> {
+        let (cluster, secret_name, secret) = self.cluster_and_secret(name).await?;
+        let (host, port) = Self::endpoint(&cluster, name)?;
+        build::credentials_from_secret(
+            cluster.spec.engine.type_,
+            &secret_name,
+            &secret.data.unwrap_or_default(),
+            &host,
+            port,
+        )
+    }
+
+    async fn connect_string(&self, name: &str) -> Result<String, CliError> {
+        let cluster: DatabaseCluster = self.get(CLUSTER, name).await?;
+        let engine = cluster.spec.engine.type_;
+        let (host, port) = Self::endpoint(&cluster, name)?;
+        // The user name is worth reading from the Secret, but the URI is still
+        // useful to someone who may not read Secrets.
+        let user = match self.cluster_and_secret(name).await {
+            Ok((_, _, secret)) => {
+                build::admin_user_from_secret(engine, &secret.data.unwrap_or_default())
+            }
+            Err(_) => build::default_admin_user(engine).to_string(),
+        };
+        Ok(format!(
+            "{}\n",
+            build::connect_string(engine, &user, &host, port)
+        ))
+    }
+
+    async fn claim(&self, command: ClaimCommand) -> Result<String, CliError> {
+        let now = Timestamp::now();
+        match command {
+            ClaimCommand::List(output) => {
+                let claims: Vec<DatabaseClaim> = self.list(CLAIM).await?;
+                match output.format {
+                    OutputFormat::Table => Ok(render::claims_table(&claims, now)),
+                    format => render::structured(&ListOutput::new(&claims), format),
+                }
+            }
+            ClaimCommand::Get(NamedOutputArgs { name, output }) => {
+                let claim: DatabaseClaim = self.get(CLAIM, &name).await?;
+                match output.format {
+                    OutputFormat::Table => Ok(render::claims_table(&[claim], now)),
+                    format => render::structured(&claim, format),
+                }
+            }
+            ClaimCommand::Delete(args) => self.delete::<DatabaseClaim>(CLAIM, &args).await,
+        }
+    }
+
+    async fn engines(&self, format: OutputFormat) -> Result<String, CliError> {
+        let engines: Vec<DatabaseEngine> = self.list("DatabaseEngine").await?;
+        match format {
+            OutputFormat::Table => Ok(render::engines_table(&engines)),
+            format => render::structured(&ListOutput::new(&engines), format),
+        }
+    }
+}
+
+/// Runs `watch` for at most `timeout`.
+async fn wait<T, E: std::fmt::Display>(
+    timeout: Duration,
+    what: &str,
+    watch: impl Future<Output = Result<T, E>>,
+) -> Result<T, CliError> {
+    match tokio::time::timeout(timeout, watch).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(CliError::Watch {
+            what: what.to_string(),
+            detail: err.to_string(),
+        }),
+        Err(_) => Err(CliError::Timeout {
+            timeout,
+            what: what.to_string(),
+        }),
+    }
+}
+
+/// One progress line on stderr: rewritten in place on a terminal, a new
+/// line per change otherwise (logs of scripts stay readable).
+struct Progress {
+    last: Mutex<String>,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            last: Mutex::new(String::new()),
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, line: &str) {
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if *last == line {
+            return;
+        }
+        let mut stderr = std::io::stderr().lock();
+        // Progress is best effort: a closed stderr must not fail the command.
+        let _ = if self.terminal {
+            write!(stderr, "\r\x1b[K{line}")
+        } else {
+            writeln!(stderr, "{line}")
+        };
+        let _ = stderr.flush();
+        *last = line.to_string();
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}

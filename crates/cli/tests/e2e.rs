@@ -1,0 +1,433 @@
+//! `dbaasctl` end to end: the built binary against the real control plane.
+//! No operator runs; the test plays the engine operator by writing the
+//! DatabaseCluster's status itself, which is all the CLI reads.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
+use std::process::Output;
+use std::time::Duration;
+
+use dbaas_api::DatabaseCluster;
+use dbaas_api::claim::DatabaseClaim;
+use dbaas_api::engine::DatabaseEngine;
+use dbaas_testkit::{TestNamespace, shared};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// Runs the binary with the test kubeconfig and namespace.
+async fn dbaasctl(namespace: &str, args: &[&str]) -> Output {
+    dbaasctl_command(namespace, args).output().await.unwrap()
+}
+
+fn dbaasctl_command(namespace: &str, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dbaasctl"));
+    command
+        .arg("--kubeconfig")
+        .arg(shared().kubeconfig())
+        .args(["-n", namespace])
+        .args(args)
+        .kill_on_drop(true);
+    command
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+async fn set_status(clusters: &Api<DatabaseCluster>, name: &str, status: Value) {
+    clusters
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn create_wait_credentials_delete() {
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli").await.unwrap();
+    let clusters: Api<DatabaseCluster> = ns.api();
+
+    // Create and wait in the background while the test plays the operator.
+    let waiting = dbaasctl_command(
+        &ns.name,
+        &[
+            "cluster",
+            "create",
+            "pg",
+            "--engine",
+            "postgresql",
+            "--version",
+            "17.6",
+            "--size",
+            "3",
+            "--storage",
+            "1Gi",
+            "--template",
+            "small",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    )
+    .output();
+    let waiting = tokio::spawn(waiting);
+
+    let created = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(cluster) = clusters.get_opt("pg").await.unwrap() {
+                return cluster;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the CLI did not create the cluster");
+    let annotations = created.metadata.annotations.clone().unwrap();
+    assert_eq!(annotations["dbaas.io/origin"], "cli");
+    assert_eq!(
+        annotations["dbaas.io/template-kind"],
+        "DatabaseClusterTemplate"
+    );
+    assert_eq!(annotations["dbaas.io/template-name"], "small");
+    assert_eq!(created.spec.cluster_size, 3);
+    assert_eq!(created.spec.storage.size.0, "1Gi");
+
+    // List shows it, still without a status.
+    let list = dbaasctl(&ns.name, &["cluster", "list"]).await;
+    assert_exit(&list, 0);
+    let lines: Vec<String> = stdout(&list).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("NAME "), "{lines:?}");
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &cells[..6],
+        ["pg", "postgresql", "17.6", "3", "0/3", "<none>"]
+    );
+
+    // The operator's part: Creating, then Ready.
+    set_status(
+        &clusters,
+        "pg",
+        json!({"phase": "Creating", "ready": 1, "size": 3}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "--wait returned before the cluster was Ready"
+    );
+    set_status(
+        &clusters,
+        "pg",
+        json!({"phase": "Ready", "ready": 3, "size": 3, "host": "pg-rw.cli.svc", "port": 5432,
+               "credentialsSecret": "pg-superuser"}),
+    )
+    .await;
+    let waited = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("--wait did not return after Ready")
+        .unwrap()
+        .unwrap();
+    assert_exit(&waited, 0);
+    assert_eq!(stdout(&waited), "databasecluster pg created\n");
+    let progress = stderr(&waited);
+    assert!(progress.contains("pg: Creating, 1/3 ready"), "{progress}");
+    assert!(progress.contains("pg: Ready, 3/3 ready"), "{progress}");
+
+    // get in each format.
+    let get = dbaasctl(&ns.name, &["cluster", "get", "pg"]).await;
+    assert_exit(&get, 0);
+    assert!(stdout(&get).contains("pg-rw.cli.svc"), "{}", stdout(&get));
+    let json_out = dbaasctl(&ns.name, &["cluster", "get", "pg", "-o", "json"]).await;
+    assert_exit(&json_out, 0);
+    let value: Value = serde_json::from_str(&stdout(&json_out)).unwrap();
+    assert_eq!(value["status"]["phase"], "Ready");
+    let yaml_out = dbaasctl(&ns.name, &["cluster", "list", "-o", "yaml"]).await;
+    assert_exit(&yaml_out, 0);
+    let value: Value = serde_saphyr::from_str(&stdout(&yaml_out)).unwrap();
+    assert_eq!(value["items"][0]["metadata"]["name"], "pg");
+
+    // Credentials: missing Secret is "not found"; then the engine's Secret.
+    let missing = dbaasctl(&ns.name, &["cluster", "credentials", "pg"]).await;
+    assert_exit(&missing, 3);
+    assert!(
+        stderr(&missing).contains("pg-superuser"),
+        "{}",
+        stderr(&missing)
+    );
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "pg-superuser"},
+        "stringData": {"username": "postgres", "password": "s3cret-Pw"}
+    }))
+    .unwrap();
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let credentials = dbaasctl(&ns.name, &["cluster", "credentials", "pg"]).await;
+    assert_exit(&credentials, 0);
+    assert_eq!(
+        stdout(&credentials),
+        "username: postgres\npassword: s3cret-Pw\nhost: pg-rw.cli.svc\nport: 5432\n"
+    );
+    let credentials = dbaasctl(&ns.name, &["cluster", "credentials", "pg", "-o", "json"]).await;
+    assert_exit(&credentials, 0);
+    let value: Value = serde_json::from_str(&stdout(&credentials)).unwrap();
+    assert_eq!(value["password"], "s3cret-Pw");
+    assert_eq!(value["port"], 5432);
+    let uri = dbaasctl(&ns.name, &["cluster", "connect-string", "pg"]).await;
+    assert_exit(&uri, 0);
+    assert_eq!(
+        stdout(&uri),
+        "postgresql://postgres@pg-rw.cli.svc:5432/postgres\n"
+    );
+
+    // Delete and wait until it is gone; then get is "not found".
+    let delete = dbaasctl(
+        &ns.name,
+        &["cluster", "delete", "pg", "--wait", "--timeout", "30s"],
+    )
+    .await;
+    assert_exit(&delete, 0);
+    assert!(clusters.get_opt("pg").await.unwrap().is_none());
+    let gone = dbaasctl(&ns.name, &["cluster", "get", "pg"]).await;
+    assert_exit(&gone, 3);
+    assert!(stderr(&gone).contains("not found"), "{}", stderr(&gone));
+
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn wait_times_out_with_exit_code_4() {
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-timeout").await.unwrap();
+    let out = dbaasctl(
+        &ns.name,
+        &[
+            "cluster",
+            "create",
+            "slow",
+            "--engine",
+            "mysql",
+            "--wait",
+            "--timeout",
+            "2s",
+        ],
+    )
+    .await;
+    assert_exit(&out, 4);
+    assert!(
+        stderr(&out).contains("timed out after 2s"),
+        "{}",
+        stderr(&out)
+    );
+    // The cluster was created; only the wait gave up.
+    let clusters: Api<DatabaseCluster> = ns.api();
+    assert!(clusters.get_opt("slow").await.unwrap().is_some());
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn not_found_and_bad_arguments() {
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-errors").await.unwrap();
+    for args in [
+        &["cluster", "get", "nope"][..],
+        &["cluster", "delete", "nope"],
+        &["cluster", "credentials", "nope"],
+        &["cluster", "connect-string", "nope"],
+        &["claim", "get", "nope"],
+        &["claim", "delete", "nope"],
+    ] {
+        let out = dbaasctl(&ns.name, args).await;
+        assert_exit(&out, 3);
+        assert!(
+            stderr(&out).contains(r#""nope" not found"#),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    for args in [
+        &["cluster", "create", "pg", "--engine", "oracle"][..],
+        &["cluster", "create", "Bad_Name", "--engine", "mysql"],
+        &["cluster", "create", "pg"],
+        &["cluster", "list", "-o", "xml"],
+        &["cluster", "frobnicate"],
+    ] {
+        let out = dbaasctl(&ns.name, args).await;
+        assert_exit(&out, 2);
+    }
+    // The API server's own validation (even size for mysql) is a plain error.
+    let out = dbaasctl(
+        &ns.name,
+        &[
+            "cluster", "create", "my", "--engine", "mysql", "--size", "2",
+        ],
+    )
+    .await;
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("odd clusterSize"), "{}", stderr(&out));
+    // Creating twice: already exists is an error, not "not found".
+    let first = dbaasctl(
+        &ns.name,
+        &["cluster", "create", "pg", "--engine", "postgresql"],
+    )
+    .await;
+    assert_exit(&first, 0);
+    let again = dbaasctl(
+        &ns.name,
+        &["cluster", "create", "pg", "--engine", "postgresql"],
+    )
+    .await;
+    assert_exit(&again, 1);
+    // A kubeconfig that does not exist.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dbaasctl"))
+        .args(["--kubeconfig", "/nonexistent/kubeconfig", "cluster", "list"])
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("/nonexistent/kubeconfig"),
+        "{}",
+        stderr(&out)
+    );
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn claims_and_engines() {
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-claims").await.unwrap();
+
+    let claim: DatabaseClaim = serde_json::from_value(json!({
+        "apiVersion": "dbaas.io/v1", "kind": "DatabaseClaim",
+        "metadata": {"name": "orders"},
+        "spec": {"secretName": "orders-db", "type": "postgres", "username": "orders", "databaseName": "orders"}
+    }))
+    .unwrap();
+    ns.api::<DatabaseClaim>()
+        .create(&PostParams::default(), &claim)
+        .await
+        .unwrap();
+    let list = dbaasctl(&ns.name, &["claim", "list"]).await;
+    assert_exit(&list, 0);
+    let row: Vec<String> = stdout(&list)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        &row[..6],
+        [
+            "orders",
+            "postgres",
+            "orders",
+            "orders-db",
+            "<none>",
+            "Pending"
+        ]
+    );
+    let get = dbaasctl(&ns.name, &["claim", "get", "orders", "-o", "yaml"]).await;
+    assert_exit(&get, 0);
+    let value: Value = serde_saphyr::from_str(&stdout(&get)).unwrap();
+    assert_eq!(value["spec"]["secretName"], "orders-db");
+    let delete = dbaasctl(&ns.name, &["claim", "delete", "orders", "--wait"]).await;
+    assert_exit(&delete, 0);
+    assert!(
+        ns.api::<DatabaseClaim>()
+            .get_opt("orders")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Engines: what the operator would have reported.
+    let engines: Api<DatabaseEngine> = ns.api();
+    let engine: DatabaseEngine = serde_json::from_value(json!({
+        "apiVersion": "dbaas.io/v1", "kind": "DatabaseEngine",
+        "metadata": {"name": "postgresql"},
+        "spec": {"type": "postgresql", "allowedVersions": ["17.6", "16.4"], "defaultVersion": "17.6"}
+    }))
+    .unwrap();
+    engines
+        .create(&PostParams::default(), &engine)
+        .await
+        .unwrap();
+    engines
+        .patch_status(
+            "postgresql",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "status": "Installed", "operatorVersion": "1.27.0", "defaultVersion": "17.6",
+                "availableVersions": [
+                    {"version": "16.4", "image": "pg:16.4", "allowed": true},
+                    {"version": "17.6", "image": "pg:17.6", "allowed": true, "default": true},
+                    {"version": "15.0", "image": "pg:15.0", "allowed": false}
+                ]
+            }})),
+        )
+        .await
+        .unwrap();
+    let out = dbaasctl(&ns.name, &["engines"]).await;
+    assert_exit(&out, 0);
+    let row: Vec<String> = stdout(&out)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        row,
+        ["postgresql", "Installed", "1.27.0", "17.6", "16.4,17.6"]
+    );
+    let out = dbaasctl(&ns.name, &["engines", "-o", "json"]).await;
+    assert_exit(&out, 0);
+    let value: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(value["items"][0]["status"]["operatorVersion"], "1.27.0");
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn completions_and_help() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dbaasctl"))
+            .args(["completions", shell])
+            .output()
+            .await
+            .unwrap();
+        assert_exit(&out, 0);
+        assert!(stdout(&out).contains("connect-string"), "{shell}");
+    }
+    let help = tokio::process::Command::new(env!("CARGO_BIN_EXE_dbaasctl"))
+        .args(["cluster", "create", "--help"])
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&help, 0);
+    assert!(stdout(&help).contains("3  not found"), "{}", stdout(&help));
+}
