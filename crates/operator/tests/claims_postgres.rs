@@ -893,8 +893,6 @@ async fn a_claim_that_matches_no_server_gets_a_cluster_from_its_shape() {
     use dbaas_api::DatabaseCluster;
     use dbaas_api::cluster::ClusterPhase;
     use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
-    use dbaas_operator::OperatorConfig;
-    use dbaas_operator::claim::ClaimsConfig;
     use dbaas_operator::server::endpoint::ConnectTo;
 
     let client = dbaas_testkit::shared().client().await.unwrap();
@@ -903,25 +901,15 @@ async fn a_claim_that_matches_no_server_gets_a_cluster_from_its_shape() {
     // The operator runs outside the cluster: the cluster's service name is
     // dialled at the local PostgreSQL that plays the CNPG instance.
     let service = format!("app-rw.{}.svc", ns.name);
-    let _operator = common::start_operator_with(
+    let _operator = claim_operator_dialling(
         &client,
-        OperatorConfig {
-            namespace: Some(ns.name.clone()),
-            concurrency: 4,
-            detection_interval: Duration::from_secs(1),
-            claims: ClaimsConfig {
-                connect_to: vec![ConnectTo {
-                    from_host: service.clone(),
-                    from_port: 5432,
-                    to_host: db.host().to_owned(),
-                    to_port: db.port(),
-                }],
-                rotation_grace: TEST_GRACE,
-                ..ClaimsConfig::default()
-            },
-            server_check_interval: Duration::from_secs(2),
-            ..OperatorConfig::default()
-        },
+        &ns.name,
+        vec![ConnectTo {
+            from_host: service.clone(),
+            from_port: 5432,
+            to_host: db.host().to_owned(),
+            to_port: db.port(),
+        }],
     );
     let templates: Api<dbaas_api::DatabaseClusterTemplate> = ns.api();
     templates

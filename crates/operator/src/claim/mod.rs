@@ -152,6 +152,17 @@ impl ClaimContext {
         }
     }
 
+    /// The DatabaseServers a claim may use: those of its namespace.
+    fn servers_of(&self, claim: &DatabaseClaim) -> Vec<DatabaseServer> {
+        let namespace = claim.namespace();
+        self.servers
+            .state()
+            .iter()
+            .filter(|s| s.namespace() == namespace)
+            .map(|s| s.as_ref().clone())
+            .collect()
+    }
+
     /// 2 s, 4 s, 8 s ... up to 5 min for a claim that keeps failing.
     fn backoff(&self, claim: &DatabaseClaim) -> Duration {
         let attempts = self.failures.lock().map_or(0, |mut failures| {
@@ -422,14 +433,7 @@ async fn server_for(
     claim: &DatabaseClaim,
     ctx: &ClaimContext,
 ) -> Result<(Arc<DatabaseServer>, Option<String>), Failure> {
-    let namespace = claim.namespace();
-    let servers: Vec<DatabaseServer> = ctx
-        .servers
-        .state()
-        .iter()
-        .filter(|s| s.namespace() == namespace)
-        .map(|s| s.as_ref().clone())
-        .collect();
+    let servers = ctx.servers_of(claim);
     // A claim with a cluster of its own uses that cluster's server.
     if let Some(status) = &claim.status
         && status.provisioned_cluster.is_some()
@@ -564,9 +568,10 @@ async fn provide(
 
     // In stored-procedure mode the procedures own the users: one login,
     // whatever name the create procedure published.
-    let published_user = existing
+    let existing_data = existing.as_ref().map(secret::data_of);
+    let published_user = existing_data
         .as_ref()
-        .and_then(|e| secret::data_of(e).get("username").cloned());
+        .and_then(|data| data.get("username").cloned());
     let logins = if procedure_mode {
         let user = published_user
             .clone()
@@ -585,32 +590,32 @@ async fn provide(
         .await?;
     }
 
-    let (view, current_password, secret_rotated_at, secret_request) = match &existing {
-        None => (None, None, None, None),
-        Some(existing) => {
-            let view = inspect(
-                existing,
-                claim,
-                &logins,
-                procedure_mode,
-                &resolved,
-                &connection_for,
-            )
-            .await;
-            let data = secret::data_of(existing);
-            let annotations = existing.annotations();
-            let rotated_at = annotations
-                .get(ANNOTATION_ROTATED_AT)
-                .and_then(|t| t.parse::<Timestamp>().ok());
-            let request = annotations.get(ANNOTATION_ROTATION_REQUEST).cloned();
-            (
-                Some(view),
-                data.get("password").cloned(),
-                rotated_at,
-                request,
-            )
-        }
-    };
+    let (view, current_password, secret_rotated_at, secret_request) =
+        match (&existing, &existing_data) {
+            (Some(existing), Some(data)) => {
+                let view = inspect(
+                    data,
+                    claim,
+                    &logins,
+                    procedure_mode,
+                    &resolved,
+                    &connection_for,
+                )
+                .await;
+                let annotations = existing.annotations();
+                let rotated_at = annotations
+                    .get(ANNOTATION_ROTATED_AT)
+                    .and_then(|t| t.parse::<Timestamp>().ok());
+                let request = annotations.get(ANNOTATION_ROTATION_REQUEST).cloned();
+                (
+                    Some(view),
+                    data.get("password").cloned(),
+                    rotated_at,
+                    request,
+                )
+            }
+            _ => (None, None, None, None),
+        };
     let status = claim.status.clone().unwrap_or_default();
     let handled_request = secret_request.or_else(|| status.handled_rotate_request.clone());
     let last_rotation = [
@@ -778,7 +783,7 @@ async fn provide(
         port: claim.spec.port.unwrap_or(i32::from(resolved.public_port)),
         database: database.clone(),
         username: active.unwrap_or_default(),
-        ssl_mode: tls_word(resolved.admin.tls).to_owned(),
+        ssl_mode: resolved.admin.tls.as_libpq().to_owned(),
     });
     next.error = None;
     set_condition(
@@ -804,27 +809,15 @@ async fn provide(
     })
 }
 
-/// The libpq word for a TLS mode.
-fn tls_word(mode: dbaas_sql::TlsMode) -> &'static str {
-    match mode {
-        dbaas_sql::TlsMode::Disable => "disable",
-        dbaas_sql::TlsMode::Prefer => "prefer",
-        dbaas_sql::TlsMode::Require => "require",
-        dbaas_sql::TlsMode::VerifyCa => "verify-ca",
-        dbaas_sql::TlsMode::VerifyFull => "verify-full",
-    }
-}
-
 /// What the existing Secret holds, and whether its credentials log in.
 async fn inspect(
-    existing: &Secret,
+    data: &BTreeMap<String, String>,
     claim: &DatabaseClaim,
     logins: &[String; 2],
     procedure_mode: bool,
     resolved: &ResolvedServer,
     connection_for: &impl Fn(&str, SecretString) -> Connection,
 ) -> SecretView {
-    let data = secret::data_of(existing);
     let username = data.get("username").cloned();
     let password = data.get("password").filter(|p| !p.is_empty()).cloned();
     let ours = username
@@ -916,14 +909,7 @@ async fn cleanup(claim: Arc<DatabaseClaim>, ctx: Arc<ClaimContext>) -> Result<Ac
         info!(claim = %name, "claim deleted; its own cluster goes with it");
         return Ok(Action::await_change());
     }
-    let namespace = claim.namespace().unwrap_or_default();
-    let servers: Vec<DatabaseServer> = ctx
-        .servers
-        .state()
-        .iter()
-        .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()))
-        .map(|s| s.as_ref().clone())
-        .collect();
+    let servers = ctx.servers_of(&claim);
     // The server it is bound to, or the one it would have used (a claim
     // refused half-way has no binding yet, but may have made something).
     let server = match &status.server {

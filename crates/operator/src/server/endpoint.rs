@@ -139,13 +139,6 @@ pub fn tls_mode(mode: SslMode) -> TlsMode {
     }
 }
 
-fn default_port(engine: ServerEngine) -> u16 {
-    match engine {
-        ServerEngine::Postgres => 5432,
-        ServerEngine::Mysql | ServerEngine::Mariadb => 3306,
-    }
-}
-
 async fn secret_key(
     secrets: &Api<Secret>,
     reference: &SecretKeyReference,
@@ -192,7 +185,7 @@ pub async fn resolve(
             let port = spec
                 .port
                 .and_then(|p| u16::try_from(p).ok())
-                .unwrap_or_else(|| default_port(spec.engine));
+                .unwrap_or_else(|| sql_engine(spec.engine).default_port());
             (host.clone(), port, user, password)
         }
         (None, Some(reference)) => {

@@ -11,6 +11,7 @@ use dbaas_api::claim::DatabaseClaimStatus;
 use dbaas_api::{DatabaseClaim, DatabaseServer};
 use dbaas_operator::OperatorConfig;
 use dbaas_operator::claim::ClaimsConfig;
+use dbaas_operator::server::endpoint::ConnectTo;
 use dbaas_sql::{Endpoint, Engine, PasswordPolicy, SqlError, TlsMode, check_login};
 use dbaas_testkit::db::{DbKind, DbServer};
 use k8s_openapi::api::core::v1::Secret;
@@ -29,6 +30,15 @@ pub const TEST_GRACE: Duration = Duration::from_millis(500);
 
 /// An operator for `namespace` with test-friendly claim settings.
 pub fn claim_operator(client: &Client, namespace: &str) -> Operator {
+    claim_operator_dialling(client, namespace, Vec::new())
+}
+
+/// [`claim_operator`] that dials database servers through `connect_to`.
+pub fn claim_operator_dialling(
+    client: &Client,
+    namespace: &str,
+    connect_to: Vec<ConnectTo>,
+) -> Operator {
     start_operator_with(
         client,
         OperatorConfig {
@@ -41,6 +51,7 @@ pub fn claim_operator(client: &Client, namespace: &str) -> Operator {
                     complexity: true,
                 },
                 rotation_grace: TEST_GRACE,
+                connect_to,
                 ..ClaimsConfig::default()
             },
             server_check_interval: Duration::from_secs(2),
