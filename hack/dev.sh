@@ -6,7 +6,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-upstream=${DBAAS_UPSTREAM_CRDS:-$repo/../shared/upstream-crds}
+upstream=$(bash hack/upstream-crds.sh || true)
 dev="$repo/.dev"
 cp_bin="$repo/target/controlplane/controlplane"
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates crates/engine-crds/src/*.rs from the upstream CRDs in ../shared/upstream-crds
+# Regenerates crates/engine-crds/src/*.rs from the upstream CRDs (hack/upstream-crds.sh finds them)
 # with kopium. `hack/kopium.sh --check` fails when the committed files differ.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-crds=${UPSTREAM_CRDS:-$repo/../shared/upstream-crds}
+crds=$(bash "$repo/hack/upstream-crds.sh")
 out=$repo/crates/engine-crds/src
 kopium_version=0.24.1
 if ! command -v kopium >/dev/null || [[ "$(kopium --version)" != "kopium $kopium_version" ]]; then

@@ -10,11 +10,9 @@ step() { printf '\n==> %s (%ss)\n' "$1" "$((SECONDS - started))"; }
 
 step "tools"
 bash hack/ensure-tools.sh
-upstream=${DBAAS_UPSTREAM_CRDS:-$repo/../shared/upstream-crds}
-if [[ ! -d "$upstream" ]]; then
-  echo "test: the upstream CRDs are not at $upstream (expected ../shared/upstream-crds beside the repository; or set DBAAS_UPSTREAM_CRDS)" >&2
-  exit 1
-fi
+# kopium, the test control planes and the benches all read this.
+DBAAS_UPSTREAM_CRDS=$(bash hack/upstream-crds.sh)
+export DBAAS_UPSTREAM_CRDS
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -52,7 +52,8 @@ pub fn our_crds() -> PathBuf {
     repo_root().join("deploy/crds")
 }
 
-/// The upstream engine CRDs (`../shared/upstream-crds`, or `$DBAAS_UPSTREAM_CRDS`).
+/// The upstream engine CRDs: `$DBAAS_UPSTREAM_CRDS` (hack/test.sh sets it
+/// from hack/upstream-crds.sh), else `../shared/upstream-crds`.
 pub fn upstream_crds() -> PathBuf {
     std::env::var_os("DBAAS_UPSTREAM_CRDS")
         .map(PathBuf::from)
