@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use dbaas_api::cluster::EngineObjectRef;
 use dbaas_api::{DatabaseClusterTemplate, DatabaseEngine, EngineType};
 use dbaas_engines::EngineProvider;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -30,6 +31,11 @@ pub struct Context {
     operator_images: Mutex<Option<(HashMap<EngineType, String>, Instant)>>,
     /// How often engine operators are looked for.
     pub detection_interval: Duration,
+    /// The engine reference last written to each cluster's status, by UID.
+    /// A reconcile may be triggered by an engine-object event before the
+    /// watch delivers our own status write; without this, such a stale read
+    /// would move the recorded apply past the engine's status write.
+    engine_refs: Mutex<HashMap<String, EngineObjectRef>>,
 }
 
 impl Context {
@@ -46,6 +52,29 @@ impl Context {
             engines,
             crds: Mutex::new(HashMap::new()),
             operator_images: Mutex::new(None),
+            engine_refs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The engine reference this process last recorded for a cluster.
+    pub fn recorded_engine_ref(&self, uid: &str) -> Option<EngineObjectRef> {
+        self.engine_refs
+            .lock()
+            .ok()
+            .and_then(|refs| refs.get(uid).cloned())
+    }
+
+    /// Remembers the engine reference written for a cluster.
+    pub fn record_engine_ref(&self, uid: &str, engine_ref: &EngineObjectRef) {
+        if let Ok(mut refs) = self.engine_refs.lock() {
+            refs.insert(uid.to_owned(), engine_ref.clone());
+        }
+    }
+
+    /// Forgets a deleted cluster.
+    pub fn forget_engine_ref(&self, uid: &str) {
+        if let Ok(mut refs) = self.engine_refs.lock() {
+            refs.remove(uid);
         }
     }
 

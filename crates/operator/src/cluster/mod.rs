@@ -102,9 +102,11 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
     let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
     let name = cluster.name_any();
     let id = format!("{namespace}/{name}");
+    let uid = cluster.metadata.uid.clone().unwrap_or_default();
     if cluster.metadata.deletion_timestamp.is_some() {
         // Engine objects carry an ownerReference: the garbage collector
         // removes them once the DatabaseCluster is gone.
+        ctx.forget_engine_ref(&uid);
         return Ok(Action::await_change());
     }
 
@@ -237,8 +239,15 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                     cluster: id.clone(),
                     source: source.into(),
                 })?;
-            let engine_ref =
-                engine_ref_after_apply(cluster.status.as_ref(), &resource, &applied, &now);
+            let written = cluster.status.as_ref().and_then(|s| s.engine_ref.clone());
+            let recorded = ctx.recorded_engine_ref(&uid);
+            let engine_ref = engine_ref_after_apply(
+                [written.as_ref(), recorded.as_ref()],
+                &resource,
+                &applied,
+                &now,
+            );
+            ctx.record_engine_ref(&uid, &engine_ref);
             let input = ObserveInput {
                 desired_instances: cluster.spec.cluster_size,
                 desired_image: &version.image,
@@ -425,21 +434,27 @@ fn is_ours(meta: &kube::core::ObjectMeta, cluster: &DatabaseCluster) -> bool {
 
 /// Records the engine object's generation after our apply. The time is the
 /// API server's: the managedFields time of our own apply, which moves only
-/// when an apply of ours changed the object.
-fn engine_ref_after_apply(
-    previous: Option<&DatabaseClusterStatus>,
+/// when an apply of ours changed the object. `previous` holds the reference
+/// in the cluster's status and the one this process last wrote (the status
+/// may be a stale read); either keeps the original apply's time and
+/// resourceVersion while the generation is unchanged.
+fn engine_ref_after_apply<'a>(
+    previous: impl IntoIterator<Item = Option<&'a EngineObjectRef>>,
     resource: &ApiResource,
     applied: &DynamicObject,
     now: &Time,
 ) -> EngineObjectRef {
     let generation = applied.metadata.generation;
-    let previous = previous.and_then(|s| s.engine_ref.as_ref());
+    let name = applied.name_any();
+    let previous = previous.into_iter().flatten().find(|prev| {
+        prev.applied_generation == generation && prev.applied_at.is_some() && prev.name == name
+    });
     let (applied_at, applied_resource_version) = match previous {
-        Some(prev) if prev.applied_generation == generation && prev.applied_at.is_some() => (
+        Some(prev) => (
             prev.applied_at.clone(),
             prev.applied_resource_version.clone(),
         ),
-        _ => {
+        None => {
             let server_time = applied
                 .metadata
                 .managed_fields
@@ -494,4 +509,90 @@ pub fn error_policy(cluster: Arc<DatabaseCluster>, error: &Error, _ctx: Arc<Cont
         "reconcile failed: {error}"
     );
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(generation: i64, resource_version: &str, apply_time: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+            "metadata": {
+                "name": "app", "generation": generation, "resourceVersion": resource_version,
+                "managedFields": [{
+                    "manager": FIELD_MANAGER, "operation": "Apply",
+                    "apiVersion": "postgresql.cnpg.io/v1", "time": apply_time,
+                }],
+            },
+        }))
+        .expect("valid object")
+    }
+
+    fn resource() -> ApiResource {
+        ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "postgresql.cnpg.io",
+            "v1",
+            "Cluster",
+        ))
+    }
+
+    fn now() -> Time {
+        Time(Timestamp::from_second(1_800_000_000).expect("valid time"))
+    }
+
+    #[test]
+    fn a_new_generation_is_anchored_at_our_apply() {
+        let first = engine_ref_after_apply(
+            [None, None],
+            &resource(),
+            &applied(1, "514", "2026-11-23T22:56:57Z"),
+            &now(),
+        );
+        assert_eq!(first.applied_generation, Some(1));
+        assert_eq!(first.applied_resource_version.as_deref(), Some("514"));
+        assert_eq!(
+            first.applied_at.map(|t| t.0.to_string()).as_deref(),
+            Some("2026-11-23T22:56:57Z")
+        );
+    }
+
+    #[test]
+    fn a_stale_status_does_not_move_the_anchor_past_the_engines_status_write() {
+        // Our apply left resourceVersion 514; the engine operator then wrote
+        // its status (515) in the same second. A reconcile that reads our
+        // cluster from a cache that has not seen our status write yet must
+        // keep 514, or that status write would look older than the apply.
+        let recorded = engine_ref_after_apply(
+            [None, None],
+            &resource(),
+            &applied(1, "514", "2026-11-23T22:56:57Z"),
+            &now(),
+        );
+        let again = engine_ref_after_apply(
+            [None, Some(&recorded)],
+            &resource(),
+            &applied(1, "515", "2026-11-23T22:56:57Z"),
+            &now(),
+        );
+        assert_eq!(again, recorded);
+    }
+
+    #[test]
+    fn a_spec_change_moves_the_anchor() {
+        let recorded = engine_ref_after_apply(
+            [None, None],
+            &resource(),
+            &applied(1, "514", "2026-11-23T22:56:57Z"),
+            &now(),
+        );
+        let changed = engine_ref_after_apply(
+            [Some(&recorded), Some(&recorded)],
+            &resource(),
+            &applied(2, "600", "2026-11-23T22:58:00Z"),
+            &now(),
+        );
+        assert_eq!(changed.applied_generation, Some(2));
+        assert_eq!(changed.applied_resource_version.as_deref(), Some("600"));
+    }
 }
