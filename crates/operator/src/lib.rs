@@ -12,5 +12,6 @@ pub mod engine;
 pub mod metrics;
 pub mod run;
 pub mod server;
+pub mod tolerant;
 
 pub use run::{OperatorConfig, run};

@@ -13,8 +13,7 @@ use dbaas_engines::provider_for;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, info};
@@ -23,7 +22,7 @@ use crate::claim::{ClaimContext, ClaimsConfig};
 use crate::context::Context;
 use crate::metrics::Metrics;
 use crate::server::ServerContext;
-use crate::{claim, cluster, engine, server};
+use crate::{claim, cluster, engine, server, tolerant};
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
@@ -87,25 +86,11 @@ pub async fn run(
     let ns = config.namespace.as_deref();
     // One shutdown signal for every controller.
     let shutdown = shutdown.shared();
-    let clusters: Api<DatabaseCluster> = api(&client, ns);
-    let engines: Api<DatabaseEngine> = api(&client, ns);
-
-    // Watch caches shared by reconciles.
-    let (engine_store, engine_writer) = reflector::store::<DatabaseEngine>();
-    let engine_cache = reflector::reflector(
-        engine_writer,
-        watcher(engines.clone(), watcher::Config::default()).default_backoff(),
-    )
-    .touched_objects()
-    .for_each(|_| futures::future::ready(()));
-    let templates: Api<DatabaseClusterTemplate> = api(&client, ns);
-    let (template_store, template_writer) = reflector::store::<DatabaseClusterTemplate>();
-    let template_cache = reflector::reflector(
-        template_writer,
-        watcher(templates.clone(), watcher::Config::default()).default_backoff(),
-    )
-    .touched_objects()
-    .for_each(|_| futures::future::ready(()));
+    // Watch caches shared by reconciles. Every watch of our own kinds is
+    // tolerant: one stored object that does not parse is left out, not
+    // allowed to stop the watch.
+    let (engine_store, engine_cache) = tolerant::cache::<DatabaseEngine>(&client, ns);
+    let (template_store, template_cache) = tolerant::cache::<DatabaseClusterTemplate>(&client, ns);
     let ctx = Arc::new(Context::new(
         client.clone(),
         engine_store,
@@ -113,9 +98,9 @@ pub async fn run(
         config.detection_interval,
     ));
     let ctx_for_engines = ctx.clone();
-    let engines_for_controller = engines.clone();
 
-    let controller = Controller::new(clusters, watcher::Config::default());
+    let controller =
+        tolerant::controller::<DatabaseCluster>(&client, ns, watcher::Config::default());
     let cluster_store = controller.store();
     let clusters_for_templates = controller.store();
     // A created or changed template re-judges every cluster that selects it.
@@ -180,8 +165,14 @@ pub async fn run(
     }
     let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-        .watches(engines, watcher::Config::default(), clusters_of_engine)
-        .watches(templates, watcher::Config::default(), clusters_of_template)
+        .watches_stream(
+            tolerant::changes::<DatabaseEngine>(&client, ns, watcher::Config::default()),
+            clusters_of_engine,
+        )
+        .watches_stream(
+            tolerant::changes::<DatabaseClusterTemplate>(&client, ns, watcher::Config::default()),
+            clusters_of_template,
+        )
         // A changed MonitoringConfig, or the Secret it names, re-judges the
         // clusters that use it.
         .watches_stream(monitoring_config_trigger, move |config| {
@@ -212,15 +203,16 @@ pub async fn run(
             futures::future::ready(())
         });
 
-    let engine_controller = Controller::new(engines_for_controller, watcher::Config::default())
-        .graceful_shutdown_on(shutdown.clone())
-        .run(engine::reconcile, engine::error_policy, ctx_for_engines)
-        .for_each(|result| {
-            if let Err(err) = result {
-                debug!("engine controller: {err}");
-            }
-            futures::future::ready(())
-        });
+    let engine_controller =
+        tolerant::controller::<DatabaseEngine>(&client, ns, watcher::Config::default())
+            .graceful_shutdown_on(shutdown.clone())
+            .run(engine::reconcile, engine::error_policy, ctx_for_engines)
+            .for_each(|result| {
+                if let Err(err) = result {
+                    debug!("engine controller: {err}");
+                }
+                futures::future::ready(())
+            });
 
     let claims = claim_controllers(&client, &config, shutdown.clone());
 
@@ -243,12 +235,10 @@ fn claim_controllers(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) -> impl std::future::Future<Output = ()> {
     let ns = config.namespace.as_deref();
-    let servers: Api<DatabaseServer> = api(client, ns);
-    let claims: Api<DatabaseClaim> = api(client, ns);
-    let clusters: Api<DatabaseCluster> = api(client, ns);
     let secrets: Api<Secret> = api(client, ns);
 
-    let server_controller = Controller::new(servers.clone(), watcher::Config::default());
+    let server_controller =
+        tolerant::controller::<DatabaseServer>(client, ns, watcher::Config::default());
     let server_store = server_controller.store();
     // A cluster behind a server changed (became ready, moved): probe again.
     let servers_of_cluster = move |cluster: DatabaseCluster| -> Vec<ObjectRef<DatabaseServer>> {
@@ -269,9 +259,8 @@ fn claim_controllers(
     });
     let server_controller = server_controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
-        .watches(
-            clusters.clone(),
-            watcher::Config::default(),
+        .watches_stream(
+            tolerant::changes::<DatabaseCluster>(client, ns, watcher::Config::default()),
             servers_of_cluster,
         )
         .graceful_shutdown_on(shutdown.clone())
@@ -284,20 +273,15 @@ fn claim_controllers(
         });
 
     // Claims read servers from their own cache.
-    let (server_cache, server_writer) = reflector::store::<DatabaseServer>();
-    let server_cache_feed = reflector::reflector(
-        server_writer,
-        watcher(servers.clone(), watcher::Config::default()).default_backoff(),
-    )
-    .touched_objects()
-    .for_each(|_| futures::future::ready(()));
+    let (server_cache, server_cache_feed) = tolerant::cache::<DatabaseServer>(client, ns);
     let claim_ctx = Arc::new(ClaimContext::new(
         client.clone(),
         server_cache.clone(),
         config.claims.clone(),
         config.metrics.claims.clone(),
     ));
-    let claim_controller = Controller::new(claims, watcher::Config::default());
+    let claim_controller =
+        tolerant::controller::<DatabaseClaim>(client, ns, watcher::Config::default());
     let claim_store = claim_controller.store();
     // A server appeared, changed or recovered: claims bound to it, and
     // claims still looking for one, try again.
@@ -325,10 +309,16 @@ fn claim_controllers(
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         // The Secrets we write: one deleted or edited is put back at once.
         .owns(secrets, watcher::Config::default().labels(&ours))
-        .watches(servers, watcher::Config::default(), claims_of_server)
-        .watches(
-            clusters,
-            watcher::Config::default().labels(&ours),
+        .watches_stream(
+            tolerant::changes::<DatabaseServer>(client, ns, watcher::Config::default()),
+            claims_of_server,
+        )
+        .watches_stream(
+            tolerant::changes::<DatabaseCluster>(
+                client,
+                ns,
+                watcher::Config::default().labels(&ours),
+            ),
             claim_of_cluster,
         )
         .graceful_shutdown_on(shutdown)
