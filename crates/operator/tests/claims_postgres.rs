@@ -373,6 +373,60 @@ async fn a_claim_waits_while_its_server_is_down_and_completes_when_it_returns() 
 }
 
 #[tokio::test]
+async fn a_rotation_while_the_server_is_down_waits_and_changes_nothing_until_it_returns() {
+    let (client, ns, operator) = setup("claim-rot-down").await;
+    let db = DbServer::start(DbKind::Postgres).unwrap();
+    register_server(&client, &ns.name, "pg", &db, None, json!({})).await;
+    let claims: Api<DatabaseClaim> = ns.api();
+    create_claim(
+        &claims,
+        &claim("app", DbKind::Postgres, "app", "app", json!({})),
+    )
+    .await;
+    claim_where(&claims, "app", "ready", is_ready).await;
+    let before = secret_data(&client, &ns.name, "app-db").await;
+
+    db.stop().unwrap();
+    claims
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"dbaas.io/rotate": "1"}}})),
+        )
+        .await
+        .unwrap();
+    let waiting = claim_where(
+        &claims,
+        "app",
+        "rotation waiting for the server",
+        ready_is("False", "ServerUnreachable"),
+    )
+    .await;
+    let status = waiting.status.unwrap();
+    assert_ne!(
+        status.handled_rotate_request.as_deref(),
+        Some("1"),
+        "a rotation that could not run is not marked done"
+    );
+    // Nothing half-made: the Secret still holds the login that works.
+    assert_eq!(secret_data(&client, &ns.name, "app-db").await, before);
+
+    db.resume().unwrap();
+    let rotated = claim_where(&claims, "app", "rotated after the server returned", |s| {
+        s.handled_rotate_request.as_deref() == Some("1")
+    })
+    .await;
+    assert!(is_ready(&rotated.status.unwrap()));
+    let after = secret_data(&client, &ns.name, "app-db").await;
+    assert_ne!(after["password"], before["password"]);
+    login_with(DbKind::Postgres, &after).await.unwrap();
+    // Apps still holding the old files keep working through the grace.
+    login_with(DbKind::Postgres, &before).await.unwrap();
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
 async fn wrong_admin_credentials_are_a_condition() {
     let (client, ns, operator) = setup("claim-auth").await;
     let db = DbServer::shared_postgres();
