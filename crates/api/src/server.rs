@@ -36,7 +36,8 @@ use crate::common::{LocalObjectReference, SecretKeyReference};
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("has(self.clusterRef) != has(self.host)").message("set exactly one of host (an external server) or clusterRef (one of our DatabaseClusters)").reason(Reason::FieldValueInvalid),
-    validation = Rule::new("has(self.clusterRef) || has(self.adminCredentials)").message("an external server needs adminCredentials").reason(Reason::FieldValueRequired).field_path(".adminCredentials")
+    validation = Rule::new("has(self.clusterRef) || has(self.adminCredentials)").message("an external server needs adminCredentials").reason(Reason::FieldValueRequired).field_path(".adminCredentials"),
+    validation = Rule::new("!has(self.createDatabaseStrategy) || self.engine == 'postgres'").message("createDatabaseStrategy is a PostgreSQL setting").reason(Reason::FieldValueForbidden).field_path(".createDatabaseStrategy")
 )]
 pub struct DatabaseServerSpec {
     /// postgres, mysql or mariadb.
@@ -64,6 +65,23 @@ pub struct DatabaseServerSpec {
     /// Call these stored procedures instead of running DDL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_procedures: Option<StoredProcedures>,
+    /// PostgreSQL 15 and later: how `CREATE DATABASE` copies the template.
+    /// `WAL_LOG` (the server's default) writes the copy to the WAL;
+    /// `FILE_COPY` copies the files and forces two checkpoints, which is
+    /// several times faster for the small template of a claim's database on
+    /// a server with few dirty buffers, and slower on a busy one. Unset: the
+    /// server's default. Older servers always copy files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_database_strategy: Option<CreateDatabaseStrategy>,
+}
+
+/// PostgreSQL's `CREATE DATABASE ... STRATEGY`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum CreateDatabaseStrategy {
+    #[serde(rename = "WAL_LOG")]
+    WalLog,
+    #[serde(rename = "FILE_COPY")]
+    FileCopy,
 }
 
 /// Engines a DatabaseServer can be.

@@ -352,3 +352,70 @@ async fn invalid_ops_requests_are_rejected() {
     .unwrap();
     ns.delete().await.unwrap();
 }
+
+#[tokio::test]
+async fn invalid_database_servers_are_rejected() {
+    let (client, ns) = setup("server-rules").await;
+    let servers: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns.name,
+        &ApiResource::erase::<dbaas_api::DatabaseServer>(&()),
+    );
+    let server = |name: &str, spec: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "dbaas.io/v1", "kind": "DatabaseServer",
+            "metadata": {"name": name}, "spec": spec,
+        }))
+        .expect("object shape")
+    };
+    let credentials = json!({
+        "username": {"name": "admin", "key": "username"},
+        "password": {"name": "admin", "key": "password"},
+    });
+    let cases = [
+        (
+            "strategy-on-mysql",
+            json!({"engine": "mysql", "host": "db", "adminCredentials": credentials,
+                   "createDatabaseStrategy": "FILE_COPY"}),
+            "createDatabaseStrategy is a PostgreSQL setting",
+        ),
+        (
+            "unknown-strategy",
+            json!({"engine": "postgres", "host": "db", "adminCredentials": credentials,
+                   "createDatabaseStrategy": "COPY"}),
+            "Unsupported value: \"COPY\"",
+        ),
+        (
+            "host-and-cluster",
+            json!({"engine": "postgres", "host": "db", "clusterRef": {"name": "c"},
+                   "adminCredentials": credentials}),
+            "set exactly one of host",
+        ),
+        (
+            "no-credentials",
+            json!({"engine": "postgres", "host": "db"}),
+            "an external server needs adminCredentials",
+        ),
+    ];
+    for (name, spec, expected) in cases {
+        let message = rejection(
+            servers
+                .create(&PostParams::default(), &server(name, spec))
+                .await,
+        );
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+    let accepted = servers
+        .create(
+            &PostParams::default(),
+            &server(
+                "file-copy",
+                json!({"engine": "postgres", "host": "db", "adminCredentials": credentials,
+                       "createDatabaseStrategy": "FILE_COPY"}),
+            ),
+        )
+        .await
+        .expect("a PostgreSQL server may choose FILE_COPY");
+    assert_eq!(accepted.data["spec"]["createDatabaseStrategy"], "FILE_COPY");
+    ns.delete().await.unwrap();
+}

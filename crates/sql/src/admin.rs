@@ -58,6 +58,17 @@ impl Admin {
         })
     }
 
+    /// How PostgreSQL copies the template for the databases this connection
+    /// creates; the server's default when None. MySQL has no such choice.
+    pub fn set_create_database_strategy(
+        &mut self,
+        strategy: Option<crate::CreateDatabaseStrategy>,
+    ) {
+        if let Inner::Postgres(pg) = &mut self.inner {
+            pg.set_create_strategy(strategy);
+        }
+    }
+
     /// The server's version (`15.18 (Debian ...)`, `10.11.19-MariaDB-...`).
     pub async fn server_version(&mut self) -> Result<String, SqlError> {
         match &mut self.inner {

@@ -175,6 +175,25 @@ impl TlsMode {
     }
 }
 
+/// PostgreSQL's `CREATE DATABASE ... STRATEGY` (15 and later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateDatabaseStrategy {
+    /// Write the copy of the template to the WAL (the server's default).
+    WalLog,
+    /// Copy the template's files, with a checkpoint before and after.
+    FileCopy,
+}
+
+impl CreateDatabaseStrategy {
+    /// The keyword of the `STRATEGY` clause.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::WalLog => "WAL_LOG",
+            Self::FileCopy => "FILE_COPY",
+        }
+    }
+}
+
 /// Where to connect and as whom: the admin's login for [`Admin::connect`],
 /// a claim's login for [`check_login`].
 #[derive(Debug, Clone)]

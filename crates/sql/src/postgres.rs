@@ -154,6 +154,7 @@ pub(crate) struct PgAdmin {
     endpoint: Endpoint,
     superuser: bool,
     version_num: i32,
+    create_strategy: Option<crate::CreateDatabaseStrategy>,
 }
 
 /// What exists of one claim's objects.
@@ -206,6 +207,7 @@ impl PgAdmin {
             endpoint: endpoint.clone(),
             superuser: false,
             version_num: 0,
+            create_strategy: None,
         };
         let row = admin
             .client
@@ -226,6 +228,21 @@ impl PgAdmin {
             )
             .await?;
         Ok(admin)
+    }
+
+    pub(crate) fn set_create_strategy(&mut self, strategy: Option<crate::CreateDatabaseStrategy>) {
+        self.create_strategy = strategy;
+    }
+
+    /// ` STRATEGY = ...` when one is chosen and the server knows the clause
+    /// (15 and later; older servers always copy files).
+    fn strategy_clause(&self) -> String {
+        match self.create_strategy {
+            Some(strategy) if self.version_num >= 150_000 => {
+                format!(" STRATEGY = {}", strategy.keyword())
+            }
+            _ => String::new(),
+        }
     }
 
     fn error(&self, err: &tokio_postgres::Error, context: &str) -> SqlError {
@@ -367,7 +384,10 @@ impl PgAdmin {
         if database_created {
             self.batch(
                 "creating the database",
-                &format!("CREATE DATABASE {database} OWNER {owner_role}"),
+                &format!(
+                    "CREATE DATABASE {database} OWNER {owner_role}{}",
+                    self.strategy_clause()
+                ),
             )
             .await?;
         }

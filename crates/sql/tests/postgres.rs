@@ -902,3 +902,56 @@ async fn an_admin_with_createrole_and_createdb_but_not_superuser() {
         .await
         .unwrap();
 }
+
+/// Checkpoints requested so far (PostgreSQL 17 moved the counter).
+async fn requested_checkpoints(client: &Client) -> i64 {
+    client
+        .batch_execute("SELECT pg_stat_clear_snapshot()")
+        .await
+        .unwrap();
+    match client
+        .query_one("SELECT checkpoints_req FROM pg_stat_bgwriter", &[])
+        .await
+    {
+        Ok(row) => row.get(0),
+        Err(_) => client
+            .query_one("SELECT num_requested FROM pg_stat_checkpointer", &[])
+            .await
+            .unwrap()
+            .get(0),
+    }
+}
+
+#[tokio::test]
+async fn the_file_copy_strategy_copies_files_with_a_checkpoint() {
+    let check = raw_admin("postgres").await;
+    let (owner, names) = claim(Engine::Postgres, "filecopy");
+    let mut admin = admin().await;
+    admin.set_create_database_strategy(Some(dbaas_sql::CreateDatabaseStrategy::FileCopy));
+    let before = requested_checkpoints(&check).await;
+    assert!(
+        admin
+            .ensure_claim(&owner, &names)
+            .await
+            .unwrap()
+            .database_created
+    );
+    // FILE_COPY checkpoints before and after copying; WAL_LOG never does.
+    let mut after = requested_checkpoints(&check).await;
+    for _ in 0..20 {
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = requested_checkpoints(&check).await;
+    }
+    assert!(
+        after > before,
+        "no checkpoint was requested: {before} -> {after}"
+    );
+    assert_eq!(
+        database_owner(&check, &names.database).await.as_deref(),
+        Some(names.owner.as_str())
+    );
+    admin.drop_claim(&owner, &names).await.unwrap();
+}

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use dbaas_api::claim::{ANNOTATION_ROTATE, ConnectionInfo, DatabaseClaimStatus, DeletePolicy};
 use dbaas_api::common::{FIELD_MANAGER, condition};
+use dbaas_api::server::CreateDatabaseStrategy;
 use dbaas_api::{DatabaseClaim, DatabaseServer};
 use dbaas_sql::{
     Admin, ClaimNames, ClaimOwner, Connection, PasswordPolicy, SqlError, check_login,
@@ -582,6 +583,12 @@ async fn provide(
     };
 
     let mut admin = timed("connecting as admin", Admin::connect(&resolved.admin)).await?;
+    admin.set_create_database_strategy(server.spec.create_database_strategy.map(|strategy| {
+        match strategy {
+            CreateDatabaseStrategy::WalLog => dbaas_sql::CreateDatabaseStrategy::WalLog,
+            CreateDatabaseStrategy::FileCopy => dbaas_sql::CreateDatabaseStrategy::FileCopy,
+        }
+    }));
     if !procedure_mode {
         timed(
             "creating the database and users",
