@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod common;
 pub mod crds;
 pub mod engine;
+pub mod lenient;
 pub mod monitoring;
 pub mod ops;
 pub mod server;

@@ -10,12 +10,12 @@
 //! reads the malformed field fails to evaluate, and then only the warning in
 //! the log is left).
 
-use std::borrow::Cow;
 use std::fmt::Debug;
 
 use dbaas_api::common::FIELD_MANAGER;
+use dbaas_api::lenient::{Lenient, MALFORMED, Malformed, malformed_message, parse_event};
 use futures::{Stream, StreamExt};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
@@ -24,122 +24,10 @@ use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, Store, reflector};
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Api, Client, Resource};
-use serde::de::{DeserializeOwned, Error as _};
-use serde::{Deserialize, Deserializer};
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
-
-/// The reason of the condition on an object our types cannot read.
-pub const MALFORMED: &str = "Malformed";
-
-/// An object as stored: parsed when it fits `K`, otherwise why it does not.
-#[derive(Clone, Debug)]
-pub struct Lenient<K>(Result<K, Box<Malformed>>);
-
-/// A stored object that does not fit our types.
-#[derive(Clone, Debug)]
-pub struct Malformed {
-    pub meta: ObjectMeta,
-    /// Where and why it does not parse: the field path and serde's message
-    /// (which may quote a short stored value; our kinds hold no secrets).
-    pub error: String,
-    /// Whether the object already carries our `Malformed` condition with
-    /// this error, so it is not written again.
-    pub reported: bool,
-}
-
-impl<K> Lenient<K> {
-    /// The object, or why it could not be read.
-    pub fn into_inner(self) -> Result<K, Box<Malformed>> {
-        self.0
-    }
-}
-
-impl<'de, K: DeserializeOwned> Deserialize<'de> for Lenient<K> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        match serde_path_to_error::deserialize::<_, K>(&value) {
-            Ok(object) => Ok(Self(Ok(object))),
-            Err(error) => {
-                let meta = value
-                    .get("metadata")
-                    .map(ObjectMeta::deserialize)
-                    .transpose()
-                    .map_err(D::Error::custom)?
-                    .unwrap_or_default();
-                let error = describe(&error);
-                let reported = has_malformed_condition(&value, &error);
-                Ok(Self(Err(Box::new(Malformed {
-                    meta,
-                    error,
-                    reported,
-                }))))
-            }
-        }
-    }
-}
-
-impl<K: Resource<DynamicType = ()>> Resource for Lenient<K> {
-    type DynamicType = ();
-    type Scope = K::Scope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        K::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        K::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        match &self.0 {
-            Ok(object) => object.meta(),
-            Err(malformed) => &malformed.meta,
-        }
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        match &mut self.0 {
-            Ok(object) => object.meta_mut(),
-            Err(malformed) => &mut malformed.meta,
-        }
-    }
-}
-
-/// The field path and what is wrong there, cut to a condition-sized text.
-fn describe(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
-    const MAX: usize = 300;
-    let mut text = format!("{}: {}", error.path(), error.inner());
-    if text.len() > MAX {
-        let mut cut = MAX;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
-}
-
-fn has_malformed_condition(object: &Value, error: &str) -> bool {
-    object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| {
-            c.get("reason").and_then(Value::as_str) == Some(MALFORMED)
-                && c.get("message").and_then(Value::as_str) == Some(&malformed_message(error))
-        })
-}
-
-fn malformed_message(error: &str) -> String {
-    format!("the stored object does not fit the current API; fix or delete it: {error}")
-}
 
 /// Marks malformed objects of one kind with a `Valid=False, Malformed`
 /// condition. Cheap to clone; the writes happen on a background task.
@@ -202,41 +90,21 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     watcher(api, config).filter_map(move |event| {
-        futures::future::ready(
-            event
-                .map(|event| parsed(event, reporter.as_ref()))
-                .transpose(),
-        )
+        let parsed = event.map(|event| {
+            parse_event(event, |malformed| {
+                if let Some(reporter) = &reporter {
+                    warn!(
+                        kind = %K::kind(&()),
+                        namespace = %malformed.meta.namespace.as_deref().unwrap_or_default(),
+                        name = %malformed.meta.name.as_deref().unwrap_or_default(),
+                        "left out an object that does not fit our types: {}", malformed.error
+                    );
+                    reporter.report(malformed);
+                }
+            })
+        });
+        futures::future::ready(parsed.transpose())
     })
-}
-
-/// The event with its object parsed, or None for a malformed object.
-fn parsed<K: Resource<DynamicType = ()>>(
-    event: Event<Lenient<K>>,
-    reporter: Option<&Reporter>,
-) -> Option<Event<K>> {
-    let keep = |object: Lenient<K>, deleted: bool| match object.0 {
-        Ok(object) => Some(object),
-        Err(malformed) => {
-            let name = malformed.meta.name.as_deref().unwrap_or_default();
-            let namespace = malformed.meta.namespace.as_deref().unwrap_or_default();
-            if let (false, false, Some(reporter)) = (deleted, malformed.reported, reporter) {
-                warn!(
-                    kind = %K::kind(&()), %namespace, %name,
-                    "left out an object that does not fit our types: {}", malformed.error
-                );
-                reporter.report(malformed);
-            }
-            None
-        }
-    };
-    match event {
-        Event::Apply(object) => keep(object, false).map(Event::Apply),
-        Event::InitApply(object) => keep(object, false).map(Event::InitApply),
-        Event::Delete(object) => keep(object, true).map(Event::Delete),
-        Event::Init => Some(Event::Init),
-        Event::InitDone => Some(Event::InitDone),
-    }
 }
 
 /// A namespaced kind of ours that a tolerant watch can serve.
@@ -329,73 +197,5 @@ where
     match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dbaas_api::DatabaseCluster;
-
-    fn cluster(size: Value) -> Value {
-        json!({
-            "apiVersion": "dbaas.io/v1", "kind": "DatabaseCluster",
-            "metadata": {"name": "app", "namespace": "team", "generation": 3},
-            "spec": {"engine": {"type": "postgresql"}, "clusterSize": size,
-                     "storage": {"size": "1Gi"}},
-        })
-    }
-
-    #[test]
-    fn an_object_that_fits_parses() {
-        let lenient: Lenient<DatabaseCluster> =
-            serde_json::from_value(cluster(json!(1))).expect("lenient never fails on an object");
-        let parsed = lenient.into_inner().expect("fits");
-        assert_eq!(parsed.spec.cluster_size, 1);
-    }
-
-    #[test]
-    fn an_object_that_does_not_fit_keeps_its_identity_and_the_reason() {
-        let lenient: Lenient<DatabaseCluster> = serde_json::from_value(cluster(json!("three")))
-            .expect("lenient never fails on an object");
-        assert_eq!(lenient.meta().name.as_deref(), Some("app"));
-        let malformed = lenient.into_inner().expect_err("does not fit");
-        assert_eq!(malformed.meta.namespace.as_deref(), Some("team"));
-        assert!(
-            malformed.error.contains("invalid type"),
-            "{}",
-            malformed.error
-        );
-        assert!(!malformed.reported);
-    }
-
-    #[test]
-    fn a_reported_object_is_not_reported_again() {
-        let mut object = cluster(json!("three"));
-        let first: Lenient<DatabaseCluster> =
-            serde_json::from_value(object.clone()).expect("lenient");
-        let error = first.into_inner().expect_err("does not fit").error;
-        object["status"] = json!({"conditions": [{
-            "type": "Valid", "status": "False", "reason": MALFORMED,
-            "message": malformed_message(&error),
-        }]});
-        let again: Lenient<DatabaseCluster> = serde_json::from_value(object).expect("lenient");
-        assert!(again.into_inner().expect_err("does not fit").reported);
-    }
-
-    #[test]
-    fn a_list_with_one_bad_item_keeps_the_good_ones() {
-        let list = json!({
-            "apiVersion": "dbaas.io/v1", "kind": "DatabaseClusterList", "metadata": {},
-            "items": [cluster(json!(1)), cluster(json!("three")), cluster(json!(3))],
-        });
-        let list: kube::core::ObjectList<Lenient<DatabaseCluster>> =
-            serde_json::from_value(list).expect("the list parses");
-        let good = list
-            .items
-            .into_iter()
-            .filter_map(|o| o.into_inner().ok())
-            .count();
-        assert_eq!(good, 2);
     }
 }

@@ -10,59 +10,14 @@ use std::time::Duration;
 
 use dbaas_api::{DatabaseClaim, DatabaseCluster};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
+use dbaas_testkit::schema::{create_until_served, without_schema};
 use dbaas_testkit::{ControlPlane, TestNamespace};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
-use kube::{Api, Client};
+use kube::core::ApiResource;
+use kube::Api;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Replaces the CRD's schema with one that accepts anything, runs `write`,
-/// and puts the real schema back. Objects written meanwhile stay as stored.
-async fn without_schema(client: &Client, crd_name: &str, write: impl AsyncFnOnce()) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let original = crds.get(crd_name).await.unwrap();
-    let mut open = original.clone();
-    for version in &mut open.spec.versions {
-        version.schema = Some(
-            serde_json::from_value(json!({"openAPIV3Schema": {
-                "type": "object", "x-kubernetes-preserve-unknown-fields": true,
-            }}))
-            .unwrap(),
-        );
-    }
-    crds.replace(crd_name, &PostParams::default(), &open)
-        .await
-        .unwrap();
-    write().await;
-    let mut current = crds.get(crd_name).await.unwrap();
-    current.spec = original.spec;
-    crds.replace(crd_name, &PostParams::default(), &current)
-        .await
-        .unwrap();
-}
-
-/// Creates `object` once the API server serves the open schema (the CRD
-/// change takes a moment to reach the handlers).
-async fn create_raw(client: &Client, namespace: &str, kind: &str, plural: &str, object: Value) {
-    let resource =
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("dbaas.io", "v1", kind), plural);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    let object: DynamicObject = serde_json::from_value(object).unwrap();
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        match api.create(&PostParams::default(), &object).await {
-            Ok(_) => return,
-            Err(err) if tokio::time::Instant::now() < deadline => {
-                eprintln!("waiting for the open schema: {err}");
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(err) => panic!("creating the malformed {kind}: {err}"),
-        }
-    }
-}
 
 fn cluster(name: &str, size: Value) -> Value {
     json!({
@@ -106,25 +61,32 @@ async fn malformed_objects_are_marked_and_do_not_stop_the_others() {
     let ns = TestNamespace::create(&client, "malformed").await.unwrap();
 
     without_schema(&client, "databaseclusters.dbaas.io", async || {
-        create_raw(
+        create_until_served(
             &client,
             &ns.name,
-            "DatabaseCluster",
-            "databaseclusters",
+            ("dbaas.io", "DatabaseCluster", "databaseclusters"),
             cluster("broken", json!("three")),
         )
-        .await;
+        .await
     })
-    .await;
+    .await
+    .unwrap();
     without_schema(&client, "databaseclaims.dbaas.io", async || {
-        create_raw(&client, &ns.name, "DatabaseClaim", "databaseclaims", json!({
-            "apiVersion": "dbaas.io/v1", "kind": "DatabaseClaim",
-            "metadata": {"name": "broken"},
-            "spec": {"secretName": "broken-db", "type": "postgres", "username": "app", "databaseName": "app",
-                     "minStorageGB": "lots"},
-        })).await;
+        create_until_served(
+            &client,
+            &ns.name,
+            ("dbaas.io", "DatabaseClaim", "databaseclaims"),
+            json!({
+                "apiVersion": "dbaas.io/v1", "kind": "DatabaseClaim",
+                "metadata": {"name": "broken"},
+                "spec": {"secretName": "broken-db", "type": "postgres", "username": "app",
+                         "databaseName": "app", "minStorageGB": "lots"},
+            }),
+        )
+        .await
     })
-    .await;
+    .await
+    .unwrap();
     // A well-formed cluster and claim beside them, written under the real
     // schema (it may take a moment to be served again).
     let clusters: Api<DatabaseCluster> = ns.api();

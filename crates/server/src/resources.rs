@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use dbaas_api::common::{ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME};
+use dbaas_api::lenient::Lenient;
 use dbaas_api::{
     BackupScheduleTemplate, BackupStorage, DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate,
     DatabaseEngine, MonitoringConfig, OpsRequest,
@@ -58,7 +59,7 @@ impl Stores {
             K: Served,
         {
             tokio::spawn(crate::store::run_watch(
-                Api::<K>::all(client.clone()),
+                Api::<Lenient<K>>::all(client.clone()),
                 store.clone(),
             ))
         }

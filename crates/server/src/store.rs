@@ -14,6 +14,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use dbaas_api::lenient::{Lenient, parse_event};
 use futures::StreamExt;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::watcher::{self, Event};
@@ -182,7 +183,11 @@ pub fn key_of<K: Resource>(object: &K) -> ObjectKey {
 }
 
 /// Keeps `store` in step with the API server until the task is dropped.
-pub async fn run_watch<K>(api: Api<K>, store: Arc<WatchStore<K>>)
+///
+/// The watch reads objects one by one: one stored object our types cannot
+/// read (written before a validation rule existed) is left out with a
+/// warning instead of failing every list of its kind.
+pub async fn run_watch<K>(api: Api<Lenient<K>>, store: Arc<WatchStore<K>>)
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -194,7 +199,21 @@ where
         + 'static,
 {
     let mut relist: Option<BTreeMap<ObjectKey, Entry<K>>> = None;
-    let events = watcher(api, watcher::Config::default()).default_backoff();
+    let events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .filter_map(|event| {
+            let parsed = event.map(|event| {
+                parse_event(event, |malformed| {
+                    tracing::warn!(
+                        kind = %K::kind(&()),
+                        namespace = %malformed.meta.namespace.as_deref().unwrap_or_default(),
+                        name = %malformed.meta.name.as_deref().unwrap_or_default(),
+                        "left out an object that does not fit our types: {}", malformed.error
+                    );
+                })
+            });
+            futures::future::ready(parsed.transpose())
+        });
     futures::pin_mut!(events);
     while let Some(event) = events.next().await {
         match event {

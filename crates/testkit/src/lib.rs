@@ -13,6 +13,7 @@
 //! - [`db`] starts real PostgreSQL and MariaDB servers.
 
 pub mod db;
+pub mod schema;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub enum Error {
     Kubeconfig { path: PathBuf, detail: String },
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
+    #[error("object shape: {0}")]
+    Json(#[from] serde_json::Error),
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
 }
