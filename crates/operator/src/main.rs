@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dbaas_operator::claim::ClaimsConfig;
+use dbaas_operator::leader::{self, LeaseConfig};
 use dbaas_operator::metrics::{self, Metrics};
 use dbaas_operator::server::endpoint::ConnectTo;
 use dbaas_operator::{OperatorConfig, run};
@@ -52,6 +53,29 @@ struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "DBAAS_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Elect one leader among the replicas with a Lease; the others stand by.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, env = "DBAAS_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the leader Lease (default: --namespace, else the pod's
+    /// namespace from POD_NAMESPACE, else `default`).
+    #[arg(long, env = "DBAAS_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        default_value = "dbaas-operator",
+        env = "DBAAS_LEADER_ELECTION_ID"
+    )]
+    leader_election_id: String,
+    /// Seconds a Lease stays with a leader that stopped renewing.
+    #[arg(long, default_value_t = 15, env = "DBAAS_LEASE_DURATION_SECONDS")]
+    lease_duration_seconds: u64,
+    /// Seconds a leader keeps leading without a successful renewal.
+    #[arg(long, default_value_t = 10, env = "DBAAS_LEASE_RENEW_DEADLINE_SECONDS")]
+    lease_renew_deadline_seconds: u64,
+    /// Seconds between renewals, and between tries of a standby.
+    #[arg(long, default_value_t = 2, env = "DBAAS_LEASE_RETRY_PERIOD_SECONDS")]
+    lease_retry_period_seconds: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -117,16 +141,76 @@ async fn operate() -> anyhow::Result<()> {
         }
     };
     let shutdown = shutdown.shared();
-    let serving = metrics::serve(args.metrics_addr, metrics, shutdown.clone());
-    let operator = run(client, config, shutdown);
+    let election = args.leader_elect.then(|| {
+        let namespace = args
+            .leader_election_namespace
+            .or_else(|| config.namespace.clone())
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_owned());
+        LeaseConfig {
+            lease_duration: Duration::from_secs(args.lease_duration_seconds),
+            renew_deadline: Duration::from_secs(args.lease_renew_deadline_seconds),
+            retry_period: Duration::from_secs(args.lease_retry_period_seconds),
+            ..LeaseConfig::new(namespace, args.leader_election_id, identity())
+        }
+    });
+    let serving = metrics::serve(args.metrics_addr, metrics.clone(), shutdown.clone());
+    let operator = lead_and_run(client, config, election, metrics, shutdown);
     tokio::pin!(operator);
     tokio::select! {
         // A metrics endpoint that cannot bind stops the operator at start.
         served = serving => {
             served?;
-            operator.await;
+            operator.await?;
         }
-        () = &mut operator => {}
+        led = &mut operator => led?,
     }
+    Ok(())
+}
+
+/// This replica's name in the Lease: the pod's name, else host and pid.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// Runs the controllers, after winning the election when there is one.
+/// Losing the Lease stops them and returns an error, so the process exits
+/// and comes back as a standby.
+async fn lead_and_run(
+    client: kube::Client,
+    config: OperatorConfig,
+    election: Option<LeaseConfig>,
+    metrics: Arc<Metrics>,
+    shutdown: futures::future::Shared<impl std::future::Future<Output = ()> + Send + 'static>,
+) -> anyhow::Result<()> {
+    let Some(election) = election else {
+        metrics.leader.set(1);
+        run(client, config, shutdown).await;
+        return Ok(());
+    };
+    let gauge = metrics.leader.clone();
+    let leadership = tokio::select! {
+        led = leader::acquire(client.clone(), election, move |leading| {
+            gauge.set(i64::from(leading));
+        }) => led?,
+        () = shutdown.clone() => return Ok(()),
+    };
+    let lost = leadership.lost();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {},
+            () = lost => {},
+        }
+    };
+    run(client, config, stop).await;
+    if leadership.is_lost() {
+        anyhow::bail!("lost the leader Lease; exiting so that a restart stands by");
+    }
+    leadership.release().await;
     Ok(())
 }

@@ -13,6 +13,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -56,6 +57,9 @@ impl Default for ClaimMetrics {
 pub struct Metrics {
     registry: Registry,
     pub claims: Arc<ClaimMetrics>,
+    /// 1 while this replica holds the leader Lease (or runs without
+    /// election), 0 while it stands by.
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -88,7 +92,17 @@ impl Default for Metrics {
             "Time a password rotation took",
             claims.rotation_seconds.clone(),
         );
-        Self { registry, claims }
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica leads (holds the Lease, or runs without election), 0 while it stands by",
+            leader.clone(),
+        );
+        Self {
+            registry,
+            claims,
+            leader,
+        }
     }
 }
 
