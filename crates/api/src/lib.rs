@@ -21,6 +21,7 @@ pub mod crds;
 pub mod engine;
 pub mod lenient;
 pub mod monitoring;
+pub mod rbac;
 pub mod ops;
 pub mod server;
 pub mod template;

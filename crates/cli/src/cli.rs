@@ -42,6 +42,10 @@ pub enum Command {
     /// Database engines: operator installed, versions offered and allowed.
     #[command(after_help = EXIT_CODES_HELP)]
     Engines(OutputArgs),
+    /// Check that the operator's ServiceAccount holds every permission the
+    /// operator needs; print each missing one with the command to grant it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Preflight(PreflightArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -135,6 +139,26 @@ pub struct NamedOutputArgs {
     pub name: String,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PreflightArgs {
+    /// The operator's ServiceAccount.
+    #[arg(long, value_name = "NAMESPACE:NAME", default_value = "dbaas-system:dbaas-operator", value_parser = parse_service_account)]
+    pub service_account: (String, String),
+    /// Check inside this namespace (an operator run with --namespace);
+    /// default: cluster-wide.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub watch_namespace: Option<String>,
+}
+
+fn parse_service_account(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
+            Ok((namespace.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("expected NAMESPACE:NAME, got {text:?}")),
+    }
 }
 
 #[derive(Args, Debug)]

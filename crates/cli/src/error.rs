@@ -51,6 +51,14 @@ pub enum CliError {
     MissingSecretKey { secret: String, key: String },
     #[error("writing output: {0}")]
     Output(String),
+    #[error("asking the API server about {service_account}: {source}")]
+    Review {
+        service_account: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("{report}\nthe operator cannot run without: {required}")]
+    PermissionsMissing { report: String, required: String },
 }
 
 impl CliError {

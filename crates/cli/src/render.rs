@@ -4,6 +4,7 @@
 use dbaas_api::DatabaseCluster;
 use dbaas_api::claim::DatabaseClaim;
 use dbaas_api::engine::DatabaseEngine;
+use dbaas_api::rbac;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -153,6 +154,46 @@ pub fn claims_table(claims: &[DatabaseClaim], now: Timestamp) -> String {
         ],
         &rows,
     )
+}
+
+/// Every permission of the operator, granted or not, then the commands
+/// that grant the missing ones.
+pub fn preflight_report(service_account: &str, missing: &[rbac::Missing]) -> String {
+    let rows: Vec<Vec<String>> = rbac::OPERATOR_PERMISSIONS
+        .iter()
+        .map(|permission| {
+            let gap = missing.iter().find(|m| m.permission == *permission);
+            let state = match (gap, permission.required) {
+                (None, _) => "ok",
+                (Some(_), true) => "MISSING",
+                (Some(_), false) => "missing (optional)",
+            };
+            let resource = if permission.group.is_empty() {
+                permission.resource.to_owned()
+            } else {
+                format!("{} ({})", permission.resource, permission.group)
+            };
+            vec![
+                resource,
+                gap.map_or_else(|| permission.verbs.join(","), |gap| gap.verbs.join(",")),
+                state.to_owned(),
+                permission.why.to_owned(),
+            ]
+        })
+        .collect();
+    let mut report = format!("Permissions of {service_account}:\n");
+    report.push_str(&table(
+        &["RESOURCE", "VERBS", "GRANTED", "NEEDED TO"],
+        &rows,
+    ));
+    if !missing.is_empty() {
+        report.push_str("\nTo grant what is missing:\n");
+        for gap in missing {
+            report.push_str(&format!("  {}\n", gap.grant_command(service_account)));
+        }
+        report.push_str("or apply deploy/rbac/operator.yaml.\n");
+    }
+    report
 }
 
 pub fn engines_table(engines: &[DatabaseEngine]) -> String {

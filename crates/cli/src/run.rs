@@ -11,6 +11,8 @@ use clap::CommandFactory;
 use dbaas_api::DatabaseCluster;
 use dbaas_api::claim::DatabaseClaim;
 use dbaas_api::engine::DatabaseEngine;
+use dbaas_api::rbac;
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -23,7 +25,7 @@ use serde::de::DeserializeOwned;
 use crate::build;
 use crate::cli::{
     ClaimCommand, Cli, ClusterCommand, Command, CreateClusterArgs, DeleteArgs, NamedOutputArgs,
-    OutputFormat,
+    OutputFormat, PreflightArgs,
 };
 use crate::error::CliError;
 use crate::render::{self, ListOutput};
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
         Command::Cluster(command) => context.cluster(command).await,
         Command::Claim(command) => context.claim(command).await,
         Command::Engines(output) => context.engines(output.format).await,
+        Command::Preflight(args) => context.preflight(&args).await,
         Command::Completions { .. } => Ok(String::new()),
     }
 }
@@ -303,6 +306,47 @@ impl Context {
                 }
             }
             ClaimCommand::Delete(args) => self.delete::<DatabaseClaim>(CLAIM, &args).await,
+        }
+    }
+
+    /// Asks, with one SubjectAccessReview per verb, whether the operator's
+    /// ServiceAccount may do what the operator does.
+    async fn preflight(&self, args: &PreflightArgs) -> Result<String, CliError> {
+        let (sa_namespace, sa_name) = &args.service_account;
+        let account = format!("{sa_namespace}:{sa_name}");
+        let reviews: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let checks =
+            rbac::access_checks(rbac::OPERATOR_PERMISSIONS, args.watch_namespace.as_deref());
+        let mut denied = Vec::new();
+        for check in &checks {
+            let answer = reviews
+                .create(
+                    &PostParams::default(),
+                    &check.service_account_review(sa_namespace, sa_name),
+                )
+                .await
+                .map_err(|source| CliError::Review {
+                    service_account: account.clone(),
+                    source: Box::new(source),
+                })?;
+            if !answer.status.is_some_and(|s| s.allowed) {
+                denied.push(check);
+            }
+        }
+        let missing = rbac::missing(&denied);
+        let report = render::preflight_report(&account, &missing);
+        let required: Vec<String> = missing
+            .iter()
+            .filter(|gap| gap.permission.required)
+            .map(rbac::Missing::what)
+            .collect();
+        if required.is_empty() {
+            Ok(report)
+        } else {
+            Err(CliError::PermissionsMissing {
+                report,
+                required: required.join("; "),
+            })
         }
     }
 

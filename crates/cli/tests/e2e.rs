@@ -431,3 +431,96 @@ async fn completions_and_help() {
     assert_exit(&help, 0);
     assert!(stdout(&help).contains("3  not found"), "{}", stdout(&help));
 }
+
+#[tokio::test]
+async fn preflight_names_each_missing_permission_and_how_to_grant_it() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-preflight")
+        .await
+        .unwrap();
+    let accounts: Api<ServiceAccount> = ns.api();
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "operator"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let account = format!("{}:operator", ns.name);
+    let args = [
+        "preflight",
+        "--service-account",
+        &account,
+        "--watch-namespace",
+        &ns.name,
+    ];
+
+    // Nothing granted: every required permission is missing, each with its
+    // grant command.
+    let output = dbaasctl(&ns.name, &args).await;
+    assert_exit(&output, 1);
+    let report = stderr(&output);
+    assert!(
+        report.contains("databaseclusters/status (dbaas.io)"),
+        "{report}"
+    );
+    assert!(report.contains("MISSING"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "kubectl create clusterrole dbaas-operator-databaseclusters-status --verb=patch \
+             --resource=databaseclusters.dbaas.io/status && kubectl create clusterrolebinding \
+             dbaas-operator-databaseclusters-status --clusterrole=dbaas-operator-databaseclusters-status \
+             --serviceaccount={account}"
+        )),
+        "{report}"
+    );
+
+    // The shipped ClusterRole, bound in the namespace: all granted.
+    let shipped =
+        std::fs::read_to_string(dbaas_testkit::repo_root().join("deploy/rbac/operator.yaml"))
+            .unwrap();
+    assert!(shipped.contains("kind: ClusterRole\n"));
+    let role_name = format!("dbaas-operator-{}", ns.name);
+    let mut role: k8s_openapi::api::rbac::v1::ClusterRole = shipped
+        .split("\n---\n")
+        .map(|doc| serde_saphyr::from_str::<Value>(doc).unwrap())
+        .find(|doc| doc["kind"] == "ClusterRole")
+        .map(|doc| serde_json::from_value(doc).unwrap())
+        .unwrap();
+    role.metadata.name = Some(role_name.clone());
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    roles.create(&PostParams::default(), &role).await.unwrap();
+    let bindings: Api<RoleBinding> = ns.api();
+    bindings
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "operator"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+                "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": ns.name}],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut output = dbaasctl(&ns.name, &args).await;
+    for _ in 0..40 {
+        if output.status.code() == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        output = dbaasctl(&ns.name, &args).await;
+    }
+    assert_exit(&output, 0);
+    let report = stdout(&output);
+    assert!(!report.contains("MISSING"), "{report}");
+    assert!(
+        report.contains("databaseclaims/status (dbaas.io)"),
+        "{report}"
+    );
+    let _ = roles.delete(&role_name, &Default::default()).await;
+    ns.delete().await.unwrap();
+}

@@ -11,6 +11,7 @@ pub mod context;
 pub mod engine;
 pub mod leader;
 pub mod metrics;
+pub mod preflight;
 pub mod run;
 pub mod server;
 pub mod tolerant;

@@ -9,6 +9,7 @@ use clap::Parser;
 use dbaas_operator::claim::ClaimsConfig;
 use dbaas_operator::leader::{self, LeaseConfig};
 use dbaas_operator::metrics::{self, Metrics};
+use dbaas_operator::preflight;
 use dbaas_operator::server::endpoint::ConnectTo;
 use dbaas_operator::{OperatorConfig, run};
 use dbaas_sql::PasswordPolicy;
@@ -73,6 +74,18 @@ struct Args {
     /// Seconds a leader keeps leading without a successful renewal.
     #[arg(long, default_value_t = 10, env = "DBAAS_LEASE_RENEW_DEADLINE_SECONDS")]
     lease_renew_deadline_seconds: u64,
+    /// Check every permission the operator needs before starting; a missing
+    /// required one stops it with the command that grants it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "DBAAS_PREFLIGHT")]
+    preflight: bool,
+    /// The operator's ServiceAccount as NAMESPACE:NAME, for the preflight's
+    /// grant commands.
+    #[arg(
+        long,
+        default_value = "dbaas-system:dbaas-operator",
+        env = "DBAAS_SERVICE_ACCOUNT"
+    )]
+    service_account: String,
     /// Seconds between renewals, and between tries of a standby.
     #[arg(long, default_value_t = 2, env = "DBAAS_LEASE_RETRY_PERIOD_SECONDS")]
     lease_retry_period_seconds: u64,
@@ -107,6 +120,10 @@ async fn operate() -> anyhow::Result<()> {
             .init(),
     }
     let client = kube::Client::try_default().await?;
+    if args.preflight {
+        preflight::check_at_start(&client, args.namespace.as_deref(), &args.service_account)
+            .await?;
+    }
     let metrics = Arc::new(Metrics::default());
     let config = OperatorConfig {
         namespace: args.namespace,

@@ -1,0 +1,414 @@
+//! What the operator may do in the API, in one place: the shipped
+//! ClusterRole (`deploy/rbac/operator.yaml`), the preflight that checks it
+//! with SelfSubjectAccessReviews (`dbaasctl preflight`, and the operator at
+//! start) and the least-privilege test are all made from this list.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec, SubjectAccessReview,
+    SubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use kube::api::ObjectMeta;
+
+/// One resource the operator uses, the verbs it needs and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Permission {
+    /// API group ("" for the core group).
+    pub group: &'static str,
+    /// Resource, with `/subresource` where it applies.
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+    /// What breaks without it, for the preflight's report.
+    pub why: &'static str,
+    /// Whether the operator refuses to start without it; the others only
+    /// switch a feature off (and the preflight warns).
+    pub required: bool,
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+const READ_APPLY: &[&str] = &["get", "list", "watch", "create", "patch"];
+const STATUS: &[&str] = &["patch"];
+
+/// Every permission of the operator's ClusterRole.
+pub const OPERATOR_PERMISSIONS: &[Permission] = &[
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseclusters",
+        verbs: READ_APPLY,
+        why: "watch DatabaseClusters; create the ones claims provision",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseclusters/status",
+        verbs: STATUS,
+        why: "report each cluster's phase and conditions",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseengines",
+        verbs: &["get", "list", "watch", "create"],
+        why: "create one DatabaseEngine per engine and namespace; read the SRE's version policy",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseengines/status",
+        verbs: STATUS,
+        why: "report whether each engine operator is installed and its versions",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseclustertemplates",
+        verbs: READ,
+        why: "fill in what a cluster's spec leaves to its template",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "monitoringconfigs",
+        verbs: READ,
+        why: "wire the monitoring a cluster refers to",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseservers",
+        verbs: READ_APPLY,
+        why: "watch DatabaseServers; create the ones claims provision",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseservers/status",
+        verbs: STATUS,
+        why: "report whether each server is reachable",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseclaims",
+        verbs: &["get", "list", "watch", "patch"],
+        why: "watch DatabaseClaims and hold their finalizer until the database is dropped",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "databaseclaims/status",
+        verbs: STATUS,
+        why: "report each claim's state",
+        required: true,
+    },
+    Permission {
+        group: "",
+        resource: "secrets",
+        verbs: READ_APPLY,
+        why: "write claims' credentials; read admin and monitoring credentials; copy keys into engine Secrets",
+        required: true,
+    },
+    Permission {
+        group: "postgresql.cnpg.io",
+        resource: "clusters",
+        verbs: READ_APPLY,
+        why: "run postgresql clusters on CloudNativePG",
+        required: false,
+    },
+    Permission {
+        group: "postgresql.cnpg.io",
+        resource: "poolers",
+        verbs: &["get", "list", "watch", "create", "patch", "delete"],
+        why: "run pgbouncer poolers for postgresql clusters, and remove them when the proxy is turned off",
+        required: false,
+    },
+    Permission {
+        group: "pxc.percona.com",
+        resource: "perconaxtradbclusters",
+        verbs: READ_APPLY,
+        why: "run mysql clusters on the Percona XtraDB Cluster operator",
+        required: false,
+    },
+    Permission {
+        group: "psmdb.percona.com",
+        resource: "perconaservermongodbs",
+        verbs: READ_APPLY,
+        why: "run mongodb clusters on the Percona Operator for MongoDB",
+        required: false,
+    },
+    Permission {
+        group: "apps",
+        resource: "deployments",
+        verbs: &["list"],
+        why: "detect engine operators and their versions from their Deployments",
+        required: false,
+    },
+    Permission {
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["get", "create", "update"],
+        why: "elect one leader among replicas (--leader-elect)",
+        required: false,
+    },
+];
+
+/// The ClusterRole `name` granting [`OPERATOR_PERMISSIONS`], one rule per
+/// permission.
+pub fn operator_cluster_role(name: &str) -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(BTreeMap::from([(
+                crate::common::LABEL_MANAGED_BY.to_owned(),
+                crate::common::MANAGED_BY_VALUE.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        rules: Some(OPERATOR_PERMISSIONS.iter().map(rule).collect()),
+        ..ClusterRole::default()
+    }
+}
+
+/// Where the shipped manifests run the operator.
+pub const OPERATOR_NAMESPACE: &str = "dbaas-system";
+/// The operator's ServiceAccount, ClusterRole and ClusterRoleBinding name.
+pub const OPERATOR_NAME: &str = "dbaas-operator";
+
+/// `deploy/rbac/operator.yaml`: the operator's ServiceAccount, its
+/// ClusterRole and the binding, as committed.
+pub fn operator_rbac_yaml() -> Result<String, serde_saphyr::ser::Error> {
+    let service_account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(OPERATOR_NAME.to_owned()),
+            namespace: Some(OPERATOR_NAMESPACE.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..ServiceAccount::default()
+    };
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(OPERATOR_NAME.to_owned()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "ClusterRole".to_owned(),
+            name: OPERATOR_NAME.to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: OPERATOR_NAME.to_owned(),
+            namespace: Some(OPERATOR_NAMESPACE.to_owned()),
+            ..Subject::default()
+        }]),
+    };
+    // k8s-openapi writes each object's apiVersion and kind itself.
+    let documents = [
+        serde_saphyr::to_string(&service_account)?,
+        serde_saphyr::to_string(&operator_cluster_role(OPERATOR_NAME))?,
+        serde_saphyr::to_string(&binding)?,
+    ];
+    Ok(format!(
+        "# Generated from crates/api/src/rbac.rs by `cargo run -p dbaas-api --bin rbacgen`. Do not edit.\n{}",
+        documents.join("---\n")
+    ))
+}
+
+fn rule(permission: &Permission) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![permission.group.to_owned()]),
+        resources: Some(vec![permission.resource.to_owned()]),
+        verbs: permission.verbs.iter().map(|v| (*v).to_owned()).collect(),
+        ..PolicyRule::default()
+    }
+}
+
+/// One question of the preflight: may the subject `verb` the permission's
+/// resource? Ask it as a SelfSubjectAccessReview (the operator about
+/// itself) or a SubjectAccessReview (an SRE about the operator's account).
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub permission: Permission,
+    pub verb: &'static str,
+    pub attributes: ResourceAttributes,
+}
+
+impl Check {
+    /// The question about oneself.
+    pub fn self_review(&self) -> SelfSubjectAccessReview {
+        SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(self.attributes.clone()),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        }
+    }
+
+    /// The question about ServiceAccount `namespace`/`name`, with the groups
+    /// the API server gives every ServiceAccount.
+    pub fn service_account_review(&self, namespace: &str, name: &str) -> SubjectAccessReview {
+        SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                resource_attributes: Some(self.attributes.clone()),
+                user: Some(format!("system:serviceaccount:{namespace}:{name}")),
+                groups: Some(vec![
+                    "system:serviceaccounts".to_owned(),
+                    format!("system:serviceaccounts:{namespace}"),
+                    "system:authenticated".to_owned(),
+                ]),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        }
+    }
+}
+
+/// The checks of `permissions`, in `namespace` (the operator's watch
+/// namespace) or cluster-wide.
+pub fn access_checks(permissions: &[Permission], namespace: Option<&str>) -> Vec<Check> {
+    permissions
+        .iter()
+        .flat_map(|permission| {
+            permission.verbs.iter().map(move |verb| {
+                let (resource, subresource) = match permission.resource.split_once('/') {
+                    Some((resource, sub)) => (resource, Some(sub.to_owned())),
+                    None => (permission.resource, None),
+                };
+                Check {
+                    permission: *permission,
+                    verb,
+                    attributes: ResourceAttributes {
+                        group: Some(permission.group.to_owned()),
+                        resource: Some(resource.to_owned()),
+                        subresource,
+                        verb: Some((*verb).to_owned()),
+                        namespace: namespace.map(str::to_owned),
+                        ..ResourceAttributes::default()
+                    },
+                }
+            })
+        })
+        .collect()
+}
+
+/// One permission the preflight found missing, with the verbs denied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    pub permission: Permission,
+    pub verbs: Vec<&'static str>,
+}
+
+impl Missing {
+    /// `verb,verb resource.group` as RBAC names it.
+    pub fn what(&self) -> String {
+        format!("{} {}", self.verbs.join(","), qualified(self.permission))
+    }
+
+    /// The kubectl commands that grant it to `service_account`
+    /// (`namespace:name`).
+    pub fn grant_command(&self, service_account: &str) -> String {
+        let role = format!(
+            "dbaas-operator-{}",
+            self.permission.resource.replace('/', "-")
+        );
+        format!(
+            "kubectl create clusterrole {role} --verb={} --resource={} && \
+             kubectl create clusterrolebinding {role} --clusterrole={role} --serviceaccount={service_account}",
+            self.verbs.join(","),
+            qualified(self.permission),
+        )
+    }
+}
+
+/// `resource.group/subresource`, as `kubectl create clusterrole` takes it.
+fn qualified(permission: Permission) -> String {
+    let (resource, subresource) = match permission.resource.split_once('/') {
+        Some((resource, sub)) => (resource, Some(sub)),
+        None => (permission.resource, None),
+    };
+    let mut name = resource.to_owned();
+    if !permission.group.is_empty() {
+        name.push('.');
+        name.push_str(permission.group);
+    }
+    if let Some(subresource) = subresource {
+        name.push('/');
+        name.push_str(subresource);
+    }
+    name
+}
+
+/// Groups the denied checks by permission, in the list's order.
+pub fn missing(denied: &[&Check]) -> Vec<Missing> {
+    let mut found: Vec<Missing> = Vec::new();
+    for check in denied {
+        match found.iter_mut().find(|m| m.permission == check.permission) {
+            Some(missing) => missing.verbs.push(check.verb),
+            None => found.push(Missing {
+                permission: check.permission,
+                verbs: vec![check.verb],
+            }),
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_check_per_verb_with_subresources_split() {
+        let checks = access_checks(OPERATOR_PERMISSIONS, Some("team"));
+        let total: usize = OPERATOR_PERMISSIONS.iter().map(|p| p.verbs.len()).sum();
+        assert_eq!(checks.len(), total);
+        let status = checks
+            .iter()
+            .find(|c| c.permission.resource == "databaseclusters/status")
+            .expect("status check");
+        let attributes = &status.attributes;
+        assert_eq!(attributes.resource.as_deref(), Some("databaseclusters"));
+        assert_eq!(attributes.subresource.as_deref(), Some("status"));
+        assert_eq!(attributes.namespace.as_deref(), Some("team"));
+        let review = status.service_account_review("dbaas-system", "dbaas-operator");
+        assert_eq!(
+            review.spec.user.as_deref(),
+            Some("system:serviceaccount:dbaas-system:dbaas-operator")
+        );
+    }
+
+    #[test]
+    fn missing_verbs_are_grouped_and_named_with_a_grant_command() {
+        let checks = access_checks(OPERATOR_PERMISSIONS, None);
+        let denied: Vec<&Check> = checks
+            .iter()
+            .filter(|c| c.permission.resource.starts_with("databaseclusters") && c.verb != "get")
+            .collect();
+        let missing = missing(&denied);
+        assert_eq!(missing.len(), 2);
+        assert_eq!(
+            missing[0].what(),
+            "list,watch,create,patch databaseclusters.dbaas.io"
+        );
+        assert_eq!(missing[1].what(), "patch databaseclusters.dbaas.io/status");
+        assert_eq!(
+            missing[1].grant_command("dbaas-system:dbaas-operator"),
+            "kubectl create clusterrole dbaas-operator-databaseclusters-status --verb=patch \
+             --resource=databaseclusters.dbaas.io/status && kubectl create clusterrolebinding \
+             dbaas-operator-databaseclusters-status --clusterrole=dbaas-operator-databaseclusters-status \
+             --serviceaccount=dbaas-system:dbaas-operator"
+        );
+    }
+
+    #[test]
+    fn the_cluster_role_has_one_rule_per_permission() {
+        let role = operator_cluster_role("dbaas-operator");
+        let rules = role.rules.expect("rules");
+        assert_eq!(rules.len(), OPERATOR_PERMISSIONS.len());
+        assert!(rules.iter().all(|r| !r.verbs.iter().any(|v| v == "*")));
+    }
+}
