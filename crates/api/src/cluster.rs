@@ -405,6 +405,24 @@ pub struct DatabaseClusterStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+    /// The OpsRequests admitted on this cluster in the order they run: the
+    /// first one runs, the others wait. Written by the OpsRequest controller.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub ops_queue: Vec<QueuedOperation>,
+}
+
+/// One OpsRequest in a cluster's queue.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedOperation {
+    /// Name of the OpsRequest.
+    pub name: String,
+    /// Its operation.
+    #[serde(rename = "type")]
+    pub type_: crate::ops::OpsType,
+    /// Its phase.
+    pub phase: crate::ops::OpsPhase,
 }
 
 /// The engine resource a DatabaseCluster is made of, and what the operator

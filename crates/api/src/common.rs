@@ -25,6 +25,9 @@ pub const ANNOTATION_ORIGIN: &str = "dbaas.io/origin";
 
 /// The field manager the operator uses for every server-side apply.
 pub const FIELD_MANAGER: &str = "dbaas-operator";
+/// Field manager of what OpsRequests write on other objects (a cluster's
+/// spec and operation queue, an engine resource's annotation or status).
+pub const OPS_FIELD_MANAGER: &str = "dbaas-ops";
 
 /// The database engines the unified API knows.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]

@@ -21,8 +21,8 @@ pub mod crds;
 pub mod engine;
 pub mod lenient;
 pub mod monitoring;
-pub mod rbac;
 pub mod ops;
+pub mod rbac;
 pub mod server;
 pub mod template;
 

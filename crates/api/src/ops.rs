@@ -231,6 +231,71 @@ pub struct OpsRequestStatus {
     pub completion_timestamp: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the operation changed once it started: the evidence it waits
+    /// for and what a cancel puts back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedChange>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// What a running operation changed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedChange {
+    /// `metadata.generation` of the DatabaseCluster after the operation's
+    /// spec change (or after a cancel put the old value back): the cluster's
+    /// status describes the change once its observedGeneration reaches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_generation: Option<i64>,
+    /// The spec field the operation changed, as it was before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<SpecBefore>,
+    /// The restart timestamp written on the engine resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<String>,
+    /// The instance asked to become the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_primary: Option<String>,
+}
+
+/// The DatabaseCluster spec field an operation changed, as it was before.
+/// Only the field of the operation's type is meaningful; an unset field
+/// there means it was unset.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecBefore {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_size: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_size: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigParameter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose: Option<ExposeSpec>,
+}
+
+impl std::fmt::Display for OpsType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for OpsPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl OpsPhase {
+    /// Whether the operation is over (nothing more happens to it).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
 }

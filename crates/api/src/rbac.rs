@@ -105,6 +105,20 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
         required: true,
     },
     Permission {
+        group: "dbaas.io",
+        resource: "opsrequests",
+        verbs: &["get", "list", "watch", "patch", "delete"],
+        why: "run day-2 operations one at a time per cluster, and delete them after their TTL",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
+        resource: "opsrequests/status",
+        verbs: STATUS,
+        why: "report each operation's phase, progress and queue position",
+        required: true,
+    },
+    Permission {
         group: "",
         resource: "secrets",
         verbs: READ_APPLY,
@@ -116,6 +130,27 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
         resource: "clusters",
         verbs: READ_APPLY,
         why: "run postgresql clusters on CloudNativePG",
+        required: false,
+    },
+    Permission {
+        group: "postgresql.cnpg.io",
+        resource: "clusters/status",
+        verbs: STATUS,
+        why: "ask CloudNativePG for a switchover (targetPrimary), as `kubectl cnpg promote` does",
+        required: false,
+    },
+    Permission {
+        group: "",
+        resource: "pods",
+        verbs: &["list"],
+        why: "see that a restart or an upgrade reached every instance (evidence for OpsRequests)",
+        required: false,
+    },
+    Permission {
+        group: "",
+        resource: "persistentvolumeclaims",
+        verbs: &["list"],
+        why: "see that a volume expansion reached every instance (evidence for OpsRequests)",
         required: false,
     },
     Permission {
@@ -144,6 +179,13 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
         resource: "deployments",
         verbs: &["list"],
         why: "detect engine operators and their versions from their Deployments",
+        required: false,
+    },
+    Permission {
+        group: "events.k8s.io",
+        resource: "events",
+        verbs: &["create", "patch"],
+        why: "publish Kubernetes Events on clusters and operations",
         required: false,
     },
     Permission {

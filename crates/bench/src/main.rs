@@ -3,13 +3,26 @@
 //! the same run, and prints a table plus JSON (`target/bench/latest.json`)
 //! so results can be compared across commits.
 //!
-//!     cargo run --release -p dbaas-bench -- claims --count 1000
+//!     cargo build --release -p dbaas-bench -p dbaas-operator
+//!     target/release/bench all
+//!     target/release/bench convergence --count 1000
+//!
+//! Scenarios that run the operator start the real `dbaas-operator` binary,
+//! found next to this executable.
 
+mod apimetrics;
 mod claims;
+mod convergence;
+mod fleet;
+mod list;
+mod process;
+mod steady;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use dbaas_server::list_bench::ListBenchOptions;
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
@@ -17,7 +30,7 @@ use serde::Serialize;
 struct Args {
     #[command(subcommand)]
     scenario: Scenario,
-    /// Where the JSON results go.
+    /// Where the JSON results go (the operator's logs go beside it).
     #[arg(long, default_value = "target/bench/latest.json")]
     json: PathBuf,
 }
@@ -32,7 +45,49 @@ enum Scenario {
         /// Reconciles (and SQL sessions) at once, for both sides.
         #[arg(long, default_value_t = 16)]
         concurrency: u16,
+        /// CREATE DATABASE strategy on both sides (the server's default,
+        /// WAL_LOG on PostgreSQL 15, when unset).
+        #[arg(long, value_enum)]
+        create_database_strategy: Option<claims::Strategy>,
     },
+    /// N DatabaseClusters created at once: seconds until every CNPG Cluster
+    /// exists and every status is synced, beside N plain CNPG Clusters
+    /// created straight on the same API server.
+    Convergence {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Creates in flight, for both sides.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// N Ready DatabaseClusters, then an idle window: the operator's memory,
+    /// CPU and the API writes kube-apiserver counts.
+    Steady {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Creates and engine status writes in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Length of the idle window, seconds.
+        #[arg(long, default_value_t = 60)]
+        window: u64,
+        /// Pause between "all Ready" and the window, seconds.
+        #[arg(long, default_value_t = 5)]
+        settle: u64,
+    },
+    /// REST list latency through dbaas-server beside kube-apiserver (the
+    /// `list-bench` binary's measurement).
+    List {
+        #[arg(long, default_value_t = 10_000)]
+        clusters: usize,
+        #[arg(long, default_value_t = 300)]
+        page_samples: usize,
+        #[arg(long, default_value_t = 20)]
+        full_samples: usize,
+    },
+    /// Every target: convergence 100 and 1000, steady 10000, claims 1000,
+    /// list 10000, in one table.
+    All,
 }
 
 /// One row of the results table.
@@ -61,13 +116,27 @@ async fn bench() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let rows = match args.scenario {
-        Scenario::Claims { count, concurrency } => claims::run(count, concurrency).await?,
+    let log_dir = args
+        .json
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    std::fs::create_dir_all(&log_dir)?;
+    let scenarios = async {
+        anyhow::Ok(match args.scenario {
+            Scenario::All => run_all(&log_dir).await,
+            scenario => (run_one(scenario, &log_dir).await?, 0),
+        })
+    };
+    // Ctrl-C or SIGTERM drops the running scenario, so its guards stop the
+    // operator subprocess and the control plane.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (rows, failed) = tokio::select! {
+        done = scenarios => done?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        _ = term.recv() => anyhow::bail!("terminated"),
     };
     print_table(&rows);
-    if let Some(parent) = args.json.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     let machine = serde_json::json!({
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "os": std::env::consts::OS,
@@ -77,11 +146,114 @@ async fn bench() -> anyhow::Result<()> {
         serde_json::to_string_pretty(&serde_json::json!({"machine": machine, "rows": rows}))?,
     )?;
     println!("\nJSON written to {}", args.json.display());
+    anyhow::ensure!(failed == 0, "{failed} scenario(s) failed (see the table)");
     Ok(())
 }
 
+async fn run_one(scenario: Scenario, log_dir: &Path) -> anyhow::Result<Vec<Row>> {
+    match scenario {
+        Scenario::Claims {
+            count,
+            concurrency,
+            create_database_strategy,
+        } => claims::run(count, concurrency, create_database_strategy).await,
+        Scenario::Convergence { count, concurrency } => {
+            convergence::run(count, concurrency, log_dir).await
+        }
+        Scenario::Steady {
+            count,
+            concurrency,
+            window,
+            settle,
+        } => {
+            steady::run(
+                count,
+                concurrency,
+                Duration::from_secs(window),
+                Duration::from_secs(settle),
+                log_dir,
+            )
+            .await
+        }
+        Scenario::List {
+            clusters,
+            page_samples,
+            full_samples,
+        } => {
+            list::run(&ListBenchOptions {
+                clusters,
+                page_samples,
+                full_samples,
+                ..ListBenchOptions::default()
+            })
+            .await
+        }
+        Scenario::All => anyhow::bail!("`all` runs the other scenarios, not itself"),
+    }
+}
+
+/// Every scenario in turn, each on a control plane of its own; a failed
+/// one becomes a row saying so and the others still run.
+async fn run_all(log_dir: &Path) -> (Vec<Row>, usize) {
+    let scenarios = [
+        Scenario::Convergence {
+            count: 100,
+            concurrency: 32,
+        },
+        Scenario::Convergence {
+            count: 1000,
+            concurrency: 32,
+        },
+        Scenario::Steady {
+            count: 10_000,
+            concurrency: 32,
+            window: 60,
+            settle: 5,
+        },
+        Scenario::Claims {
+            count: 1000,
+            concurrency: 16,
+            create_database_strategy: None,
+        },
+        Scenario::Claims {
+            count: 1000,
+            concurrency: 16,
+            create_database_strategy: Some(claims::Strategy::FileCopy),
+        },
+        Scenario::List {
+            clusters: 10_000,
+            page_samples: 300,
+            full_samples: 20,
+        },
+    ];
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for scenario in scenarios {
+        let name = format!("{scenario:?}");
+        match Box::pin(run_one(scenario, log_dir)).await {
+            Ok(mut more) => {
+                print_table(&more);
+                println!();
+                rows.append(&mut more);
+            }
+            Err(err) => {
+                eprintln!("{name} failed: {err:#}");
+                failed += 1;
+                rows.push(Row {
+                    what: name,
+                    measured: format!("FAILED: {err:#}"),
+                    baseline: "-".into(),
+                    target: "-".into(),
+                    met: Some(false),
+                });
+            }
+        }
+    }
+    (rows, failed)
+}
+
 fn print_table(rows: &[Row]) {
-    let widths = [44, 22, 26, 26, 5];
+    let widths = [58, 30, 32, 22, 5];
     let line = |cells: [&str; 5]| {
         let mut out = String::new();
         for (cell, width) in cells.iter().zip(widths) {

@@ -3,7 +3,7 @@
 //! our vocabulary. All pure; the operator does the I/O.
 
 use dbaas_api::cluster::ClusterPhase;
-use dbaas_api::common::FIELD_MANAGER;
+use dbaas_api::common::{FIELD_MANAGER, OPS_FIELD_MANAGER};
 use dbaas_api::ops::OpsType;
 use dbaas_api::{DatabaseCluster, EngineType, MonitoringConfig};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -191,7 +191,11 @@ pub fn status_written_since(
         .iter()
         .flatten()
         .filter(|entry| entry.subresource.as_deref() == Some("status"))
-        .filter(|entry| entry.manager.as_deref() != Some(FIELD_MANAGER))
+        // Our own writes (an OpsRequest's switchover request) are no report.
+        .filter(|entry| {
+            entry.manager.as_deref() != Some(FIELD_MANAGER)
+                && entry.manager.as_deref() != Some(OPS_FIELD_MANAGER)
+        })
         .filter_map(|entry| entry.time.as_ref())
         .any(|written| {
             written.0 > applied_at.0 || (written.0 == applied_at.0 && changed_since_apply)

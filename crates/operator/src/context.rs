@@ -11,6 +11,9 @@ use dbaas_engines::EngineProvider;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
 use kube::core::GroupVersionKind;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::tolerant::Synced;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
@@ -27,10 +30,14 @@ pub struct Context {
     pub engines: Store<DatabaseEngine>,
     /// DatabaseClusterTemplates, from a watch.
     pub templates: Store<DatabaseClusterTemplate>,
+    /// When the DatabaseEngine and template caches have their first lists.
+    pub caches_synced: [Synced; 2],
     crds: Mutex<HashMap<EngineType, (bool, Instant)>>,
     operator_images: Mutex<Option<(HashMap<EngineType, String>, Instant)>>,
     /// How often engine operators are looked for.
     pub detection_interval: Duration,
+    /// Publishes Kubernetes Events on our objects.
+    pub recorder: Recorder,
     /// The engine reference last written to each cluster's status, by UID.
     /// A reconcile may be triggered by an engine-object event before the
     /// watch delivers our own status write; without this, such a stale read
@@ -43,9 +50,19 @@ impl Context {
         client: Client,
         engines: Store<DatabaseEngine>,
         templates: Store<DatabaseClusterTemplate>,
+        caches_synced: [Synced; 2],
         detection_interval: Duration,
     ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: crate::EVENT_REPORTER.to_owned(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
         Self {
+            recorder,
+            caches_synced,
             detection_interval,
             templates,
             client,
@@ -75,6 +92,13 @@ impl Context {
     pub fn forget_engine_ref(&self, uid: &str) {
         if let Ok(mut refs) = self.engine_refs.lock() {
             refs.remove(uid);
+        }
+    }
+
+    /// Waits until the engine and template caches have their first lists.
+    pub async fn caches_synced(&self) {
+        for synced in &self.caches_synced {
+            synced.wait().await;
         }
     }
 

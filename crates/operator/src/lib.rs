@@ -11,9 +11,13 @@ pub mod context;
 pub mod engine;
 pub mod leader;
 pub mod metrics;
+pub mod ops;
 pub mod preflight;
 pub mod run;
 pub mod server;
 pub mod tolerant;
 
 pub use run::{OperatorConfig, run};
+
+/// The `reportingController` of our Kubernetes Events.
+pub const EVENT_REPORTER: &str = "dbaas-operator";

@@ -7,22 +7,25 @@ use dbaas_api::claim::LABEL_CLAIM;
 use dbaas_api::common::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{
     DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate, DatabaseEngine, DatabaseServer,
-    EngineType,
+    EngineType, OpsRequest,
 };
 use dbaas_engines::provider_for;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::{ApiResource, DynamicObject};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, info};
 
 use crate::claim::{ClaimContext, ClaimsConfig};
 use crate::context::Context;
-use crate::metrics::Metrics;
+use crate::metrics::{ErrorReason, KindLabel, Metrics, PhaseLabel};
 use crate::server::ServerContext;
-use crate::{claim, cluster, engine, server, tolerant};
+use crate::tolerant::Synced;
+use crate::{claim, cluster, engine, ops, server, tolerant};
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
@@ -77,6 +80,76 @@ fn dynamic_api(
     }
 }
 
+/// Wraps a reconcile function so each run is counted, timed and, when it
+/// fails, counted by reason under `controller`.
+fn instrumented<K, C, E, Fut>(
+    metrics: Arc<Metrics>,
+    controller: &'static str,
+    reconcile: impl Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
+) -> impl FnMut(Arc<K>, Arc<C>) -> futures::future::BoxFuture<'static, Result<Action, E>>
+where
+    Fut: std::future::Future<Output = Result<Action, E>> + Send + 'static,
+    E: ErrorReason + Send + 'static,
+{
+    move |object, ctx| {
+        let metrics = metrics.clone();
+        let reconcile = reconcile(object, ctx);
+        Box::pin(async move { metrics.controllers.instrument(controller, reconcile).await })
+    }
+}
+
+/// Reads the object gauges off the watch caches at each scrape, and marks
+/// the caches synced once their first lists are in.
+fn count_on_scrape(
+    metrics: &Arc<Metrics>,
+    clusters: Store<DatabaseCluster>,
+    ctx: Arc<Context>,
+    clusters_synced: Synced,
+) {
+    let synced = {
+        let (metrics, ctx) = (metrics.clone(), ctx.clone());
+        async move {
+            clusters_synced.wait().await;
+            ctx.caches_synced().await;
+            metrics
+                .caches_synced
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    };
+    tokio::spawn(synced);
+    let (engines, templates) = (ctx.engines.clone(), ctx.templates.clone());
+    metrics.on_scrape(move |metrics| {
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let all = clusters.state();
+        for (kind, n) in [
+            ("DatabaseCluster", all.len()),
+            ("DatabaseEngine", engines.state().len()),
+            ("DatabaseClusterTemplate", templates.state().len()),
+        ] {
+            metrics
+                .objects
+                .get_or_create(&KindLabel { kind })
+                .set(count(n));
+        }
+        let mut phases = std::collections::BTreeMap::<String, usize>::new();
+        for cluster in &all {
+            let phase = cluster
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
+            *phases.entry(phase).or_default() += 1;
+        }
+        metrics.cluster_phases.clear();
+        for (phase, n) in phases {
+            metrics
+                .cluster_phases
+                .get_or_create(&PhaseLabel { phase })
+                .set(count(n));
+        }
+    });
+}
+
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -89,18 +162,28 @@ pub async fn run(
     // Watch caches shared by reconciles. Every watch of our own kinds is
     // tolerant: one stored object that does not parse is left out, not
     // allowed to stop the watch.
-    let (engine_store, engine_cache) = tolerant::cache::<DatabaseEngine>(&client, ns);
-    let (template_store, template_cache) = tolerant::cache::<DatabaseClusterTemplate>(&client, ns);
+    let (engine_store, engines_synced, engine_cache) =
+        tolerant::cache::<DatabaseEngine>(&client, ns);
+    let (template_store, templates_synced, template_cache) =
+        tolerant::cache::<DatabaseClusterTemplate>(&client, ns);
     let ctx = Arc::new(Context::new(
         client.clone(),
         engine_store,
         template_store,
+        [engines_synced, templates_synced],
         config.detection_interval,
     ));
     let ctx_for_engines = ctx.clone();
+    let ctx_for_ops = ctx.clone();
 
-    let controller =
-        tolerant::controller::<DatabaseCluster>(&client, ns, watcher::Config::default());
+    let (controller, clusters_synced) =
+        tolerant::controller_synced::<DatabaseCluster>(&client, ns, watcher::Config::default());
+    count_on_scrape(
+        &config.metrics,
+        controller.store(),
+        ctx.clone(),
+        clusters_synced,
+    );
     let cluster_store = controller.store();
     let clusters_for_templates = controller.store();
     // A created or changed template re-judges every cluster that selects it.
@@ -191,7 +274,7 @@ pub async fn run(
         .graceful_shutdown_on(shutdown.clone())
         // Boxed: the reconcile future holds whole engine objects.
         .run(
-            |c, ctx| Box::pin(cluster::reconcile(c, ctx)),
+            instrumented(config.metrics.clone(), "cluster", cluster::reconcile),
             cluster::error_policy,
             ctx,
         )
@@ -206,7 +289,11 @@ pub async fn run(
     let engine_controller =
         tolerant::controller::<DatabaseEngine>(&client, ns, watcher::Config::default())
             .graceful_shutdown_on(shutdown.clone())
-            .run(engine::reconcile, engine::error_policy, ctx_for_engines)
+            .run(
+                instrumented(config.metrics.clone(), "engine", engine::reconcile),
+                engine::error_policy,
+                ctx_for_engines,
+            )
             .for_each(|result| {
                 if let Err(err) = result {
                     debug!("engine controller: {err}");
@@ -215,17 +302,79 @@ pub async fn run(
             });
 
     let claims = claim_controllers(&client, &config, shutdown.clone());
+    let ops = ops_controller(&client, &config, ctx_for_ops, shutdown.clone());
 
     info!(
         namespace = ns.unwrap_or("<all>"),
         "dbaas-operator controllers started"
     );
     tokio::select! {
-        _ = futures::future::join3(controller, engine_controller, claims) => {},
+        _ = futures::future::join4(controller, engine_controller, claims, ops) => {},
         () = engine_cache => {},
         () = template_cache => {},
     }
     info!("dbaas-operator controllers stopped");
+}
+
+/// The OpsRequest controller: one operation at a time per cluster; a changed
+/// DatabaseCluster (its status is the evidence) wakes its operations.
+fn ops_controller(
+    client: &Client,
+    config: &OperatorConfig,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) -> impl std::future::Future<Output = ()> {
+    let ns = config.namespace.as_deref();
+    let controller = tolerant::controller::<OpsRequest>(client, ns, watcher::Config::default());
+    let ops_of_cluster_store = controller.store();
+    let ops_of_cluster = move |cluster: DatabaseCluster| -> Vec<ObjectRef<OpsRequest>> {
+        ops_of_cluster_store
+            .state()
+            .iter()
+            .filter(|o| o.namespace() == cluster.namespace())
+            .filter(|o| Some(&o.spec.cluster_ref.name) == cluster.metadata.name.as_ref())
+            .filter(|o| !ops::queue::phase_of(o).is_terminal())
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect()
+    };
+    let ops_ctx = Arc::new(ops::OpsContext {
+        cluster_locks: Default::default(),
+        cluster: ctx,
+        ops: controller.store(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: crate::EVENT_REPORTER.to_owned(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
+    });
+    let forget_deleted = ops::forget_deleted(client.clone(), config.namespace.clone());
+    let controller = controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(
+            tolerant::changes::<DatabaseCluster>(client, ns, watcher::Config::default()),
+            ops_of_cluster,
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            instrumented(config.metrics.clone(), "ops", ops::reconcile),
+            ops::error_policy,
+            ops_ctx,
+        )
+        .for_each(|result| {
+            match result {
+                Ok((object, _)) => debug!(op = %object, "reconciled"),
+                Err(err) => debug!("ops controller: {err}"),
+            }
+            futures::future::ready(())
+        });
+    async move {
+        tokio::select! {
+            () = controller => {},
+            () = forget_deleted => {},
+        }
+    }
 }
 
 /// The DatabaseServer and DatabaseClaim controllers.
@@ -264,7 +413,11 @@ fn claim_controllers(
             servers_of_cluster,
         )
         .graceful_shutdown_on(shutdown.clone())
-        .run(server::reconcile, server::error_policy, server_ctx)
+        .run(
+            instrumented(config.metrics.clone(), "server", server::reconcile),
+            server::error_policy,
+            server_ctx,
+        )
         .for_each(|result| {
             if let Err(err) = result {
                 debug!("server controller: {err}");
@@ -273,7 +426,8 @@ fn claim_controllers(
         });
 
     // Claims read servers from their own cache.
-    let (server_cache, server_cache_feed) = tolerant::cache::<DatabaseServer>(client, ns);
+    let (server_cache, servers_synced, server_cache_feed) =
+        tolerant::cache::<DatabaseServer>(client, ns);
     let claim_ctx = Arc::new(ClaimContext::new(
         client.clone(),
         server_cache.clone(),
@@ -283,6 +437,20 @@ fn claim_controllers(
     let claim_controller =
         tolerant::controller::<DatabaseClaim>(client, ns, watcher::Config::default());
     let claim_store = claim_controller.store();
+    {
+        let (claims, servers) = (claim_controller.store(), server_cache.clone());
+        config.metrics.on_scrape(move |metrics| {
+            for (kind, n) in [
+                ("DatabaseClaim", claims.state().len()),
+                ("DatabaseServer", servers.state().len()),
+            ] {
+                metrics
+                    .objects
+                    .get_or_create(&KindLabel { kind })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        });
+    }
     // A server appeared, changed or recovered: claims bound to it, and
     // claims still looking for one, try again.
     let claims_of_server = move |server: DatabaseServer| -> Vec<ObjectRef<DatabaseClaim>> {
@@ -323,7 +491,7 @@ fn claim_controllers(
         )
         .graceful_shutdown_on(shutdown)
         .run(
-            |c, ctx| Box::pin(claim::reconcile(c, ctx)),
+            instrumented(config.metrics.clone(), "claim", claim::reconcile),
             claim::error_policy,
             claim_ctx,
         )
@@ -337,9 +505,8 @@ fn claim_controllers(
     async move {
         let cached = async {
             // Claims are judged against a complete list of servers.
-            if server_cache.wait_until_ready().await.is_ok() {
-                claim_controller.await;
-            }
+            servers_synced.wait().await;
+            claim_controller.await;
         };
         tokio::select! {
             _ = futures::future::join(server_controller, cached) => {},

@@ -26,7 +26,7 @@ use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch as watch_channel};
 use tracing::{debug, warn};
 
 /// Marks malformed objects of one kind with a `Valid=False, Malformed`
@@ -79,6 +79,33 @@ async fn mark(client: &Client, resource: &ApiResource, malformed: &Malformed) {
     }
 }
 
+/// Whether a watch has delivered its first full list. Any number of tasks
+/// may wait on it: kube-runtime's `Store::wait_until_ready` wakes only the
+/// last of several concurrent waiters (its one-shot channel keeps one
+/// waker), and its Controller already waits on its own store that way, so
+/// reconciles waiting there too could hang forever.
+#[derive(Clone, Debug)]
+pub struct Synced(watch_channel::Receiver<bool>);
+
+impl Synced {
+    fn new() -> (watch_channel::Sender<bool>, Self) {
+        let (sender, receiver) = watch_channel::channel(false);
+        (sender, Self(receiver))
+    }
+
+    /// Waits for the first full list (forever if the watch has stopped).
+    pub async fn wait(&self) {
+        let mut receiver = self.0.clone();
+        if receiver.wait_for(|synced| *synced).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
 /// A watch of `K` that passes on the objects that parse and leaves out (and
 /// reports, given a reporter) the ones that do not.
 pub fn watch<K>(
@@ -104,6 +131,22 @@ where
             })
         });
         futures::future::ready(parsed.transpose())
+    })
+}
+
+/// Marks `synced` once the reflector has applied the first full list (after
+/// it, not before: the store swaps its buffer in as it applies `InitDone`).
+fn mark_synced<K, S>(
+    events: S,
+    synced: watch_channel::Sender<bool>,
+) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send
+where
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+{
+    events.inspect(move |event| {
+        if matches!(event, Ok(Event::InitDone)) {
+            synced.send_replace(true);
+        }
     })
 }
 
@@ -140,14 +183,30 @@ pub fn controller<K>(
 where
     K: OurKind,
 {
+    controller_synced(client, namespace, config).0
+}
+
+/// [`controller`], and when its store has the first full list.
+pub fn controller_synced<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    config: watcher::Config,
+) -> (Controller<K>, Synced)
+where
+    K: OurKind,
+{
     let (reader, writer) = reflector::store::<K>();
     let reporter = Reporter::spawn::<K>(client.clone());
-    let trigger = reflector(
-        writer,
-        watch(api::<K>(client, namespace), config, Some(reporter)),
+    let (mark, synced) = Synced::new();
+    let trigger = mark_synced(
+        reflector(
+            writer,
+            watch(api::<K>(client, namespace), config, Some(reporter)),
+        ),
+        mark,
     )
     .applied_objects();
-    Controller::for_stream(trigger, reader)
+    (Controller::for_stream(trigger, reader), synced)
 }
 
 /// The objects of `K` that changed, for `Controller::watches_stream` (what
@@ -163,30 +222,36 @@ where
     watch(api::<K>(client, namespace), config, None).touched_objects()
 }
 
-/// A watch cache of `K` and the future that feeds it.
+/// A watch cache of `K`, when it has the first full list, and the future
+/// that feeds it.
 pub fn cache<K>(
     client: &Client,
     namespace: Option<&str>,
 ) -> (
     Store<K>,
+    Synced,
     impl std::future::Future<Output = ()> + Send + 'static,
 )
 where
     K: OurKind,
 {
     let (reader, writer) = reflector::store::<K>();
-    let feed = reflector(
-        writer,
-        watch(
-            api::<K>(client, namespace),
-            watcher::Config::default(),
-            None,
-        )
-        .default_backoff(),
+    let (mark, synced) = Synced::new();
+    let feed = mark_synced(
+        reflector(
+            writer,
+            watch(
+                api::<K>(client, namespace),
+                watcher::Config::default(),
+                None,
+            )
+            .default_backoff(),
+        ),
+        mark,
     )
     .touched_objects()
     .for_each(|_| futures::future::ready(()));
-    (reader, feed)
+    (reader, synced, feed)
 }
 
 /// A namespaced or cluster-wide API of lenient `K`.

@@ -12,9 +12,9 @@ use dbaas_api::{DatabaseClaim, DatabaseCluster};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
 use dbaas_testkit::schema::{create_until_served, without_schema};
 use dbaas_testkit::{ControlPlane, TestNamespace};
+use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
-use kube::Api;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(60);

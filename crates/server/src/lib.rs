@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod list_bench;
 pub mod names;
 pub mod openapi;
 pub mod resources;

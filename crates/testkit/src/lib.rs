@@ -9,13 +9,18 @@
 //!   shuts down and deletes its data directory.
 //! - [`ControlPlane::start`] starts another one with a chosen set of CRDs
 //!   (e.g. without an engine operator's CRDs).
+//! - [`ControlPlane::start_in`] and [`ControlPlane::stop`] restart one on
+//!   the same data directory; [`forward::Forwarder`] keeps a stable address
+//!   in front of its changing ports.
 //! - [`TestNamespace`] gives each test a namespace of its own.
 //! - [`db`] starts real PostgreSQL and MariaDB servers.
 
 pub mod db;
+pub mod forward;
 pub mod schema;
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -68,9 +73,14 @@ pub struct ControlPlane {
     kubeconfig: PathBuf,
     server: String,
     startup: Duration,
-    // Held for the process's life: dropping them (or exiting) stops it.
-    _process: Mutex<(Child, ChildStdin)>,
+    data_dir: PathBuf,
+    // Held for the process's life: dropping them (or exiting) stops it;
+    // [`ControlPlane::stop`] takes them to stop it and wait.
+    process: Mutex<(Child, ChildStdin)>,
 }
+
+/// How long [`ControlPlane::stop`] waits before it kills.
+const STOP_GRACE: Duration = Duration::from_secs(60);
 
 static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 
@@ -114,20 +124,31 @@ fn controlplane_binary() -> Result<PathBuf, Error> {
 impl ControlPlane {
     /// Starts a control plane with the CRDs under `crds` (files or directories).
     pub fn start(crds: &[PathBuf]) -> Result<Self, Error> {
-        let started = Instant::now();
-        let binary = controlplane_binary()?;
         let data_dir = std::env::temp_dir().join(format!(
             "dbaas-cp-{}-{}",
             std::process::id(),
-            started.elapsed().as_nanos() ^ u128::from(rand_u32())
+            Instant::now().elapsed().as_nanos() ^ u128::from(rand_u32())
         ));
+        Self::start_in(&data_dir, crds, true)
+    }
+
+    /// Starts a control plane on the data directory `data_dir`. An existing
+    /// directory is reused with its PKI and etcd data: stop a control plane
+    /// with [`ControlPlane::stop`] and start it again on the same directory to
+    /// restart it with its objects (on new ports). With `cleanup` the
+    /// directory is removed when it stops; without, it is kept for a restart.
+    pub fn start_in(data_dir: &Path, crds: &[PathBuf], cleanup: bool) -> Result<Self, Error> {
+        let started = Instant::now();
+        let binary = controlplane_binary()?;
         let mut command = Command::new(&binary);
         command
             .arg("up")
             .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--exit-on-stdin-close")
-            .arg("--cleanup");
+            .arg(data_dir)
+            .arg("--exit-on-stdin-close");
+        if cleanup {
+            command.arg("--cleanup");
+        }
         for path in crds {
             command.arg("--crds").arg(path);
         }
@@ -177,8 +198,72 @@ impl ControlPlane {
             kubeconfig,
             server,
             startup,
-            _process: Mutex::new((child, stdin)),
+            data_dir: data_dir.to_owned(),
+            process: Mutex::new((child, stdin)),
         })
+    }
+
+    /// Stops the control plane (etcd, API server, controller manager) and
+    /// waits until it has exited: closing its stdin asks it to shut down;
+    /// what still runs after `STOP_GRACE` is killed.
+    pub fn stop(self) -> Result<(), Error> {
+        let (mut child, stdin) = self
+            .process
+            .into_inner()
+            .map_err(|_| Error::Start("the control plane's handle was poisoned".into()))?;
+        drop(stdin);
+        let deadline = Instant::now() + STOP_GRACE;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(None) => {
+                    // Its components die with it (Pdeathsig).
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::Timeout(
+                        STOP_GRACE,
+                        "the control plane to stop".into(),
+                    ));
+                }
+                Err(err) => {
+                    return Err(Error::Start(format!(
+                        "waiting for the control plane: {err}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The data directory (PKI, etcd data, logs, kubeconfig).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The API server's loopback address (host and port of [`Self::server`]).
+    pub fn api_addr(&self) -> Result<SocketAddr, Error> {
+        let authority = self
+            .server
+            .strip_prefix("https://")
+            .unwrap_or(&self.server)
+            .trim_end_matches('/');
+        authority
+            .parse()
+            .map_err(|e| Error::Start(format!("API server address {authority:?}: {e}")))
+    }
+
+    /// An admin client that reaches the API server at `server` (e.g. a
+    /// [`forward::Forwarder`] in front of it) instead of its own address.
+    /// The serving certificate names 127.0.0.1, so TLS still verifies.
+    pub async fn client_via(&self, server: &str) -> Result<Client, Error> {
+        let mut config = self.config().await?;
+        config.cluster_url = server.parse().map_err(|e| Error::Kubeconfig {
+            path: self.kubeconfig.clone(),
+            detail: format!("server {server:?}: {e}"),
+        })?;
+        Ok(Client::try_from(config)?)
     }
 
     /// Path of the admin kubeconfig.
@@ -199,19 +284,21 @@ impl ControlPlane {
     /// A client with admin rights. Make one per test: a client belongs to the
     /// tokio runtime it was made on.
     pub async fn client(&self) -> Result<Client, Error> {
+        Ok(Client::try_from(self.config().await?)?)
+    }
+
+    async fn config(&self) -> Result<kube::Config, Error> {
         let kubeconfig =
             Kubeconfig::read_from(&self.kubeconfig).map_err(|e| Error::Kubeconfig {
                 path: self.kubeconfig.clone(),
                 detail: e.to_string(),
             })?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                .await
-                .map_err(|e| Error::Kubeconfig {
-                    path: self.kubeconfig.clone(),
-                    detail: e.to_string(),
-                })?;
-        Ok(Client::try_from(config)?)
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Kubeconfig {
+                path: self.kubeconfig.clone(),
+                detail: e.to_string(),
+            })
     }
 }
 

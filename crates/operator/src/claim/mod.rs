@@ -198,6 +198,16 @@ pub enum Error {
     CleanupBlocked { claim: String, message: String },
 }
 
+impl crate::metrics::ErrorReason for Error {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Kube { .. } => "kube",
+            Self::Finalizer(_) => "finalizer",
+            Self::CleanupBlocked { .. } => "cleanup-blocked",
+        }
+    }
+}
+
 /// Why a claim is waiting, in words for its status and a bounded reason.
 #[derive(Debug)]
 struct Blocked {

@@ -1,6 +1,7 @@
 //! The DatabaseCluster controller: dereference -> validate and build
 //! ([`plan`]) -> apply -> status ([`status`]).
 
+pub mod events;
 pub mod extras;
 pub mod monitoring;
 pub mod plan;
@@ -94,6 +95,12 @@ impl Error {
             Self::Status { .. } => "status",
             Self::NoNamespace => "input",
         }
+    }
+}
+
+impl crate::metrics::ErrorReason for Error {
+    fn reason(&self) -> &'static str {
+        self.stage()
     }
 }
 
@@ -325,6 +332,8 @@ async fn finish(
                 cluster: id,
                 source,
             })?;
+        let found = events::announcements(cluster.status.as_ref(), &new_status);
+        events::publish(&ctx.recorder, cluster, found);
     }
     Ok(action)
 }
@@ -337,7 +346,7 @@ fn engine_api(ctx: &Context, namespace: &str, resource: &ApiResource) -> Api<Dyn
 /// Fetches what the cluster refers to: the engine policy (from the watch
 /// cache), whether the engine operator is installed, and whether an engine
 /// object of that name exists that is not ours.
-async fn dereference(
+pub(crate) async fn dereference(
     cluster: &DatabaseCluster,
     namespace: &str,
     name: &str,
@@ -349,8 +358,7 @@ async fn dereference(
     };
     // Judge nothing on half-filled caches (right after start-up): a missing
     // policy would resolve another default version.
-    let _ = ctx.engines.wait_until_ready().await;
-    let _ = ctx.templates.wait_until_ready().await;
+    ctx.caches_synced().await;
     let monitoring = monitoring::lookup(ctx, cluster).await?;
     let policy = ctx
         .engines
@@ -487,6 +495,12 @@ async fn write_status(
     name: &str,
     status: &DatabaseClusterStatus,
 ) -> Result<(), kube::Error> {
+    // The queue belongs to the OpsRequest controller's field manager: left
+    // out here, or a stale copy would be applied back over its writes.
+    let status = DatabaseClusterStatus {
+        ops_queue: Vec::new(),
+        ..status.clone()
+    };
     let body = json!({
         "apiVersion": DatabaseCluster::api_version(&()),
         "kind": DatabaseCluster::kind(&()),

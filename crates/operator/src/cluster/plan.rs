@@ -136,10 +136,18 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
     // a running database behind its owner's back. That running version is
     // not judged against the allowed list either: nothing is being created
     // or upgraded.
+    // Only a status about this engine's resource counts: a cluster deleted
+    // and created again under the same name (as another engine) may still
+    // carry the old one's status for a moment.
     let running = cluster
         .status
         .as_ref()
-        .filter(|s| s.engine_ref.is_some())
+        .filter(|s| {
+            s.engine_ref.as_ref().is_some_and(|r| {
+                r.kind == resource.kind
+                    && r.api_version.split('/').next() == Some(resource.group.as_str())
+            })
+        })
         .and_then(|s| s.engine_version.as_deref());
     let (requested, policy) = match (cluster.spec.engine.version.as_deref(), running) {
         (Some(requested), _) => (Some(requested), refs.policy.clone()),
@@ -280,6 +288,22 @@ mod tests {
         };
         let r = refusal(plan(&cluster(PG), &refs));
         assert_eq!(r.reason, "EngineObjectConflict");
+    }
+
+    #[test]
+    fn another_engines_status_is_not_this_clusters_running_version() {
+        // A mysql cluster deleted and created again as postgresql under the
+        // same name: the old status (a PXC engine ref and version) is not
+        // the version this cluster runs.
+        let mut pg = cluster(&PG.replace("version: '16.2'", "version: null"));
+        pg.status = Some(serde_json::from_value(serde_json::json!({
+            "engineVersion": "8.4.8-8.1",
+            "engineRef": {"apiVersion": "pxc.percona.com/v1", "kind": "PerconaXtraDBCluster", "name": "pg"},
+        })).expect("status"));
+        match plan(&pg, &installed()) {
+            Plan::Apply { version, .. } => assert_ne!(version.version, "8.4.8-8.1"),
+            Plan::Refuse(r) => panic!("refused: {}", r.message),
+        }
     }
 
     #[test]

@@ -39,6 +39,16 @@ pub enum Error {
     NoNamespace,
 }
 
+impl crate::metrics::ErrorReason for Error {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Detect { .. } => "detect",
+            Self::Status { .. } => "status",
+            Self::NoNamespace => "input",
+        }
+    }
+}
+
 /// Reconciles one DatabaseEngine.
 pub async fn reconcile(engine: Arc<DatabaseEngine>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = engine.namespace().ok_or(Error::NoNamespace)?;

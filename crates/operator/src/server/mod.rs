@@ -45,6 +45,14 @@ pub enum Error {
     },
 }
 
+impl crate::metrics::ErrorReason for Error {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+        }
+    }
+}
+
 /// What a probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {

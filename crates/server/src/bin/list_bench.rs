@@ -1,30 +1,15 @@
 //! `list-bench`: seeds DatabaseClusters into a fresh control plane and
 //! prints, side by side in one run, the latency of a 100-item page and of a
 //! full list through dbaas-server (watch cache) and straight from
-//! kube-apiserver.
+//! kube-apiserver (see `dbaas_server::list_bench`; `bench list` runs the
+//! same measurement among the other DESIGN.md targets).
 //!
 //!     cargo run --release -p dbaas-server --bin list-bench -- [--clusters 10000]
-//!
-//! Both sides are timed the same way: one HTTP request, the whole response
-//! body received, not decoded. Our side includes authentication and
-//! authorization (TokenReview / SubjectAccessReview, cached for 10 s, so a
-//! few of our samples pay a review).
-
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use dbaas_api::DatabaseCluster;
-use dbaas_server::ServerConfig;
+use dbaas_server::list_bench::{self, ListBenchOptions};
 use dbaas_testkit::{ControlPlane, our_crds};
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{ListParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
-use serde_json::json;
 
 #[derive(Parser, Debug)]
 #[command(name = "list-bench")]
@@ -43,240 +28,20 @@ struct Args {
     concurrency: usize,
 }
 
-const NAMESPACE: &str = "bench";
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Started before the runtime: it blocks until the API server is ready.
     let control_plane = ControlPlane::start(&[our_crds()]).context("starting the control plane")?;
-    tokio::runtime::Builder::new_multi_thread()
+    let options = ListBenchOptions {
+        clusters: args.clusters,
+        page_samples: args.page_samples,
+        full_samples: args.full_samples,
+        concurrency: args.concurrency,
+    };
+    let report = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(&args, &control_plane))
-}
-
-async fn run(args: &Args, control_plane: &ControlPlane) -> anyhow::Result<()> {
-    let admin = control_plane.client().await?;
-    Api::<Namespace>::all(admin.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?,
-        )
-        .await?;
-
-    let seeded = Instant::now();
-    seed(&admin, args.clusters, args.concurrency).await?;
-    eprintln!(
-        "seeded {} DatabaseClusters in {:.1}s",
-        args.clusters,
-        seeded.elapsed().as_secs_f64()
-    );
-
-    let token = reader_token(&admin).await?;
-    let kubeconfig = Kubeconfig::read_from(control_plane.kubeconfig())?;
-    let kube_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let synced = Instant::now();
-    let server = dbaas_server::start(kube_config, listener, &ServerConfig::default())?;
-    server.wait_synced(Duration::from_secs(120)).await?;
-    eprintln!(
-        "dbaas-server caches synced in {:.2}s ({} clusters)",
-        synced.elapsed().as_secs_f64(),
-        server.state.stores.clusters.len()
-    );
-    anyhow::ensure!(
-        server.state.stores.clusters.len() == args.clusters,
-        "the cache holds {} clusters, expected {}",
-        server.state.stores.clusters.len(),
-        args.clusters
-    );
-
-    let http = reqwest::Client::new();
-    let ours = |query: &'static str| {
-        let http = http.clone();
-        let url = format!(
-            "{}/v1/namespaces/{NAMESPACE}/databaseclusters{query}",
-            server.url()
-        );
-        let token = token.clone();
-        move || {
-            let http = http.clone();
-            let url = url.clone();
-            let token = token.clone();
-            async move {
-                let response = http.get(&url).bearer_auth(&token).send().await?;
-                anyhow::ensure!(response.status().is_success(), "{}", response.status());
-                Ok(response.bytes().await?.len())
-            }
-        }
-    };
-
-    let rows = [
-        (
-            "100-item page",
-            measure(args.page_samples, ours("?limit=100")).await?,
-            measure(args.page_samples, kube_list(&admin, Some(100))).await?,
-        ),
-        (
-            "full list",
-            measure(args.full_samples, ours("")).await?,
-            measure(args.full_samples, kube_list(&admin, None)).await?,
-        ),
-    ];
-
-    println!();
-    println!(
-        "list {} DatabaseClusters in one namespace (samples: {} pages, {} full lists per side)",
-        args.clusters, args.page_samples, args.full_samples
-    );
-    println!(
-        "{:<14} | {:>12} {:>12} {:>10} | {:>12} {:>12} {:>10} | {:>9}",
-        "", "dbaas p50", "dbaas p99", "bytes", "kube p50", "kube p99", "bytes", "p50 ratio"
-    );
-    for (what, ours, theirs) in &rows {
-        println!(
-            "{:<14} | {:>12} {:>12} {:>10} | {:>12} {:>12} {:>10} | {:>8.1}x",
-            what,
-            format_ms(ours.p50),
-            format_ms(ours.p99),
-            ours.bytes,
-            format_ms(theirs.p50),
-            format_ms(theirs.p99),
-            theirs.bytes,
-            theirs.p50.as_secs_f64() / ours.p50.as_secs_f64().max(1e-9)
-        );
-    }
+        .block_on(list_bench::run(&control_plane, &options))?;
+    report.print();
     Ok(())
-}
-
-struct Stats {
-    p50: Duration,
-    p99: Duration,
-    bytes: usize,
-}
-
-fn format_ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Times `samples` sequential calls (after a few warm-up calls).
-async fn measure<F, Fut>(samples: usize, call: F) -> anyhow::Result<Stats>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<usize>>,
-{
-    let mut bytes = 0;
-    for _ in 0..3 {
-        bytes = call().await?;
-    }
-    let mut times = Vec::with_capacity(samples);
-    for _ in 0..samples.max(1) {
-        let started = Instant::now();
-        call().await?;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
-    Ok(Stats {
-        p50: at(0.50),
-        p99: at(0.99),
-        bytes,
-    })
-}
-
-/// One list request straight to kube-apiserver, body received as text.
-fn kube_list(
-    admin: &Client,
-    limit: Option<u32>,
-) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<usize>> + Send>>
-{
-    let admin = admin.clone();
-    move || {
-        let admin = admin.clone();
-        Box::pin(async move {
-            let mut params = ListParams::default();
-            if let Some(limit) = limit {
-                params = params.limit(limit);
-            }
-            let request = kube::core::Request::new(format!(
-                "/apis/dbaas.io/v1/namespaces/{NAMESPACE}/databaseclusters"
-            ))
-            .list(&params)?;
-            let text = admin.request_text(request).await?;
-            Ok(text.len())
-        })
-    }
-}
-
-async fn seed(admin: &Client, count: usize, concurrency: usize) -> anyhow::Result<()> {
-    let api: Api<DatabaseCluster> = Api::namespaced(admin.clone(), NAMESPACE);
-    futures::stream::iter(0..count)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                let cluster: DatabaseCluster = serde_json::from_value(json!({
-                    "apiVersion": "dbaas.io/v1",
-                    "kind": "DatabaseCluster",
-                    "metadata": {
-                        "name": format!("db-{i:05}"),
-                        "labels": {"team": format!("team-{}", i % 10)},
-                    },
-                    "spec": {
-                        "engine": {"type": "postgresql", "version": "16.4"},
-                        "clusterSize": 3,
-                        "storage": {"size": "10Gi"},
-                        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
-                    },
-                }))?;
-                api.create(&PostParams::default(), &cluster).await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_for_each(|()| async { Ok(()) })
-        .await
-}
-
-/// A token of a ServiceAccount that may list and get DatabaseClusters in
-/// the bench namespace (and nothing else).
-async fn reader_token(admin: &Client) -> anyhow::Result<String> {
-    let name = "bench-reader";
-    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), NAMESPACE);
-    sas.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": name}}))?,
-    )
-    .await?;
-    Api::<Role>::namespaced(admin.clone(), NAMESPACE)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": name},
-                "rules": [{"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"], "verbs": ["get", "list"]}],
-            }))?,
-        )
-        .await?;
-    Api::<RoleBinding>::namespaced(admin.clone(), NAMESPACE)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": name},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}],
-            }))?,
-        )
-        .await?;
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
-    sas.create_token_request(name, &PostParams::default(), &request)
-        .await?
-        .status
-        .and_then(|s| s.token)
-        .context("the TokenRequest returned no token")
 }
