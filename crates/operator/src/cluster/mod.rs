@@ -36,9 +36,25 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// what it waits for (a foreign object's deletion, a cache that lagged behind
 /// its trigger) may not reach this controller as an event.
 const RECHECK_REFUSED: Duration = Duration::from_secs(60);
-/// How often to look while the engine has not reported on our latest spec
-/// (some engine operators write no status for changes that need no action).
+/// The shortest wait before looking again while the engine has not reported
+/// on our latest spec. Its status writes wake the cluster anyway (we watch
+/// engine objects); the look is only for engines that write no status for a
+/// change that needs no action, which counts after
+/// [`dbaas_engines::cnpg::UNCONFIRMED_AFTER`]. Looking every few seconds
+/// instead kept every reconcile slot busy with re-applies while thousands of
+/// new clusters waited for their engine (seen in the convergence bench).
 const RECHECK_UNSEEN: Duration = Duration::from_secs(15);
+
+/// When to look again at a cluster whose engine has not reported on the
+/// spec we applied at `applied_at`: once the quiet period is over.
+fn recheck_unseen(applied_at: Option<&Time>, now: &Time) -> Duration {
+    let elapsed = applied_at
+        .and_then(|at| Duration::try_from(now.0.duration_since(at.0)).ok())
+        .unwrap_or_default();
+    dbaas_engines::cnpg::UNCONFIRMED_AFTER
+        .saturating_sub(elapsed)
+        .max(RECHECK_UNSEEN)
+}
 
 /// A reconcile failed on I/O; the controller retries it.
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +281,7 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 previous_phase: cluster.status.as_ref().and_then(|s| s.phase),
                 now: Some(&now),
             };
+            let recheck = recheck_unseen(engine_ref.applied_at.as_ref(), &now);
             let observation = provider.observe(&applied, &input);
             let observation = provider.observe_extra(observation, &applied_extra, &input);
             let outcome = Outcome::Applied {
@@ -277,7 +294,7 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
             let action = if observation.saw_latest_spec {
                 Action::await_change()
             } else {
-                Action::requeue(RECHECK_UNSEEN)
+                Action::requeue(recheck)
             };
             (status::compose(&cluster, outcome, &now), action)
         }
@@ -608,5 +625,18 @@ mod tests {
         );
         assert_eq!(changed.applied_generation, Some(2));
         assert_eq!(changed.applied_resource_version.as_deref(), Some("600"));
+    }
+
+    #[test]
+    fn an_unseen_spec_is_looked_at_again_when_the_quiet_period_ends() {
+        let at = |secs: i64| Time(Timestamp::from_second(1_800_000_000 + secs).expect("valid"));
+        let quiet = dbaas_engines::cnpg::UNCONFIRMED_AFTER;
+        assert_eq!(recheck_unseen(Some(&at(0)), &at(0)), quiet);
+        assert_eq!(
+            recheck_unseen(Some(&at(0)), &at(100)),
+            quiet - Duration::from_secs(100)
+        );
+        assert_eq!(recheck_unseen(Some(&at(0)), &at(1_000)), RECHECK_UNSEEN);
+        assert_eq!(recheck_unseen(None, &at(0)), quiet);
     }
 }
