@@ -16,7 +16,7 @@ use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, info};
 
@@ -248,8 +248,12 @@ pub async fn run(
     }
     let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        // Only the SRE's policy (the spec) matters to clusters: the engine
+        // controller's status writes must not re-judge every cluster of the
+        // engine (at 10,000 clusters each one queued 10,000 reconciles).
         .watches_stream(
-            tolerant::changes::<DatabaseEngine>(&client, ns, watcher::Config::default()),
+            tolerant::changes::<DatabaseEngine>(&client, ns, watcher::Config::default())
+                .predicate_filter(predicates::generation, Default::default()),
             clusters_of_engine,
         )
         .watches_stream(
