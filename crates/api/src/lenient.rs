@@ -125,6 +125,16 @@ pub fn malformed_message(error: &str) -> String {
     format!("the stored object does not fit the current API; fix or delete it: {error}")
 }
 
+/// Logs that a malformed object of kind `K` is left out of a cache.
+pub fn warn_malformed<K: Resource<DynamicType = ()>>(malformed: &Malformed) {
+    tracing::warn!(
+        kind = %K::kind(&()),
+        namespace = %malformed.meta.namespace.as_deref().unwrap_or_default(),
+        name = %malformed.meta.name.as_deref().unwrap_or_default(),
+        "left out an object that does not fit our types: {}", malformed.error
+    );
+}
+
 /// The event with its object parsed, or None when the object does not fit
 /// `K`; `on_malformed` hears of each malformed object that was applied (not
 /// deleted) and does not carry its condition yet.

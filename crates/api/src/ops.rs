@@ -281,6 +281,26 @@ pub struct SpecBefore {
     pub expose: Option<ExposeSpec>,
 }
 
+impl OpsType {
+    /// Every operation type, in the order of the API reference.
+    pub const ALL: [OpsType; 14] = [
+        Self::Start,
+        Self::Stop,
+        Self::Restart,
+        Self::Switchover,
+        Self::HorizontalScaling,
+        Self::VerticalScaling,
+        Self::VolumeExpansion,
+        Self::Reconfiguring,
+        Self::Upgrade,
+        Self::Backup,
+        Self::Restore,
+        Self::Expose,
+        Self::RebuildInstance,
+        Self::Custom,
+    ];
+}
+
 impl std::fmt::Display for OpsType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self, f)

@@ -479,17 +479,8 @@ async fn preflight_names_each_missing_permission_and_how_to_grant_it() {
     );
 
     // The shipped ClusterRole, bound in the namespace: all granted.
-    let shipped =
-        std::fs::read_to_string(dbaas_testkit::repo_root().join("deploy/rbac/operator.yaml"))
-            .unwrap();
-    assert!(shipped.contains("kind: ClusterRole\n"));
     let role_name = format!("dbaas-operator-{}", ns.name);
-    let mut role: k8s_openapi::api::rbac::v1::ClusterRole = shipped
-        .split("\n---\n")
-        .map(|doc| serde_saphyr::from_str::<Value>(doc).unwrap())
-        .find(|doc| doc["kind"] == "ClusterRole")
-        .map(|doc| serde_json::from_value(doc).unwrap())
-        .unwrap();
+    let mut role = dbaas_testkit::accounts::shipped_operator_role().unwrap();
     role.metadata.name = Some(role_name.clone());
     let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
     roles.create(&PostParams::default(), &role).await.unwrap();

@@ -13,9 +13,13 @@ use kube::api::ListParams;
 use kube::core::GroupVersionKind;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::cluster::unchanged::AppliedRecord;
+use crate::metrics::ApplyResult;
 use crate::tolerant::Synced;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::de::DeserializeOwned;
 
 /// How long a "CRD absent" answer is trusted: short, so a freshly installed
@@ -43,6 +47,11 @@ pub struct Context {
     /// watch delivers our own status write; without this, such a stale read
     /// would move the recorded apply past the engine's status write.
     engine_refs: Mutex<HashMap<String, EngineObjectRef>>,
+    /// What was last applied for each cluster, by UID: lets a reconcile skip
+    /// an apply that would change nothing.
+    applied: Mutex<HashMap<String, AppliedRecord>>,
+    /// Engine applies sent and skipped.
+    pub engine_applies: Family<ApplyResult, Counter>,
 }
 
 impl Context {
@@ -70,6 +79,30 @@ impl Context {
             crds: Mutex::new(HashMap::new()),
             operator_images: Mutex::new(None),
             engine_refs: Mutex::new(HashMap::new()),
+            applied: Mutex::new(HashMap::new()),
+            engine_applies: Family::default(),
+        }
+    }
+
+    /// Counts engine applies into `family` (the one `/metrics` serves).
+    #[must_use]
+    pub fn with_apply_counter(mut self, family: Family<ApplyResult, Counter>) -> Self {
+        self.engine_applies = family;
+        self
+    }
+
+    /// What this process last applied for a cluster.
+    pub fn applied_record(&self, uid: &str) -> Option<AppliedRecord> {
+        self.applied
+            .lock()
+            .ok()
+            .and_then(|applied| applied.get(uid).cloned())
+    }
+
+    /// Remembers a successful apply for a cluster.
+    pub fn record_applied(&self, uid: &str, record: AppliedRecord) {
+        if let Ok(mut applied) = self.applied.lock() {
+            applied.insert(uid.to_owned(), record);
         }
     }
 
@@ -89,9 +122,12 @@ impl Context {
     }
 
     /// Forgets a deleted cluster.
-    pub fn forget_engine_ref(&self, uid: &str) {
+    pub fn forget_cluster(&self, uid: &str) {
         if let Ok(mut refs) = self.engine_refs.lock() {
             refs.remove(uid);
+        }
+        if let Ok(mut applied) = self.applied.lock() {
+            applied.remove(uid);
         }
     }
 

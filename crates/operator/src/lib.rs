@@ -9,6 +9,7 @@ pub mod claim;
 pub mod cluster;
 pub mod context;
 pub mod engine;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod ops;

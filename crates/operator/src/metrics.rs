@@ -48,6 +48,13 @@ pub struct PhaseLabel {
     pub phase: String,
 }
 
+/// Whether a reconcile sent the engine objects to the API server
+/// (`applied`) or found them holding its last apply already (`unchanged`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApplyResult {
+    pub result: &'static str,
+}
+
 /// A reconcile error's bounded label: a fixed word per kind of failure,
 /// never the error's text.
 pub trait ErrorReason {
@@ -167,6 +174,8 @@ pub struct Metrics {
     /// 1 while this replica holds the leader Lease (or runs without
     /// election), 0 while it stands by.
     pub leader: Gauge,
+    /// Engine-object applies sent and skipped as unchanged.
+    pub engine_applies: Family<ApplyResult, Counter>,
 }
 
 impl Default for Metrics {
@@ -238,7 +247,14 @@ impl Default for Metrics {
             "1 while this replica leads (holds the Lease, or runs without election), 0 while it stands by",
             leader.clone(),
         );
+        let engine_applies = Family::<ApplyResult, Counter>::default();
+        registry.register(
+            "engine_applies",
+            "Reconciles that applied the engine objects (applied) or found them holding the last apply (unchanged)",
+            engine_applies.clone(),
+        );
         Self {
+            engine_applies,
             registry,
             claims,
             controllers,

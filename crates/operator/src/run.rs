@@ -166,13 +166,16 @@ pub async fn run(
         tolerant::cache::<DatabaseEngine>(&client, ns);
     let (template_store, templates_synced, template_cache) =
         tolerant::cache::<DatabaseClusterTemplate>(&client, ns);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        engine_store,
-        template_store,
-        [engines_synced, templates_synced],
-        config.detection_interval,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            engine_store,
+            template_store,
+            [engines_synced, templates_synced],
+            config.detection_interval,
+        )
+        .with_apply_counter(config.metrics.engine_applies.clone()),
+    );
     let ctx_for_engines = ctx.clone();
     let ctx_for_ops = ctx.clone();
 

@@ -13,7 +13,9 @@
 use std::fmt::Debug;
 
 use dbaas_api::common::FIELD_MANAGER;
-use dbaas_api::lenient::{Lenient, MALFORMED, Malformed, malformed_message, parse_event};
+use dbaas_api::lenient::{
+    Lenient, MALFORMED, Malformed, malformed_message, parse_event, warn_malformed,
+};
 use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -27,7 +29,7 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::{mpsc, watch as watch_channel};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Marks malformed objects of one kind with a `Valid=False, Malformed`
 /// condition. Cheap to clone; the writes happen on a background task.
@@ -120,12 +122,7 @@ where
         let parsed = event.map(|event| {
             parse_event(event, |malformed| {
                 if let Some(reporter) = &reporter {
-                    warn!(
-                        kind = %K::kind(&()),
-                        namespace = %malformed.meta.namespace.as_deref().unwrap_or_default(),
-                        name = %malformed.meta.name.as_deref().unwrap_or_default(),
-                        "left out an object that does not fit our types: {}", malformed.error
-                    );
+                    warn_malformed::<K>(&malformed);
                     reporter.report(malformed);
                 }
             })

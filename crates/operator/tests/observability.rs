@@ -57,6 +57,28 @@ async fn serve(metrics: Arc<Metrics>) -> String {
     addr.to_string()
 }
 
+/// A leading operator watching `ns`, its metrics served at the returned
+/// address.
+async fn observed_operator(
+    client: &kube::Client,
+    ns: &TestNamespace,
+) -> (String, common::Operator) {
+    let metrics = Arc::new(Metrics::default());
+    metrics.leader.set(1);
+    let addr = serve(metrics.clone()).await;
+    let operator = common::start_operator_with(
+        client,
+        OperatorConfig {
+            namespace: Some(ns.name.clone()),
+            concurrency: 4,
+            detection_interval: Duration::from_secs(1),
+            metrics,
+            ..OperatorConfig::default()
+        },
+    );
+    (addr, operator)
+}
+
 /// The value of the first series whose line starts with `series`.
 fn value_of(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -96,19 +118,7 @@ async fn readiness_says_leader_standby_or_syncing() {
 async fn metrics_count_reconciles_objects_and_phases_and_events_tell_changes() {
     let client = dbaas_testkit::shared().client().await.unwrap();
     let ns = TestNamespace::create(&client, "observe").await.unwrap();
-    let metrics = Arc::new(Metrics::default());
-    metrics.leader.set(1);
-    let addr = serve(metrics.clone()).await;
-    let _operator = common::start_operator_with(
-        &client,
-        OperatorConfig {
-            namespace: Some(ns.name.clone()),
-            concurrency: 4,
-            detection_interval: Duration::from_secs(1),
-            metrics: metrics.clone(),
-            ..OperatorConfig::default()
-        },
-    );
+    let (addr, _operator) = observed_operator(&client, &ns).await;
     let clusters: Api<DatabaseCluster> = ns.api();
     clusters
         .create(&PostParams::default(), &cluster("good", "17.6"))
@@ -215,5 +225,132 @@ async fn metrics_count_reconciles_objects_and_phases_and_events_tell_changes() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    ns.delete().await.unwrap();
+}
+
+/// `dbaas_engine_applies_total{result}` off `addr`: (applied, unchanged).
+async fn applies(addr: &str) -> (f64, f64) {
+    let (_, text) = get(addr, "/metrics").await;
+    let of = |result: &str| {
+        value_of(
+            &text,
+            &format!("dbaas_engine_applies_total{{result=\"{result}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    (of("applied"), of("unchanged"))
+}
+
+/// Waits until the apply counters pass `check`.
+async fn applies_until(addr: &str, what: &str, check: impl Fn(f64, f64) -> bool) -> (f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (applied, unchanged) = applies(addr).await;
+        if check(applied, unchanged) {
+            return (applied, unchanged);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: applied {applied}, unchanged {unchanged}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Engine status writes wake the cluster, but what was applied and still
+/// holds is not sent again (each such no-op apply is a write request for
+/// kube-apiserver); a spec edit by someone else, a relabel or a deletion of
+/// the engine object is applied over at once.
+#[tokio::test]
+async fn an_engine_status_write_is_observed_without_applying_again() {
+    use dbaas_api::cluster::ClusterPhase;
+    use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "noop-apply").await.unwrap();
+    let (addr, _operator) = observed_operator(&client, &ns).await;
+    let clusters: Api<DatabaseCluster> = ns.api();
+    let engines: Api<CnpgCluster> = ns.api();
+    clusters
+        .create(&PostParams::default(), &cluster("db", "17.6"))
+        .await
+        .unwrap();
+    let cnpg = common::engine_object(&engines, "db", "the CNPG Cluster", |_| true).await;
+    let image = cnpg.spec.image_name.clone().unwrap();
+    let (applied, _) = applies_until(&addr, "first apply", |a, _| a >= 1.0).await;
+
+    // CloudNativePG reports, twice: the cluster follows, nothing is applied.
+    for ready in [0, 1] {
+        common::write_engine_status(
+            &engines,
+            "db",
+            "cloudnative-pg",
+            json!({
+                "phase": if ready == 1 { "Cluster in healthy state" } else { "Setting up primary" },
+                "instances": 1, "readyInstances": ready, "image": image,
+                "writeService": "db-rw", "currentPrimary": "db-1",
+            }),
+        )
+        .await;
+    }
+    common::cluster_where(
+        &clusters,
+        "db",
+        "Ready",
+        common::in_phase(ClusterPhase::Ready),
+    )
+    .await;
+    let (still, unchanged) = applies_until(&addr, "status writes observed", |_, u| u >= 1.0).await;
+    assert_eq!(still, applied, "an engine status write caused a re-apply");
+    assert!(unchanged >= 1.0);
+
+    // Someone edits a field we own: it is applied over (and put back).
+    engines
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "spec": { "instances": 5 } })),
+        )
+        .await
+        .unwrap();
+    common::engine_object(&engines, "db", "instances put back", |c| {
+        c.spec.instances == 1
+    })
+    .await;
+    let (after_edit, _) = applies_until(&addr, "re-apply after an edit", |a, _| a > applied).await;
+
+    // Someone removes our label (no generation moves): applied over.
+    engines
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({ "metadata": { "labels": { "app.kubernetes.io/managed-by": null } } }),
+            ),
+        )
+        .await
+        .unwrap();
+    common::engine_object(&engines, "db", "label put back", |c| {
+        c.metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key("app.kubernetes.io/managed-by"))
+    })
+    .await;
+    let (after_label, _) =
+        applies_until(&addr, "re-apply after a relabel", |a, _| a > after_edit).await;
+
+    // Someone deletes the engine object: it is made again.
+    let uid = common::engine_object(&engines, "db", "present", |_| true)
+        .await
+        .metadata
+        .uid;
+    engines
+        .delete("db", &DeleteParams::default())
+        .await
+        .unwrap();
+    common::engine_object(&engines, "db", "made again", move |c| c.metadata.uid != uid).await;
+    applies_until(&addr, "re-apply after a deletion", |a, _| a > after_label).await;
     ns.delete().await.unwrap();
 }

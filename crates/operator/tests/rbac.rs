@@ -17,51 +17,13 @@ use dbaas_api::{DatabaseClaim, DatabaseCluster};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
 use dbaas_operator::preflight::missing_permissions;
 use dbaas_testkit::TestNamespace;
+use dbaas_testkit::accounts::{service_account_token, shipped_operator_role};
 use dbaas_testkit::db::{DbKind, DbServer};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
-use serde_json::{Value, json};
-
-/// The ClusterRole as shipped.
-fn shipped_role() -> ClusterRole {
-    let yaml = common::repo_file("deploy/rbac/operator.yaml");
-    yaml.split("\n---\n")
-        .map(|doc| serde_saphyr::from_str::<Value>(doc).unwrap())
-        .find(|doc| doc["kind"] == "ClusterRole")
-        .map(|doc| serde_json::from_value(doc).unwrap())
-        .expect("deploy/rbac/operator.yaml has a ClusterRole")
-}
-
-/// A ServiceAccount of `namespace` and a token for it.
-async fn service_account(admin: &Client, namespace: &str, name: &str) -> String {
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
-    accounts
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
-    accounts
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
-        .unwrap()
-}
+use serde_json::json;
 
 /// A kubeconfig for the control plane that authenticates with `token`.
 fn token_kubeconfig(token: &str) -> Kubeconfig {
@@ -132,8 +94,17 @@ async fn the_shipped_role_is_enough_and_every_rule_is_checked() {
     let admin = dbaas_testkit::shared().client().await.unwrap();
     let ns = TestNamespace::create(&admin, "rbac").await.unwrap();
     let role_name = format!("dbaas-operator-{}", ns.name);
-    let token = service_account(&admin, &ns.name, "operator").await;
-    grant(&admin, shipped_role(), &role_name, &ns.name, "operator").await;
+    let token = service_account_token(&admin, &ns.name, "operator")
+        .await
+        .unwrap();
+    grant(
+        &admin,
+        shipped_operator_role().unwrap(),
+        &role_name,
+        &ns.name,
+        "operator",
+    )
+    .await;
     let operator_client = token_client(&token).await;
     assert!(
         missing_until(&operator_client, &ns.name, &[])
@@ -202,10 +173,12 @@ async fn the_shipped_role_is_enough_and_every_rule_is_checked() {
     revoke(&admin, &role_name).await;
 
     // Take each rule away in turn: the preflight names exactly that one.
-    let probe_token = service_account(&admin, &ns.name, "probe").await;
+    let probe_token = service_account_token(&admin, &ns.name, "probe")
+        .await
+        .unwrap();
     let probe = token_client(&probe_token).await;
     for (index, permission) in OPERATOR_PERMISSIONS.iter().enumerate() {
-        let mut role = shipped_role();
+        let mut role = shipped_operator_role().unwrap();
         role.rules.as_mut().unwrap().remove(index);
         let name = format!("dbaas-probe-{}-{index}", ns.name);
         grant(&admin, role, &name, &ns.name, "probe").await;
@@ -228,8 +201,10 @@ async fn the_operator_refuses_to_start_without_a_required_permission() {
     let admin = dbaas_testkit::shared().client().await.unwrap();
     let ns = TestNamespace::create(&admin, "rbac-refuse").await.unwrap();
     let name = format!("dbaas-operator-{}", ns.name);
-    let token = service_account(&admin, &ns.name, "operator").await;
-    let mut role = shipped_role();
+    let token = service_account_token(&admin, &ns.name, "operator")
+        .await
+        .unwrap();
+    let mut role = shipped_operator_role().unwrap();
     role.rules
         .as_mut()
         .unwrap()

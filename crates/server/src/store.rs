@@ -14,7 +14,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use dbaas_api::lenient::{Lenient, parse_event};
+use dbaas_api::lenient::{Lenient, parse_event, warn_malformed};
 use futures::StreamExt;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::watcher::{self, Event};
@@ -202,16 +202,8 @@ where
     let events = watcher(api, watcher::Config::default())
         .default_backoff()
         .filter_map(|event| {
-            let parsed = event.map(|event| {
-                parse_event(event, |malformed| {
-                    tracing::warn!(
-                        kind = %K::kind(&()),
-                        namespace = %malformed.meta.namespace.as_deref().unwrap_or_default(),
-                        name = %malformed.meta.name.as_deref().unwrap_or_default(),
-                        "left out an object that does not fit our types: {}", malformed.error
-                    );
-                })
-            });
+            let parsed =
+                event.map(|event| parse_event(event, |malformed| warn_malformed::<K>(&malformed)));
             futures::future::ready(parsed.transpose())
         });
     futures::pin_mut!(events);

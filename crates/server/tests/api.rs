@@ -11,9 +11,9 @@ use std::time::Duration;
 use dbaas_api::DatabaseCluster;
 use dbaas_server::{AuthConfig, RunningServer, ServerConfig};
 use dbaas_testkit::TestNamespace;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use dbaas_testkit::accounts::namespaced_user;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
@@ -72,50 +72,7 @@ impl Harness {
     /// token for it. Returns (username, token).
     async fn user(&self, name: &str, rules: Value) -> (String, String) {
         let ns = &self.ns.name;
-        let sas: Api<ServiceAccount> = Api::namespaced(self.admin.clone(), ns);
-        sas.create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
-        )
-        .await
-        .unwrap();
-        let roles: Api<Role> = Api::namespaced(self.admin.clone(), ns);
-        roles
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": name}, "rules": rules}))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let bindings: Api<RoleBinding> = Api::namespaced(self.admin.clone(), ns);
-        bindings
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "metadata": {"name": name},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                    "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
-                }))
-                .unwrap(),
-            )
-            .await
-            .unwrap();
-        let request = TokenRequest {
-            spec: Some(TokenRequestSpec {
-                expiration_seconds: Some(3600),
-                ..TokenRequestSpec::default()
-            }),
-            ..TokenRequest::default()
-        };
-        let token = sas
-            .create_token_request(name, &PostParams::default(), &request)
-            .await
-            .unwrap()
-            .status
-            .unwrap()
-            .token
-            .unwrap();
+        let token = namespaced_user(&self.admin, ns, name, rules).await.unwrap();
         (format!("system:serviceaccount:{ns}:{name}"), token)
     }
 

@@ -6,13 +6,9 @@
 use std::time::Duration;
 
 use dbaas_server::ServerConfig;
+use dbaas_testkit::accounts::namespaced_user;
 use dbaas_testkit::schema::{create_until_served, without_schema};
 use dbaas_testkit::{ControlPlane, TestNamespace};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::Api;
-use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
@@ -56,55 +52,16 @@ async fn a_malformed_object_is_left_out_and_the_rest_is_served() {
 
     // A reader of the namespace's clusters sees the good one.
     let reader = "reader";
-    let sas: Api<ServiceAccount> = ns.api();
-    sas.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": reader}})).unwrap(),
+    let token = namespaced_user(
+        &admin,
+        &ns.name,
+        reader,
+        json!([{
+            "apiGroups": ["dbaas.io"], "resources": ["databaseclusters"], "verbs": ["get", "list"],
+        }]),
     )
     .await
     .unwrap();
-    let roles: Api<Role> = ns.api();
-    roles
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": reader}, "rules": [{
-                "apiGroups": ["dbaas.io"], "resources": ["databaseclusters"], "verbs": ["get", "list"],
-            }]}))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let bindings: Api<RoleBinding> = ns.api();
-    bindings
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": reader},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": reader},
-                "subjects": [{"kind": "ServiceAccount", "name": reader, "namespace": ns.name}],
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let token = sas
-        .create_token_request(
-            reader,
-            &PostParams::default(),
-            &TokenRequest {
-                spec: Some(TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..TokenRequestSpec::default()
-                }),
-                ..TokenRequest::default()
-            },
-        )
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
-        .unwrap();
     let list: Value = reqwest::Client::new()
         .get(format!(
             "{}/v1/namespaces/{}/databaseclusters",

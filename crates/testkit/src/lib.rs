@@ -15,6 +15,7 @@
 //! - [`TestNamespace`] gives each test a namespace of its own.
 //! - [`db`] starts real PostgreSQL and MariaDB servers.
 
+pub mod accounts;
 pub mod db;
 pub mod forward;
 pub mod schema;
@@ -48,6 +49,10 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
+    #[error("repository file {path}: {detail}")]
+    RepoFile { path: PathBuf, detail: String },
+    #[error("no token was issued for ServiceAccount {0}")]
+    NoToken(String),
 }
 
 /// The repository root (two levels above this crate).

@@ -7,7 +7,6 @@ use dbaas_api::cluster::{ClusterPhase, DatabaseClusterStatus};
 use dbaas_api::common::condition;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder};
-use tracing::warn;
 
 /// One event to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,39 +60,23 @@ pub fn announcements(
     found
 }
 
-/// How long one event may take to publish before it is given up.
-const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Publishes the announcements on a task of their own: events are best
-/// effort (the status says the same), so a slow events API never holds up a
-/// reconcile; failures are only logged.
+/// Publishes the announcements as Events on the cluster, best effort.
 pub fn publish(recorder: &Recorder, cluster: &DatabaseCluster, found: Vec<Announcement>) {
-    if found.is_empty() {
-        return;
-    }
-    let recorder = recorder.clone();
-    let reference = cluster.object_ref(&());
-    tokio::spawn(async move {
-        for announcement in found {
-            let event = Event {
-                type_: if announcement.warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: announcement.reason,
-                note: Some(announcement.note),
-                action: "Reconcile".to_owned(),
-                secondary: None,
-            };
-            match tokio::time::timeout(PUBLISH_TIMEOUT, recorder.publish(&event, &reference)).await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => warn!(cluster = ?reference.name, "publishing an event: {err}"),
-                Err(_) => warn!(cluster = ?reference.name, "publishing an event timed out"),
-            }
-        }
-    });
+    let events = found
+        .into_iter()
+        .map(|announcement| Event {
+            type_: if announcement.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: announcement.reason,
+            note: Some(announcement.note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        })
+        .collect();
+    crate::events::publish_best_effort(recorder, cluster.object_ref(&()), events);
 }
 
 #[cfg(test)]

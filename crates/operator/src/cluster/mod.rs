@@ -7,6 +7,7 @@ pub mod monitoring;
 pub mod plan;
 pub mod status;
 pub mod template;
+pub mod unchanged;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::context::Context;
+use crate::metrics::ApplyResult;
 use plan::{Plan, References};
 use status::Outcome;
 
@@ -129,7 +131,7 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
     if cluster.metadata.deletion_timestamp.is_some() {
         // Engine objects carry an ownerReference: the garbage collector
         // removes them once the DatabaseCluster is gone.
-        ctx.forget_engine_ref(&uid);
+        ctx.forget_cluster(&uid);
         return Ok(Action::await_change());
     }
 
@@ -161,107 +163,48 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
             built,
             version,
         } => {
-            // 4. Apply. Objects beside the engine object are never taken
-            // over from someone else.
+            // 4. Apply, unless the stored objects hold this very build.
             let resource = provider.resource();
-            let conflict = extras::foreign(&ctx, &namespace, &cluster, provider, &built.extra)
+            let digest = unchanged::digest(&built);
+            let stored = match digest {
+                Some(digest) => unchanged::stored_if_unchanged(
+                    &ctx, &namespace, &cluster, provider, &built, digest,
+                )
                 .await
-                .map_err(|source| Error::ApplyExtra {
+                .map_err(|source| Error::Apply {
                     cluster: id.clone(),
                     source,
-                })?;
-            if let Some(conflict) = conflict {
-                let refusal = plan::Refusal {
-                    condition: dbaas_api::common::condition::VALID,
-                    reason: "EngineObjectConflict",
-                    message: format!(
-                        "a {conflict} already exists and is not managed by dbaas-operator; it is left untouched: choose another cluster name"
-                    ),
-                    retry: false,
-                };
-                let (status, action) = refused(&cluster, &id, &refusal, &now);
-                return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
-            }
-            // Credentials first, so the engine operator finds them when it
-            // sees the settings that need them.
-            monitoring::sync_secret_keys(
-                &ctx,
-                &namespace,
-                &provider.credentials_secret_name(&cluster),
-                &built.secret_keys,
-            )
-            .await
-            .map_err(|source| Error::SecretKeys {
-                cluster: id.clone(),
-                source,
-            })?;
-            let applied = engine_api(&ctx, &namespace, &resource)
-                .patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&built.object),
-                )
-                .await;
-            let applied = match applied {
-                Ok(applied) => applied,
-                // The API server (the engine CRD's schema, CEL rules or
-                // webhook, or RBAC) refuses what we built: tell the user
-                // instead of retrying the same request forever.
-                Err(kube::Error::Api(rejection)) if is_rejection(&rejection) => {
-                    let refusal = plan::Refusal {
-                        condition: dbaas_api::common::condition::VALID,
-                        reason: "EngineRejected",
-                        message: format!(
-                            "the API server refused the {} {}: {}",
-                            provider.operator_name(),
-                            resource.kind,
-                            rejection.message
-                        ),
-                        retry: false,
-                    };
-                    let (status, action) = refused(&cluster, &id, &refusal, &now);
-                    return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
-                }
-                Err(source) => {
-                    return Err(Error::Apply {
-                        cluster: id.clone(),
-                        source,
-                    });
-                }
+                })?,
+                None => None,
             };
-            let applied_extra = match extras::apply(&ctx, &namespace, provider, &built.extra).await
-            {
-                Ok(applied) => applied,
-                Err(extras::ExtraError::Rejected {
-                    kind,
-                    name: object,
-                    message,
-                }) => {
-                    let refusal = plan::Refusal {
-                        condition: dbaas_api::common::condition::VALID,
-                        reason: "EngineRejected",
-                        message: format!(
-                            "the API server refused the {} {kind} {object}: {message}",
-                            provider.operator_name()
-                        ),
-                        retry: false,
-                    };
-                    let (status, action) = refused(&cluster, &id, &refusal, &now);
-                    return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
+            let (applied, applied_extra) = match stored {
+                Some(stored) => {
+                    ctx.engine_applies
+                        .get_or_create(&ApplyResult {
+                            result: "unchanged",
+                        })
+                        .inc();
+                    stored
                 }
-                Err(source) => {
-                    return Err(Error::ApplyExtra {
-                        cluster: id.clone(),
-                        source,
-                    });
-                }
+                None => match apply(&ctx, &namespace, &cluster, provider, &built, &id).await? {
+                    Ok((applied, applied_extra)) => {
+                        ctx.engine_applies
+                            .get_or_create(&ApplyResult { result: "applied" })
+                            .inc();
+                        if let Some(digest) = digest {
+                            ctx.record_applied(
+                                &uid,
+                                unchanged::record(digest, &applied, &applied_extra),
+                            );
+                        }
+                        (applied, applied_extra)
+                    }
+                    Err(refusal) => {
+                        let (status, action) = refused(&cluster, &id, &refusal, &now);
+                        return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
+                    }
+                },
             };
-            extras::prune(&ctx, &namespace, &cluster, provider, &built.extra)
-                .await
-                .map_err(|source| Error::ApplyExtra {
-                    cluster: id.clone(),
-                    source: source.into(),
-                })?;
             let written = cluster.status.as_ref().and_then(|s| s.engine_ref.clone());
             let recorded = ctx.recorded_engine_ref(&uid);
             let engine_ref = engine_ref_after_apply(
@@ -300,6 +243,117 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
         }
     };
     finish(&ctx, &cluster, &namespace, &name, id, new_status, action).await
+}
+
+/// Applies the engine object and the objects beside it (never taken over
+/// from someone else), and prunes extras the build no longer has. Returns
+/// the objects as stored, or the refusal when the API server (or a foreign
+/// object of the same name) stands in the way.
+async fn apply(
+    ctx: &Context,
+    namespace: &str,
+    cluster: &DatabaseCluster,
+    provider: &dyn EngineProvider,
+    built: &dbaas_engines::BuiltEngine,
+    id: &str,
+) -> Result<Result<(DynamicObject, Vec<DynamicObject>), plan::Refusal>, Error> {
+    let name = cluster.name_any();
+    let resource = provider.resource();
+    let conflict = extras::foreign(ctx, namespace, cluster, provider, &built.extra)
+        .await
+        .map_err(|source| Error::ApplyExtra {
+            cluster: id.to_owned(),
+            source,
+        })?;
+    if let Some(conflict) = conflict {
+        let refusal = plan::Refusal {
+            condition: dbaas_api::common::condition::VALID,
+            reason: "EngineObjectConflict",
+            message: format!(
+                "a {conflict} already exists and is not managed by dbaas-operator; it is left untouched: choose another cluster name"
+            ),
+            retry: false,
+        };
+        return Ok(Err(refusal));
+    }
+    // Credentials first, so the engine operator finds them when it
+    // sees the settings that need them.
+    monitoring::sync_secret_keys(
+        ctx,
+        namespace,
+        &provider.credentials_secret_name(cluster),
+        &built.secret_keys,
+    )
+    .await
+    .map_err(|source| Error::SecretKeys {
+        cluster: id.to_owned(),
+        source,
+    })?;
+    let applied = engine_api(ctx, namespace, &resource)
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&built.object),
+        )
+        .await;
+    let applied = match applied {
+        Ok(applied) => applied,
+        // The API server (the engine CRD's schema, CEL rules or
+        // webhook, or RBAC) refuses what we built: tell the user
+        // instead of retrying the same request forever.
+        Err(kube::Error::Api(rejection)) if is_rejection(&rejection) => {
+            let refusal = plan::Refusal {
+                condition: dbaas_api::common::condition::VALID,
+                reason: "EngineRejected",
+                message: format!(
+                    "the API server refused the {} {}: {}",
+                    provider.operator_name(),
+                    resource.kind,
+                    rejection.message
+                ),
+                retry: false,
+            };
+            return Ok(Err(refusal));
+        }
+        Err(source) => {
+            return Err(Error::Apply {
+                cluster: id.to_owned(),
+                source,
+            });
+        }
+    };
+    let applied_extra = match extras::apply(ctx, namespace, provider, &built.extra).await {
+        Ok(applied) => applied,
+        Err(extras::ExtraError::Rejected {
+            kind,
+            name: object,
+            message,
+        }) => {
+            let refusal = plan::Refusal {
+                condition: dbaas_api::common::condition::VALID,
+                reason: "EngineRejected",
+                message: format!(
+                    "the API server refused the {} {kind} {object}: {message}",
+                    provider.operator_name()
+                ),
+                retry: false,
+            };
+            return Ok(Err(refusal));
+        }
+        Err(source) => {
+            return Err(Error::ApplyExtra {
+                cluster: id.to_owned(),
+                source,
+            });
+        }
+    };
+    extras::prune(ctx, namespace, cluster, provider, &built.extra)
+        .await
+        .map_err(|source| Error::ApplyExtra {
+            cluster: id.to_owned(),
+            source: source.into(),
+        })?;
+    Ok(Ok((applied, applied_extra)))
 }
 
 /// Whether the API server refused the object itself (retrying the same

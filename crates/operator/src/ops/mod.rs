@@ -933,9 +933,7 @@ impl Run<'_> {
         })
     }
 
-    /// Publishes a Kubernetes Event on the OpsRequest, on a task of its own
-    /// and with a timeout: events are best effort, a slow events API must
-    /// not hold up the operation.
+    /// Publishes a Kubernetes Event on the OpsRequest, best effort.
     async fn event(&self, type_: EventType, reason: &str, note: String) {
         let event = Event {
             type_,
@@ -944,16 +942,11 @@ impl Run<'_> {
             action: format!("{}", self.op.spec.type_),
             secondary: None,
         };
-        let recorder = self.ctx.recorder.clone();
-        let reference = self.op.object_ref(&());
-        let id = self.id.clone();
-        tokio::spawn(async move {
-            match tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&event, &reference)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => warn!(op = %id, "publishing an event: {err}"),
-                Err(_) => warn!(op = %id, "publishing an event timed out"),
-            }
-        });
+        crate::events::publish_best_effort(
+            &self.ctx.recorder,
+            self.op.object_ref(&()),
+            vec![event],
+        );
     }
 }
 
@@ -1021,9 +1014,6 @@ pub async fn forget_deleted(client: Client, namespace: Option<String>) {
         }
     }
 }
-
-/// How long one event may take to publish before it is given up.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl crate::metrics::ErrorReason for Error {
     fn reason(&self) -> &'static str {

@@ -609,24 +609,8 @@ mod tests {
     #[test]
     fn every_type_has_a_mechanism_or_a_reason() {
         use OpsType::*;
-        let all = [
-            Start,
-            Stop,
-            Restart,
-            Switchover,
-            HorizontalScaling,
-            VerticalScaling,
-            VolumeExpansion,
-            Reconfiguring,
-            Upgrade,
-            Backup,
-            Restore,
-            Expose,
-            RebuildInstance,
-            Custom,
-        ];
         for engine in EngineType::ALL {
-            for type_ in all {
+            for type_ in OpsType::ALL {
                 match mechanism(type_, engine) {
                     Ok(_) => {}
                     Err(refusal) => {
