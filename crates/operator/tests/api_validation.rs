@@ -342,7 +342,43 @@ async fn invalid_ops_requests_are_rejected() {
             .contains("type and clusterRef are immutable"),
         "{retarget}"
     );
-    // cancel is the one field that may change.
+    // The parameters of an operation cannot change under it.
+    api.create(
+        &PostParams::default(),
+        &ops(
+            "scale-up",
+            json!({ "clusterRef": { "name": "c" }, "type": "HorizontalScaling",
+                    "horizontalScaling": { "replicas": 3 } }),
+        ),
+    )
+    .await
+    .unwrap();
+    for change in [
+        json!({ "spec": { "horizontalScaling": { "replicas": 5 } } }),
+        json!({ "spec": { "switchover": { "instanceName": "c-2" } } }),
+    ] {
+        let edited = api
+            .patch("scale-up", &PatchParams::default(), &Patch::Merge(change))
+            .await
+            .unwrap_err();
+        assert!(
+            edited
+                .to_string()
+                .contains("the operation's parameters are immutable"),
+            "{edited}"
+        );
+    }
+    let kept = api.get("scale-up").await.unwrap();
+    assert_eq!(kept.spec.horizontal_scaling.unwrap().replicas, 3);
+    // Its deadline and clean-up may be changed.
+    api.patch(
+        "scale-up",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "timeoutSeconds": 600, "ttlSecondsAfterSucceed": 60 } })),
+    )
+    .await
+    .unwrap();
+    // cancel may change.
     api.patch(
         "restart",
         &PatchParams::default(),

@@ -447,6 +447,36 @@ async fn invalid_and_unsupported_operations_fail_and_change_nothing() {
     assert_eq!(failed_reason(&galera), "Unsupported");
     assert!(message(&galera).contains("Galera"), "{}", message(&galera));
 
+    // A stopped cluster takes no operation that needs running instances
+    // (it could never finish and would block the queue); it is told to start.
+    create_cluster(
+        &clusters,
+        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: asleep}\nspec: {engine: {type: postgresql, version: '17.6'}, clusterSize: 1, storage: {size: 1Gi}, paused: true}",
+    )
+    .await;
+    create_op(
+        &ops,
+        "metadata: {name: wake-by-restart}\nspec: {clusterRef: {name: asleep}, type: Restart}",
+    )
+    .await;
+    let asleep = op_where(
+        &ops,
+        "wake-by-restart",
+        "Failed",
+        in_ops_phase(OpsPhase::Failed),
+    )
+    .await;
+    assert_eq!(failed_reason(&asleep), "ClusterStopped");
+    assert!(
+        message(&asleep).contains("start it first"),
+        "{}",
+        message(&asleep)
+    );
+    assert!(
+        clusters.get("asleep").await.unwrap().spec.paused,
+        "the cluster stays stopped"
+    );
+
     // An operation the engine never confirms fails at its timeout.
     create_op(
         &ops,

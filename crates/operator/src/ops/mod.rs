@@ -273,6 +273,9 @@ impl Run<'_> {
         }
 
         // At the head: validate against the cluster as it is now, then start.
+        if let Some(refusal) = plan::stopped_refusal(self.op.spec.type_, cluster) {
+            return Ok((self.refused(refusal), Action::await_change()));
+        }
         status.queue_position = None;
         status.phase = Some(OpsPhase::Running);
         status.start_timestamp = Some(self.now.clone());

@@ -29,6 +29,23 @@ impl Refusal {
     }
 }
 
+/// An operation that needs running instances can never finish on a stopped
+/// (paused) cluster, and would block its queue until its timeout: it is
+/// refused at the head of the queue instead. Start and Stop are what a
+/// stopped cluster takes.
+pub fn stopped_refusal(type_: OpsType, cluster: &DatabaseCluster) -> Option<Refusal> {
+    let needs_instances = !matches!(type_, OpsType::Start | OpsType::Stop);
+    (needs_instances && cluster.spec.paused).then(|| {
+        Refusal::new(
+            "ClusterStopped",
+            format!(
+                "cluster {} is stopped (spec.paused); {type_} needs running instances: start it first (an OpsRequest of type Start); nothing was changed",
+                cluster.metadata.name.as_deref().unwrap_or_default()
+            ),
+        )
+    })
+}
+
 /// How an operation is carried out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mechanism {
@@ -604,6 +621,33 @@ mod tests {
 
     fn op(yaml: &str) -> OpsRequestSpec {
         serde_saphyr::from_str(&format!("{{clusterRef: {{name: pg}}, {yaml}}}")).unwrap()
+    }
+
+    #[test]
+    fn a_stopped_cluster_takes_only_start_and_stop() {
+        let mut stopped = cluster(PG);
+        stopped.spec.paused = true;
+        for type_ in OpsType::ALL {
+            let refusal = stopped_refusal(type_, &stopped);
+            match type_ {
+                OpsType::Start | OpsType::Stop => assert_eq!(refusal, None),
+                _ => {
+                    let refusal = refusal.unwrap();
+                    assert_eq!(refusal.reason, "ClusterStopped");
+                    assert!(
+                        refusal.message.contains("start it first"),
+                        "{}",
+                        refusal.message
+                    );
+                }
+            }
+        }
+        stopped.spec.paused = false;
+        assert!(
+            OpsType::ALL
+                .iter()
+                .all(|t| stopped_refusal(*t, &stopped).is_none())
+        );
     }
 
     #[test]
