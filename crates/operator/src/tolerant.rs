@@ -109,7 +109,9 @@ impl Synced {
 }
 
 /// A watch of `K` that passes on the objects that parse and leaves out (and
-/// reports, given a reporter) the ones that do not.
+/// reports, given a reporter) the ones that do not. managedFields are
+/// dropped: no reconcile reads them off a cached object of ours, and at
+/// 10,000 clusters they were the larger part of each cached object.
 pub fn watch<K>(
     api: Api<Lenient<K>>,
     config: watcher::Config,
@@ -126,6 +128,7 @@ where
                     reporter.report(malformed);
                 }
             })
+            .map(|event| event.modify(|object| object.meta_mut().managed_fields = None))
         });
         futures::future::ready(parsed.transpose())
     })
