@@ -28,6 +28,9 @@ cnpg_cluster cloudnative-pg/postgresql.cnpg.io_clusters.yaml
 cnpg_pooler cloudnative-pg/postgresql.cnpg.io_poolers.yaml
 pxc_cluster percona-xtradb-cluster-operator/pxc.percona.com_perconaxtradbclusters.yaml
 psmdb_cluster percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbs.yaml
+olm_subscription operator-framework-api/operators.coreos.com_subscriptions.yaml
+olm_installplan operator-framework-api/operators.coreos.com_installplans.yaml
+olm_operatorgroup operator-framework-api/operators.coreos.com_operatorgroups.yaml
 LIST
 
 if $check; then

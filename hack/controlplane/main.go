@@ -5,6 +5,7 @@
 //	controlplane kube-apiserver ...           k8s.io/kubernetes/cmd/kube-apiserver
 //	controlplane kube-controller-manager ...  k8s.io/kubernetes/cmd/kube-controller-manager
 //	controlplane kubectl ...                  k8s.io/kubectl
+//	controlplane helm ...                     helm.sh/helm/v4 (lint, template, install, ...)
 //	controlplane up --data-dir DIR ...        orchestrator: PKI, etcd, apiserver, KCM, CRDs
 //	controlplane install-crds ...             server-side apply CRDs into any cluster
 //
@@ -32,6 +33,7 @@ commands:
   kube-controller-manager [flags]
                             run kube-controller-manager (same flags as upstream)
   kubectl [args]            run kubectl
+  helm [args]               run helm (helm.sh/helm/v4)
   version                   print the embedded component versions
 
 Run "controlplane up --help" or "controlplane install-crds --help" for details.
@@ -44,6 +46,7 @@ var subcommands = map[string]subcommand{
 	"kube-apiserver":          runKubeAPIServer,
 	"kube-controller-manager": runKubeControllerManager,
 	"kubectl":                 runKubectl,
+	"helm":                    runHelm,
 	"up":                      runUp,
 	"install-crds":            runInstallCRDs,
 	"version":                 runVersion,

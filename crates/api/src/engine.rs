@@ -30,6 +30,11 @@ use crate::common::EngineType;
     ),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.status"),
     printcolumn(
+        name = "Upgrade",
+        type_ = "string",
+        json_path = ".status.upgradeAvailable.version"
+    ),
+    printcolumn(
         name = "Default",
         type_ = "string",
         json_path = ".status.defaultVersion"
@@ -58,6 +63,105 @@ pub struct DatabaseEngineSpec {
     /// Versions offered beyond the built-in catalogue, version -> image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub images: BTreeMap<String, String>,
+    /// How the engine operator is installed and upgraded. Unset: it is
+    /// installed by other means (plain manifests, Helm) and detected from
+    /// its CRDs and Deployment image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<EngineOperatorInstall>,
+}
+
+/// The engine operator, installed by the operator through OLM.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineOperatorInstall {
+    /// Install from an OLM catalog (a Subscription with manual approval).
+    pub olm: OlmSource,
+    /// The upgrade the SRE approves: an operator version (`1.28.0`) or a
+    /// ClusterServiceVersion name (`cloudnative-pg.v1.28.0`). An upgrade
+    /// OLM offers is approved only when it matches; the first install is
+    /// approved without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-+._a-zA-Z0-9]+$"))]
+    pub approved_version: Option<String>,
+}
+
+/// Where OLM finds the engine operator.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OlmSource {
+    /// The CatalogSource holding the operator's package.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub catalog_source: String,
+    /// The CatalogSource's namespace (`olm`, `openshift-marketplace`, ...).
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub catalog_source_namespace: String,
+    /// The operator's package in the catalog. Immutable: another package is
+    /// another operator.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("olm.package is immutable: remove spec.operator, then set it again with the new package").reason(Reason::FieldValueForbidden))]
+    pub package: String,
+    /// The update channel (`stable`, `stable-v1`, ...).
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-+._a-zA-Z0-9]+$"))]
+    pub channel: String,
+    /// The ClusterServiceVersion to install first (`cloudnative-pg.v1.27.1`);
+    /// unset: the channel's head.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "startingCSV"
+    )]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-+._a-zA-Z0-9]+$"))]
+    pub starting_csv: Option<String>,
+    /// Which namespaces the operator serves when we create the namespace's
+    /// OperatorGroup: `OwnNamespace` (default) or `AllNamespaces`. An
+    /// existing OperatorGroup is reused as it is.
+    #[serde(default)]
+    pub install_mode: OlmInstallMode,
+}
+
+/// The OperatorGroup we create when the namespace has none.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum OlmInstallMode {
+    /// The operator serves the DatabaseEngine's namespace only.
+    #[default]
+    OwnNamespace,
+    /// The operator serves every namespace.
+    AllNamespaces,
+}
+
+/// How the engine operator came to be installed.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum OperatorInstallSource {
+    /// By OLM, from the Subscription this DatabaseEngine asks for.
+    Olm,
+    /// By other means (plain manifests, Helm): detected from its CRDs and
+    /// Deployment.
+    Manifest,
+}
+
+/// An upgrade OLM offers (an InstallPlan waiting for approval).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorUpgrade {
+    /// The operator version, from the ClusterServiceVersion name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The ClusterServiceVersion it would install.
+    #[serde(rename = "csv")]
+    pub csv: String,
+    /// The InstallPlan waiting for approval.
+    pub install_plan: String,
 }
 
 /// Whether the engine operator is there.
@@ -85,6 +189,19 @@ pub struct DatabaseEngineStatus {
     /// ClusterServiceVersion).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_version: Option<String>,
+    /// How the operator is installed: `Olm` (spec.operator) or `Manifest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_source: Option<OperatorInstallSource>,
+    /// The installed ClusterServiceVersion (OLM only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "installedCSV"
+    )]
+    pub installed_csv: Option<String>,
+    /// An upgrade OLM offers that waits for `spec.operator.approvedVersion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_available: Option<OperatorUpgrade>,
     /// Versions the engine offers, each with its image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub available_versions: Vec<EngineVersion>,

@@ -20,6 +20,7 @@ pub mod common;
 pub mod crds;
 pub mod engine;
 pub mod lenient;
+pub mod manifests;
 pub mod monitoring;
 pub mod ops;
 pub mod rbac;

@@ -195,6 +195,41 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
         why: "elect one leader among replicas (--leader-elect)",
         required: false,
     },
+    Permission {
+        group: "operators.coreos.com",
+        resource: "operatorgroups",
+        verbs: &["list", "create", "patch"],
+        why: "install engine operators through OLM: create the namespace's OperatorGroup when it has none",
+        required: false,
+    },
+    Permission {
+        group: "operators.coreos.com",
+        resource: "subscriptions",
+        verbs: READ_APPLY,
+        why: "install engine operators through OLM: apply their Subscriptions (manual approval) and follow them",
+        required: false,
+    },
+    Permission {
+        group: "operators.coreos.com",
+        resource: "installplans",
+        verbs: &["get", "list", "watch", "patch"],
+        why: "approve the first install and the upgrades the SRE approved (spec.operator.approvedVersion)",
+        required: false,
+    },
+    Permission {
+        group: "operators.coreos.com",
+        resource: "clusterserviceversions",
+        verbs: &["get"],
+        why: "read the installed engine operator's version and phase from its ClusterServiceVersion",
+        required: false,
+    },
+    Permission {
+        group: "operators.coreos.com",
+        resource: "catalogsources",
+        verbs: &["get"],
+        why: "tell a missing CatalogSource apart before subscribing to it",
+        required: false,
+    },
 ];
 
 /// The ClusterRole `name` granting [`OPERATOR_PERMISSIONS`], one rule per

@@ -39,13 +39,24 @@ pub enum Command {
     /// Database claims (DatabaseClaim).
     #[command(subcommand, after_help = EXIT_CODES_HELP)]
     Claim(ClaimCommand),
-    /// Database engines: operator installed, versions offered and allowed.
+    /// Database engines: operator installed, versions offered and allowed;
+    /// `install` / `approve-upgrade` manage engine operators through OLM.
     #[command(after_help = EXIT_CODES_HELP)]
-    Engines(OutputArgs),
+    Engines(EnginesArgs),
     /// Check that the operator's ServiceAccount holds every permission the
     /// operator needs; print each missing one with the command to grant it.
     #[command(after_help = EXIT_CODES_HELP)]
     Preflight(PreflightArgs),
+    /// Install or upgrade dbaas-operator: server-side apply of the CRDs
+    /// (waiting until Established), then the Namespace (-n, default
+    /// dbaas-system), the operator and the REST API server: the manifests of
+    /// the Helm chart and the OLM bundle, from the same source.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Install(crate::install::InstallArgs),
+    /// Remove what `install` applied (-n, default dbaas-system). The CRDs,
+    /// and so every user's clusters, stay unless --delete-crds.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Uninstall(crate::install::UninstallArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -159,6 +170,16 @@ fn parse_service_account(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("expected NAMESPACE:NAME, got {text:?}")),
     }
+}
+
+/// `dbaasctl engines` lists; its subcommands manage engine operators.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EnginesArgs {
+    #[command(subcommand)]
+    pub command: Option<crate::engine_operator::EngineOperatorCommand>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Args, Debug)]

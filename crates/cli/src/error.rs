@@ -59,6 +59,18 @@ pub enum CliError {
     },
     #[error("{report}\nthe operator cannot run without: {required}")]
     PermissionsMissing { report: String, required: String },
+    #[error("{what}: {source}")]
+    Install {
+        what: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("rendering the manifests: {0}")]
+    Manifest(String),
+    #[error(
+        "DatabaseEngine {engine:?} does not install its operator through OLM: run `dbaasctl engines install` first"
+    )]
+    NotInstalledThroughOlm { engine: String },
 }
 
 impl CliError {

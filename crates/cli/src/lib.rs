@@ -3,7 +3,9 @@
 
 pub mod build;
 pub mod cli;
+pub mod engine_operator;
 pub mod error;
+pub mod install;
 pub mod render;
 pub mod run;
 

@@ -215,9 +215,19 @@ pub fn engines_table(engines: &[DatabaseEngine]) -> String {
                 status
                     .and_then(|s| s.status)
                     .map_or_else(|| "Unknown".to_string(), |s| serde_plain(&s)),
-                status
-                    .and_then(|s| s.operator_version.clone())
-                    .unwrap_or_else(|| NONE.to_string()),
+                {
+                    let version = status
+                        .and_then(|s| s.operator_version.clone())
+                        .unwrap_or_else(|| NONE.to_string());
+                    // An OLM upgrade waiting for `engines approve-upgrade`.
+                    match status.and_then(|s| s.upgrade_available.as_ref()) {
+                        Some(u) => format!(
+                            "{version}(upgrade:{})",
+                            u.version.as_deref().unwrap_or(&u.csv)
+                        ),
+                        None => version,
+                    }
+                },
                 status
                     .and_then(|s| s.default_version.clone())
                     .or_else(|| engine.spec.default_version.clone())

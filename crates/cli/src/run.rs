@@ -28,6 +28,7 @@ use crate::cli::{
     OutputFormat, PreflightArgs,
 };
 use crate::error::CliError;
+use crate::install;
 use crate::render::{self, ListOutput};
 
 const CLUSTER: &str = "DatabaseCluster";
@@ -45,6 +46,18 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
         );
         return String::from_utf8(script).map_err(|e| CliError::Output(e.to_string()));
     }
+    // The namespace of these is where the operator runs, not the context's.
+    match &cli.command {
+        Command::Install(args) => {
+            return install::install(cli.kubeconfig.as_deref(), cli.namespace.as_deref(), args)
+                .await;
+        }
+        Command::Uninstall(args) => {
+            return install::uninstall(cli.kubeconfig.as_deref(), cli.namespace.as_deref(), args)
+                .await;
+        }
+        _ => {}
+    }
     let client = connect(cli.kubeconfig.as_deref()).await?;
     let namespace = cli
         .namespace
@@ -54,13 +67,19 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
     match cli.command {
         Command::Cluster(command) => context.cluster(command).await,
         Command::Claim(command) => context.claim(command).await,
-        Command::Engines(output) => context.engines(output.format).await,
+        Command::Engines(args) => match args.command {
+            Some(command) => {
+                crate::engine_operator::run(&context.client, &context.namespace, command).await
+            }
+            None => context.engines(args.output.format).await,
+        },
         Command::Preflight(args) => context.preflight(&args).await,
+        Command::Install(_) | Command::Uninstall(_) => Ok(String::new()),
         Command::Completions { .. } => Ok(String::new()),
     }
 }
 
-async fn connect(kubeconfig: Option<&Path>) -> Result<Client, CliError> {
+pub(crate) async fn connect(kubeconfig: Option<&Path>) -> Result<Client, CliError> {
     let Some(path) = kubeconfig else {
         return Client::try_default()
             .await

@@ -14,3 +14,12 @@ pub mod pxc_cluster;
 
 /// Percona Server for MongoDB `PerconaServerMongoDB` (`psmdb.percona.com/v1`).
 pub mod psmdb_cluster;
+
+/// OLM `Subscription` (`operators.coreos.com/v1alpha1`): installs an engine operator from a catalog.
+pub mod olm_subscription;
+
+/// OLM `InstallPlan` (`operators.coreos.com/v1alpha1`): what a Subscription would install, waiting for approval.
+pub mod olm_installplan;
+
+/// OLM `OperatorGroup` (`operators.coreos.com/v1`): the namespaces an operator installed by OLM serves.
+pub mod olm_operatorgroup;

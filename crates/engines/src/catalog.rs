@@ -138,6 +138,7 @@ mod tests {
             allowed_versions: allowed.iter().map(|s| s.to_string()).collect(),
             default_version: default.map(str::to_owned),
             images: Default::default(),
+            operator: None,
         }
     }
 

@@ -19,7 +19,7 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Watch only this namespace (default: all namespaces).
+    /// Watch only this namespace (default, or empty: all namespaces).
     #[arg(long, env = "DBAAS_WATCH_NAMESPACE")]
     namespace: Option<String>,
     /// Reconciles running at once (0: unbounded).
@@ -110,7 +110,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn operate() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // The packaged manifests always set DBAAS_WATCH_NAMESPACE; OLM sets it
+    // from the OperatorGroup, empty for all namespaces.
+    args.namespace = args.namespace.filter(|ns| !ns.is_empty());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     match args.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),

@@ -293,20 +293,23 @@ pub async fn run(
             futures::future::ready(())
         });
 
-    let engine_controller =
-        tolerant::controller::<DatabaseEngine>(&client, ns, watcher::Config::default())
-            .graceful_shutdown_on(shutdown.clone())
-            .run(
-                instrumented(config.metrics.clone(), "engine", engine::reconcile),
-                engine::error_policy,
-                ctx_for_engines,
-            )
-            .for_each(|result| {
-                if let Err(err) = result {
-                    debug!("engine controller: {err}");
-                }
-                futures::future::ready(())
-            });
+    let engine_controller = engine::watch_olm(
+        tolerant::controller::<DatabaseEngine>(&client, ns, watcher::Config::default()),
+        &client,
+        ns,
+    )
+    .graceful_shutdown_on(shutdown.clone())
+    .run(
+        instrumented(config.metrics.clone(), "engine", engine::reconcile),
+        engine::error_policy,
+        ctx_for_engines,
+    )
+    .for_each(|result| {
+        if let Err(err) = result {
+            debug!("engine controller: {err}");
+        }
+        futures::future::ready(())
+    });
 
     let claims = claim_controllers(&client, &config, shutdown.clone());
     let ops = ops_controller(&client, &config, ctx_for_ops, shutdown.clone());

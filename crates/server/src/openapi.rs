@@ -19,7 +19,9 @@ use utoipa::openapi::{
 };
 
 use crate::error::ErrorBody;
-use crate::routes::{Credentials, EngineVersions, EngineVersionsList, KindDoc, Registry};
+use crate::routes::{
+    ApproveUpgrade, Credentials, EngineVersions, EngineVersionsList, KindDoc, Registry,
+};
 
 const JSON: &str = "application/json";
 
@@ -283,6 +285,7 @@ fn build() -> Value {
         .schema_from::<Credentials>()
         .schema_from::<EngineVersions>()
         .schema_from::<EngineVersionsList>()
+        .schema_from::<ApproveUpgrade>()
         .security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -344,6 +347,51 @@ fn build() -> Value {
             ),
         )
         .path(
+            "/v1/namespaces/{namespace}/databaseengines/{name}/operator",
+            PathItem::new(
+                HttpMethod::Put,
+                write_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("installEngineOperator"))
+                        .summary(Some(
+                            "Install the engine operator through OLM: sets the DatabaseEngine's spec.operator (creates the DatabaseEngine, named after its engine type, when there is none); needs update (or create) on databaseengines",
+                        ))
+                        .tag("databaseengines")
+                        .parameter(namespace())
+                        .parameter(path_param(
+                            "name",
+                            "The DatabaseEngine's name (postgresql, mysql or mongodb to create one).",
+                        ))
+                        .request_body(body("EngineOperatorInstall", JSON)),
+                )
+                .response("200", ok("The DatabaseEngine, updated", "DatabaseEngine"))
+                .response("201", ok("The DatabaseEngine, created", "DatabaseEngine"))
+                .response(
+                    "404",
+                    error("No such DatabaseEngine and the name is not an engine type"),
+                ),
+            ),
+        )
+        .path(
+            "/v1/namespaces/{namespace}/databaseengines/{name}/approve-upgrade",
+            PathItem::new(
+                HttpMethod::Post,
+                write_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("approveEngineOperatorUpgrade"))
+                        .summary(Some(
+                            "Approve an engine operator upgrade: sets spec.operator.approvedVersion; the operator approves OLM's InstallPlan for that version; needs patch on databaseengines",
+                        ))
+                        .tag("databaseengines")
+                        .parameter(namespace())
+                        .parameter(path_param("name", "The DatabaseEngine's name."))
+                        .request_body(body("ApproveUpgrade", JSON)),
+                )
+                .response("200", ok("The DatabaseEngine, updated", "DatabaseEngine"))
+                .response("404", error("No such DatabaseEngine")),
+            ),
+        )
+        .path(
             "/healthz",
             PathItem::new(
                 HttpMethod::Get,
@@ -399,6 +447,14 @@ fn build() -> Value {
             if let Some(schema) = schema {
                 schemas.insert(crd.spec.names.kind.clone(), schema);
             }
+        }
+        // The body of installEngineOperator: DatabaseEngine's spec.operator.
+        if let Some(operator) = schemas
+            .get("DatabaseEngine")
+            .and_then(|s| s.pointer("/properties/spec/properties/operator"))
+            .cloned()
+        {
+            schemas.insert("EngineOperatorInstall".into(), operator);
         }
     }
     value

@@ -785,6 +785,12 @@ pub struct EngineVersions {
     pub allowed: Vec<String>,
     /// The recommended version.
     pub default: Option<String>,
+    /// How the operator is installed: Olm or Manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_source: Option<String>,
+    /// An operator version OLM offers that waits for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_available: Option<String>,
 }
 
 /// Engines and versions of a namespace.
@@ -845,7 +851,174 @@ fn engine_summary(engine: &DatabaseEngine) -> EngineVersions {
         default: status
             .and_then(|s| s.default_version.clone())
             .or_else(|| engine.spec.default_version.clone()),
+        install_source: status
+            .and_then(|s| s.install_source)
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        upgrade_available: status
+            .and_then(|s| s.upgrade_available.as_ref())
+            .map(|u| u.version.clone().unwrap_or_else(|| u.csv.clone())),
     }
+}
+
+// ----- engine operators (OLM) -------------------------------------------
+
+/// Approve an engine operator upgrade OLM offers.
+#[derive(Serialize, Deserialize, Debug, Clone, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApproveUpgrade {
+    /// The operator version (`1.28.0`) or ClusterServiceVersion name
+    /// (`cloudnative-pg.v1.28.0`) to approve.
+    pub version: String,
+}
+
+/// The DatabaseEngine from the cache, else from the API server as the
+/// caller; None when it does not exist.
+async fn engine_opt(
+    state: &AppState,
+    caller: &Arc<Caller>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<DatabaseEngine>, ApiError> {
+    if let Some(entry) = state.stores.engines.get(namespace, name) {
+        return Ok(Some((*entry.object).clone()));
+    }
+    let api: Api<DatabaseEngine> = Api::namespaced(state.auth.client_for(caller)?, namespace);
+    Ok(api.get_opt(name).await?)
+}
+
+/// `PUT .../databaseengines/{name}/operator`: install (or change how) the
+/// engine operator through OLM: sets the DatabaseEngine's `spec.operator`
+/// to the body, creating the DatabaseEngine (named after its engine type)
+/// when there is none.
+async fn install_engine_operator(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    let existing = engine_opt(&state, &caller, &path.namespace, &path.name).await?;
+    let verb = if existing.is_some() {
+        "update"
+    } else {
+        "create"
+    };
+    let name = existing.as_ref().map(|_| path.name.as_str());
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<DatabaseEngine>(verb, Some(&path.namespace), name),
+        )
+        .await?;
+    check_content_type(&headers, false)?;
+    let bytes = body_bytes(body, state.body_limit)?;
+    let operator = Value::Object(parse_json(&bytes)?);
+    let mut candidate = match &existing {
+        Some(engine) => {
+            serde_json::to_value(engine).map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+        None => {
+            let engine_type: dbaas_api::EngineType =
+                serde_json::from_value(Value::String(path.name.clone())).map_err(|_| {
+                    ApiError::NotFound(format!(
+                        "no DatabaseEngine {:?} in namespace {}, and {:?} is not an engine type (postgresql, mysql, mongodb) to create one for",
+                        path.name, path.namespace, path.name
+                    ))
+                })?;
+            serde_json::json!({
+                "apiVersion": <DatabaseEngine as kube::Resource>::api_version(&()),
+                "kind": <DatabaseEngine as kube::Resource>::kind(&()),
+                "metadata": { "name": path.name, "namespace": path.namespace },
+                "spec": { "type": engine_type },
+            })
+        }
+    };
+    candidate["spec"]["operator"] = operator;
+    // Unknown or mistyped fields of the body are a 400 here, not silently
+    // pruned by the API server.
+    let mut engine = typed_strictly::<DatabaseEngine>(&candidate).map_err(|e| match e {
+        // serde_ignored writes `?` for an Option's content.
+        ApiError::UnknownField(message) => ApiError::UnknownField(message.replace(".?.", ".")),
+        other => other,
+    })?;
+    settle_identity(&mut engine, &path.namespace, Some(&path.name))?;
+    let api: Api<DatabaseEngine> =
+        Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    let params = PostParams {
+        field_manager: Some(caller.field_manager()),
+        ..PostParams::default()
+    };
+    match existing {
+        // The resourceVersion last seen: a write in between is a 409.
+        Some(current) => {
+            engine.metadata.resource_version = current.metadata.resource_version;
+            let replaced = api.replace(&path.name, &params, &engine).await?;
+            written(StatusCode::OK, &replaced)
+        }
+        None => {
+            engine.metadata.resource_version = None;
+            let created = api.create(&params, &engine).await?;
+            written(StatusCode::CREATED, &created)
+        }
+    }
+}
+
+/// `POST .../databaseengines/{name}/approve-upgrade`: the SRE approves an
+/// operator version; the operator approves OLM's InstallPlan for it.
+async fn approve_engine_operator_upgrade(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    check_object_path(&path)?;
+    state
+        .auth
+        .authorize(
+            &caller,
+            permission::<DatabaseEngine>("patch", Some(&path.namespace), Some(&path.name)),
+        )
+        .await?;
+    check_content_type(&headers, false)?;
+    let bytes = body_bytes(body, state.body_limit)?;
+    let request: ApproveUpgrade = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::InvalidBody(format!("the request body is not valid: {e}")))?;
+    let engine = engine_opt(&state, &caller, &path.namespace, &path.name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "DatabaseEngine {:?} not found in namespace {}",
+                path.name, path.namespace
+            ))
+        })?;
+    if engine.spec.operator.is_none() {
+        return Err(ApiError::Upstream {
+            code: 409,
+            reason: "NotInstalledThroughOlm".into(),
+            message: format!(
+                "DatabaseEngine {:?} does not install its operator through OLM (no spec.operator): install it first (PUT .../databaseengines/{}/operator)",
+                path.name, path.name
+            ),
+        });
+    }
+    let api: Api<DatabaseEngine> =
+        Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    let params = PatchParams {
+        field_manager: Some(caller.field_manager()),
+        ..PatchParams::default()
+    };
+    let patch =
+        serde_json::json!({ "spec": { "operator": { "approvedVersion": request.version } } });
+    let patched = api
+        .patch(&path.name, &params, &Patch::Merge(&patch))
+        .await?;
+    written(StatusCode::OK, &patched)
 }
 
 // ----- health, documents, fallbacks -------------------------------------
@@ -993,6 +1166,14 @@ impl Registry {
             .route(
                 "/v1/namespaces/{namespace}/engineversions",
                 get(engine_versions),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/databaseengines/{name}/operator",
+                axum::routing::put(install_engine_operator),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/databaseengines/{name}/approve-upgrade",
+                axum::routing::post(approve_engine_operator_upgrade),
             )
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))

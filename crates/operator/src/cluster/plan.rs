@@ -316,6 +316,7 @@ mod tests {
                 allowed_versions: vec!["17.6".into()],
                 default_version: None,
                 images: Default::default(),
+                operator: None,
             }),
             ..installed()
         };

@@ -1,7 +1,11 @@
 //! The DatabaseEngine controller: reports whether each engine operator is
 //! installed (its CRD served, its Deployment found) and at which version, the
-//! versions the engine offers, and which of them the SRE allows.
+//! versions the engine offers, and which of them the SRE allows. With
+//! `spec.operator.olm` it installs the operator through OLM (OperatorGroup,
+//! Subscription with manual approval), approves the first InstallPlan and
+//! the upgrades the SRE approved, and reads the version from the CSV.
 
+pub mod olm;
 pub mod status;
 
 use std::sync::Arc;
@@ -9,12 +13,18 @@ use std::time::Duration;
 
 use dbaas_api::DatabaseEngine;
 use dbaas_api::common::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
+use dbaas_api::engine::EngineOperatorInstall;
+use dbaas_engine_crds::olm_installplan::InstallPlan;
+use dbaas_engine_crds::olm_operatorgroup::OperatorGroup;
+use dbaas_engine_crds::olm_subscription::Subscription;
 use dbaas_engines::provider_for;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::core::DynamicObject;
 use kube::runtime::controller::Action;
-use kube::{Resource, ResourceExt};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -35,6 +45,13 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("installing the engine operator of {engine} through OLM ({step}): {source}")]
+    Olm {
+        engine: String,
+        step: &'static str,
+        #[source]
+        source: kube::Error,
+    },
     #[error("object has no namespace")]
     NoNamespace,
 }
@@ -44,6 +61,7 @@ impl crate::metrics::ErrorReason for Error {
         match self {
             Self::Detect { .. } => "detect",
             Self::Status { .. } => "status",
+            Self::Olm { .. } => "apply",
             Self::NoNamespace => "input",
         }
     }
@@ -59,17 +77,25 @@ pub async fn reconcile(engine: Arc<DatabaseEngine>, ctx: Arc<Context>) -> Result
         // controller reports EngineNotSupported on clusters of this type.
         return Ok(Action::await_change());
     };
-    let detection = status::Detection {
-        crd_installed: ctx.engine_crd_installed(provider).await.map_err(|source| {
-            Error::Detect {
-                engine: id.clone(),
-                source,
-            }
-        })?,
-        operator_image: ctx.operator_image(engine.spec.type_).await,
+    let judgement = match &engine.spec.operator {
+        Some(install) => Some(install_through_olm(&ctx, &engine, install, &namespace, &id).await?),
+        None => None,
+    };
+    // The plain-manifest path: what is there, whoever installed it.
+    let detection = match judgement {
+        Some(_) => status::Detection::default(),
+        None => status::Detection {
+            crd_installed: ctx.engine_crd_installed(provider).await.map_err(|source| {
+                Error::Detect {
+                    engine: id.clone(),
+                    source,
+                }
+            })?,
+            operator_image: ctx.operator_image(engine.spec.type_).await,
+        },
     };
     let now = Time(Timestamp::now());
-    let new_status = status::compose(&engine, provider, &detection, &now);
+    let new_status = status::compose(&engine, provider, &detection, judgement.as_ref(), &now);
     if engine.status.as_ref() != Some(&new_status) {
         let body = json!({
             "apiVersion": DatabaseEngine::api_version(&()),
@@ -87,6 +113,233 @@ pub async fn reconcile(engine: Arc<DatabaseEngine>, ctx: Arc<Context>) -> Result
     }
     // Engine operators come and go without touching our objects.
     Ok(Action::requeue(ctx.detection_interval))
+}
+
+/// Whether a 404 means the resource's API is not served (no OLM).
+fn not_served(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 404)
+}
+
+/// The OLM path: check the catalog and the OperatorGroup, apply the
+/// Subscription, approve what may be approved, read what OLM reports.
+async fn install_through_olm(
+    ctx: &Context,
+    engine: &DatabaseEngine,
+    install: &EngineOperatorInstall,
+    namespace: &str,
+    id: &str,
+) -> Result<olm::Judgement, Error> {
+    let failed = |step: &'static str| {
+        move |source: kube::Error| Error::Olm {
+            engine: id.to_owned(),
+            step,
+            source,
+        }
+    };
+    let groups: Api<OperatorGroup> = ctx.api(namespace);
+    let existing_groups = match groups.list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        Err(err) if not_served(&err) => {
+            return Ok(olm::blocked(
+                "OLMNotInstalled",
+                "spec.operator.olm asks for OLM, but operators.coreos.com is not served in this cluster: install OLM, or install the operator from its manifests and remove spec.operator".into(),
+            ));
+        }
+        Err(err) => return Err(failed("list OperatorGroups")(err)),
+    };
+    let source = &install.olm;
+    let catalogs: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &source.catalog_source_namespace,
+        &olm::catalog_source_resource(),
+    );
+    if catalogs
+        .get_opt(&source.catalog_source)
+        .await
+        .map_err(failed("get the CatalogSource"))?
+        .is_none()
+    {
+        return Ok(olm::blocked(
+            "CatalogSourceMissing",
+            format!(
+                "CatalogSource {}/{} does not exist: fix spec.operator.olm.catalogSource / catalogSourceNamespace",
+                source.catalog_source_namespace, source.catalog_source
+            ),
+        ));
+    }
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    match olm::choose_operator_group(&existing_groups) {
+        olm::OperatorGroupChoice::Conflict(names) => {
+            return Ok(olm::blocked(
+                "OperatorGroupConflict",
+                format!(
+                    "namespace {namespace} has {} OperatorGroups ({}); OLM installs nothing until exactly one is left",
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        olm::OperatorGroupChoice::Create => {
+            let group = olm::operator_group(engine, install);
+            groups
+                .patch(olm::OPERATOR_GROUP_NAME, &apply, &Patch::Apply(&group))
+                .await
+                .map_err(failed("apply the OperatorGroup"))?;
+            info!(
+                engine = id,
+                "created OperatorGroup {}",
+                olm::OPERATOR_GROUP_NAME
+            );
+        }
+        olm::OperatorGroupChoice::Reuse(_) => {}
+    }
+    let subscriptions: Api<Subscription> = ctx.api(namespace);
+    let desired = olm::subscription(engine, install);
+    let subscription = subscriptions
+        .patch(
+            olm::subscription_name(install),
+            &apply,
+            &Patch::Apply(&desired),
+        )
+        .await
+        .map_err(failed("apply the Subscription"))?;
+    // Plans are read one by one: a malformed foreign plan is skipped, not
+    // allowed to stop ours.
+    let plans: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        namespace,
+        &kube::core::ApiResource::erase::<InstallPlan>(&()),
+    );
+    let install_plans: Vec<InstallPlan> = plans
+        .list(&ListParams::default())
+        .await
+        .map_err(failed("list InstallPlans"))?
+        .items
+        .into_iter()
+        .filter_map(|p| p.try_parse::<InstallPlan>().ok())
+        .collect();
+    let csv_name = subscription
+        .status
+        .as_ref()
+        .and_then(|s| s.installed_csv.clone());
+    let csv = match csv_name {
+        Some(name) => {
+            let csvs: Api<DynamicObject> =
+                Api::namespaced_with(ctx.client.clone(), namespace, &olm::csv_resource());
+            csvs.get_opt(&name)
+                .await
+                .map_err(failed("get the ClusterServiceVersion"))?
+                .map(|o| olm::CsvView::from_object(&o))
+        }
+        None => None,
+    };
+    let observed = olm::Observed {
+        subscription: Some(subscription),
+        install_plans,
+        csv,
+    };
+    let judgement = olm::judge(install, &observed);
+    let plans: Api<InstallPlan> = ctx.api(namespace);
+    for name in &judgement.approve {
+        let approval = json!({
+            "apiVersion": InstallPlan::api_version(&()),
+            "kind": InstallPlan::kind(&()),
+            "spec": { "approved": true },
+        });
+        plans
+            .patch(name, &apply, &Patch::Apply(&approval))
+            .await
+            .map_err(failed("approve the InstallPlan"))?;
+        info!(engine = id, "approved InstallPlan {name}");
+        // Best effort, off the reconcile: the status says the same.
+        let (recorder, reference) = (ctx.recorder.clone(), engine.object_ref(&()));
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "InstallPlanApproved".into(),
+            note: Some(format!("approved OLM InstallPlan {name}")),
+            action: "Approve".into(),
+            secondary: None,
+        };
+        tokio::spawn(async move {
+            let publish = recorder.publish(&event, &reference);
+            if let Ok(Err(err)) = tokio::time::timeout(Duration::from_secs(10), publish).await {
+                warn!("publishing an event: {err}");
+            }
+        });
+    }
+    Ok(judgement)
+}
+
+/// Wakes the DatabaseEngines of a namespace whenever OLM writes one of its
+/// Subscriptions or InstallPlans there (a watch per kind that backs off on
+/// its own when OLM is not installed).
+pub fn watch_olm(
+    controller: kube::runtime::Controller<DatabaseEngine>,
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> kube::runtime::Controller<DatabaseEngine> {
+    use futures::StreamExt;
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::WatchStreamExt;
+    use kube::runtime::reflector::ObjectRef;
+    use kube::runtime::watcher;
+
+    fn engines_of(
+        store: kube::runtime::reflector::Store<DatabaseEngine>,
+    ) -> impl Fn(Option<String>) -> Vec<ObjectRef<DatabaseEngine>> {
+        move |namespace| {
+            store
+                .state()
+                .iter()
+                .filter(|e| e.spec.operator.is_some() && e.namespace() == namespace)
+                .map(|e| ObjectRef::from_obj(e.as_ref()))
+                .collect()
+        }
+    }
+    fn quiet<T: Send + 'static>(
+        stream: impl futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+    ) -> impl futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static {
+        stream.filter_map(|event| {
+            futures::future::ready(match event {
+                Ok(object) => Some(Ok(object)),
+                Err(err) => {
+                    tracing::debug!("OLM watch: {err}");
+                    None
+                }
+            })
+        })
+    }
+    type Meta<K> = Api<PartialObjectMeta<K>>;
+    let api = |client: &kube::Client| -> (Meta<Subscription>, Meta<InstallPlan>) {
+        match namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
+        }
+    };
+    let (subscriptions, plans) = api(client);
+    let store = controller.store();
+    let for_subscriptions = engines_of(store.clone());
+    let for_plans = engines_of(store);
+    controller
+        .watches_stream(
+            quiet(
+                watcher(subscriptions, watcher::Config::default())
+                    .default_backoff()
+                    .touched_objects(),
+            ),
+            move |object| for_subscriptions(object.namespace()),
+        )
+        .watches_stream(
+            quiet(
+                watcher(plans, watcher::Config::default())
+                    .default_backoff()
+                    .touched_objects(),
+            ),
+            move |object| for_plans(object.namespace()),
+        )
 }
 
 /// Retry after a pause.

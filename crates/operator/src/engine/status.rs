@@ -3,6 +3,7 @@
 use dbaas_api::common::condition;
 use dbaas_api::engine::{
     DatabaseEngine, DatabaseEngineStatus, EngineOperatorStatus, EngineVersion,
+    OperatorInstallSource,
 };
 use dbaas_engines::EngineProvider;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -58,6 +59,7 @@ pub fn compose(
     engine: &DatabaseEngine,
     provider: &dyn EngineProvider,
     detection: &Detection,
+    olm: Option<&super::olm::Judgement>,
     now: &Time,
 ) -> DatabaseEngineStatus {
     let spec = &engine.spec;
@@ -86,7 +88,75 @@ pub fn compose(
         })
         .collect();
 
-    let (status, reason, message) = match (detection.crd_installed, &detection.operator_image) {
+    let (status, reason, message) = match olm {
+        Some(judgement) => (
+            judgement.status,
+            judgement.reason,
+            judgement.message.clone(),
+        ),
+        None => manifest_state(provider, detection),
+    };
+    let ready = status == EngineOperatorStatus::Installed;
+    let since = |type_: &str, value: bool| {
+        previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && (c.status == "True") == value)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| now.clone())
+    };
+    let make = |type_: &str, value: bool, reason: &str, message: String| Condition {
+        type_: type_.to_owned(),
+        status: if value { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: engine.metadata.generation,
+        last_transition_time: since(type_, value),
+    };
+    let mut conditions = vec![make(condition::READY, ready, reason, message)];
+    let (install_source, operator_version, installed_csv, upgrade_available) = match olm {
+        Some(judgement) => {
+            let (value, reason, message) = judgement.upgrade_condition.clone();
+            conditions.push(make(UPGRADE_AVAILABLE, value, reason, message));
+            (
+                Some(OperatorInstallSource::Olm),
+                judgement.operator_version.clone(),
+                judgement.installed_csv.clone(),
+                judgement.upgrade.clone(),
+            )
+        }
+        None => (
+            ready.then_some(OperatorInstallSource::Manifest),
+            detection
+                .operator_image
+                .as_deref()
+                .and_then(version_from_image),
+            None,
+            None,
+        ),
+    };
+    DatabaseEngineStatus {
+        observed_generation: engine.metadata.generation,
+        status: Some(status),
+        operator_version,
+        install_source,
+        installed_csv,
+        upgrade_available,
+        available_versions,
+        default_version,
+        conditions,
+    }
+}
+
+/// The condition saying whether an operator upgrade waits for the SRE.
+pub const UPGRADE_AVAILABLE: &str = "UpgradeAvailable";
+
+/// Installed / Installing / NotInstalled from the CRD and Deployment found.
+fn manifest_state(
+    provider: &dyn EngineProvider,
+    detection: &Detection,
+) -> (EngineOperatorStatus, &'static str, String) {
+    match (detection.crd_installed, &detection.operator_image) {
         (false, _) => (
             EngineOperatorStatus::NotInstalled,
             "CRDNotServed",
@@ -110,31 +180,6 @@ pub fn compose(
             "OperatorInstalled",
             format!("{} runs {image}", provider.operator_name()),
         ),
-    };
-    let ready = status == EngineOperatorStatus::Installed;
-    let since = previous
-        .conditions
-        .iter()
-        .find(|c| c.type_ == condition::READY && (c.status == "True") == ready)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or_else(|| now.clone());
-    DatabaseEngineStatus {
-        observed_generation: engine.metadata.generation,
-        status: Some(status),
-        operator_version: detection
-            .operator_image
-            .as_deref()
-            .and_then(version_from_image),
-        available_versions,
-        default_version,
-        conditions: vec![Condition {
-            type_: condition::READY.to_owned(),
-            status: if ready { "True" } else { "False" }.to_owned(),
-            reason: reason.to_owned(),
-            message,
-            observed_generation: engine.metadata.generation,
-            last_transition_time: since,
-        }],
     }
 }
 
@@ -210,9 +255,10 @@ mod tests {
             crd_installed: true,
             operator_image: Some("ghcr.io/cloudnative-pg/cloudnative-pg:1.27.1".into()),
         };
-        let s = compose(&e, &Cnpg, &detection, &now());
+        let s = compose(&e, &Cnpg, &detection, None, &now());
         assert_eq!(s.status, Some(EngineOperatorStatus::Installed));
         assert_eq!(s.operator_version.as_deref(), Some("1.27.1"));
+        assert_eq!(s.install_source, Some(OperatorInstallSource::Manifest));
         assert_eq!(s.default_version.as_deref(), Some("16.4"));
         let allowed: Vec<_> = s
             .available_versions
@@ -234,14 +280,14 @@ mod tests {
     fn default_falls_back_to_an_allowed_version() {
         // The built-in default (17.6) is not allowed: the newest allowed one is the default.
         let e = engine("{type: postgresql, allowedVersions: ['15.3', '16.2']}");
-        let s = compose(&e, &Cnpg, &Detection::default(), &now());
+        let s = compose(&e, &Cnpg, &Detection::default(), None, &now());
         assert_eq!(s.default_version.as_deref(), Some("16.2"));
     }
 
     #[test]
     fn missing_crd_and_missing_deployment_are_told_apart() {
         let e = engine("{type: postgresql}");
-        let s = compose(&e, &Cnpg, &Detection::default(), &now());
+        let s = compose(&e, &Cnpg, &Detection::default(), None, &now());
         assert_eq!(
             (s.status, s.conditions[0].reason.as_str()),
             (Some(EngineOperatorStatus::NotInstalled), "CRDNotServed")
@@ -253,6 +299,7 @@ mod tests {
                 crd_installed: true,
                 operator_image: None,
             },
+            None,
             &now(),
         );
         assert_eq!(
@@ -265,7 +312,7 @@ mod tests {
     #[test]
     fn extra_images_are_offered() {
         let e = engine("{type: postgresql, images: {'17.99': 'mirror/pg:17.99'}}");
-        let s = compose(&e, &Cnpg, &Detection::default(), &now());
+        let s = compose(&e, &Cnpg, &Detection::default(), None, &now());
         assert!(
             s.available_versions
                 .iter()
