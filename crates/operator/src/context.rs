@@ -50,6 +50,8 @@ pub struct Context {
     /// What was last applied for each cluster, by UID: lets a reconcile skip
     /// an apply that would change nothing.
     applied: Mutex<HashMap<String, AppliedRecord>>,
+    /// The engine version last applied for each cluster, by UID.
+    applied_versions: Mutex<HashMap<String, String>>,
     /// Engine applies sent and skipped.
     pub engine_applies: Family<ApplyResult, Counter>,
 }
@@ -80,6 +82,7 @@ impl Context {
             operator_images: Mutex::new(None),
             engine_refs: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
+            applied_versions: Mutex::new(HashMap::new()),
             engine_applies: Family::default(),
         }
     }
@@ -97,6 +100,21 @@ impl Context {
             .lock()
             .ok()
             .and_then(|applied| applied.get(uid).cloned())
+    }
+
+    /// The engine version this process last applied for a cluster.
+    pub fn applied_version(&self, uid: &str) -> Option<String> {
+        self.applied_versions
+            .lock()
+            .ok()
+            .and_then(|versions| versions.get(uid).cloned())
+    }
+
+    /// Remembers the engine version applied for a cluster.
+    pub fn record_applied_version(&self, uid: &str, version: &str) {
+        if let Ok(mut versions) = self.applied_versions.lock() {
+            versions.insert(uid.to_owned(), version.to_owned());
+        }
     }
 
     /// Remembers a successful apply for a cluster.
@@ -128,6 +146,9 @@ impl Context {
         }
         if let Ok(mut applied) = self.applied.lock() {
             applied.remove(uid);
+        }
+        if let Ok(mut versions) = self.applied_versions.lock() {
+            versions.remove(uid);
         }
     }
 

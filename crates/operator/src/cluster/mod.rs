@@ -214,6 +214,7 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 &now,
             );
             ctx.record_engine_ref(&uid, &engine_ref);
+            ctx.record_applied_version(&uid, &version.version);
             let input = ObserveInput {
                 desired_instances: cluster.spec.cluster_size,
                 desired_image: &version.image,
@@ -461,12 +462,14 @@ pub(crate) async fn dereference(
             Some((selected, found))
         }
     };
+    let applied_version = ctx.applied_version(cluster.metadata.uid.as_deref().unwrap_or_default());
     Ok(References {
         policy,
         engine_installed,
         foreign_engine_object,
         template,
         monitoring,
+        applied_version,
     })
 }
 

@@ -26,6 +26,10 @@ pub struct References {
     )>,
     /// The MonitoringConfig `spec.monitoring` references, as found.
     pub monitoring: Option<MonitoringLookup>,
+    /// The version this process last applied for the cluster. The cluster
+    /// read from the watch cache may not show our status write yet, and a
+    /// cluster that names no version must not take a new default then.
+    pub applied_version: Option<String>,
 }
 
 /// Why nothing is applied. The cluster keeps running what it runs.
@@ -139,7 +143,7 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
     // Only a status about this engine's resource counts: a cluster deleted
     // and created again under the same name (as another engine) may still
     // carry the old one's status for a moment.
-    let running = cluster
+    let from_status = cluster
         .status
         .as_ref()
         .filter(|s| {
@@ -149,6 +153,7 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             })
         })
         .and_then(|s| s.engine_version.as_deref());
+    let running = refs.applied_version.as_deref().or(from_status);
     let (requested, policy) = match (cluster.spec.engine.version.as_deref(), running) {
         (Some(requested), _) => (Some(requested), refs.policy.clone()),
         (None, Some(running)) => (
@@ -302,6 +307,35 @@ mod tests {
         })).expect("status"));
         match plan(&pg, &installed()) {
             Plan::Apply { version, .. } => assert_ne!(version.version, "8.4.8-8.1"),
+            Plan::Refuse(r) => panic!("refused: {}", r.message),
+        }
+    }
+
+    #[test]
+    fn a_cluster_without_a_version_keeps_what_was_applied_even_before_its_status_shows_it() {
+        let unpinned = cluster(&PG.replace("version: '16.2'", "version: null"));
+        let refs = References {
+            policy: Some(DatabaseEngineSpec {
+                type_: EngineType::Postgresql,
+                allowed_versions: Vec::new(),
+                default_version: Some("17.6".into()),
+                images: Default::default(),
+                operator: None,
+            }),
+            applied_version: Some("16.10".into()),
+            ..installed()
+        };
+        match plan(&unpinned, &refs) {
+            Plan::Apply { version, .. } => assert_eq!(version.version, "16.10"),
+            Plan::Refuse(r) => panic!("refused: {}", r.message),
+        }
+        // Nothing applied yet: the default.
+        let fresh = References {
+            applied_version: None,
+            ..refs
+        };
+        match plan(&unpinned, &fresh) {
+            Plan::Apply { version, .. } => assert_eq!(version.version, "17.6"),
             Plan::Refuse(r) => panic!("refused: {}", r.message),
         }
     }
