@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 /// Runs the binary with the test kubeconfig and namespace.
 async fn dbaasctl(namespace: &str, args: &[&str]) -> Output {
@@ -30,6 +31,85 @@ fn dbaasctl_command(namespace: &str, args: &[&str]) -> tokio::process::Command {
         .args(args)
         .kill_on_drop(true);
     command
+}
+
+/// A running dbaasctl whose stderr (its progress lines) the test follows
+/// line by line.
+struct Follower {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Follower {
+    fn spawn(mut command: tokio::process::Command) -> Self {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (send, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most 30 s) until the command has printed `expected` on stderr.
+    async fn until_line(&mut self, expected: &str) {
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            if self.seen.iter().any(|l| l == expected) {
+                return true;
+            }
+            while let Some(line) = self.lines.recv().await {
+                let done = line == expected;
+                self.seen.push(line);
+                if done {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(found, Ok(true)),
+            "dbaasctl did not print {expected:?}; stderr so far: {:?}",
+            self.seen
+        );
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the exit; stderr holds every line printed.
+    async fn output(mut self) -> Output {
+        let status = self.child.wait().await.unwrap();
+        let mut stdout = Vec::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            pipe.read_to_end(&mut stdout).await.unwrap();
+        }
+        while let Some(line) = self.lines.recv().await {
+            self.seen.push(line);
+        }
+        let mut stderr = self.seen.join("\n").into_bytes();
+        stderr.push(b'\n');
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
 }
 
 fn stdout(output: &Output) -> String {
@@ -89,9 +169,8 @@ async fn create_wait_credentials_delete() {
             "--timeout",
             "60s",
         ],
-    )
-    .output();
-    let waiting = tokio::spawn(waiting);
+    );
+    let mut waiting = Follower::spawn(waiting);
 
     let created = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -125,16 +204,20 @@ async fn create_wait_credentials_delete() {
         ["pg", "postgresql", "17.6", "3", "0/3", "<none>"]
     );
 
-    // The operator's part: Creating, then Ready.
+    // The operator's part: Creating, then Ready. Each status is written once
+    // the CLI has shown the one before, so it is watching (a slow start of
+    // the CLI must not make it miss one).
+    waiting.until_line("pg: Pending, 0/3 ready").await;
     set_status(
         &clusters,
         "pg",
         json!({"phase": "Creating", "ready": 1, "size": 3}),
     )
     .await;
+    waiting.until_line("pg: Creating, 1/3 ready").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        !waiting.is_finished(),
+        waiting.is_running(),
         "--wait returned before the cluster was Ready"
     );
     set_status(
@@ -144,11 +227,9 @@ async fn create_wait_credentials_delete() {
                "credentialsSecret": "pg-superuser"}),
     )
     .await;
-    let waited = tokio::time::timeout(Duration::from_secs(30), waiting)
+    let waited = tokio::time::timeout(Duration::from_secs(30), waiting.output())
         .await
-        .expect("--wait did not return after Ready")
-        .unwrap()
-        .unwrap();
+        .expect("--wait did not return after Ready");
     assert_exit(&waited, 0);
     assert_eq!(stdout(&waited), "databasecluster pg created\n");
     let progress = stderr(&waited);

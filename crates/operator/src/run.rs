@@ -18,7 +18,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::claim::{ClaimContext, ClaimsConfig};
 use crate::context::Context;
@@ -26,6 +26,10 @@ use crate::metrics::{ErrorReason, KindLabel, Metrics, PhaseLabel};
 use crate::server::ServerContext;
 use crate::tolerant::Synced;
 use crate::{claim, cluster, engine, ops, server, tolerant};
+
+/// How long in-flight reconciles may run on after the shutdown signal
+/// (kubelet's default grace period is 30 s; the Lease is released after).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
@@ -318,10 +322,22 @@ pub async fn run(
         namespace = ns.unwrap_or("<all>"),
         "dbaas-operator controllers started"
     );
+    // kube-runtime's graceful shutdown waits for every runner, and a runner
+    // still waiting for its first list when the signal comes waits forever
+    // (the signal stops the watch that would fill its store). In-flight
+    // reconciles get SHUTDOWN_GRACE to finish; then they are dropped, which
+    // every reconcile survives (each step is idempotent, as after a kill).
+    let overdue = async {
+        shutdown.clone().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
     tokio::select! {
         _ = futures::future::join4(controller, engine_controller, claims, ops) => {},
         () = engine_cache => {},
         () = template_cache => {},
+        () = overdue => warn!(
+            "controllers did not stop within {SHUTDOWN_GRACE:?} of the shutdown signal; stopping them"
+        ),
     }
     info!("dbaas-operator controllers stopped");
 }

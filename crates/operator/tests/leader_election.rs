@@ -1,6 +1,7 @@
 //! Two operator processes with leader election: one leads, the other stands
 //! by without reconciling; the leader killed with SIGKILL is replaced within
-//! the lease duration; a leader stopped with SIGTERM hands the Lease back.
+//! the lease duration; a leader stopped with SIGTERM hands the Lease back,
+//! even when it is stopped before its first lists.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
@@ -230,5 +231,31 @@ async fn impossible_lease_timings_are_refused_at_start() {
     );
     let leases: Api<Lease> = ns.api();
     assert!(leases.get_opt(LEASE).await.unwrap().is_none());
+    ns.delete().await.unwrap();
+}
+
+/// A shutdown signal that comes before the controllers' first lists (a pod
+/// stopped right after it started) must still stop the operator: the
+/// signal stops the watches, so their stores never fill, and kube-runtime
+/// would wait for them forever.
+#[tokio::test]
+async fn a_shutdown_before_the_first_lists_still_stops() {
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "early-stop").await.unwrap();
+    let config = dbaas_operator::OperatorConfig {
+        namespace: Some(ns.name.clone()),
+        ..dbaas_operator::OperatorConfig::default()
+    };
+    let started = Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        dbaas_operator::run(client, config, std::future::ready(())),
+    )
+    .await
+    .expect("the operator did not stop after an early shutdown signal");
+    eprintln!(
+        "stopped {:.1}s after an immediate shutdown signal",
+        started.elapsed().as_secs_f64()
+    );
     ns.delete().await.unwrap();
 }
