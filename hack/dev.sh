@@ -43,6 +43,7 @@ export KUBECONFIG="$dev/kubeconfig"
 echo "dev: $ready"
 
 "$cp_bin" kubectl apply -f deploy/samples/postgresql-engine.yaml -f deploy/samples/postgresql-cluster.yaml
+"$cp_bin" kubectl apply -f deploy/samples/backups.yaml
 
 # A real PostgreSQL (Debian's) as an external DatabaseServer, and a claim on it.
 # It stops when this script's end of the FIFO closes (bash runs one coproc at a time).

@@ -26,8 +26,14 @@ while read -r module file; do
 done <<'LIST'
 cnpg_cluster cloudnative-pg/postgresql.cnpg.io_clusters.yaml
 cnpg_pooler cloudnative-pg/postgresql.cnpg.io_poolers.yaml
+cnpg_backup cloudnative-pg/postgresql.cnpg.io_backups.yaml
+cnpg_scheduled_backup cloudnative-pg/postgresql.cnpg.io_scheduledbackups.yaml
 pxc_cluster percona-xtradb-cluster-operator/pxc.percona.com_perconaxtradbclusters.yaml
+pxc_backup percona-xtradb-cluster-operator/pxc.percona.com_perconaxtradbclusterbackups.yaml
+pxc_restore percona-xtradb-cluster-operator/pxc.percona.com_perconaxtradbclusterrestores.yaml
 psmdb_cluster percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbs.yaml
+psmdb_backup percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbbackups.yaml
+psmdb_restore percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbrestores.yaml
 olm_subscription operator-framework-api/operators.coreos.com_subscriptions.yaml
 olm_installplan operator-framework-api/operators.coreos.com_installplans.yaml
 olm_operatorgroup operator-framework-api/operators.coreos.com_operatorgroups.yaml

@@ -40,15 +40,19 @@ pub struct BackupStorageSpec {
     /// Region (S3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// Endpoint URL of an S3-compatible service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Endpoint URL of an S3-compatible service (or the Azure blob endpoint).
+    #[serde(
+        default,
+        rename = "endpointURL",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[x_kube(validation = Rule::new("isURL(self)").message("endpointURL must be a URL"))]
     pub endpoint_url: Option<String>,
     /// Use path-style addressing (needed by most S3-compatible services).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_path_style: Option<bool>,
     /// Verify the endpoint's TLS certificate.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", rename = "verifyTLS")]
     pub verify_tls: bool,
     /// Prefix inside the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]

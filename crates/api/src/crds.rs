@@ -6,8 +6,8 @@ use kube::CustomResourceExt;
 use schemars::{Schema, SchemaGenerator, json_schema};
 
 use crate::{
-    BackupScheduleTemplate, BackupStorage, DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate,
-    DatabaseEngine, DatabaseServer, MonitoringConfig, OpsRequest,
+    BackupScheduleTemplate, BackupStorage, DatabaseBackup, DatabaseClaim, DatabaseCluster,
+    DatabaseClusterTemplate, DatabaseEngine, DatabaseServer, MonitoringConfig, OpsRequest,
 };
 
 /// Every CRD of the `dbaas.io` group.
@@ -16,6 +16,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         DatabaseCluster::crd(),
         DatabaseEngine::crd(),
         BackupStorage::crd(),
+        DatabaseBackup::crd(),
         MonitoringConfig::crd(),
         OpsRequest::crd(),
         DatabaseClusterTemplate::crd(),

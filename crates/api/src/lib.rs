@@ -13,6 +13,7 @@
 // columns, which this lint mistakes for duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod backup;
 pub mod backup_storage;
 pub mod claim;
 pub mod cluster;
@@ -27,6 +28,7 @@ pub mod rbac;
 pub mod server;
 pub mod template;
 
+pub use backup::{DatabaseBackup, DatabaseBackupSpec};
 pub use backup_storage::{BackupStorage, BackupStorageSpec};
 pub use claim::{DatabaseClaim, DatabaseClaimSpec};
 pub use cluster::{DatabaseCluster, DatabaseClusterSpec, DatabaseClusterStatus};

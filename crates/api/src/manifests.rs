@@ -36,6 +36,7 @@ const SERVER_KINDS: &[&str] = &[
     "monitoringconfigs",
     "databaseclaims",
     "opsrequests",
+    "databasebackups",
 ];
 
 /// What the API server (`crates/server`) asks of the Kubernetes API with
@@ -776,6 +777,11 @@ pub mod olm {
             "Where backups are stored (S3-compatible or Azure).",
         ),
         (
+            "DatabaseBackup",
+            "Database Backup",
+            "One backup of a cluster: its state, time, storage and location.",
+        ),
+        (
             "MonitoringConfig",
             "Monitoring Config",
             "Monitoring (PMM, Prometheus) clusters can refer to.",
@@ -837,13 +843,19 @@ pub mod olm {
             .map(Value::Array)
     }
 
-    /// `alm-examples`: every sample, without comments, as a JSON array.
+    /// `alm-examples`: every object of ours in the samples (a sample may
+    /// hold several documents, and Secrets beside them), without comments,
+    /// as a JSON array.
     pub fn alm_examples(samples: &[Sample]) -> Result<String, PackageError> {
         let mut examples = Vec::new();
         for sample in samples {
-            let value: Value = serde_saphyr::from_str(&sample.text)
+            let documents: Vec<Value> = serde_saphyr::from_str_multiple(&sample.text)
                 .map_err(|e| PackageError::Sample(format!("{}: {e}", sample.path)))?;
-            examples.push(value);
+            examples.extend(documents.into_iter().filter(|d| {
+                d["apiVersion"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with(&format!("{}/", crate::GROUP)))
+            }));
         }
         serde_json::to_string_pretty(&examples).map_err(|e| PackageError::Yaml(e.to_string()))
     }

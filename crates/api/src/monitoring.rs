@@ -52,7 +52,7 @@ pub struct MonitoringConfigSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_namespaces: Vec<String>,
     /// Verify the monitoring server's TLS certificate.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", rename = "verifyTLS")]
     pub verify_tls: bool,
 }
 

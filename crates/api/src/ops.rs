@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{ExposeSpec, PitrTarget};
 use crate::common::{ConfigParameter, LocalObjectReference};
 
+/// Label on what an operation created (a Backup operation's
+/// DatabaseBackup): the OpsRequest's name.
+pub const LABEL_OPS_REQUEST: &str = "dbaas.io/ops-request";
+
 /// A day-2 operation on a DatabaseCluster. Operations on one cluster run one
 /// at a time, in creation order. The spec is immutable except `cancel`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -254,6 +258,9 @@ pub struct AppliedChange {
     /// The spec field the operation changed, as it was before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<SpecBefore>,
+    /// The DatabaseBackup a Backup operation created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_name: Option<String>,
     /// The restart timestamp written on the engine resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<String>,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use dbaas_api::backup::{BackupPhase, DatabaseBackup, DatabaseBackupSpec};
 use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::{ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME};
 use dbaas_api::{DatabaseCluster, DatabaseClusterSpec, EngineType};
@@ -10,7 +11,7 @@ use k8s_openapi::ByteString;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::CreateClusterArgs;
+use crate::cli::{CreateBackupArgs, CreateClusterArgs};
 use crate::error::CliError;
 
 /// Origin recorded on objects this tool creates.
@@ -70,6 +71,49 @@ pub fn progress_line(cluster: &DatabaseCluster) -> String {
         line.push_str(message);
     }
     line
+}
+
+/// The DatabaseBackup `backup create` makes.
+pub fn backup_from_args(args: &CreateBackupArgs) -> DatabaseBackup {
+    let mut backup = DatabaseBackup::new(
+        &args.name,
+        DatabaseBackupSpec {
+            cluster_name: args.cluster.clone(),
+            storage_name: args.storage.clone(),
+        },
+    );
+    backup.metadata.annotations = Some(BTreeMap::from([(
+        ANNOTATION_ORIGIN.to_owned(),
+        ORIGIN_CLI.to_owned(),
+    )]));
+    backup
+}
+
+/// The one-line progress report of `backup create --wait`.
+pub fn backup_progress_line(backup: &DatabaseBackup) -> String {
+    let status = backup.status.as_ref();
+    let phase = status
+        .and_then(|s| s.phase)
+        .map_or("Pending", backup_phase_name);
+    let mut line = format!(
+        "{}: {phase}",
+        backup.metadata.name.as_deref().unwrap_or_default()
+    );
+    if let Some(message) = status.and_then(|s| s.message.as_deref()) {
+        line.push_str(" - ");
+        line.push_str(message);
+    }
+    line
+}
+
+/// A backup phase as the API spells it.
+pub fn backup_phase_name(phase: BackupPhase) -> &'static str {
+    match phase {
+        BackupPhase::Pending => "Pending",
+        BackupPhase::Running => "Running",
+        BackupPhase::Succeeded => "Succeeded",
+        BackupPhase::Failed => "Failed",
+    }
 }
 
 /// Admin credentials of a cluster, as `cluster credentials` prints them.
@@ -180,6 +224,38 @@ mod tests {
     use crate::cli::{Cli, ClusterCommand, Command};
     use clap::Parser;
     use pretty_assertions::assert_eq;
+
+    #[test]
+    fn backup_create_builds_a_database_backup_and_reports_its_phase() {
+        let argv = [
+            "dbaasctl",
+            "backup",
+            "create",
+            "b1",
+            "--cluster",
+            "orders",
+            "--storage",
+            "minio",
+        ];
+        let args = match Cli::try_parse_from(argv).unwrap().command {
+            Command::Backup(crate::cli::BackupCommand::Create(args)) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let mut backup = backup_from_args(&args);
+        assert_eq!(backup.metadata.name.as_deref(), Some("b1"));
+        assert_eq!(backup.spec.cluster_name, "orders");
+        assert_eq!(backup.spec.storage_name.as_deref(), Some("minio"));
+        assert_eq!(backup_progress_line(&backup), "b1: Pending");
+        backup.status = Some(
+            serde_json::from_value(json!({"phase": "Failed", "message": "no bucket"})).unwrap(),
+        );
+        assert_eq!(backup_progress_line(&backup), "b1: Failed - no bucket");
+        // Names are DNS labels.
+        for bad in ["B1", "-b", "b_1", &"b".repeat(64)] {
+            let argv = ["dbaasctl", "backup", "create", bad, "--cluster", "orders"];
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad} was accepted");
+        }
+    }
 
     fn create_args(argv: &[&str]) -> CreateClusterArgs {
         let argv = ["dbaasctl", "cluster", "create"].iter().chain(argv);

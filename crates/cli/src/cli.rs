@@ -39,6 +39,10 @@ pub enum Command {
     /// Database claims (DatabaseClaim).
     #[command(subcommand, after_help = EXIT_CODES_HELP)]
     Claim(ClaimCommand),
+    /// Backups (DatabaseBackup): take one now; list them with their phase,
+    /// storage, time and location.
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    Backup(BackupCommand),
     /// Database engines: operator installed, versions offered and allowed;
     /// `install` / `approve-upgrade` manage engine operators through OLM.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -97,6 +101,52 @@ pub enum ClaimCommand {
     /// Delete a database claim.
     #[command(after_help = EXIT_CODES_HELP)]
     Delete(DeleteArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Take a backup of a cluster now. With --wait, exits 0 once it
+    /// succeeded and 1 when it failed.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Create(CreateBackupArgs),
+    /// List backups (of one cluster with --cluster).
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(ListBackupsArgs),
+    /// Show one backup.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Get(NamedOutputArgs),
+    /// Delete a backup (what happens to the data in the storage is the
+    /// engine operator's rule).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Delete(DeleteArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateBackupArgs {
+    /// Backup name: a DNS label of at most 63 characters.
+    #[arg(value_parser = parse_backup_name)]
+    pub name: String,
+    /// The cluster to back up.
+    #[arg(long)]
+    pub cluster: String,
+    /// BackupStorage to write to; the cluster's default when omitted.
+    #[arg(long)]
+    pub storage: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ListBackupsArgs {
+    /// Only the backups of this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+fn parse_backup_name(name: &str) -> Result<String, String> {
+    dns_label(name, 63)
 }
 
 #[derive(Args, Debug)]
@@ -233,6 +283,11 @@ impl From<CompletionShell> for clap_complete::Shell {
 /// The CRD allows at most 50 characters (engine operators derive longer
 /// names from it); checking here turns a server-side 422 into a usage error.
 pub fn parse_cluster_name(name: &str) -> Result<String, String> {
+    dns_label(name, 50)
+}
+
+/// `name` when it is a DNS label of at most `max` characters.
+fn dns_label(name: &str, max: usize) -> Result<String, String> {
     let bytes = name.as_bytes();
     let valid_chars = bytes
         .iter()
@@ -241,8 +296,8 @@ pub fn parse_cluster_name(name: &str) -> Result<String, String> {
         .first()
         .zip(bytes.last())
         .is_some_and(|(first, last)| first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric());
-    if name.len() > 50 {
-        return Err(format!("{name:?} is longer than 50 characters"));
+    if name.len() > max {
+        return Err(format!("{name:?} is longer than {max} characters"));
     }
     if !valid_chars || !alnum_ends {
         return Err(format!(

@@ -65,6 +65,8 @@ pub enum CliError {
         #[source]
         source: Box<kube::Error>,
     },
+    #[error("backup {name:?} failed: {message}")]
+    BackupFailed { name: String, message: String },
     #[error("rendering the manifests: {0}")]
     Manifest(String),
     #[error(

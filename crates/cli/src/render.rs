@@ -2,6 +2,7 @@
 //! Pure functions; the caller prints the returned string.
 
 use dbaas_api::DatabaseCluster;
+use dbaas_api::backup::DatabaseBackup;
 use dbaas_api::claim::DatabaseClaim;
 use dbaas_api::engine::DatabaseEngine;
 use dbaas_api::rbac;
@@ -156,6 +157,47 @@ pub fn claims_table(claims: &[DatabaseClaim], now: Timestamp) -> String {
     )
 }
 
+/// Backups: where each went, its phase, and how long ago it completed.
+pub fn backups_table(backups: &[DatabaseBackup], now: Timestamp) -> String {
+    let rows: Vec<Vec<String>> = backups
+        .iter()
+        .map(|backup| {
+            let status = backup.status.as_ref();
+            let or_none = |value: Option<String>| value.unwrap_or_else(|| NONE.to_string());
+            vec![
+                backup.name_any(),
+                backup.spec.cluster_name.clone(),
+                or_none(
+                    status
+                        .and_then(|s| s.storage_name.clone())
+                        .or_else(|| backup.spec.storage_name.clone()),
+                ),
+                status
+                    .and_then(|s| s.phase)
+                    .map_or("Pending", crate::build::backup_phase_name)
+                    .to_string(),
+                status
+                    .and_then(|s| s.completed_at.as_ref())
+                    .map_or_else(|| NONE.to_string(), |t| age(Some(t), now)),
+                or_none(status.and_then(|s| s.destination.clone())),
+                age(backup.metadata.creation_timestamp.as_ref(), now),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAME",
+            "CLUSTER",
+            "STORAGE",
+            "PHASE",
+            "COMPLETED",
+            "DESTINATION",
+            "AGE",
+        ],
+        &rows,
+    )
+}
+
 /// Every permission of the operator, granted or not, then the commands
 /// that grant the missing ones.
 pub fn preflight_report(service_account: &str, missing: &[rbac::Missing]) -> String {
@@ -272,6 +314,24 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn backups_table_shows_phase_storage_completion_and_destination() {
+        let done: DatabaseBackup = serde_saphyr::from_str(
+            "apiVersion: dbaas.io/v1\nkind: DatabaseBackup\nmetadata: {name: b1, creationTimestamp: '2026-11-24T01:00:00Z'}\nspec: {clusterName: orders}\nstatus: {phase: Succeeded, storageName: minio, completedAt: '2026-11-24T01:55:00Z', destination: 's3://b/ns/orders'}",
+        )
+        .unwrap();
+        let waiting: DatabaseBackup = serde_saphyr::from_str(
+            "apiVersion: dbaas.io/v1\nkind: DatabaseBackup\nmetadata: {name: b2, creationTimestamp: '2026-11-24T01:59:00Z'}\nspec: {clusterName: orders, storageName: other}",
+        )
+        .unwrap();
+        assert_eq!(
+            backups_table(&[done, waiting], at("2026-11-24T02:00:00Z")),
+            "NAME   CLUSTER   STORAGE   PHASE       COMPLETED   DESTINATION        AGE\n\
+             b1     orders    minio     Succeeded   5m          s3://b/ns/orders   60m\n\
+             b2     orders    other     Pending     <none>      <none>             60s\n"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 use dbaas_api::DatabaseCluster;
+use dbaas_api::backup::{BackupPhase, DatabaseBackup};
 use dbaas_api::claim::DatabaseClaim;
 use dbaas_api::engine::DatabaseEngine;
 use dbaas_api::rbac;
@@ -24,8 +25,8 @@ use serde::de::DeserializeOwned;
 
 use crate::build;
 use crate::cli::{
-    ClaimCommand, Cli, ClusterCommand, Command, CreateClusterArgs, DeleteArgs, NamedOutputArgs,
-    OutputFormat, PreflightArgs,
+    BackupCommand, ClaimCommand, Cli, ClusterCommand, Command, CreateBackupArgs, CreateClusterArgs,
+    DeleteArgs, NamedOutputArgs, OutputFormat, PreflightArgs,
 };
 use crate::error::CliError;
 use crate::install;
@@ -33,6 +34,7 @@ use crate::render::{self, ListOutput};
 
 const CLUSTER: &str = "DatabaseCluster";
 const CLAIM: &str = "DatabaseClaim";
+const BACKUP: &str = "DatabaseBackup";
 
 /// Runs one parsed command line; returns what goes to stdout.
 pub async fn run(cli: Cli) -> Result<String, CliError> {
@@ -67,6 +69,7 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
     match cli.command {
         Command::Cluster(command) => context.cluster(command).await,
         Command::Claim(command) => context.claim(command).await,
+        Command::Backup(command) => context.backup(command).await,
         Command::Engines(args) => match args.command {
             Some(command) => {
                 crate::engine_operator::run(&context.client, &context.namespace, command).await
@@ -326,6 +329,69 @@ impl Context {
             }
             ClaimCommand::Delete(args) => self.delete::<DatabaseClaim>(CLAIM, &args).await,
         }
+    }
+
+    async fn backup(&self, command: BackupCommand) -> Result<String, CliError> {
+        let now = Timestamp::now();
+        match command {
+            BackupCommand::Create(args) => self.create_backup(&args).await,
+            BackupCommand::List(args) => {
+                let mut backups: Vec<DatabaseBackup> = self.list(BACKUP).await?;
+                if let Some(cluster) = &args.cluster {
+                    backups.retain(|b| &b.spec.cluster_name == cluster);
+                }
+                match args.output.format {
+                    OutputFormat::Table => Ok(render::backups_table(&backups, now)),
+                    format => render::structured(&ListOutput::new(&backups), format),
+                }
+            }
+            BackupCommand::Get(NamedOutputArgs { name, output }) => {
+                let backup: DatabaseBackup = self.get(BACKUP, &name).await?;
+                match output.format {
+                    OutputFormat::Table => Ok(render::backups_table(&[backup], now)),
+                    format => render::structured(&backup, format),
+                }
+            }
+            BackupCommand::Delete(args) => self.delete::<DatabaseBackup>(BACKUP, &args).await,
+        }
+    }
+
+    async fn create_backup(&self, args: &CreateBackupArgs) -> Result<String, CliError> {
+        let api = self.api::<DatabaseBackup>();
+        api.create(&PostParams::default(), &build::backup_from_args(args))
+            .await
+            .map_err(|e| CliError::from_api("creating", BACKUP, &args.name, &self.namespace, e))?;
+        if args.wait.wait {
+            let name = args.name.as_str();
+            let what = format!("{BACKUP} {name} to finish");
+            let progress = Progress::new();
+            let found = wait(args.wait.timeout, &what, async {
+                await_condition(api.clone(), name, |object: Option<&DatabaseBackup>| {
+                    object.is_some_and(|backup| {
+                        progress.show(&build::backup_progress_line(backup));
+                        backup
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.phase)
+                            .is_some_and(BackupPhase::is_terminal)
+                    })
+                })
+                .await
+            })
+            .await;
+            progress.finish();
+            let Some(backup) = found? else {
+                return Err(CliError::DeletedWhileWaiting { what });
+            };
+            let status = backup.status.unwrap_or_default();
+            if status.phase == Some(BackupPhase::Failed) {
+                return Err(CliError::BackupFailed {
+                    name: args.name.clone(),
+                    message: status.message.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(format!("databasebackup {} created\n", args.name))
     }
 
     /// Asks, with one SubjectAccessReview per verb, whether the operator's

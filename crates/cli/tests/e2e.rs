@@ -8,6 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use dbaas_api::DatabaseCluster;
+use dbaas_api::backup::DatabaseBackup;
 use dbaas_api::claim::DatabaseClaim;
 use dbaas_api::engine::DatabaseEngine;
 use dbaas_testkit::{TestNamespace, shared};
@@ -131,15 +132,17 @@ fn assert_exit(output: &Output, code: i32) {
     );
 }
 
-async fn set_status(clusters: &Api<DatabaseCluster>, name: &str, status: Value) {
-    clusters
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .unwrap();
+async fn set_status<K>(api: &Api<K>, name: &str, status: Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -594,5 +597,146 @@ async fn preflight_names_each_missing_permission_and_how_to_grant_it() {
         "{report}"
     );
     let _ = roles.delete(&role_name, &Default::default()).await;
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn backup_create_wait_list_and_failure() {
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-backup").await.unwrap();
+    let backups: Api<DatabaseBackup> = ns.api();
+
+    // Create and wait while the test plays the operator.
+    let mut waiting = Follower::spawn(dbaasctl_command(
+        &ns.name,
+        &[
+            "backup",
+            "create",
+            "nightly-1",
+            "--cluster",
+            "orders",
+            "--storage",
+            "minio",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ));
+    waiting.until_line("nightly-1: Pending").await;
+    let created = backups.get("nightly-1").await.unwrap();
+    assert_eq!(created.spec.cluster_name, "orders");
+    assert_eq!(created.spec.storage_name.as_deref(), Some("minio"));
+    assert_eq!(
+        created.metadata.annotations.unwrap()["dbaas.io/origin"],
+        "cli"
+    );
+    set_status(&backups, "nightly-1", json!({"phase": "Running"})).await;
+    waiting.until_line("nightly-1: Running").await;
+    assert!(waiting.is_running(), "--wait returned while Running");
+    set_status(
+        &backups,
+        "nightly-1",
+        json!({"phase": "Succeeded", "storageName": "minio", "completedAt": "2026-11-24T02:03:10Z",
+               "destination": "s3://backups/ns/orders/base/20261124T020001"}),
+    )
+    .await;
+    let done = tokio::time::timeout(Duration::from_secs(30), waiting.output())
+        .await
+        .expect("--wait did not return after Succeeded");
+    assert_exit(&done, 0);
+    assert_eq!(stdout(&done), "databasebackup nightly-1 created\n");
+
+    // A failed backup: --wait exits 1 with the operator's message.
+    let mut failing = Follower::spawn(dbaasctl_command(
+        &ns.name,
+        &[
+            "backup",
+            "create",
+            "broken",
+            "--cluster",
+            "orders",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ));
+    failing.until_line("broken: Pending").await;
+    set_status(
+        &backups,
+        "broken",
+        json!({"phase": "Failed", "message": "can't find the bucket"}),
+    )
+    .await;
+    let failed = tokio::time::timeout(Duration::from_secs(30), failing.output())
+        .await
+        .expect("--wait did not return after Failed");
+    assert_exit(&failed, 1);
+    assert!(
+        stderr(&failed).contains("backup \"broken\" failed: can't find the bucket"),
+        "{}",
+        stderr(&failed)
+    );
+
+    // Another cluster's backup, to see --cluster filter.
+    let other = dbaasctl(
+        &ns.name,
+        &["backup", "create", "other-1", "--cluster", "payments"],
+    )
+    .await;
+    assert_exit(&other, 0);
+
+    let list = dbaasctl(&ns.name, &["backup", "list"]).await;
+    assert_exit(&list, 0);
+    let lines: Vec<String> = stdout(&list).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[0].starts_with("NAME "), "{lines:?}");
+    let row: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("nightly-1 "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[..4], ["nightly-1", "orders", "minio", "Succeeded"]);
+    assert_eq!(row[5], "s3://backups/ns/orders/base/20261124T020001");
+    let of_orders = dbaasctl(
+        &ns.name,
+        &["backup", "list", "--cluster", "orders", "-o", "json"],
+    )
+    .await;
+    assert_exit(&of_orders, 0);
+    let value: Value = serde_json::from_str(&stdout(&of_orders)).unwrap();
+    let names: Vec<&str> = value["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["broken", "nightly-1"]);
+
+    // Bad input and missing objects.
+    let bad = dbaasctl(
+        &ns.name,
+        &["backup", "create", "Bad_Name", "--cluster", "orders"],
+    )
+    .await;
+    assert_exit(&bad, 2);
+    assert!(stderr(&bad).contains("not a DNS label"), "{}", stderr(&bad));
+    let missing = dbaasctl(&ns.name, &["backup", "get", "nope"]).await;
+    assert_exit(&missing, 3);
+
+    let delete = dbaasctl(
+        &ns.name,
+        &[
+            "backup",
+            "delete",
+            "nightly-1",
+            "--wait",
+            "--timeout",
+            "30s",
+        ],
+    )
+    .await;
+    assert_exit(&delete, 0);
+    assert!(backups.get_opt("nightly-1").await.unwrap().is_none());
     ns.delete().await.unwrap();
 }

@@ -9,6 +9,24 @@ pub mod cnpg_cluster;
 /// CloudNativePG `Pooler` (`postgresql.cnpg.io/v1`): PgBouncer in front of a `Cluster`.
 pub mod cnpg_pooler;
 
+/// CloudNativePG `Backup` (`postgresql.cnpg.io/v1`): one backup of a `Cluster`.
+pub mod cnpg_backup;
+
+/// CloudNativePG `ScheduledBackup` (`postgresql.cnpg.io/v1`): creates `Backup`s on a six-field cron.
+pub mod cnpg_scheduled_backup;
+
+/// Percona XtraDB Cluster `PerconaXtraDBClusterBackup` (`pxc.percona.com/v1`).
+pub mod pxc_backup;
+
+/// Percona XtraDB Cluster `PerconaXtraDBClusterRestore` (`pxc.percona.com/v1`).
+pub mod pxc_restore;
+
+/// Percona Server for MongoDB `PerconaServerMongoDBBackup` (`psmdb.percona.com/v1`).
+pub mod psmdb_backup;
+
+/// Percona Server for MongoDB `PerconaServerMongoDBRestore` (`psmdb.percona.com/v1`).
+pub mod psmdb_restore;
+
 /// Percona XtraDB Cluster `PerconaXtraDBCluster` (`pxc.percona.com/v1`).
 pub mod pxc_cluster;
 

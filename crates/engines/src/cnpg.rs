@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use dbaas_api::DatabaseCluster;
 use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType};
 use dbaas_api::ops::OpsType;
+use dbaas_api::{DatabaseBackup, DatabaseCluster};
+use dbaas_engine_crds::cnpg_backup::Backup;
 use dbaas_engine_crds::cnpg_cluster::{
     Cluster, ClusterAffinity, ClusterManaged, ClusterMonitoring, ClusterPostgresql,
     ClusterResources, ClusterSpec, ClusterStorage, ClusterSuperuserSecret,
@@ -16,11 +17,13 @@ use dbaas_engine_crds::cnpg_pooler::{
     PoolerServiceTemplate, PoolerServiceTemplateSpec, PoolerSpec, PoolerStatusPhase,
     PoolerTemplate, PoolerTemplateSpec, PoolerTemplateSpecContainers, PoolerType,
 };
+use dbaas_engine_crds::cnpg_scheduled_backup::ScheduledBackup;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{ApiResource, DynamicObject};
 use serde_json::json;
 
+use crate::backup::{BackupObservation, StorageInput};
 use crate::catalog::ResolvedVersion;
 use crate::convert::retype;
 use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
@@ -28,7 +31,9 @@ use crate::provider::{
     BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
     ObservedPhase, Unapplied, status_written_since, to_dynamic,
 };
-use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup};
+use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source};
+
+pub mod backup;
 
 /// PostgreSQL minor releases per major that CloudNativePG publishes operand
 /// images for (`ghcr.io/cloudnative-pg/postgresql:<major>.<minor>`).
@@ -83,7 +88,10 @@ impl EngineProvider for Cnpg {
     }
 
     fn extra_resources(&self) -> Vec<ApiResource> {
-        vec![ApiResource::erase::<Pooler>(&())]
+        vec![
+            ApiResource::erase::<Pooler>(&()),
+            ApiResource::erase::<ScheduledBackup>(&()),
+        ]
     }
 
     fn observe_extra(
@@ -132,6 +140,23 @@ impl EngineProvider for Cnpg {
             OpsType::Expose,
             OpsType::RebuildInstance,
         ]
+    }
+
+    fn backup_resource(&self) -> Option<ApiResource> {
+        Some(ApiResource::erase::<Backup>(&()))
+    }
+
+    fn build_backup(
+        &self,
+        backup: &DatabaseBackup,
+        cluster: &DatabaseCluster,
+        storage: &StorageInput,
+    ) -> Result<DynamicObject, BuildError> {
+        backup::build_backup_object(backup, cluster, storage)
+    }
+
+    fn observe_backup(&self, engine_backup: &DynamicObject) -> BackupObservation {
+        backup::observe_backup_object(engine_backup)
     }
 }
 
@@ -201,7 +226,8 @@ pub fn build(cluster: &DatabaseCluster, version: &ResolvedVersion) -> Result<Bui
     build_with(cluster, version, &BuildInput::default())
 }
 
-/// Builds the CloudNativePG Cluster (and its PgBouncer Pooler) for
+/// Builds the CloudNativePG Cluster (its backup store included), its
+/// PgBouncer Pooler and its ScheduledBackups for
 /// `cluster` at `version` with what the operator looked up for it.
 pub fn build_with(
     cluster: &DatabaseCluster,
@@ -316,7 +342,9 @@ pub fn build_with(
             why: "replicas, resources and config apply to the PgBouncer pooler only, and proxy.type is not pgbouncer",
         });
     }
-    unapplied.extend(unapplied_backup(spec));
+    let rendered_backup = backup::render(cluster, input)?;
+    engine_spec.backup = rendered_backup.cluster_backup;
+    unapplied.extend(rendered_backup.unapplied);
 
     // Every instance exports Prometheus metrics (port 9187) whatever we set;
     // a PodMonitor is CloudNativePG's to create when asked.
@@ -349,6 +377,9 @@ pub fn build_with(
     let mut extra = Vec::new();
     if pooled {
         extra.push(to_dynamic(&build_pooler(cluster, pod_monitor)?)?);
+    }
+    for scheduled in &rendered_backup.scheduled {
+        extra.push(to_dynamic(scheduled)?);
     }
 
     let mut annotations = BTreeMap::new();

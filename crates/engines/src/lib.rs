@@ -3,6 +3,7 @@
 //! engine resource's status goes in, our unified status vocabulary comes out.
 //! The operator crate does all the I/O around these functions.
 
+pub mod backup;
 pub mod catalog;
 pub mod cnpg;
 mod convert;

@@ -187,6 +187,7 @@ mod tests {
                 &version,
                 &BuildInput {
                     monitoring: Some(config),
+                    ..Default::default()
                 },
             )
             .unwrap()
@@ -326,6 +327,7 @@ mod tests {
                 &version,
                 &BuildInput {
                     monitoring: Some(&broken),
+                    ..Default::default()
                 },
             )
             .unwrap_err();

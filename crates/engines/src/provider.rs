@@ -5,10 +5,11 @@
 use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::{FIELD_MANAGER, OPS_FIELD_MANAGER};
 use dbaas_api::ops::OpsType;
-use dbaas_api::{DatabaseCluster, EngineType, MonitoringConfig};
+use dbaas_api::{DatabaseBackup, DatabaseCluster, EngineType, MonitoringConfig};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::core::{ApiResource, DynamicObject};
 
+use crate::backup::{BackupObservation, StorageInput};
 use crate::catalog::ResolvedVersion;
 
 /// One engine behind the unified API.
@@ -54,6 +55,31 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
     fn credentials_secret_name(&self, cluster: &DatabaseCluster) -> String;
     /// The day-2 operations this engine supports.
     fn supported_operations(&self) -> &'static [OpsType];
+    /// The engine operator's resource for one on-demand backup; `None`
+    /// when this provider cannot take backups.
+    fn backup_resource(&self) -> Option<ApiResource> {
+        None
+    }
+    /// Builds the engine resource that takes `backup` of `cluster` into
+    /// `storage` (named like the DatabaseBackup, owned by it).
+    fn build_backup(
+        &self,
+        backup: &DatabaseBackup,
+        cluster: &DatabaseCluster,
+        storage: &StorageInput,
+    ) -> Result<DynamicObject, BuildError> {
+        let _ = (backup, cluster, storage);
+        Err(BuildError::Unsupported {
+            engine: self.engine().as_str(),
+            feature: "on-demand backups",
+            why: "this engine's provider does not take backups",
+        })
+    }
+    /// Reads the engine's backup resource in our vocabulary.
+    fn observe_backup(&self, engine_backup: &DynamicObject) -> BackupObservation {
+        let _ = engine_backup;
+        BackupObservation::pending()
+    }
 }
 
 /// The provider of an engine, if this version has one.
@@ -72,6 +98,23 @@ pub struct BuildInput<'a> {
     /// the cluster's namespace. `None` while the cluster names one means it
     /// was not looked up: monitoring is then reported as not applied.
     pub monitoring: Option<&'a MonitoringConfig>,
+    /// The BackupStorages the cluster's backup spec names
+    /// ([`crate::backup::referenced_storages`]), found and usable. A storage
+    /// named but missing here was not found: the provider refuses to build
+    /// backups into it rather than guess.
+    pub backup_storages: &'a [StorageInput],
+}
+
+impl BuildInput<'_> {
+    /// The storage called `name`, as the operator found it.
+    pub fn storage(&self, name: &str) -> Result<&StorageInput, BuildError> {
+        self.backup_storages
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| BuildError::InvalidBackup {
+                why: format!("BackupStorage {name:?} was not found in the cluster's namespace"),
+            })
+    }
 }
 
 /// A provider's typed engine resource, the objects that go with it, and
@@ -226,6 +269,8 @@ pub enum BuildError {
     },
     #[error("MonitoringConfig {config:?} cannot be used: {why}")]
     Monitoring { config: String, why: String },
+    #[error("backups cannot be configured: {why}")]
+    InvalidBackup { why: String },
 }
 
 impl BuildError {
@@ -235,6 +280,7 @@ impl BuildError {
             Self::Unsupported { .. } => "UnsupportedFeature",
             Self::Convert { .. } => "InvalidSpec",
             Self::Monitoring { .. } => "InvalidMonitoringConfig",
+            Self::InvalidBackup { .. } => "InvalidBackupSpec",
         }
     }
 }

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use dbaas_api::DatabaseCluster;
 use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType, SchedulingSpec};
 use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
+use dbaas_api::{DatabaseBackup, DatabaseCluster};
 use dbaas_engine_crds::psmdb_cluster::PerconaServerMongoDbPmm;
 use dbaas_engine_crds::psmdb_cluster::{
     PerconaServerMongoDb, PerconaServerMongoDbReplsets, PerconaServerMongoDbReplsetsAffinity,
@@ -30,6 +30,7 @@ use kube::core::{ApiResource, DynamicObject};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::backup::{BackupObservation, StorageInput};
 use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
 use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
@@ -37,7 +38,9 @@ use crate::provider::{
     BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
     ObservedPhase, Unapplied, status_written_since,
 };
-use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup};
+use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source};
+
+pub mod backup;
 
 /// Percona Server for MongoDB releases Percona publishes operand images for
 /// (`percona/percona-server-mongodb:<version>-<build>`), newest first per
@@ -137,6 +140,25 @@ impl EngineProvider for Psmdb {
         credentials_secret_name(cluster)
     }
 
+    fn backup_resource(&self) -> Option<ApiResource> {
+        Some(ApiResource::erase::<
+            dbaas_engine_crds::psmdb_backup::PerconaServerMongoDbBackup,
+        >(&()))
+    }
+
+    fn build_backup(
+        &self,
+        backup: &DatabaseBackup,
+        cluster: &DatabaseCluster,
+        storage: &StorageInput,
+    ) -> Result<DynamicObject, BuildError> {
+        backup::build_backup(backup, cluster, storage)
+    }
+
+    fn observe_backup(&self, engine_backup: &DynamicObject) -> BackupObservation {
+        backup::observe_backup(engine_backup)
+    }
+
     fn supported_operations(&self) -> &'static [OpsType] {
         // What the PerconaServerMongoDB resource itself can express.
         // Restart: a changed pod annotation (`replsets[].annotations`)
@@ -212,6 +234,8 @@ pub fn build_with(
     let proxy = spec.proxy.as_ref();
     let sharded = proxy.is_some_and(|p| p.type_ == Some(ProxyType::Mongos));
     let mut unsafe_flags = PerconaServerMongoDbUnsafeFlags::default();
+    let backups = backup::render(cluster, input)?;
+    unapplied.extend(backups.unapplied);
 
     // The replica set.
     let mut rs0 = PerconaServerMongoDbReplsets {
@@ -253,6 +277,7 @@ pub fn build_with(
     rs0.tolerations = placement.tolerations()?;
     rs0.affinity = placement.affinity::<PerconaServerMongoDbReplsetsAffinity>()?;
     rs0.priority_class_name = placement.priority_class_name.clone();
+    rs0.sidecar_volumes = sidecar_volumes(&backups.sidecar_volumes)?;
     if external.is_some() && !sharded {
         // One LoadBalancer service per member; clients use the replica set's
         // member list.
@@ -277,6 +302,8 @@ pub fn build_with(
             tolerations: placement.tolerations()?,
             affinity: placement.affinity()?,
             priority_class_name: placement.priority_class_name.clone(),
+            // The config servers run a pbm-agent too.
+            sidecar_volumes: sidecar_volumes(&backups.sidecar_volumes)?,
             ..Default::default()
         };
         let mongos = PerconaServerMongoDbShardingMongos {
@@ -317,8 +344,6 @@ pub fn build_with(
             ..Default::default()
         }
     };
-
-    unapplied.extend(unapplied_backup(spec));
 
     // PMM: a client next to every mongod and mongos pod. The token goes into
     // the users Secret, where Percona's operator reads it.
@@ -389,6 +414,7 @@ pub fn build_with(
         unsafe_flags: (unsafe_flags != PerconaServerMongoDbUnsafeFlags::default())
             .then_some(unsafe_flags),
         pmm,
+        backup: backups.backup,
         ..Default::default()
     };
 
@@ -446,6 +472,14 @@ impl Placement {
             .map(|a| serde_json::json!({ "advanced": a }));
         retype_opt("scheduling.affinity", wrapped.as_ref())
     }
+}
+
+/// The pbm-agent's volumes (filesystem storages) as a component's sidecar
+/// volumes; `None` when there are none.
+fn sidecar_volumes<T: DeserializeOwned>(
+    volumes: &[k8s_openapi::api::core::v1::Volume],
+) -> Result<Option<Vec<T>>, BuildError> {
+    retype_opt("backup", (!volumes.is_empty()).then_some(&volumes))
 }
 
 fn retype_opt<S: Serialize, T: DeserializeOwned>(

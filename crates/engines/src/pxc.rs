@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use dbaas_api::DatabaseCluster;
 use dbaas_api::EngineType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxySpec, ProxyType};
 use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
+use dbaas_api::{DatabaseBackup, DatabaseCluster};
 use dbaas_engine_crds::pxc_cluster::PerconaXtraDbClusterPmm;
 use dbaas_engine_crds::pxc_cluster::{
     PerconaXtraDbCluster, PerconaXtraDbClusterHaproxy, PerconaXtraDbClusterHaproxyExposePrimary,
@@ -25,14 +25,18 @@ use dbaas_engine_crds::pxc_cluster::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{ApiResource, DynamicObject};
 
+use crate::backup::{BackupObservation, StorageInput};
 use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
 use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
 use crate::provider::{
     BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
-    ObservedPhase, Unapplied,
+    ObservedPhase, Unapplied, to_dynamic,
 };
-use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source, unapplied_backup};
+use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source};
+
+pub mod backup;
+pub use backup::{build_backup, observe_backup};
 
 /// Percona XtraDB Cluster releases, newest first, as Percona publishes them
 /// (`percona/percona-xtradb-cluster:<version>`): the images certified by the
@@ -154,6 +158,25 @@ impl EngineProvider for Pxc {
             OpsType::Restore,
             OpsType::Expose,
         ]
+    }
+
+    fn backup_resource(&self) -> Option<ApiResource> {
+        Some(ApiResource::erase::<
+            dbaas_engine_crds::pxc_backup::PerconaXtraDbClusterBackup,
+        >(&()))
+    }
+
+    fn build_backup(
+        &self,
+        backup: &DatabaseBackup,
+        cluster: &DatabaseCluster,
+        storage: &StorageInput,
+    ) -> Result<DynamicObject, BuildError> {
+        to_dynamic(&build_backup(backup, cluster, storage)?)
+    }
+
+    fn observe_backup(&self, engine_backup: &DynamicObject) -> BackupObservation {
+        observe_backup(engine_backup)
     }
 }
 
@@ -378,7 +401,7 @@ pub fn build_with(
             why: "HAProxy and ProxySQL take a whole configuration file, not parameters; proxy parameters are not applied by this operator version",
         });
     }
-    unapplied.extend(unapplied_backup(spec));
+    let backup = backup::render(cluster, version, input, &mut unapplied)?;
 
     // PMM: a client next to every PXC and proxy pod. The token goes into the
     // secrets Secret, where Percona's operator reads it.
@@ -453,6 +476,7 @@ pub fn build_with(
         haproxy: Some(haproxy),
         proxysql: Some(proxysql),
         pmm,
+        backup,
         ..Default::default()
     };
 

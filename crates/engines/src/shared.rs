@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use dbaas_api::backup::LABEL_BACKUP;
 use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
-use dbaas_api::{DatabaseCluster, DatabaseClusterSpec, EngineType};
+use dbaas_api::{DatabaseBackup, DatabaseCluster, DatabaseClusterSpec, EngineType};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
-use crate::provider::{BuildError, Unapplied};
+use crate::provider::BuildError;
 
 /// Identity of an engine object: the cluster's name and namespace, our
 /// labels, and the DatabaseCluster as controller owner (so the garbage
@@ -24,6 +25,34 @@ pub(crate) fn engine_metadata(cluster: &DatabaseCluster, engine: EngineType) -> 
         namespace: cluster.metadata.namespace.clone(),
         labels: Some(labels),
         owner_references: cluster.controller_owner_ref(&()).map(|owner| vec![owner]),
+        ..Default::default()
+    }
+}
+
+/// Identity of an engine's backup resource: named like the DatabaseBackup,
+/// in its namespace, with our labels, and owned by it (deleting the
+/// DatabaseBackup deletes the engine's record; what happens to the data in
+/// the storage is the engine operator's rule).
+pub(crate) fn backup_metadata(
+    backup: &DatabaseBackup,
+    cluster: &DatabaseCluster,
+    engine: EngineType,
+) -> ObjectMeta {
+    let name = backup.metadata.name.clone().unwrap_or_default();
+    let labels = BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        (
+            LABEL_CLUSTER.to_owned(),
+            cluster.metadata.name.clone().unwrap_or_default(),
+        ),
+        (LABEL_ENGINE.to_owned(), engine.as_str().to_owned()),
+        (LABEL_BACKUP.to_owned(), name.clone()),
+    ]);
+    ObjectMeta {
+        name: Some(name),
+        namespace: backup.metadata.namespace.clone(),
+        labels: Some(labels),
+        owner_references: backup.controller_owner_ref(&()).map(|owner| vec![owner]),
         ..Default::default()
     }
 }
@@ -56,20 +85,4 @@ pub(crate) fn refuse_data_source(
         }),
         None => Ok(()),
     }
-}
-
-/// Backups: accepted by every engine, not applied by this version yet.
-pub(crate) fn unapplied_backup(spec: &DatabaseClusterSpec) -> Vec<Unapplied> {
-    let mut unapplied = Vec::new();
-    if spec
-        .backup
-        .as_ref()
-        .is_some_and(|b| b.enabled || b.pitr.as_ref().is_some_and(|p| p.enabled))
-    {
-        unapplied.push(Unapplied {
-            field: "backup",
-            why: "scheduled backups and PITR are not configured by this operator version",
-        });
-    }
-    unapplied
 }

@@ -5,6 +5,7 @@
 //! `dbaas-engines`) -> apply them with server-side apply under one field
 //! manager -> write status (conditions, observedGeneration).
 
+pub mod backup;
 pub mod claim;
 pub mod cluster;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod preflight;
 pub mod run;
 pub mod server;
 pub mod tolerant;
+pub mod trigger;
 
 pub use run::{OperatorConfig, run};
 

@@ -6,13 +6,12 @@ use std::time::Duration;
 use dbaas_api::claim::LABEL_CLAIM;
 use dbaas_api::common::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{
-    DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate, DatabaseEngine, DatabaseServer,
-    EngineType, OpsRequest,
+    BackupStorage, DatabaseBackup, DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate,
+    DatabaseEngine, DatabaseServer, EngineType, MonitoringConfig, OpsRequest,
 };
 use dbaas_engines::provider_for;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -25,7 +24,7 @@ use crate::context::Context;
 use crate::metrics::{ErrorReason, KindLabel, Metrics, PhaseLabel};
 use crate::server::ServerContext;
 use crate::tolerant::Synced;
-use crate::{claim, cluster, engine, ops, server, tolerant};
+use crate::{backup, claim, cluster, engine, ops, server, tolerant, trigger};
 
 /// How long in-flight reconciles may run on after the shutdown signal
 /// (kubelet's default grace period is 30 s; the Lease is released after).
@@ -70,17 +69,6 @@ where
     match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
-    }
-}
-
-fn dynamic_api(
-    client: &Client,
-    namespace: Option<&str>,
-    resource: &ApiResource,
-) -> Api<DynamicObject> {
-    match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
-        None => Api::all_with(client.clone(), resource),
     }
 }
 
@@ -225,33 +213,18 @@ pub async fn run(
     // engine whose CRDs are not installed (the normal case) would otherwise
     // stall every reconcile.
     let (monitoring_configs, monitoring_config_trigger) =
-        cluster::monitoring::config_trigger(&client, ns);
+        trigger::stored::<MonitoringConfig>(&client, ns);
     let clusters_for_monitoring = controller.store();
     let clusters_for_secrets = controller.store();
-    let ours = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
+    let (backup_storages, backup_storage_trigger) = trigger::stored::<BackupStorage>(&client, ns);
+    let clusters_for_storages = controller.store();
     let mut controller = controller;
     let resources = EngineType::ALL
         .into_iter()
         .filter_map(provider_for)
         .flat_map(|p| std::iter::once(p.resource()).chain(p.extra_resources()));
     for resource in resources {
-        let kind = resource.kind.clone();
-        let trigger = watcher(
-            dynamic_api(&client, ns, &resource),
-            watcher::Config::default().labels(&ours),
-        )
-        .default_backoff()
-        .touched_objects()
-        .filter_map(move |event| {
-            futures::future::ready(match event {
-                Ok(object) => Some(Ok(object)),
-                Err(err) => {
-                    debug!(kind = %kind, "engine watch: {err}");
-                    None
-                }
-            })
-        });
-        controller = controller.owns_stream_with(trigger, resource);
+        controller = controller.owns_stream_with(trigger::ours(&client, ns, &resource), resource);
     }
     let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
@@ -272,14 +245,25 @@ pub async fn run(
         .watches_stream(monitoring_config_trigger, move |config| {
             cluster::monitoring::clusters_of_config(&clusters_for_monitoring, &config)
         })
+        // So does a changed BackupStorage its backup spec names.
+        .watches_stream(backup_storage_trigger, {
+            let clusters = clusters_for_storages.clone();
+            move |storage| backup::storage::clusters_of_storage(&clusters, &storage)
+        })
         .watches_stream(
             cluster::monitoring::secret_trigger(&client, ns),
             move |secret| {
-                cluster::monitoring::clusters_of_secret(
+                let mut clusters = cluster::monitoring::clusters_of_secret(
                     &clusters_for_secrets,
                     &monitoring_configs,
                     &secret,
-                )
+                );
+                clusters.extend(backup::storage::clusters_of_secret(
+                    &clusters_for_storages,
+                    &backup_storages,
+                    &secret,
+                ));
+                clusters
             },
         )
         .graceful_shutdown_on(shutdown.clone())
@@ -315,6 +299,7 @@ pub async fn run(
         futures::future::ready(())
     });
 
+    let backups = backup_controller(&client, &config, shutdown.clone());
     let claims = claim_controllers(&client, &config, shutdown.clone());
     let ops = ops_controller(&client, &config, ctx_for_ops, shutdown.clone());
 
@@ -332,7 +317,7 @@ pub async fn run(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        _ = futures::future::join4(controller, engine_controller, claims, ops) => {},
+        _ = futures::future::join5(controller, engine_controller, claims, ops, backups) => {},
         () = engine_cache => {},
         () = template_cache => {},
         () = overdue => warn!(
@@ -401,6 +386,39 @@ fn ops_controller(
             () = forget_deleted => {},
         }
     }
+}
+
+/// The DatabaseBackup controller; each engine's backup resource we made
+/// wakes its DatabaseBackup.
+fn backup_controller(
+    client: &Client,
+    config: &OperatorConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) -> impl std::future::Future<Output = ()> {
+    let ns = config.namespace.as_deref();
+    let mut controller =
+        tolerant::controller::<DatabaseBackup>(client, ns, watcher::Config::default());
+    for resource in backup::engine_backup_resources() {
+        controller = controller.owns_stream_with(trigger::ours(client, ns, &resource), resource);
+    }
+    let ctx = Arc::new(backup::BackupContext {
+        client: client.clone(),
+    });
+    controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            instrumented(config.metrics.clone(), "backup", backup::reconcile),
+            backup::error_policy,
+            ctx,
+        )
+        .for_each(|result| {
+            match result {
+                Ok((object, _)) => debug!(backup = %object, "reconciled"),
+                Err(err) => debug!("backup controller: {err}"),
+            }
+            futures::future::ready(())
+        })
 }
 
 /// The DatabaseServer and DatabaseClaim controllers.

@@ -110,6 +110,7 @@ async fn sent_spec(
             &version,
             &BuildInput {
                 monitoring: Some(config),
+                ..BuildInput::default()
             },
         )
         .unwrap();

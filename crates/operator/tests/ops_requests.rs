@@ -397,7 +397,8 @@ async fn invalid_and_unsupported_operations_fail_and_change_nothing() {
             "type: VolumeExpansion, volumeExpansion: {storage: 5Gi}",
             "InvalidParameters",
         ),
-        ("backup", "type: Backup, backup: {}", "Unsupported"),
+        // The cluster has no backup spec, so no storage to write to.
+        ("backup", "type: Backup, backup: {}", "NoBackupStorage"),
         (
             "rebuild",
             "type: RebuildInstance, rebuildInstance: {instanceName: pg-2}",

@@ -331,6 +331,21 @@ fn build() -> Value {
             ),
         )
         .path(
+            "/v1/namespaces/{namespace}/databaseclusters/{name}/backups",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(list_params(
+                    OperationBuilder::new()
+                        .operation_id(Some("listDatabaseClusterBackups"))
+                        .summary(Some("The DatabaseBackups of one cluster"))
+                        .tag("databasebackups")
+                        .parameter(namespace())
+                        .parameter(name()),
+                ))
+                .response("200", ok("One page", "DatabaseBackupList")),
+            ),
+        )
+        .path(
             "/v1/namespaces/{namespace}/engineversions",
             PathItem::new(
                 HttpMethod::Get,

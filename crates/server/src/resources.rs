@@ -7,8 +7,8 @@ use std::sync::Arc;
 use dbaas_api::common::{ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME};
 use dbaas_api::lenient::Lenient;
 use dbaas_api::{
-    BackupScheduleTemplate, BackupStorage, DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate,
-    DatabaseEngine, MonitoringConfig, OpsRequest,
+    BackupScheduleTemplate, BackupStorage, DatabaseBackup, DatabaseClaim, DatabaseCluster,
+    DatabaseClusterTemplate, DatabaseEngine, MonitoringConfig, OpsRequest,
 };
 use kube::core::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
@@ -29,6 +29,7 @@ pub struct Stores {
     pub monitoring_configs: Arc<WatchStore<MonitoringConfig>>,
     pub claims: Arc<WatchStore<DatabaseClaim>>,
     pub ops_requests: Arc<WatchStore<OpsRequest>>,
+    pub backups: Arc<WatchStore<DatabaseBackup>>,
 }
 
 impl Stores {
@@ -49,6 +50,7 @@ impl Stores {
             ("MonitoringConfig", self.monitoring_configs.is_synced()),
             ("DatabaseClaim", self.claims.is_synced()),
             ("OpsRequest", self.ops_requests.is_synced()),
+            ("DatabaseBackup", self.backups.is_synced()),
         ]
     }
 
@@ -72,6 +74,7 @@ impl Stores {
             spawn(client, &self.monitoring_configs),
             spawn(client, &self.claims),
             spawn(client, &self.ops_requests),
+            spawn(client, &self.backups),
         ]
     }
 }
@@ -124,6 +127,7 @@ served!(BackupStorage, backup_storages);
 served!(MonitoringConfig, monitoring_configs);
 served!(DatabaseClaim, claims);
 served!(OpsRequest, ops_requests);
+served!(DatabaseBackup, backups);
 
 /// The `dbaas.io/origin` a cluster created through this API gets unless the
 /// caller says otherwise.

@@ -745,25 +745,58 @@ fn admin_login(
 }
 
 async fn cluster_ops_requests(
+    state: State<Shared>,
+    caller: Authenticated,
+    path: ApiPath<ObjectPath>,
+    query: ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    of_cluster(state, caller, path, query, |op: &OpsRequest| {
+        &op.spec.cluster_ref.name
+    })
+    .await
+}
+
+/// The DatabaseBackups of one cluster (a page of the list, in its order).
+async fn cluster_backups(
+    state: State<Shared>,
+    caller: Authenticated,
+    path: ApiPath<ObjectPath>,
+    query: ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    of_cluster(
+        state,
+        caller,
+        path,
+        query,
+        |backup: &dbaas_api::DatabaseBackup| &backup.spec.cluster_name,
+    )
+    .await
+}
+
+/// The objects of kind `K` that belong to the cluster the path names
+/// (`cluster_of` reads the cluster's name off one), as a page of the list;
+/// authorized as a `list` of `K` in the namespace.
+async fn of_cluster<K: Served>(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
     ApiPath(path): ApiPath<ObjectPath>,
     ApiQuery(query): ApiQuery<ListQuery>,
+    cluster_of: fn(&K) -> &String,
 ) -> Result<Response, ApiError> {
     check_object_path(&path)?;
     state
         .auth
         .authorize(
             &caller,
-            permission::<OpsRequest>("list", Some(&path.namespace), None),
+            permission::<K>("list", Some(&path.namespace), None),
         )
         .await?;
     let cluster = path.name.clone();
     let page = list_page(
-        &state.stores.ops_requests,
+        K::store(&state.stores),
         Some(&path.namespace),
         &query,
-        &move |ops: &OpsRequest| ops.spec.cluster_ref.name == cluster,
+        &move |object: &K| *cluster_of(object) == cluster,
     )?;
     Ok(page_response(page))
 }
@@ -1150,6 +1183,8 @@ impl Registry {
             .serve::<dbaas_api::MonitoringConfig>(Writes::ALL)
             .serve::<dbaas_api::DatabaseClaim>(Writes::CREATE_DELETE)
             .serve::<OpsRequest>(Writes::CREATE_DELETE)
+            // A backup is taken once: created and deleted, never edited.
+            .serve::<dbaas_api::DatabaseBackup>(Writes::CREATE_DELETE)
             // Engines are created by the operator; SREs edit their policy
             // with kubectl.
             .serve::<DatabaseEngine>(Writes::NONE);
@@ -1162,6 +1197,10 @@ impl Registry {
             .route(
                 "/v1/namespaces/{namespace}/databaseclusters/{name}/opsrequests",
                 get(cluster_ops_requests),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/databaseclusters/{name}/backups",
+                get(cluster_backups),
             )
             .route(
                 "/v1/namespaces/{namespace}/engineversions",

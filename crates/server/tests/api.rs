@@ -898,6 +898,7 @@ async fn engines_templates_claims_and_ops_requests() {
                     "databaseclaims",
                     "opsrequests",
                     "databaseengines",
+                    "databasebackups",
                 ],
             ),
         )
@@ -1042,6 +1043,51 @@ async fn engines_templates_claims_and_ops_requests() {
     assert_eq!(listed["items"][0]["spec"]["type"], "HorizontalScaling");
     let (_, other) = h
         .get(&token, &h.ns_url("databaseclusters/other/opsrequests"))
+        .await;
+    assert!(names_of(&other).is_empty());
+
+    // A backup, listed under its cluster; taken once, so no PUT.
+    let (status, backup) = h
+        .post(
+            &token,
+            &h.ns_url("databasebackups"),
+            json!({"metadata": {"name": "before-migration"}, "spec": {"clusterName": "from-template"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{backup}");
+    let (status, body) = h
+        .post(
+            &token,
+            &h.ns_url("databasebackups"),
+            json!({"metadata": {"name": "no-cluster"}, "spec": {}}),
+        )
+        .await;
+    // Not a DatabaseBackup at all: refused before it reaches Kubernetes.
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("clusterName"),
+        "{body}"
+    );
+    let (status, body) = h
+        .send(
+            &token,
+            reqwest::Method::PUT,
+            &h.ns_url("databasebackups/before-migration"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    let listed = eventually("the backup under its cluster", || async {
+        let (status, body) = h
+            .get(&token, &h.ns_url("databaseclusters/from-template/backups"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (names_of(&body) == ["before-migration"]).then_some(body)
+    })
+    .await;
+    assert_eq!(listed["items"][0]["spec"]["clusterName"], "from-template");
+    let (_, other) = h
+        .get(&token, &h.ns_url("databaseclusters/other/backups"))
         .await;
     assert!(names_of(&other).is_empty());
     let _ = ns;

@@ -1,3 +1,4 @@
+use dbaas_api::backup::BackupPhase;
 use dbaas_api::cluster::DatabaseClusterSpec;
 use dbaas_api::common::FIELD_MANAGER;
 use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
@@ -7,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 
+use super::backup::build_backup;
 use super::*;
 
 const SEED_SAMPLE: &str = r#"
@@ -83,11 +85,13 @@ fn seed_sample_builds_the_cnpg_cluster() {
         c.metadata.annotations.as_ref().unwrap()[HIBERNATION_ANNOTATION],
         "off"
     );
-    // backup.enabled is accepted but not applied yet: say so.
+    // The seed's short form names no storage: nothing is scheduled, and
+    // the cluster says so.
     assert_eq!(
         built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
-        vec!["backup"]
+        vec!["backup.schedule"]
     );
+    assert!(built.extra.is_empty());
 }
 
 #[test]
@@ -554,6 +558,7 @@ fn prometheus_pod_monitor_reaches_the_pooler_too() {
         &version(),
         &BuildInput {
             monitoring: Some(&config),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -640,4 +645,604 @@ fn the_provider_finds_the_pooler_among_the_extra_objects() {
     assert_eq!(Cnpg.extra_resources()[0].plural, "poolers");
     let o = Cnpg.observe_extra(ready_observation(), &[], &input);
     assert_eq!(o.host.as_deref(), Some("my-postgres-rw.team-a.svc"));
+}
+
+// ---- backups ----
+
+fn storage(name: &str, spec: Value) -> StorageInput {
+    let spec: dbaas_api::BackupStorageSpec = serde_json::from_value(spec).unwrap();
+    let credentials_secret = (spec.type_
+        != dbaas_api::backup_storage::BackupStorageType::Filesystem)
+        .then(|| format!("{name}-credentials"));
+    StorageInput {
+        name: name.into(),
+        spec,
+        credentials_secret,
+    }
+}
+
+/// A storage with its endpoint set on the struct (whatever the JSON name).
+fn with_endpoint(mut storage: StorageInput, endpoint: &str) -> StorageInput {
+    storage.spec.endpoint_url = Some(endpoint.into());
+    storage
+}
+
+fn s3() -> StorageInput {
+    let minio = storage(
+        "minio",
+        json!({
+            "type": "s3",
+            "bucket": "backups",
+            "prefix": "/pg/",
+            "credentialsSecretName": "minio-keys",
+        }),
+    );
+    with_endpoint(minio, "http://minio.storage:9000")
+}
+
+fn with_backup(backup: Value) -> DatabaseCluster {
+    with_spec(|s| s.backup = Some(serde_json::from_value(backup).unwrap()))
+}
+
+fn build_backups(
+    cluster: &DatabaseCluster,
+    storages: &[StorageInput],
+) -> Result<Built, BuildError> {
+    build_with(
+        cluster,
+        &version(),
+        &BuildInput {
+            backup_storages: storages,
+            ..Default::default()
+        },
+    )
+}
+
+fn backup_json(built: &Built) -> Value {
+    serde_json::to_value(&built.cluster.spec).unwrap()["backup"].clone()
+}
+
+fn scheduled_of(built: &Built) -> Vec<ScheduledBackup> {
+    built
+        .extra
+        .iter()
+        .map(|o| o.clone().try_parse::<ScheduledBackup>().unwrap())
+        .collect()
+}
+
+fn fields(built: &Built) -> Vec<&'static str> {
+    built.unapplied.iter().map(|u| u.field).collect()
+}
+
+fn invalid_backup(result: Result<Built, BuildError>) -> String {
+    let err = result.unwrap_err();
+    assert_eq!(err.reason(), "InvalidBackupSpec", "{err}");
+    err.to_string()
+}
+
+#[test]
+fn s3_storage_becomes_the_barman_object_store_with_a_scheduled_backup_per_schedule() {
+    let cluster = with_backup(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "schedules": [
+            { "name": "hourly", "schedule": "15 * * * 1-5", "storageName": "minio" },
+            { "name": "off", "enabled": false, "schedule": "0 3 * * *", "storageName": "minio" },
+        ],
+    }));
+    let built = build_backups(&cluster, &[s3()]).unwrap();
+    assert_eq!(
+        backup_json(&built),
+        json!({
+            "barmanObjectStore": {
+                "destinationPath": "s3://backups/pg/team-a/my-postgres",
+                "endpointURL": "http://minio.storage:9000",
+                "s3Credentials": {
+                    "accessKeyId": { "name": "minio-credentials", "key": "AWS_ACCESS_KEY_ID" },
+                    "secretAccessKey": { "name": "minio-credentials", "key": "AWS_SECRET_ACCESS_KEY" },
+                },
+            },
+        })
+    );
+    assert_eq!(fields(&built), Vec::<&str>::new());
+
+    let scheduled = scheduled_of(&built);
+    assert_eq!(
+        scheduled
+            .iter()
+            .map(|s| (s.metadata.name.clone().unwrap(), s.spec.schedule.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("my-postgres-default".to_owned(), "0 0 2 * * *".to_owned()),
+            ("my-postgres-hourly".to_owned(), "0 15 * * * 1-5".to_owned()),
+        ]
+    );
+    let json = serde_json::to_value(&scheduled[1]).unwrap();
+    assert_eq!(
+        json["spec"],
+        json!({
+            "cluster": { "name": "my-postgres" },
+            "schedule": "0 15 * * * 1-5",
+            "method": "barmanObjectStore",
+            "backupOwnerReference": "self",
+            "suspend": false,
+        })
+    );
+    assert_eq!(json["metadata"]["namespace"], "team-a");
+    assert_eq!(json["metadata"]["labels"][LABEL_CLUSTER], "my-postgres");
+    assert_eq!(json["metadata"]["labels"][LABEL_ENGINE], "postgresql");
+    assert_eq!(
+        json["metadata"]["labels"][LABEL_MANAGED_BY],
+        MANAGED_BY_VALUE
+    );
+    let owner = &scheduled[1].metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("DatabaseCluster", "my-postgres", Some(true))
+    );
+    // The operator watches and prunes ScheduledBackups like the Pooler.
+    assert!(
+        Cnpg.extra_resources()
+            .iter()
+            .any(|r| r.plural == "scheduledbackups" && r.group == "postgresql.cnpg.io")
+    );
+}
+
+#[test]
+fn s3_settings_cloudnativepg_has_no_value_field_for_are_reported() {
+    let mut storage = s3();
+    storage.spec.region = Some("eu-west-1".into());
+    storage.spec.force_path_style = Some(true);
+    storage.spec.verify_tls = false;
+    storage.spec.endpoint_url = None;
+    storage.spec.prefix = None;
+    let cluster = with_backup(json!({
+        "enabled": true,
+        "schedules": [
+            { "name": "daily", "schedule": "0 2 * * *", "retentionCopies": 7, "storageName": "minio" },
+        ],
+    }));
+    let built = build_backups(&cluster, &[storage]).unwrap();
+    assert_eq!(
+        backup_json(&built)["barmanObjectStore"]["destinationPath"],
+        "s3://backups/team-a/my-postgres"
+    );
+    assert_eq!(
+        backup_json(&built)["barmanObjectStore"].get("endpointURL"),
+        None
+    );
+    assert_eq!(backup_json(&built).get("retentionPolicy"), None);
+    assert_eq!(
+        fields(&built),
+        vec![
+            "backup.retentionCopies",
+            "BackupStorage.region",
+            "BackupStorage.forcePathStyle",
+            "BackupStorage.verifyTLS",
+        ]
+    );
+    assert_eq!(scheduled_of(&built).len(), 1);
+}
+
+#[test]
+fn gcs_storage_uses_the_service_account_key() {
+    let gcs = storage(
+        "gcs",
+        json!({ "type": "gcs", "bucket": "pg-backups", "credentialsSecretName": "gcs-sa" }),
+    );
+    let gcs = with_endpoint(gcs, "https://storage.example.com");
+    let cluster =
+        with_backup(json!({ "enabled": true, "schedule": "0 2 * * *", "storageName": "gcs" }));
+    let built = build_backups(&cluster, &[gcs]).unwrap();
+    assert_eq!(
+        backup_json(&built),
+        json!({
+            "barmanObjectStore": {
+                "destinationPath": "gs://pg-backups/team-a/my-postgres",
+                "googleCredentials": {
+                    "applicationCredentials": { "name": "gcs-credentials", "key": "GCS_CREDENTIALS" },
+                },
+            },
+        })
+    );
+    assert_eq!(fields(&built), vec!["BackupStorage.endpointURL"]);
+}
+
+#[test]
+fn azure_storage_puts_the_blob_endpoint_in_the_destination_and_requires_it() {
+    let azure = |endpoint: Option<&str>| {
+        let azure = storage(
+            "azure",
+            json!({ "type": "azure", "bucket": "pg", "credentialsSecretName": "azure-keys" }),
+        );
+        match endpoint {
+            Some(endpoint) => with_endpoint(azure, endpoint),
+            None => azure,
+        }
+    };
+    let cluster =
+        with_backup(json!({ "enabled": true, "schedule": "0 2 * * *", "storageName": "azure" }));
+    let built = build_backups(
+        &cluster,
+        &[azure(Some("https://acct.blob.core.windows.net/"))],
+    )
+    .unwrap();
+    assert_eq!(
+        backup_json(&built),
+        json!({
+            "barmanObjectStore": {
+                "destinationPath": "https://acct.blob.core.windows.net/pg/team-a/my-postgres",
+                "azureCredentials": {
+                    "storageAccount": { "name": "azure-credentials", "key": "AZURE_STORAGE_ACCOUNT_NAME" },
+                    "storageKey": { "name": "azure-credentials", "key": "AZURE_STORAGE_ACCOUNT_KEY" },
+                },
+            },
+        })
+    );
+    assert_eq!(fields(&built), Vec::<&str>::new());
+
+    let why = invalid_backup(build_backups(&cluster, &[azure(None)]));
+    assert!(why.contains("endpointURL"), "{why}");
+}
+
+#[test]
+fn filesystem_storage_is_refused() {
+    let pvc = storage(
+        "nfs",
+        json!({ "type": "filesystem", "persistentVolumeClaim": "backups" }),
+    );
+    let cluster =
+        with_backup(json!({ "enabled": true, "schedule": "0 2 * * *", "storageName": "nfs" }));
+    let why = invalid_backup(build_backups(&cluster, &[pvc]));
+    assert!(why.contains("object stores only"), "{why}");
+}
+
+#[test]
+fn every_schedule_and_pitr_must_use_one_storage() {
+    let gcs = storage(
+        "gcs",
+        json!({ "type": "gcs", "bucket": "b", "credentialsSecretName": "gcs-sa" }),
+    );
+    let two_schedules = with_backup(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "schedules": [{ "name": "weekly", "schedule": "0 4 * * 0", "storageName": "gcs" }],
+    }));
+    let why = invalid_backup(build_backups(&two_schedules, &[s3(), gcs.clone()]));
+    assert!(why.contains("one object store"), "{why}");
+    assert!(why.contains("\"gcs\", \"minio\""), "{why}");
+
+    let pitr_elsewhere = with_backup(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "pitr": { "enabled": true, "storageName": "gcs" },
+    }));
+    let why = invalid_backup(build_backups(&pitr_elsewhere, &[s3(), gcs]));
+    assert!(why.contains("one object store"), "{why}");
+}
+
+#[test]
+fn a_storage_the_operator_did_not_find_is_refused() {
+    let cluster =
+        with_backup(json!({ "enabled": true, "schedule": "0 2 * * *", "storageName": "minio" }));
+    let why = invalid_backup(build_backups(&cluster, &[]));
+    assert!(why.contains("\"minio\" was not found"), "{why}");
+}
+
+#[test]
+fn disabled_backups_still_declare_the_storage_but_schedule_nothing() {
+    let cluster = with_backup(json!({
+        "enabled": false,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "schedules": [{ "name": "hourly", "schedule": "0 * * * *", "storageName": "minio" }],
+    }));
+    let built = build_backups(&cluster, &[s3()]).unwrap();
+    assert_eq!(
+        backup_json(&built)["barmanObjectStore"]["destinationPath"],
+        "s3://backups/pg/team-a/my-postgres"
+    );
+    assert!(built.extra.is_empty(), "{:?}", built.extra);
+    assert_eq!(fields(&built), Vec::<&str>::new());
+}
+
+#[test]
+fn pitr_is_the_object_store_wal_archive() {
+    // PITR alone: the store is declared (CloudNativePG then archives WAL),
+    // no schedule runs.
+    let pitr_only = with_backup(json!({ "pitr": { "enabled": true, "storageName": "minio" } }));
+    let built = build_backups(&pitr_only, &[s3()]).unwrap();
+    assert_eq!(
+        backup_json(&built)["barmanObjectStore"]["destinationPath"],
+        "s3://backups/pg/team-a/my-postgres"
+    );
+    assert!(built.extra.is_empty());
+    assert_eq!(fields(&built), Vec::<&str>::new());
+
+    // PITR falls back to the short form's storage.
+    let fallback = with_backup(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "pitr": { "enabled": true },
+    }));
+    let built = build_backups(&fallback, &[s3()]).unwrap();
+    assert!(backup_json(&built)["barmanObjectStore"].is_object());
+    assert_eq!(fields(&built), Vec::<&str>::new());
+
+    // Nowhere to archive to: the cluster is built and says so.
+    let nowhere = with_backup(json!({ "pitr": { "enabled": true } }));
+    let built = build_backups(&nowhere, &[]).unwrap();
+    assert_eq!(backup_json(&built), Value::Null);
+    assert_eq!(fields(&built), vec!["backup.pitr"]);
+
+    // WAL archiving cannot be turned off while a store is configured.
+    let off = with_backup(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "pitr": { "enabled": false },
+    }));
+    let built = build_backups(&off, &[s3()]).unwrap();
+    assert!(backup_json(&built)["barmanObjectStore"].is_object());
+    assert_eq!(fields(&built), vec!["backup.pitr"]);
+}
+
+#[test]
+fn a_bad_cron_is_refused() {
+    for cron in ["0 2 * *", "0 0 2 * * *", "61 2 * * *", "0 2 * * mon-xyz"] {
+        let named = with_backup(json!({
+            "enabled": true,
+            "schedules": [{ "name": "bad", "schedule": cron, "storageName": "minio" }],
+        }));
+        let why = invalid_backup(build_backups(&named, &[s3()]));
+        assert!(why.contains(cron), "{cron}: {why}");
+        // The short form is checked even when it cannot run.
+        let short = with_backup(json!({ "enabled": true, "schedule": cron }));
+        invalid_backup(build_backups(&short, &[]));
+    }
+}
+
+#[test]
+fn a_named_schedule_cannot_take_the_short_forms_name() {
+    let cluster = with_backup(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "schedules": [{ "name": "default", "schedule": "0 4 * * *", "storageName": "minio" }],
+    }));
+    let why = invalid_backup(build_backups(&cluster, &[s3()]));
+    assert!(why.contains("\"default\""), "{why}");
+}
+
+#[test]
+fn a_paused_cluster_suspends_its_schedules() {
+    let mut cluster =
+        with_backup(json!({ "enabled": true, "schedule": "0 2 * * *", "storageName": "minio" }));
+    cluster.spec.paused = true;
+    let built = build_backups(&cluster, &[s3()]).unwrap();
+    assert_eq!(scheduled_of(&built)[0].spec.suspend, Some(true));
+}
+
+#[test]
+fn the_provider_returns_schedules_beside_the_pooler() {
+    let mut cluster =
+        with_backup(json!({ "enabled": true, "schedule": "0 2 * * *", "storageName": "minio" }));
+    cluster.spec.proxy = Some(serde_json::from_value(json!({ "type": "pgbouncer" })).unwrap());
+    let storages = [s3()];
+    let built = Cnpg
+        .build(
+            &cluster,
+            &version(),
+            &BuildInput {
+                backup_storages: &storages,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let kinds: Vec<_> = built
+        .extra
+        .iter()
+        .map(|o| o.types.as_ref().unwrap().kind.clone())
+        .collect();
+    assert_eq!(kinds, vec!["Pooler", "ScheduledBackup"]);
+    assert_eq!(
+        built.object.data["spec"]["backup"]["barmanObjectStore"]["destinationPath"],
+        "s3://backups/pg/team-a/my-postgres"
+    );
+}
+
+// ---- on-demand backups ----
+
+fn database_backup() -> DatabaseBackup {
+    serde_json::from_value(json!({
+        "apiVersion": "dbaas.io/v1",
+        "kind": "DatabaseBackup",
+        "metadata": {
+            "name": "before-upgrade",
+            "namespace": "team-a",
+            "uid": "7a1c1b64-0000-4000-8000-0000000000bb",
+        },
+        "spec": { "clusterName": "my-postgres" },
+    }))
+    .unwrap()
+}
+
+fn archiving_to_minio() -> DatabaseCluster {
+    with_backup(json!({ "enabled": true, "schedule": "0 2 * * *", "storageName": "minio" }))
+}
+
+#[test]
+fn build_backup_makes_a_barman_backup_owned_by_the_database_backup() {
+    let object = Cnpg
+        .build_backup(&database_backup(), &archiving_to_minio(), &s3())
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&object).unwrap(),
+        json!({
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Backup",
+            "metadata": {
+                "name": "before-upgrade",
+                "namespace": "team-a",
+                "labels": {
+                    LABEL_MANAGED_BY: MANAGED_BY_VALUE,
+                    LABEL_CLUSTER: "my-postgres",
+                    LABEL_ENGINE: "postgresql",
+                    dbaas_api::backup::LABEL_BACKUP: "before-upgrade",
+                },
+                "ownerReferences": [{
+                    "apiVersion": "dbaas.io/v1",
+                    "kind": "DatabaseBackup",
+                    "name": "before-upgrade",
+                    "uid": "7a1c1b64-0000-4000-8000-0000000000bb",
+                    "controller": true,
+                }],
+            },
+            "spec": {
+                "cluster": { "name": "my-postgres" },
+                "method": "barmanObjectStore",
+            },
+        })
+    );
+    assert_eq!(Cnpg.backup_resource().unwrap().plural, "backups");
+}
+
+#[test]
+fn build_backup_refuses_a_storage_the_cluster_does_not_archive_to() {
+    let gcs = storage(
+        "gcs",
+        json!({ "type": "gcs", "bucket": "b", "credentialsSecretName": "gcs-sa" }),
+    );
+    let err = Cnpg
+        .build_backup(&database_backup(), &archiving_to_minio(), &gcs)
+        .unwrap_err();
+    assert_eq!(err.reason(), "InvalidBackupSpec");
+    assert!(err.to_string().contains("\"minio\""), "{err}");
+
+    let err = Cnpg
+        .build_backup(&database_backup(), &seed(), &s3())
+        .unwrap_err();
+    assert_eq!(err.reason(), "InvalidBackupSpec");
+    assert!(err.to_string().contains("backup.storageName"), "{err}");
+
+    let pvc = storage(
+        "minio",
+        json!({ "type": "filesystem", "persistentVolumeClaim": "backups" }),
+    );
+    let err = Cnpg
+        .build_backup(&database_backup(), &archiving_to_minio(), &pvc)
+        .unwrap_err();
+    assert!(err.to_string().contains("object stores only"), "{err}");
+}
+
+fn engine_backup(status: Value) -> DynamicObject {
+    let mut backup = serde_json::to_value(
+        build_backup(&database_backup(), &archiving_to_minio(), &s3()).unwrap(),
+    )
+    .unwrap();
+    backup["status"] = status;
+    serde_json::from_value(backup).unwrap()
+}
+
+fn observed(status: Value) -> BackupObservation {
+    Cnpg.observe_backup(&engine_backup(status))
+}
+
+#[test]
+fn every_cnpg_backup_phase_maps_to_ours() {
+    use super::backup::backup_phase as p;
+    let cases = [
+        (p::PENDING, BackupPhase::Pending),
+        (p::STARTED, BackupPhase::Running),
+        (p::RUNNING, BackupPhase::Running),
+        (p::FINALIZING, BackupPhase::Running),
+        (p::COMPLETED, BackupPhase::Succeeded),
+        (p::FAILED, BackupPhase::Failed),
+        (p::WAL_ARCHIVING_FAILING, BackupPhase::Failed),
+        ("somethingNew", BackupPhase::Pending),
+    ];
+    for (text, phase) in cases {
+        assert_eq!(observed(json!({ "phase": text })).phase, phase, "{text}");
+    }
+    assert_eq!(
+        Cnpg.observe_backup(&engine_backup(Value::Null)),
+        BackupObservation::pending()
+    );
+    assert_eq!(observed(json!({})), BackupObservation::pending());
+    let unknown = observed(json!({ "phase": "somethingNew" }));
+    assert!(unknown.message.unwrap().contains("somethingNew"));
+}
+
+#[test]
+fn a_completed_backup_has_its_times_and_barman_location() {
+    let o = observed(json!({
+        "phase": "completed",
+        "startedAt": "2026-03-01T02:00:01Z",
+        "stoppedAt": "2026-03-01T02:04:30Z",
+        "destinationPath": "s3://backups/pg/team-a/my-postgres",
+        "serverName": "my-postgres",
+        "backupId": "20260301T020001",
+        "method": "barmanObjectStore",
+    }));
+    assert_eq!(
+        o,
+        BackupObservation {
+            phase: BackupPhase::Succeeded,
+            started_at: Some(time("2026-03-01T02:00:01Z")),
+            completed_at: Some(time("2026-03-01T02:04:30Z")),
+            destination: Some(
+                "s3://backups/pg/team-a/my-postgres/my-postgres/base/20260301T020001".into()
+            ),
+            message: None,
+        }
+    );
+}
+
+#[test]
+fn a_running_backup_has_no_completion_and_a_failed_one_says_why() {
+    let running = observed(json!({
+        "phase": "running",
+        "startedAt": "2026-03-01T02:00:01Z",
+        "destinationPath": "s3://backups/pg/team-a/my-postgres",
+    }));
+    assert_eq!(running.phase, BackupPhase::Running);
+    assert_eq!(running.started_at, Some(time("2026-03-01T02:00:01Z")));
+    assert_eq!(running.completed_at, None);
+    assert_eq!(
+        running.destination.as_deref(),
+        Some("s3://backups/pg/team-a/my-postgres")
+    );
+
+    let failed = observed(json!({
+        "phase": "failed",
+        "startedAt": "2026-03-01T02:00:01Z",
+        "stoppedAt": "2026-03-01T02:00:09Z",
+        "error": "exit status 4",
+        "commandError": "botocore.exceptions.ClientError: AccessDenied",
+    }));
+    assert_eq!(failed.phase, BackupPhase::Failed);
+    assert_eq!(failed.message.as_deref(), Some("exit status 4"));
+    assert_eq!(failed.completed_at, Some(time("2026-03-01T02:00:09Z")));
+
+    let command_only = observed(json!({ "phase": "failed", "commandError": "AccessDenied" }));
+    assert_eq!(command_only.message.as_deref(), Some("AccessDenied"));
+    let silent = observed(json!({ "phase": "failed" }));
+    assert!(silent.message.unwrap().contains("failed"));
+
+    let wal = observed(json!({ "phase": "walArchivingFailing" }));
+    assert_eq!(wal.phase, BackupPhase::Failed);
+    assert!(wal.message.unwrap().contains("WAL archiving"));
+}
+
+#[test]
+fn an_unreadable_backup_is_pending_with_the_reason() {
+    let mut object = engine_backup(Value::Null);
+    object.data["spec"] = json!("not an object");
+    let o = Cnpg.observe_backup(&object);
+    assert_eq!(o.phase, BackupPhase::Pending);
+    assert!(o.message.unwrap().contains("cannot be read"));
 }

@@ -123,10 +123,10 @@ fn sample_builds_the_percona_server_mongodb() {
         )
     );
     assert_eq!(c.metadata.annotations, None, "nothing we do not need");
-    // backup.enabled is accepted but not applied yet: say so.
+    // The short-form schedule names no storage: it cannot run; say so.
     assert_eq!(
         built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
-        vec!["backup"]
+        vec!["backup.schedule"]
     );
 }
 
@@ -247,26 +247,25 @@ fn data_source_is_refused_rather_than_creating_an_empty_cluster() {
 }
 
 #[test]
-fn monitoring_and_backup_are_reported_as_not_applied() {
+fn monitoring_not_looked_up_and_a_storageless_schedule_are_reported_as_not_applied() {
     let cluster = with_spec(|s| {
         s.monitoring = Some(from_json(json!({ "monitoringConfigName": "pmm" })));
     });
     let built = build(&cluster, &version()).unwrap();
     assert_eq!(
         built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
-        vec!["backup", "monitoring"]
+        vec!["backup.schedule", "monitoring"]
     );
+    // Off, the short-form schedule does not run anyway: nothing to report,
+    // and no storage means no backup section.
     let cluster = with_spec(|s| {
         s.backup = Some(from_json(
-            json!({ "enabled": false, "pitr": { "enabled": true } }),
-        ));
+            json!({ "enabled": false, "schedule": "0 2 * * *" }),
+        ))
     });
-    assert_eq!(
-        build(&cluster, &version()).unwrap().unapplied[0].field,
-        "backup"
-    );
-    let cluster = with_spec(|s| s.backup = Some(from_json(json!({ "enabled": false }))));
-    assert!(build(&cluster, &version()).unwrap().unapplied.is_empty());
+    let built = build(&cluster, &version()).unwrap();
+    assert!(built.unapplied.is_empty());
+    assert_eq!(built.cluster.spec.backup, None);
 }
 
 // ---- config ----
@@ -1020,5 +1019,674 @@ fn supported_operations_are_what_the_percona_resource_can_do() {
         OpsType::Custom,
     ] {
         assert!(!ops.contains(&op), "{op:?}");
+    }
+}
+
+// ---- backups ----
+
+mod backups {
+    use dbaas_api::backup::BackupPhase;
+    use dbaas_api::backup_storage::BackupStorageType;
+    use dbaas_api::{BackupStorageSpec, DatabaseBackup};
+    use kube::core::DynamicObject;
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+    use crate::backup::{BackupObservation, StorageInput};
+    use crate::psmdb::backup::{PBM_IMAGE, state};
+
+    fn storage_spec(type_: BackupStorageType) -> BackupStorageSpec {
+        BackupStorageSpec {
+            type_,
+            bucket: None,
+            region: None,
+            endpoint_url: None,
+            force_path_style: None,
+            verify_tls: true,
+            prefix: None,
+            credentials_secret_name: None,
+            persistent_volume_claim: None,
+            allowed_namespaces: Vec::new(),
+        }
+    }
+
+    fn s3(name: &str) -> StorageInput {
+        StorageInput {
+            name: name.into(),
+            spec: BackupStorageSpec {
+                bucket: Some("backups".into()),
+                region: Some("eu-west-1".into()),
+                credentials_secret_name: Some("s3-keys".into()),
+                ..storage_spec(BackupStorageType::S3)
+            },
+            credentials_secret: Some(format!("{name}-credentials")),
+        }
+    }
+
+    fn azure(name: &str) -> StorageInput {
+        StorageInput {
+            name: name.into(),
+            spec: BackupStorageSpec {
+                bucket: Some("container-1".into()),
+                endpoint_url: Some("https://acct.blob.core.windows.net".into()),
+                prefix: Some("mongo".into()),
+                credentials_secret_name: Some("azure-keys".into()),
+                ..storage_spec(BackupStorageType::Azure)
+            },
+            credentials_secret: Some(format!("{name}-credentials")),
+        }
+    }
+
+    fn filesystem(name: &str, claim: &str) -> StorageInput {
+        StorageInput {
+            name: name.into(),
+            spec: BackupStorageSpec {
+                persistent_volume_claim: Some(claim.into()),
+                ..storage_spec(BackupStorageType::Filesystem)
+            },
+            credentials_secret: None,
+        }
+    }
+
+    fn with_backup(backup: Value) -> DatabaseCluster {
+        with_spec(|s| s.backup = Some(from_json(backup)))
+    }
+
+    fn build_in(cluster: &DatabaseCluster, storages: &[StorageInput]) -> Result<Built, BuildError> {
+        let input = BuildInput {
+            monitoring: None,
+            backup_storages: storages,
+        };
+        build_with(cluster, &version(), &input)
+    }
+
+    fn backup_json(cluster: &DatabaseCluster, storages: &[StorageInput]) -> Value {
+        let built = build_in(cluster, storages).unwrap();
+        serde_json::to_value(built.cluster.spec.backup).unwrap()
+    }
+
+    fn invalid(result: Result<Built, BuildError>) -> String {
+        match result {
+            Err(err @ BuildError::InvalidBackup { .. }) => {
+                assert_eq!(err.reason(), "InvalidBackupSpec");
+                err.to_string()
+            }
+            other => panic!("expected InvalidBackup, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_s3_storage_and_the_short_form_schedule_render_into_percona_fields() {
+        let cluster = with_backup(json!({
+            "enabled": true,
+            "schedule": "0 2 * * *",
+            "retentionCopies": 7,
+            "storageName": "nightly",
+        }));
+        let mut storage = s3("nightly");
+        storage.spec.endpoint_url = Some("https://minio.local:9000".into());
+        storage.spec.force_path_style = Some(true);
+        storage.spec.verify_tls = false;
+        storage.spec.prefix = Some("/dbaas/".into());
+        let built = build_in(&cluster, &[storage]).unwrap();
+        assert!(built.unapplied.is_empty(), "{:?}", built.unapplied);
+        assert_eq!(
+            serde_json::to_value(&built.cluster.spec.backup).unwrap(),
+            json!({
+                "enabled": true,
+                "image": PBM_IMAGE,
+                "storages": {
+                    "nightly": {
+                        "type": "s3",
+                        "main": true,
+                        "s3": {
+                            "bucket": "backups",
+                            "prefix": "dbaas/team-a/my-mongodb",
+                            "region": "eu-west-1",
+                            "endpointUrl": "https://minio.local:9000",
+                            "forcePathStyle": true,
+                            "insecureSkipTLSVerify": true,
+                            "credentialsSecret": "nightly-credentials",
+                        },
+                    },
+                },
+                "tasks": [{
+                    "name": "default",
+                    "enabled": true,
+                    "schedule": "0 2 * * *",
+                    "storageName": "nightly",
+                    "type": "logical",
+                    "retention": { "type": "count", "count": 7, "deleteFromStorage": true },
+                }],
+                "pitr": { "enabled": false },
+            })
+        );
+        // Nothing to mount for object storages.
+        let rs0 = &built.cluster.spec.replsets.as_ref().unwrap()[0];
+        assert_eq!(rs0.sidecar_volumes, None);
+    }
+
+    #[test]
+    fn tls_is_verified_by_default_and_the_path_is_namespace_and_cluster() {
+        let cluster = with_backup(json!({ "enabled": true, "storageName": "s" }));
+        let backup = backup_json(&cluster, &[s3("s")]);
+        assert_eq!(
+            backup["storages"]["s"]["s3"]["insecureSkipTLSVerify"],
+            false
+        );
+        assert_eq!(backup["storages"]["s"]["s3"]["prefix"], "team-a/my-mongodb");
+        assert_eq!(backup["storages"]["s"]["s3"].get("forcePathStyle"), None);
+        assert_eq!(backup["storages"]["s"]["s3"].get("endpointUrl"), None);
+        assert_eq!(backup.get("tasks"), None, "no schedule, no task");
+    }
+
+    #[test]
+    fn an_azure_storage_renders_its_container_and_prefix() {
+        let cluster = with_backup(json!({
+            "enabled": true,
+            "schedules": [{ "name": "hourly", "schedule": "0 * * * *", "storageName": "blob" }],
+        }));
+        let built = build_in(&cluster, &[azure("blob")]).unwrap();
+        assert!(built.unapplied.is_empty(), "{:?}", built.unapplied);
+        let backup = serde_json::to_value(&built.cluster.spec.backup).unwrap();
+        assert_eq!(
+            backup["storages"],
+            json!({
+                "blob": {
+                    "type": "azure",
+                    "main": true,
+                    "azure": {
+                        "container": "container-1",
+                        "prefix": "mongo/team-a/my-mongodb",
+                        "endpointUrl": "https://acct.blob.core.windows.net",
+                        "credentialsSecret": "blob-credentials",
+                    },
+                },
+            })
+        );
+        assert_eq!(
+            backup["tasks"],
+            json!([{
+                "name": "hourly",
+                "enabled": true,
+                "schedule": "0 * * * *",
+                "storageName": "blob",
+                "type": "logical",
+            }])
+        );
+    }
+
+    #[test]
+    fn an_azure_storage_that_skips_tls_verification_is_reported_not_applied() {
+        let cluster = with_backup(json!({ "enabled": true, "storageName": "blob" }));
+        let mut storage = azure("blob");
+        storage.spec.verify_tls = false;
+        let built = build_in(&cluster, &[storage]).unwrap();
+        assert_eq!(
+            built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
+            vec!["backup"]
+        );
+        assert!(built.unapplied[0].why.contains("verifyTLS"));
+    }
+
+    #[test]
+    fn a_filesystem_storage_mounts_its_claim_into_every_pbm_agent() {
+        let cluster = with_backup(json!({
+            "enabled": true,
+            "schedule": "30 1 * * 0",
+            "storageName": "nfs",
+        }));
+        let built = build_in(&cluster, &[filesystem("nfs", "backup-pvc")]).unwrap();
+        let spec = serde_json::to_value(&built.cluster.spec).unwrap();
+        assert_eq!(
+            spec["backup"]["storages"],
+            json!({
+                "nfs": {
+                    "type": "filesystem",
+                    "main": true,
+                    "filesystem": { "path": "/backup-storage/nfs" },
+                },
+            })
+        );
+        assert_eq!(
+            spec["backup"]["volumeMounts"],
+            json!([{
+                "name": "backup-fs-0",
+                "mountPath": "/backup-storage/nfs",
+                "subPath": "team-a/my-mongodb",
+            }])
+        );
+        assert_eq!(
+            spec["replsets"][0]["sidecarVolumes"],
+            json!([{ "name": "backup-fs-0", "persistentVolumeClaim": { "claimName": "backup-pvc" } }])
+        );
+        // No config servers without sharding.
+        assert_eq!(spec["sharding"], json!({ "enabled": false }));
+    }
+
+    #[test]
+    fn a_sharded_cluster_mounts_filesystem_storages_on_config_servers_too() {
+        let mut cluster = with_backup(json!({
+            "enabled": true,
+            "storageName": "nfs-a",
+            "schedules": [{ "name": "weekly", "schedule": "0 3 * * 6", "storageName": "nfs-b" }],
+        }));
+        cluster.spec.proxy = Some(from_json(json!({ "type": "mongos" })));
+        let built = build_in(
+            &cluster,
+            &[filesystem("nfs-a", "pvc-a"), filesystem("nfs-b", "pvc-b")],
+        )
+        .unwrap();
+        let spec = serde_json::to_value(&built.cluster.spec).unwrap();
+        let volumes = json!([
+            { "name": "backup-fs-0", "persistentVolumeClaim": { "claimName": "pvc-a" } },
+            { "name": "backup-fs-1", "persistentVolumeClaim": { "claimName": "pvc-b" } },
+        ]);
+        assert_eq!(spec["replsets"][0]["sidecarVolumes"], volumes);
+        assert_eq!(
+            spec["sharding"]["configsvrReplSet"]["sidecarVolumes"],
+            volumes
+        );
+        assert_eq!(spec["sharding"]["mongos"].get("sidecarVolumes"), None);
+        assert_eq!(
+            spec["backup"]["volumeMounts"][1],
+            json!({ "name": "backup-fs-1", "mountPath": "/backup-storage/nfs-b", "subPath": "team-a/my-mongodb" })
+        );
+        // Two storages: exactly one is main (the short form's).
+        assert_eq!(spec["backup"]["storages"]["nfs-a"]["main"], true);
+        assert_eq!(spec["backup"]["storages"]["nfs-b"].get("main"), None);
+    }
+
+    #[test]
+    fn a_gcs_storage_is_refused() {
+        let cluster = with_backup(json!({ "enabled": true, "storageName": "g" }));
+        let storage = StorageInput {
+            name: "g".into(),
+            spec: BackupStorageSpec {
+                bucket: Some("b".into()),
+                credentials_secret_name: Some("gcs".into()),
+                ..storage_spec(BackupStorageType::Gcs)
+            },
+            credentials_secret: Some("g-credentials".into()),
+        };
+        let why = invalid(build_in(&cluster, &[storage]));
+        assert!(why.contains("gcs"), "{why}");
+        assert!(why.contains("\"g\""), "{why}");
+    }
+
+    #[test]
+    fn a_storage_that_was_not_found_is_refused() {
+        let cluster = with_backup(json!({ "enabled": true, "storageName": "missing" }));
+        let why = invalid(build_in(&cluster, &[s3("other")]));
+        assert!(why.contains("\"missing\" was not found"), "{why}");
+    }
+
+    #[test]
+    fn named_schedules_become_tasks_and_disabled_ones_are_left_out() {
+        let cluster = with_backup(json!({
+            "enabled": true,
+            "schedule": "0 2 * * *",
+            "storageName": "a",
+            "schedules": [
+                { "name": "hourly", "schedule": "15 * * * *", "storageName": "b", "retentionCopies": 24 },
+                { "name": "paused", "enabled": false, "schedule": "0 4 * * *", "storageName": "a" },
+            ],
+        }));
+        let backup = backup_json(&cluster, &[s3("a"), s3("b")]);
+        assert_eq!(
+            backup["tasks"],
+            json!([
+                {
+                    "name": "default", "enabled": true, "schedule": "0 2 * * *",
+                    "storageName": "a", "type": "logical",
+                },
+                {
+                    "name": "hourly", "enabled": true, "schedule": "15 * * * *",
+                    "storageName": "b", "type": "logical",
+                    "retention": { "type": "count", "count": 24, "deleteFromStorage": true },
+                },
+            ])
+        );
+        assert_eq!(backup["storages"]["a"]["main"], true);
+        assert_eq!(backup["storages"]["b"].get("main"), None);
+    }
+
+    #[test]
+    fn a_named_schedule_called_default_clashes_with_the_short_form() {
+        let cluster = with_backup(json!({
+            "enabled": true,
+            "schedule": "0 2 * * *",
+            "storageName": "a",
+            "schedules": [{ "name": "default", "schedule": "0 3 * * *", "storageName": "a" }],
+        }));
+        let why = invalid(build_in(&cluster, &[s3("a")]));
+        assert!(why.contains("\"default\""), "{why}");
+    }
+
+    #[test]
+    fn disabled_backups_still_declare_their_storages_but_schedule_nothing() {
+        let cluster = with_backup(json!({
+            "enabled": false,
+            "schedule": "0 2 * * *",
+            "storageName": "a",
+            "schedules": [{ "name": "hourly", "schedule": "0 * * * *", "storageName": "b" }],
+        }));
+        let built = build_in(&cluster, &[s3("a"), s3("b")]).unwrap();
+        assert!(built.unapplied.is_empty(), "{:?}", built.unapplied);
+        let backup = serde_json::to_value(&built.cluster.spec.backup).unwrap();
+        // The pbm-agent runs (on-demand backups need it).
+        assert_eq!(backup["enabled"], true);
+        assert_eq!(
+            backup["storages"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        assert_eq!(backup.get("tasks"), None);
+        assert_eq!(backup["pitr"], json!({ "enabled": false }));
+    }
+
+    #[test]
+    fn pitr_makes_its_storage_the_main_one() {
+        let cluster = with_backup(json!({
+            "enabled": true,
+            "schedule": "0 2 * * *",
+            "storageName": "a",
+            "pitr": { "enabled": true, "storageName": "b" },
+        }));
+        let backup = backup_json(&cluster, &[s3("a"), s3("b")]);
+        assert_eq!(backup["pitr"], json!({ "enabled": true }));
+        assert_eq!(backup["storages"]["b"]["main"], true);
+        assert_eq!(backup["storages"]["a"].get("main"), None);
+        // Without its own storage PITR uses the short form's.
+        let cluster = with_backup(json!({
+            "enabled": true,
+            "storageName": "a",
+            "schedules": [{ "name": "n", "schedule": "0 2 * * *", "storageName": "b" }],
+            "pitr": { "enabled": true },
+        }));
+        let backup = backup_json(&cluster, &[s3("a"), s3("b")]);
+        assert_eq!(backup["pitr"]["enabled"], true);
+        assert_eq!(backup["storages"]["a"]["main"], true);
+        assert_eq!(backup["storages"]["b"].get("main"), None);
+    }
+
+    #[test]
+    fn pitr_while_scheduled_backups_are_off_still_archives() {
+        let cluster = with_backup(json!({
+            "enabled": false,
+            "pitr": { "enabled": true, "storageName": "a" },
+        }));
+        let backup = backup_json(&cluster, &[s3("a")]);
+        assert_eq!(backup["enabled"], true);
+        assert_eq!(backup["pitr"], json!({ "enabled": true }));
+        assert_eq!(backup["storages"]["a"]["main"], true);
+        assert_eq!(backup.get("tasks"), None);
+    }
+
+    #[test]
+    fn pitr_without_any_storage_is_refused() {
+        let cluster = with_backup(json!({ "enabled": true, "pitr": { "enabled": true } }));
+        let why = invalid(build_in(&cluster, &[]));
+        assert!(why.contains("PITR"), "{why}");
+    }
+
+    #[test]
+    fn bad_crons_are_refused_even_on_schedules_that_are_off() {
+        for backup in [
+            json!({ "enabled": true, "schedule": "0 2 * *", "storageName": "a" }),
+            json!({ "enabled": true, "schedule": "61 2 * * *", "storageName": "a" }),
+            json!({ "enabled": true, "schedule": "0 0 2 * * *", "storageName": "a" }),
+            json!({
+                "enabled": true,
+                "schedules": [{ "name": "n", "enabled": false, "schedule": "x y z a b", "storageName": "a" }],
+            }),
+            json!({ "enabled": false, "schedule": "0 25 * * *", "storageName": "a" }),
+        ] {
+            let why = invalid(build_in(&with_backup(backup.clone()), &[s3("a")]));
+            assert!(why.contains("backup schedule"), "{backup}: {why}");
+        }
+    }
+
+    #[test]
+    fn the_provider_passes_storages_through_build() {
+        let cluster = with_backup(json!({ "enabled": true, "storageName": "a" }));
+        let storages = [s3("a")];
+        let input = BuildInput {
+            monitoring: None,
+            backup_storages: &storages,
+        };
+        let built = Psmdb.build(&cluster, &version(), &input).unwrap();
+        assert_eq!(built.object.data["spec"]["backup"]["image"], PBM_IMAGE);
+        assert_eq!(
+            built.object.data["spec"]["backup"]["storages"]["a"]["s3"]["bucket"],
+            "backups"
+        );
+    }
+
+    // ---- on-demand ----
+
+    const BACKUP: &str = r#"
+apiVersion: dbaas.io/v1
+kind: DatabaseBackup
+metadata:
+  name: before-upgrade
+  namespace: team-a
+  uid: 0b5c1b64-0000-4000-8000-000000000009
+spec:
+  clusterName: my-mongodb
+"#;
+
+    fn database_backup() -> DatabaseBackup {
+        serde_saphyr::from_str(BACKUP).unwrap()
+    }
+
+    fn referencing(storage: &str) -> DatabaseCluster {
+        with_backup(json!({ "enabled": false, "storageName": storage }))
+    }
+
+    #[test]
+    fn an_on_demand_backup_is_a_logical_percona_backup_owned_by_ours() {
+        let object = Psmdb
+            .build_backup(&database_backup(), &referencing("nightly"), &s3("nightly"))
+            .unwrap();
+        let mut value = serde_json::to_value(&object).unwrap();
+        let owner = value["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences")
+            .unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "apiVersion": "psmdb.percona.com/v1",
+                "kind": "PerconaServerMongoDBBackup",
+                "metadata": {
+                    "name": "before-upgrade",
+                    "namespace": "team-a",
+                    "labels": {
+                        "app.kubernetes.io/managed-by": MANAGED_BY_VALUE,
+                        (LABEL_CLUSTER): "my-mongodb",
+                        (LABEL_ENGINE): "mongodb",
+                        "dbaas.io/backup": "before-upgrade",
+                    },
+                },
+                "spec": {
+                    "clusterName": "my-mongodb",
+                    "storageName": "nightly",
+                    "type": "logical",
+                },
+            })
+        );
+        assert_eq!(
+            owner,
+            json!([{
+                "apiVersion": "dbaas.io/v1",
+                "kind": "DatabaseBackup",
+                "name": "before-upgrade",
+                "uid": "0b5c1b64-0000-4000-8000-000000000009",
+                "controller": true,
+            }])
+        );
+        let resource = Psmdb.backup_resource().unwrap();
+        assert_eq!(
+            (
+                resource.group.as_str(),
+                resource.version.as_str(),
+                resource.kind.as_str(),
+                resource.plural.as_str()
+            ),
+            (
+                "psmdb.percona.com",
+                "v1",
+                "PerconaServerMongoDBBackup",
+                "perconaservermongodbbackups"
+            )
+        );
+    }
+
+    #[test]
+    fn an_on_demand_backup_into_a_storage_the_cluster_does_not_declare_is_refused() {
+        let err = Psmdb
+            .build_backup(
+                &database_backup(),
+                &referencing("nightly"),
+                &s3("elsewhere"),
+            )
+            .unwrap_err();
+        assert!(matches!(err, BuildError::InvalidBackup { .. }), "{err}");
+        assert!(err.to_string().contains("\"elsewhere\""), "{err}");
+        let gcs = StorageInput {
+            name: "nightly".into(),
+            spec: storage_spec(BackupStorageType::Gcs),
+            credentials_secret: None,
+        };
+        let err = Psmdb
+            .build_backup(&database_backup(), &referencing("nightly"), &gcs)
+            .unwrap_err();
+        assert!(err.to_string().contains("gcs"), "{err}");
+    }
+
+    fn percona_backup(status: Option<Value>) -> DynamicObject {
+        let mut object = json!({
+            "apiVersion": "psmdb.percona.com/v1",
+            "kind": "PerconaServerMongoDBBackup",
+            "metadata": { "name": "before-upgrade", "namespace": "team-a" },
+            "spec": { "clusterName": "my-mongodb", "storageName": "nightly", "type": "logical" },
+        });
+        if let Some(status) = status {
+            object["status"] = status;
+        }
+        from_json(object)
+    }
+
+    fn observed(status: Value) -> BackupObservation {
+        Psmdb.observe_backup(&percona_backup(Some(status)))
+    }
+
+    #[test]
+    fn a_backup_percona_has_not_touched_is_pending() {
+        assert_eq!(
+            Psmdb.observe_backup(&percona_backup(None)),
+            BackupObservation::pending()
+        );
+        assert_eq!(observed(json!({})), BackupObservation::pending());
+        assert_eq!(
+            observed(json!({ "state": state::NEW })),
+            BackupObservation::pending()
+        );
+    }
+
+    #[test]
+    fn waiting_is_pending_with_a_reason() {
+        let o = observed(json!({ "state": state::WAITING }));
+        assert_eq!(o.phase, BackupPhase::Pending);
+        assert!(o.message.unwrap().starts_with("waiting"));
+        // Percona's own words win when it gives some.
+        let o = observed(json!({ "state": state::WAITING, "error": "cluster is not ready" }));
+        assert_eq!(o.message.as_deref(), Some("cluster is not ready"));
+    }
+
+    #[test]
+    fn requested_and_running_are_running_with_the_start_time() {
+        for text in [state::REQUESTED, state::RUNNING] {
+            let o = observed(json!({
+                "state": text,
+                "start": "2026-03-01T02:00:05Z",
+                "destination": "s3://backups/team-a/my-mongodb/2026-03-01T02:00:00Z",
+                "storageName": "nightly",
+            }));
+            assert_eq!(
+                o,
+                BackupObservation {
+                    phase: BackupPhase::Running,
+                    started_at: Some(time("2026-03-01T02:00:05Z")),
+                    completed_at: None,
+                    destination: Some("s3://backups/team-a/my-mongodb/2026-03-01T02:00:00Z".into()),
+                    message: Some(text.into()),
+                },
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn ready_is_succeeded_with_times_and_destination() {
+        let o = observed(json!({
+            "state": state::READY,
+            "start": "2026-03-01T02:00:05Z",
+            "completed": "2026-03-01T02:04:10Z",
+            "lastTransition": "2026-03-01T02:04:10Z",
+            "destination": "s3://backups/team-a/my-mongodb/2026-03-01T02:00:00Z",
+            "pbmName": "2026-03-01T02:00:00Z",
+            "size": "1.2MB",
+            "type": "logical",
+        }));
+        assert_eq!(
+            o,
+            BackupObservation {
+                phase: BackupPhase::Succeeded,
+                started_at: Some(time("2026-03-01T02:00:05Z")),
+                completed_at: Some(time("2026-03-01T02:04:10Z")),
+                destination: Some("s3://backups/team-a/my-mongodb/2026-03-01T02:00:00Z".into()),
+                message: Some("ready".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn error_and_rejected_are_failed_with_percona_s_error() {
+        let o = observed(json!({
+            "state": state::ERROR,
+            "start": "2026-03-01T02:00:05Z",
+            "error": "starting deadline exceeded",
+            "destination": "",
+        }));
+        assert_eq!(o.phase, BackupPhase::Failed);
+        assert_eq!(o.message.as_deref(), Some("starting deadline exceeded"));
+        assert_eq!(o.started_at, Some(time("2026-03-01T02:00:05Z")));
+        assert_eq!(o.destination, None, "an empty destination is none");
+        let o = observed(json!({ "state": state::REJECTED }));
+        assert_eq!(o.phase, BackupPhase::Failed);
+        assert!(o.message.unwrap().contains("rejected"));
+    }
+
+    #[test]
+    fn an_unknown_state_is_pending_and_said_so() {
+        let o = observed(json!({ "state": "snapshotting" }));
+        assert_eq!(o.phase, BackupPhase::Pending);
+        assert!(o.message.unwrap().contains("snapshotting"));
+    }
+
+    #[test]
+    fn an_unreadable_backup_is_pending_with_the_reason() {
+        let o = observed(json!({ "state": 7 }));
+        assert_eq!(o.phase, BackupPhase::Pending);
+        assert!(
+            o.message.unwrap().contains("cannot be read"),
+            "a wrong type is reported, not a panic"
+        );
     }
 }

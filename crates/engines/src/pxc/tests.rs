@@ -207,10 +207,10 @@ fn seed_sample_builds_the_pxc_cluster() {
         )
     );
     assert!(c.status.is_none());
-    // backup.enabled is accepted but not applied yet: say so.
+    // The seed's schedule names no storage: it cannot run, say so.
     assert_eq!(
         built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
-        vec!["backup"]
+        vec!["backup.schedule"]
     );
 }
 
@@ -557,7 +557,7 @@ fn monitoring_and_pitr_are_reported_as_not_applied() {
     let built = build(&cluster, &version()).unwrap();
     assert_eq!(
         built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
-        vec!["backup", "monitoring"]
+        vec!["backup.pitr", "monitoring"]
     );
     let cluster = with_spec(|s| s.backup = None);
     assert!(build(&cluster, &version()).unwrap().unapplied.is_empty());
@@ -875,4 +875,546 @@ fn provider_reads_the_dynamic_object_and_tolerates_odd_conditions() {
         (o.phase.phase, o.phase.reason),
         (ClusterPhase::Unknown, "EngineStatusUnreadable")
     );
+}
+
+// ---- backups ----
+
+use super::backup::{
+    BACKUP_IMAGE_80, BACKUP_IMAGE_84, backup_image, backup_state, binlog_storage_key,
+};
+use crate::backup::StorageInput;
+use dbaas_api::BackupStorageSpec;
+use dbaas_api::backup::BackupPhase;
+
+fn storage(name: &str, spec: Value) -> StorageInput {
+    let spec: BackupStorageSpec = from_json(spec);
+    let credentials_secret = (spec.type_
+        != dbaas_api::backup_storage::BackupStorageType::Filesystem)
+        .then(|| format!("{name}-credentials"));
+    StorageInput {
+        name: name.to_owned(),
+        spec,
+        credentials_secret,
+    }
+}
+
+fn s3_storage() -> StorageInput {
+    let mut minio = storage(
+        "minio",
+        json!({
+            "type": "s3",
+            "bucket": "backups",
+            "region": "us-east-1",
+            "forcePathStyle": true,
+            "prefix": "/dbaas/",
+            "credentialsSecretName": "minio-keys"
+        }),
+    );
+    minio.spec.endpoint_url = Some("https://minio.example:9000".into());
+    minio.spec.verify_tls = false;
+    minio
+}
+
+fn azure_storage() -> StorageInput {
+    let mut blob = storage(
+        "blob",
+        json!({
+            "type": "azure",
+            "bucket": "pxc-container",
+            "credentialsSecretName": "azure-keys"
+        }),
+    );
+    blob.spec.endpoint_url = Some("https://acct.blob.core.windows.net".into());
+    blob
+}
+
+fn backed_up(backup: Value) -> DatabaseCluster {
+    with_spec(|s| s.backup = Some(from_json(backup)))
+}
+
+fn build_with_storages(
+    cluster: &DatabaseCluster,
+    storages: &[StorageInput],
+) -> Result<Built, BuildError> {
+    build_with(
+        cluster,
+        &version(),
+        &BuildInput {
+            backup_storages: storages,
+            ..Default::default()
+        },
+    )
+}
+
+fn backup_json(cluster: &DatabaseCluster, storages: &[StorageInput]) -> Value {
+    let built = build_with_storages(cluster, storages).unwrap();
+    serde_json::to_value(built.cluster.spec.backup).unwrap()
+}
+
+fn refusal(cluster: &DatabaseCluster, storages: &[StorageInput]) -> String {
+    let err = build_with_storages(cluster, storages).unwrap_err();
+    assert_eq!(err.reason(), "InvalidBackupSpec", "{err}");
+    err.to_string()
+}
+
+#[test]
+fn s3_storage_with_schedules_renders_percona_storages_and_schedules() {
+    let cluster = backed_up(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "retentionCopies": 7,
+        "storageName": "minio",
+        "schedules": [
+            { "name": "weekly", "schedule": "30 3 * * 0", "storageName": "minio" },
+            { "name": "off", "enabled": false, "schedule": "0 4 * * *", "storageName": "minio" }
+        ]
+    }));
+    assert_eq!(
+        backup_json(&cluster, &[s3_storage()]),
+        json!({
+            "image": BACKUP_IMAGE_80,
+            "storages": {
+                "minio": {
+                    "type": "s3",
+                    "verifyTLS": false,
+                    "s3": {
+                        "bucket": "backups/dbaas/team-a/my-mysql",
+                        "credentialsSecret": "minio-credentials",
+                        "region": "us-east-1",
+                        "endpointUrl": "https://minio.example:9000",
+                        "forcePathStyle": true
+                    }
+                }
+            },
+            "schedule": [
+                {
+                    "name": "default",
+                    "schedule": "0 2 * * *",
+                    "storageName": "minio",
+                    "retention": { "type": "count", "count": 7, "deleteFromStorage": true }
+                },
+                { "name": "weekly", "schedule": "30 3 * * 0", "storageName": "minio" }
+            ]
+        })
+    );
+    let built = build_with_storages(&cluster, &[s3_storage()]).unwrap();
+    assert!(built.unapplied.is_empty(), "{:?}", built.unapplied);
+}
+
+#[test]
+fn azure_storage_renders_a_container_path() {
+    let cluster = backed_up(json!({
+        "enabled": true,
+        "schedules": [{ "name": "nightly", "schedule": "0 1 * * *", "storageName": "blob" }]
+    }));
+    assert_eq!(
+        backup_json(&cluster, &[azure_storage()]),
+        json!({
+            "image": BACKUP_IMAGE_80,
+            "storages": {
+                "blob": {
+                    "type": "azure",
+                    "verifyTLS": true,
+                    "azure": {
+                        "container": "pxc-container/team-a/my-mysql",
+                        "credentialsSecret": "blob-credentials",
+                        "endpointUrl": "https://acct.blob.core.windows.net"
+                    }
+                }
+            },
+            "schedule": [{ "name": "nightly", "schedule": "0 1 * * *", "storageName": "blob" }]
+        })
+    );
+}
+
+#[test]
+fn disabled_backups_still_declare_their_storages_without_schedules() {
+    let cluster = backed_up(json!({
+        "enabled": false,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "schedules": [{ "name": "nightly", "schedule": "0 1 * * *", "storageName": "blob" }]
+    }));
+    let backup = backup_json(&cluster, &[s3_storage(), azure_storage()]);
+    assert_eq!(
+        backup["storages"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["blob", "minio"]
+    );
+    assert_eq!(backup.get("schedule"), None);
+    assert_eq!(backup.get("pitr"), None);
+}
+
+#[test]
+fn no_storage_named_means_no_backup_section_and_a_storageless_schedule_is_reported() {
+    // The seed: enabled, a cron, but no storage.
+    let built = build_with_storages(&seed(), &[s3_storage()]).unwrap();
+    assert_eq!(built.cluster.spec.backup, None);
+    assert_eq!(
+        built.unapplied.iter().map(|u| u.field).collect::<Vec<_>>(),
+        vec!["backup.schedule"]
+    );
+    let cluster = with_spec(|s| s.backup = None);
+    let built = build_with_storages(&cluster, &[]).unwrap();
+    assert_eq!(built.cluster.spec.backup, None);
+    assert!(built.unapplied.is_empty());
+}
+
+#[test]
+fn the_backup_image_follows_the_pxc_major_version() {
+    let image_for = |version: &str| {
+        backup_image(&ResolvedVersion {
+            version: version.into(),
+            image: format!("percona/percona-xtradb-cluster:{version}"),
+        })
+    };
+    assert_eq!(image_for("8.4.8-8.1").unwrap(), BACKUP_IMAGE_84);
+    assert_eq!(image_for("8.0.45-36.1").unwrap(), BACKUP_IMAGE_80);
+    assert_eq!(
+        image_for("5.7.44-31.65").unwrap(),
+        "percona/percona-xtrabackup:2.4.29"
+    );
+    // A policy version named otherwise is judged by its image tag.
+    let by_tag = backup_image(&ResolvedVersion {
+        version: "house-build".into(),
+        image: "registry.local/pxc:8.4.9-9.1".into(),
+    });
+    assert_eq!(by_tag.unwrap(), BACKUP_IMAGE_84);
+    let err = image_for("9.1.0").unwrap_err();
+    assert_eq!(err.reason(), "InvalidBackupSpec");
+    // Every version we offer has one.
+    for offered in Pxc.versions() {
+        assert!(backup_image(&offered).is_ok(), "{}", offered.version);
+    }
+    let cluster = backed_up(json!({ "enabled": true, "storageName": "minio" }));
+    let built = build_with(
+        &cluster,
+        &resolve_version(&Pxc, Some("8.4.8-8.1"), None).unwrap(),
+        &BuildInput {
+            backup_storages: &[s3_storage()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        built.cluster.spec.backup.unwrap().image.as_deref(),
+        Some(BACKUP_IMAGE_84)
+    );
+}
+
+#[test]
+fn gcs_and_filesystem_storages_are_refused_with_advice() {
+    let gcs = storage(
+        "gcs",
+        json!({ "type": "gcs", "bucket": "b", "credentialsSecretName": "gcs-keys" }),
+    );
+    let cluster = backed_up(json!({ "enabled": true, "storageName": "gcs" }));
+    let why = refusal(&cluster, &[gcs]);
+    assert!(why.contains("type s3"), "{why}");
+    assert!(why.contains("https://storage.googleapis.com"), "{why}");
+    assert!(why.contains("HMAC"), "{why}");
+
+    let pvc = storage(
+        "nfs",
+        json!({ "type": "filesystem", "persistentVolumeClaim": "backup-pvc" }),
+    );
+    let cluster = backed_up(json!({ "enabled": false, "storageName": "nfs" }));
+    let why = refusal(&cluster, &[pvc]);
+    assert!(why.contains("\"backup-pvc\""), "{why}");
+    assert!(why.contains("new PVC for every backup"), "{why}");
+}
+
+#[test]
+fn a_storage_that_was_not_found_is_refused() {
+    let cluster = backed_up(json!({ "enabled": true, "storageName": "minio" }));
+    let why = refusal(&cluster, &[azure_storage()]);
+    assert!(why.contains("\"minio\" was not found"), "{why}");
+}
+
+#[test]
+fn a_bad_cron_is_refused() {
+    for cron in ["0 2 * *", "61 2 * * *", "0 0 2 * * *"] {
+        let cluster = backed_up(json!({
+            "enabled": true,
+            "schedules": [{ "name": "bad", "schedule": cron, "storageName": "minio" }]
+        }));
+        let why = refusal(&cluster, &[s3_storage()]);
+        assert!(why.contains(cron), "{why}");
+    }
+}
+
+#[test]
+fn a_named_schedule_called_default_clashes_with_the_short_form() {
+    let cluster = backed_up(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "schedules": [{ "name": "default", "schedule": "0 3 * * *", "storageName": "minio" }]
+    }));
+    let why = refusal(&cluster, &[s3_storage()]);
+    assert!(why.contains("unique schedule names"), "{why}");
+}
+
+#[test]
+fn pitr_uploads_binlogs_to_their_own_folder_of_the_storage() {
+    let cluster = backed_up(json!({
+        "enabled": true,
+        "schedule": "0 2 * * *",
+        "storageName": "minio",
+        "pitr": { "enabled": true }
+    }));
+    let backup = backup_json(&cluster, &[s3_storage()]);
+    assert_eq!(
+        backup["pitr"],
+        json!({ "enabled": true, "storageName": "minio-binlogs", "timeBetweenUploads": 60.0 })
+    );
+    assert_eq!(binlog_storage_key("minio"), "minio-binlogs");
+    assert_eq!(
+        backup["storages"]["minio-binlogs"],
+        json!({
+            "type": "s3",
+            "verifyTLS": false,
+            "s3": {
+                "bucket": "backups/dbaas/team-a/my-mysql/binlogs",
+                "credentialsSecret": "minio-credentials",
+                "region": "us-east-1",
+                "endpointUrl": "https://minio.example:9000",
+                "forcePathStyle": true
+            }
+        })
+    );
+    // Full backups keep the cluster's own folder.
+    assert_eq!(
+        backup["storages"]["minio"]["s3"]["bucket"],
+        "backups/dbaas/team-a/my-mysql"
+    );
+
+    // Its own storage, on Azure, with scheduled backups off.
+    let cluster = backed_up(json!({
+        "enabled": false,
+        "storageName": "minio",
+        "pitr": { "enabled": true, "storageName": "blob" }
+    }));
+    let backup = backup_json(&cluster, &[s3_storage(), azure_storage()]);
+    assert_eq!(backup["pitr"]["storageName"], "blob-binlogs");
+    assert_eq!(
+        backup["storages"]["blob-binlogs"]["azure"]["container"],
+        "pxc-container/team-a/my-mysql/binlogs"
+    );
+    assert_eq!(backup.get("schedule"), None);
+
+    // PITR off: no pitr section, no binlog storage.
+    let cluster = backed_up(json!({
+        "enabled": true,
+        "storageName": "minio",
+        "pitr": { "enabled": false, "storageName": "minio" }
+    }));
+    let backup = backup_json(&cluster, &[s3_storage()]);
+    assert_eq!(backup.get("pitr"), None);
+    assert_eq!(backup["storages"].as_object().unwrap().len(), 1);
+}
+
+#[test]
+fn pitr_refusals_and_a_pitr_without_storage() {
+    let mut regionless = s3_storage();
+    regionless.spec.region = None;
+    let cluster = backed_up(json!({
+        "enabled": true,
+        "storageName": "minio",
+        "pitr": { "enabled": true }
+    }));
+    let why = refusal(&cluster, &[regionless.clone()]);
+    assert!(why.contains("no region"), "{why}");
+    // Full backups alone do not need the region.
+    let cluster = backed_up(json!({ "enabled": true, "storageName": "minio" }));
+    assert!(build_with_storages(&cluster, &[regionless]).is_ok());
+
+    // PITR on a filesystem storage is refused like any filesystem storage.
+    let pvc = storage(
+        "nfs",
+        json!({ "type": "filesystem", "persistentVolumeClaim": "backup-pvc" }),
+    );
+    let cluster = backed_up(json!({ "pitr": { "enabled": true, "storageName": "nfs" } }));
+    assert!(refusal(&cluster, &[pvc]).contains("filesystem"));
+
+    // A user storage named like the binlog entry.
+    let mut twin = azure_storage();
+    twin.name = "minio-binlogs".into();
+    let cluster = backed_up(json!({
+        "enabled": true,
+        "storageName": "minio",
+        "schedules": [{ "name": "az", "schedule": "0 1 * * *", "storageName": "minio-binlogs" }],
+        "pitr": { "enabled": true }
+    }));
+    assert!(refusal(&cluster, &[s3_storage(), twin]).contains("rename one"));
+}
+
+fn database_backup(storage: Option<&str>) -> DatabaseBackup {
+    let mut spec = json!({ "clusterName": "my-mysql" });
+    if let Some(storage) = storage {
+        spec["storageName"] = json!(storage);
+    }
+    from_json(json!({
+        "apiVersion": "dbaas.io/v1",
+        "kind": "DatabaseBackup",
+        "metadata": {
+            "name": "before-upgrade",
+            "namespace": "team-a",
+            "uid": "7a1c1b64-0000-4000-8000-0000000000b1"
+        },
+        "spec": spec
+    }))
+}
+
+#[test]
+fn build_backup_makes_a_percona_backup_owned_by_the_database_backup() {
+    let cluster = backed_up(json!({ "enabled": true, "storageName": "minio" }));
+    let object = Pxc
+        .build_backup(&database_backup(Some("minio")), &cluster, &s3_storage())
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&object).unwrap(),
+        json!({
+            "apiVersion": "pxc.percona.com/v1",
+            "kind": "PerconaXtraDBClusterBackup",
+            "metadata": {
+                "name": "before-upgrade",
+                "namespace": "team-a",
+                "labels": {
+                    LABEL_MANAGED_BY: MANAGED_BY_VALUE,
+                    LABEL_CLUSTER: "my-mysql",
+                    LABEL_ENGINE: "mysql",
+                    "dbaas.io/backup": "before-upgrade"
+                },
+                "ownerReferences": [{
+                    "apiVersion": "dbaas.io/v1",
+                    "kind": "DatabaseBackup",
+                    "name": "before-upgrade",
+                    "uid": "7a1c1b64-0000-4000-8000-0000000000b1",
+                    "controller": true
+                }]
+            },
+            "spec": { "pxcCluster": "my-mysql", "storageName": "minio" }
+        })
+    );
+    let resource = Pxc.backup_resource().unwrap();
+    assert_eq!(
+        (
+            resource.group.as_str(),
+            resource.version.as_str(),
+            resource.kind.as_str(),
+            resource.plural.as_str()
+        ),
+        (
+            "pxc.percona.com",
+            "v1",
+            "PerconaXtraDBClusterBackup",
+            "perconaxtradbclusterbackups"
+        )
+    );
+}
+
+#[test]
+fn build_backup_refuses_storages_the_cluster_does_not_declare_or_percona_cannot_use() {
+    let cluster = backed_up(json!({ "enabled": true, "storageName": "minio" }));
+    let err = Pxc
+        .build_backup(&database_backup(Some("blob")), &cluster, &azure_storage())
+        .unwrap_err();
+    assert_eq!(err.reason(), "InvalidBackupSpec");
+    assert!(
+        err.to_string()
+            .contains("does not use BackupStorage \"blob\""),
+        "{err}"
+    );
+
+    let gcs = storage(
+        "minio",
+        json!({ "type": "gcs", "bucket": "b", "credentialsSecretName": "k" }),
+    );
+    let err = Pxc
+        .build_backup(&database_backup(None), &cluster, &gcs)
+        .unwrap_err();
+    assert!(err.to_string().contains("storage.googleapis.com"), "{err}");
+}
+
+fn percona_backup(status: Option<Value>) -> DynamicObject {
+    let mut object = json!({
+        "apiVersion": "pxc.percona.com/v1",
+        "kind": "PerconaXtraDBClusterBackup",
+        "metadata": { "name": "before-upgrade", "namespace": "team-a" },
+        "spec": { "pxcCluster": "my-mysql", "storageName": "minio" }
+    });
+    if let Some(status) = status {
+        object["status"] = status;
+    }
+    from_json(object)
+}
+
+#[test]
+fn observe_backup_maps_every_percona_state() {
+    let destination = "s3://backups/dbaas/team-a/my-mysql/my-mysql-2026-11-24-05:00:00-full";
+    let observe = |status: Option<Value>| Pxc.observe_backup(&percona_backup(status));
+
+    assert_eq!(observe(None), BackupObservation::pending());
+    let new = observe(Some(json!({ "state": "", "storage_type": "" })));
+    assert_eq!((new.phase, new.message), (BackupPhase::Pending, None));
+
+    let suspended = observe(Some(json!({ "state": backup_state::SUSPENDED })));
+    assert_eq!(suspended.phase, BackupPhase::Pending);
+    assert!(suspended.message.unwrap().contains("suspended"));
+
+    for state in [backup_state::STARTING, backup_state::RUNNING] {
+        let running = observe(Some(json!({
+            "state": state,
+            "destination": destination,
+            "storageName": "minio"
+        })));
+        assert_eq!(running.phase, BackupPhase::Running, "{state}");
+        assert_eq!(running.destination.as_deref(), Some(destination));
+        assert_eq!(running.completed_at, None);
+        assert_eq!(running.message, Some(format!("Percona: {state}")));
+    }
+
+    let done = observe(Some(json!({
+        "state": backup_state::SUCCEEDED,
+        "destination": destination,
+        "completed": "2026-11-24T05:03:19Z"
+    })));
+    assert_eq!(
+        done,
+        BackupObservation {
+            phase: BackupPhase::Succeeded,
+            started_at: None,
+            completed_at: Some(time("2026-11-24T05:03:19Z")),
+            destination: Some(destination.to_owned()),
+            message: Some("Percona: Succeeded".to_owned()),
+        }
+    );
+
+    let failed = observe(Some(json!({
+        "state": backup_state::FAILED,
+        "error": "xbcloud: Probe failed. Please check your credentials and endpoint settings"
+    })));
+    assert_eq!(failed.phase, BackupPhase::Failed);
+    assert!(failed.message.unwrap().contains("Probe failed"));
+    // Without `error`, the last condition's message; without either, a
+    // plain statement.
+    let failed = observe(Some(json!({
+        "state": backup_state::FAILED,
+        "conditions": [{ "type": "Failed", "status": "True", "message": "job failed: deadline" }]
+    })));
+    assert_eq!(failed.message.as_deref(), Some("job failed: deadline"));
+    let failed = observe(Some(json!({ "state": backup_state::FAILED })));
+    assert_eq!(failed.phase, BackupPhase::Failed);
+    assert!(failed.message.is_some());
+
+    let odd = observe(Some(
+        json!({ "state": "Paused", "completed": "not a time" }),
+    ));
+    assert_eq!(odd.phase, BackupPhase::Pending);
+    assert_eq!(odd.completed_at, None);
+    assert!(odd.message.unwrap().contains("Paused"));
 }

@@ -432,6 +432,7 @@ pub(crate) async fn dereference(
     // policy would resolve another default version.
     ctx.caches_synced().await;
     let monitoring = monitoring::lookup(ctx, cluster).await?;
+    let backup_storages = crate::backup::storage::lookup(&ctx.client, cluster).await?;
     let policy = ctx
         .engines
         .state()
@@ -469,6 +470,7 @@ pub(crate) async fn dereference(
         foreign_engine_object,
         template,
         monitoring,
+        backup_storages,
         applied_version,
     })
 }

@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ObjectMeta, PartialObjectMeta};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::debug;
@@ -244,36 +244,6 @@ fn applied_data_by_us(meta: &ObjectMeta) -> bool {
                 .and_then(|d| d.as_object())
                 .is_some_and(|keys| !keys.is_empty())
     })
-}
-
-/// MonitoringConfigs, kept in a store for [`clusters_of_secret`] while they
-/// trigger [`clusters_of_config`]. Watch errors are logged, not passed on:
-/// they would back off every other trigger of the controller.
-pub fn config_trigger(
-    client: &Client,
-    namespace: Option<&str>,
-) -> (
-    Store<MonitoringConfig>,
-    impl Stream<Item = Result<MonitoringConfig, watcher::Error>> + Send + 'static,
-) {
-    let api: Api<MonitoringConfig> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects()
-        .filter_map(|event| async move {
-            match event {
-                Ok(config) => Some(Ok(config)),
-                Err(err) => {
-                    debug!("MonitoringConfig watch: {err}");
-                    None
-                }
-            }
-        });
-    (store, stream)
 }
 
 /// Secrets, metadata only: a changed credentials Secret is copied again.

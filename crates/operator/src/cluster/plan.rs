@@ -9,6 +9,7 @@ use dbaas_engines::{
 };
 
 use super::monitoring::{self, Found, MonitoringLookup};
+use crate::backup::storage::{self, StorageLookup};
 
 /// What the dereference stage found.
 #[derive(Clone, Debug, Default)]
@@ -26,6 +27,8 @@ pub struct References {
     )>,
     /// The MonitoringConfig `spec.monitoring` references, as found.
     pub monitoring: Option<MonitoringLookup>,
+    /// The BackupStorages the cluster's backup spec names, as found.
+    pub backup_storages: Vec<StorageLookup>,
     /// The version this process last applied for the cluster. The cluster
     /// read from the watch cache may not show our status write yet, and a
     /// cluster that names no version must not take a new default then.
@@ -180,8 +183,19 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
             );
         }
     };
+    // Every storage the backup spec names must exist with its credentials:
+    // a backup schedule that silently writes nowhere is worse than none.
+    if let Some((reason, message)) = refs.backup_storages.iter().find_map(storage::refusal) {
+        return refuse(dbaas_api::common::condition::VALID, reason, message, false);
+    }
+    let storages: Vec<_> = refs
+        .backup_storages
+        .iter()
+        .filter_map(storage::input)
+        .collect();
     let input = BuildInput {
         monitoring: monitoring_config,
+        backup_storages: &storages,
     };
     let mut built = match provider.build(cluster, &version, &input) {
         Ok(built) => built,

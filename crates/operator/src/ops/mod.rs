@@ -17,10 +17,13 @@ pub mod queue;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbaas_api::DatabaseCluster;
+use dbaas_api::backup::BackupPhase;
 use dbaas_api::cluster::QueuedOperation;
 use dbaas_api::common::{FIELD_MANAGER, OPS_FIELD_MANAGER};
+use dbaas_api::common::{LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
+use dbaas_api::ops::LABEL_OPS_REQUEST;
 use dbaas_api::ops::{AppliedChange, OpsPhase, OpsRequestStatus, OpsType};
+use dbaas_api::{DatabaseBackup, DatabaseCluster};
 use dbaas_api::{EngineType, OpsRequest};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
 use dbaas_engines::provider_for;
@@ -340,6 +343,13 @@ impl Run<'_> {
                     },
                 }
             }
+            Mechanism::Backup => match plan::backup_request(&self.name, &self.op.spec, cluster) {
+                Err(refusal) => return Ok((self.refused(refusal), Action::await_change())),
+                Ok((backup_name, _)) => AppliedChange {
+                    backup_name: Some(backup_name),
+                    ..AppliedChange::default()
+                },
+            },
         };
         status.applied = Some(applied);
         status.message = Some(format!("{} started", self.op.spec.type_));
@@ -479,6 +489,10 @@ impl Run<'_> {
                     .await?;
                 }
             }
+            Mechanism::Backup => match self.ensure_backup(cluster, &applied).await? {
+                Ok(found) => evidence.backup = found,
+                Err(refusal) => return Ok((self.refused(refusal), Action::await_change())),
+            },
         }
         status.progress = Some("1/2".to_owned());
         status.applied = Some(applied.clone());
@@ -494,7 +508,86 @@ impl Run<'_> {
                 status.message = Some(message);
                 Ok((status, Action::requeue(recheck)))
             }
+            Progress::Failed(message) => {
+                let mut failed = self.finished(OpsPhase::Failed, "Failed", message);
+                failed.applied = Some(applied);
+                Ok((failed, Action::await_change()))
+            }
         }
+    }
+
+    /// Makes sure the operation's DatabaseBackup exists (created once, with
+    /// this operation's label) and reads its phase. A DatabaseBackup of that
+    /// name that another made is refused, never taken over.
+    async fn ensure_backup(
+        &self,
+        cluster: &DatabaseCluster,
+        applied: &AppliedChange,
+    ) -> Result<Result<Option<(BackupPhase, Option<String>)>, Refusal>, Error> {
+        let (name, storage) = match plan::backup_request(&self.name, &self.op.spec, cluster) {
+            Ok(request) => request,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let name = applied.backup_name.clone().unwrap_or(name);
+        let api = self.ctx.cluster.api::<DatabaseBackup>(&self.namespace);
+        let existing = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| self.dereference_error(source))?;
+        let backup = match existing {
+            Some(existing) => {
+                let ours = existing.labels().get(LABEL_OPS_REQUEST) == Some(&self.name);
+                if !ours {
+                    return Ok(Err(Refusal {
+                        reason: "BackupNameTaken",
+                        message: format!(
+                            "a DatabaseBackup named {name} already exists and was not made by this operation: name another backup.backupName"
+                        ),
+                    }));
+                }
+                existing
+            }
+            None => {
+                let body = json!({
+                    "apiVersion": DatabaseBackup::api_version(&()),
+                    "kind": DatabaseBackup::kind(&()),
+                    "metadata": {
+                        "name": name,
+                        "labels": {
+                            LABEL_MANAGED_BY: MANAGED_BY_VALUE,
+                            LABEL_CLUSTER: cluster.name_any(),
+                            LABEL_OPS_REQUEST: self.name,
+                        },
+                    },
+                    "spec": {"clusterName": cluster.name_any(), "storageName": storage},
+                });
+                let created = api
+                    .patch(
+                        &name,
+                        &PatchParams::apply(OPS_FIELD_MANAGER),
+                        &Patch::Apply(&body),
+                    )
+                    .await
+                    .map_err(|source| Error::Apply {
+                        op: self.id.clone(),
+                        cluster: cluster.name_any(),
+                        source,
+                    })?;
+                self.event(
+                    EventType::Normal,
+                    "BackupCreated",
+                    format!(
+                        "created DatabaseBackup {name} of cluster {}",
+                        cluster.name_any()
+                    ),
+                )
+                .await;
+                created
+            }
+        };
+        Ok(Ok(backup
+            .status
+            .and_then(|s| s.phase.map(|phase| (phase, s.message)))))
     }
 
     /// Cancels a running spec change by putting the old value back.

@@ -1,12 +1,13 @@
 //! Validate an operation, decide how it is carried out, and judge from the
 //! evidence whether it is done. Pure.
 
+use dbaas_api::backup::BackupPhase;
 use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::cluster::DatabaseClusterSpec;
 use dbaas_api::common::{ConfigParameter, condition};
 use dbaas_api::ops::{AppliedChange, OpsRequestSpec, OpsType, SpecBefore};
 use dbaas_api::{DatabaseCluster, EngineType};
-use dbaas_engines::provider_for;
+use dbaas_engines::{backup, provider_for};
 use serde_json::{Value, json};
 
 /// CloudNativePG's restart annotation (what `kubectl cnpg restart` writes):
@@ -57,15 +58,22 @@ pub enum Mechanism {
     /// CloudNativePG's `status.targetPrimary` (what `kubectl cnpg promote`
     /// writes through the status subresource).
     CnpgSwitchover,
+    /// A DatabaseBackup, which the backup controller takes with the engine's
+    /// own backup resource.
+    Backup,
 }
 
 /// How `type_` is done for `engine`, or why it cannot be.
 pub fn mechanism(type_: OpsType, engine: EngineType) -> Result<Mechanism, Refusal> {
     let unsupported = |message: String| Err(Refusal::new("Unsupported", message));
     match type_ {
-        OpsType::Backup => unsupported(
-            "Backup operations are not implemented yet: this version creates no engine backup resource (CloudNativePG Backup, PerconaXtraDBClusterBackup, PerconaServerMongoDBBackup); nothing was changed".to_owned(),
-        ),
+        OpsType::Backup => {
+            if provider_for(engine).is_some_and(|p| p.backup_resource().is_some()) {
+                Ok(Mechanism::Backup)
+            } else {
+                unsupported(format!("{engine} clusters cannot be backed up by this operator version; nothing was changed"))
+            }
+        }
         OpsType::Restore => unsupported(
             "Restore operations are not implemented yet: this version creates no engine restore resource; nothing was changed".to_owned(),
         ),
@@ -120,6 +128,9 @@ pub fn cancellable(type_: OpsType) -> Result<(), &'static str> {
         }
         OpsType::Restart => Err("a restart that has begun cannot be undone"),
         OpsType::Switchover => Err("a switchover that has begun cannot be undone"),
+        OpsType::Backup => {
+            Err("a backup that has begun runs to its end: delete its DatabaseBackup to discard it")
+        }
         // Writing the old version back would be a downgrade, which the
         // engines do not support once a rollout has begun.
         OpsType::Upgrade => {
@@ -127,6 +138,41 @@ pub fn cancellable(type_: OpsType) -> Result<(), &'static str> {
         }
         _ => Ok(()),
     }
+}
+
+/// The DatabaseBackup a Backup operation creates and the storage it
+/// writes to, or why it cannot: checked before anything is created.
+pub fn backup_request(
+    op_name: &str,
+    spec: &OpsRequestSpec,
+    cluster: &DatabaseCluster,
+) -> Result<(String, String), Refusal> {
+    let asked = spec.backup.as_ref();
+    let name = asked
+        .and_then(|b| b.backup_name.clone())
+        .unwrap_or_else(|| op_name.to_owned());
+    let storage = asked
+        .and_then(|b| b.storage_name.clone())
+        .or_else(|| backup::default_storage(cluster))
+        .ok_or_else(|| {
+            Refusal::new(
+                "NoBackupStorage",
+                format!(
+                    "backup.storageName is not set and cluster {} has no default storage (spec.backup.storageName, or a single storage in its backup spec); nothing was changed",
+                    cluster.metadata.name.as_deref().unwrap_or_default()
+                ),
+            )
+        })?;
+    if !backup::referenced_storages(&cluster.spec).contains(&storage) {
+        return Err(Refusal::new(
+            "BackupStorageNotDeclared",
+            format!(
+                "cluster {} does not use BackupStorage {storage}: add it to the cluster's spec.backup (storageName or a schedule) first; nothing was changed",
+                cluster.metadata.name.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok((name, storage))
 }
 
 /// A change of one DatabaseCluster spec field.
@@ -398,6 +444,8 @@ pub struct Evidence {
     pub asked_image: Option<String>,
     /// The image the engine reports running (CloudNativePG `status.image`).
     pub running_image: Option<String>,
+    /// The phase and message of the DatabaseBackup a Backup operation made.
+    pub backup: Option<(BackupPhase, Option<String>)>,
 }
 
 /// One instance pod.
@@ -416,6 +464,8 @@ pub struct PodEvidence {
 pub enum Progress {
     Done(String),
     Waiting(String),
+    /// The evidence says it cannot succeed any more.
+    Failed(String),
 }
 
 /// Judges a running operation on evidence that fits it, never on a Ready
@@ -432,6 +482,22 @@ pub fn evaluate(
     let status = cluster.status.clone().unwrap_or_default();
     let waiting = |why: String| Progress::Waiting(why);
     match spec.type_ {
+        OpsType::Backup => {
+            let Some(name) = &applied.backup_name else {
+                return waiting("the backup is not requested yet".to_owned());
+            };
+            match &evidence.backup {
+                Some((BackupPhase::Succeeded, _)) => {
+                    Progress::Done(format!("DatabaseBackup {name} succeeded"))
+                }
+                Some((BackupPhase::Failed, message)) => Progress::Failed(format!(
+                    "DatabaseBackup {name} failed: {}",
+                    message.as_deref().unwrap_or("no reason given")
+                )),
+                Some((phase, _)) => waiting(format!("DatabaseBackup {name} is {phase:?}")),
+                None => waiting(format!("DatabaseBackup {name} has no status yet")),
+            }
+        }
         OpsType::Restart => {
             let Some(value) = &applied.restarted_at else {
                 return waiting("the restart is not requested yet".to_owned());
@@ -673,11 +739,109 @@ mod tests {
             Ok(Mechanism::CnpgSwitchover)
         );
         assert!(mechanism(Switchover, EngineType::Mysql).is_err());
-        assert!(mechanism(Backup, EngineType::Postgresql).is_err());
+        for engine in EngineType::ALL {
+            assert_eq!(mechanism(Backup, engine), Ok(Mechanism::Backup), "{engine}");
+        }
+        assert!(cancellable(Backup).is_err());
         assert_eq!(
             mechanism(HorizontalScaling, EngineType::Mongodb),
             Ok(Mechanism::Spec)
         );
+    }
+
+    #[test]
+    fn a_backup_needs_a_storage_the_cluster_declares() {
+        let with_backup = |backup: &str| {
+            cluster(&format!(
+                "{{engine: {{type: postgresql}}, storage: {{size: 1Gi}}, backup: {backup}}}"
+            ))
+        };
+        let backup_op = |params: &str| op(&format!("type: Backup, backup: {params}"));
+        // Named explicitly, or the cluster's default.
+        let declared = with_backup("{enabled: true, schedule: '0 2 * * *', storageName: s3}");
+        assert_eq!(
+            backup_request(
+                "op-1",
+                &backup_op("{backupName: b1, storageName: s3}"),
+                &declared
+            ),
+            Ok(("b1".to_owned(), "s3".to_owned()))
+        );
+        assert_eq!(
+            backup_request("op-1", &backup_op("{}"), &declared),
+            Ok(("op-1".to_owned(), "s3".to_owned()))
+        );
+        // A storage the cluster does not use.
+        let refused =
+            backup_request("op-1", &backup_op("{storageName: other}"), &declared).unwrap_err();
+        assert_eq!(refused.reason, "BackupStorageNotDeclared");
+        assert!(
+            refused.message.contains("BackupStorage other"),
+            "{}",
+            refused.message
+        );
+        // No storage at all: two schedules on two storages and none named.
+        let ambiguous = with_backup(
+            "{enabled: true, schedules: [{name: a, schedule: '0 1 * * *', storageName: x}, {name: b, schedule: '0 2 * * *', storageName: y}]}",
+        );
+        assert_eq!(
+            backup_request("op-1", &backup_op("{}"), &ambiguous)
+                .unwrap_err()
+                .reason,
+            "NoBackupStorage"
+        );
+        let none = cluster("{engine: {type: postgresql}, storage: {size: 1Gi}}");
+        assert_eq!(
+            backup_request("op-1", &backup_op("{storageName: s3}"), &none)
+                .unwrap_err()
+                .reason,
+            "BackupStorageNotDeclared"
+        );
+    }
+
+    #[test]
+    fn a_backup_operation_ends_with_its_backup() {
+        let spec = op("type: Backup, backup: {}");
+        let c = cluster(PG);
+        let applied = AppliedChange {
+            backup_name: Some("b1".into()),
+            ..AppliedChange::default()
+        };
+        let judge = |backup: Option<(BackupPhase, Option<String>)>| {
+            evaluate(
+                &spec,
+                &applied,
+                &c,
+                &Evidence {
+                    backup,
+                    ..Evidence::default()
+                },
+            )
+        };
+        assert!(matches!(judge(None), Progress::Waiting(_)));
+        assert!(
+            matches!(judge(Some((BackupPhase::Running, None))), Progress::Waiting(m) if m.contains("Running"))
+        );
+        assert!(
+            matches!(judge(Some((BackupPhase::Succeeded, None))), Progress::Done(m) if m.contains("b1"))
+        );
+        assert!(matches!(
+            judge(Some((BackupPhase::Failed, Some("bucket not found".into())))),
+            Progress::Failed(m) if m.contains("bucket not found")
+        ));
+        // Not requested yet: never done.
+        assert!(matches!(
+            evaluate(
+                &spec,
+                &AppliedChange::default(),
+                &c,
+                &Evidence {
+                    backup: Some((BackupPhase::Succeeded, None)),
+                    ..Evidence::default()
+                }
+            ),
+            Progress::Waiting(_)
+        ));
     }
 
     #[test]

@@ -1,0 +1,392 @@
+//! The DatabaseBackup controller: dereference (the backup's cluster, its
+//! storage, the engine's backup resource if it exists) -> validate -> build
+//! (the provider's pure `build_backup`) -> apply (the engine's backup
+//! resource, created once) -> status (the engine's report in our words).
+//!
+//! A backup is taken once: after the engine's backup resource exists, the
+//! controller only reads it. A backup that cannot start yet (its cluster or
+//! storage is missing, the storage's credentials are incomplete) waits
+//! Pending and is looked at again; one that can never start (no storage
+//! named, a storage the cluster does not declare, an engine without
+//! backups) fails at once with the reason.
+
+pub mod storage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbaas_api::backup::{BackupPhase, DatabaseBackupStatus, LABEL_BACKUP};
+use dbaas_api::common::{FIELD_MANAGER, condition};
+use dbaas_api::{DatabaseBackup, DatabaseCluster, EngineType};
+use dbaas_engines::backup::{BackupObservation, referenced_storages, storage_of};
+use dbaas_engines::{EngineProvider, provider_for};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject};
+use kube::runtime::controller::Action;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::cluster::status::set_condition;
+
+/// How often a backup waiting for its cluster or storage is looked at again
+/// (their watches are not wired to backups).
+const WAIT_RETRY: Duration = Duration::from_secs(15);
+
+/// What the DatabaseBackup controller works with.
+pub struct BackupContext {
+    pub client: Client,
+}
+
+/// Errors of a DatabaseBackup reconcile, by stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading what DatabaseBackup {backup} refers to: {source}")]
+    Dereference {
+        backup: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("creating the engine's backup resource for DatabaseBackup {backup}: {source}")]
+    Apply {
+        backup: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing the status of DatabaseBackup {backup}: {source}")]
+    Status {
+        backup: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl crate::metrics::ErrorReason for Error {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Dereference { .. } => "dereference",
+            Self::Apply { .. } => "apply",
+            Self::Status { .. } => "status",
+        }
+    }
+}
+
+/// Where the reconcile leaves the backup.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// The engine's backup resource exists: its report.
+    Observed {
+        engine_backup: String,
+        storage: Option<String>,
+        observation: BackupObservation,
+    },
+    /// Cannot start yet; looked at again.
+    Waiting {
+        reason: &'static str,
+        message: String,
+    },
+    /// Can never start.
+    Refused {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+pub async fn reconcile(
+    backup: Arc<DatabaseBackup>,
+    ctx: Arc<BackupContext>,
+) -> Result<Action, Error> {
+    let namespace = backup.namespace().unwrap_or_default();
+    let name = backup.name_any();
+    let id = format!("{namespace}/{name}");
+    let current = backup.status.clone().unwrap_or_default();
+    if current.phase.is_some_and(BackupPhase::is_terminal)
+        && current.observed_generation == backup.metadata.generation
+    {
+        return Ok(Action::await_change());
+    }
+    let outcome = take(&backup, &ctx.client, &namespace).await?;
+    let next = status(
+        &backup,
+        &current,
+        &outcome,
+        &Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    if next != current {
+        write_status(&ctx.client, &namespace, &name, &next)
+            .await
+            .map_err(|source| Error::Status {
+                backup: id.clone(),
+                source,
+            })?;
+    }
+    Ok(match outcome {
+        Outcome::Waiting { .. } => Action::requeue(WAIT_RETRY),
+        // The engine's backup resource is watched: its status writes wake us.
+        Outcome::Observed { .. } | Outcome::Refused { .. } => Action::await_change(),
+    })
+}
+
+/// The engine's backup resources of every provider that takes backups.
+pub fn engine_backup_resources() -> Vec<ApiResource> {
+    EngineType::ALL
+        .into_iter()
+        .filter_map(provider_for)
+        .filter_map(|p| p.backup_resource())
+        .collect()
+}
+
+/// The provider whose backup resource has this kind.
+fn provider_of_kind(kind: &str) -> Option<&'static dyn EngineProvider> {
+    EngineType::ALL
+        .into_iter()
+        .filter_map(provider_for)
+        .find(|p| p.backup_resource().is_some_and(|r| r.kind == kind))
+}
+
+/// Dereference, validate, build and apply; or read what the engine says.
+async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Result<Outcome, Error> {
+    let name = backup.name_any();
+    let id = format!("{namespace}/{name}");
+    let dereference = |source| Error::Dereference {
+        backup: id.clone(),
+        source,
+    };
+    let cluster = Api::<DatabaseCluster>::namespaced(client.clone(), namespace)
+        .get_opt(&backup.spec.cluster_name)
+        .await
+        .map_err(dereference)?;
+    let recorded = backup.status.as_ref().and_then(|s| s.engine_backup.clone());
+    // Once taken, the engine is the one recorded, even if the cluster is gone.
+    let provider = match (&recorded, &cluster) {
+        (Some(recorded), _) => recorded.split('/').next().and_then(provider_of_kind),
+        (None, Some(cluster)) => provider_for(cluster.spec.engine.type_),
+        (None, None) => None,
+    };
+    let resource = provider.and_then(|p| p.backup_resource());
+    if let (Some(provider), Some(resource)) = (provider, &resource) {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
+        let existing = match api.get_opt(&name).await {
+            // The engine operator's CRDs are not installed.
+            Err(kube::Error::Api(status)) if status.code == 404 => None,
+            other => other.map_err(dereference)?,
+        };
+        if let Some(existing) = existing {
+            if !is_ours(&existing, backup) {
+                return Ok(Outcome::Refused {
+                    reason: "EngineObjectConflict",
+                    message: format!(
+                        "a {} named {name:?} already exists and is not this backup's; it is left untouched: choose another name",
+                        resource.kind
+                    ),
+                });
+            }
+            return Ok(Outcome::Observed {
+                engine_backup: format!("{}/{name}", resource.kind),
+                storage: backup.status.as_ref().and_then(|s| s.storage_name.clone()),
+                observation: provider.observe_backup(&existing),
+            });
+        }
+    }
+    if recorded.is_some() {
+        return Ok(Outcome::Refused {
+            reason: "EngineBackupDeleted",
+            message: "the engine's backup resource was deleted before the backup completed"
+                .to_owned(),
+        });
+    }
+    let Some(cluster) = cluster else {
+        return Ok(Outcome::Waiting {
+            reason: "ClusterNotFound",
+            message: format!(
+                "DatabaseCluster {:?} does not exist in this namespace",
+                backup.spec.cluster_name
+            ),
+        });
+    };
+    let engine = cluster.spec.engine.type_;
+    let (Some(provider), Some(resource)) = (provider, resource) else {
+        return Ok(Outcome::Refused {
+            reason: "BackupsUnsupported",
+            message: format!(
+                "this operator takes no backups of {} clusters",
+                engine.as_str()
+            ),
+        });
+    };
+    let Some(storage_name) = storage_of(backup, &cluster) else {
+        return Ok(Outcome::Refused {
+            reason: "NoBackupStorage",
+            message: format!(
+                "the backup names no storageName and cluster {:?} has no default (backup.storageName, or a single storage in its backup spec)",
+                backup.spec.cluster_name
+            ),
+        });
+    };
+    // The engine resource declares the storages of the cluster's backup
+    // spec; an engine backup can only write to one of those.
+    if !referenced_storages(&cluster.spec).contains(&storage_name) {
+        return Ok(Outcome::Refused {
+            reason: "BackupStorageNotDeclared",
+            message: format!(
+                "cluster {:?} does not use BackupStorage {storage_name:?}: add it to the cluster's spec.backup (storageName or a schedule) first",
+                backup.spec.cluster_name
+            ),
+        });
+    }
+    let lookup = storage::find(client, namespace, &storage_name)
+        .await
+        .map_err(dereference)?;
+    if let Some((reason, message)) = storage::refusal(&lookup) {
+        return Ok(Outcome::Waiting { reason, message });
+    }
+    let Some(storage) = storage::input(&lookup) else {
+        return Ok(Outcome::Waiting {
+            reason: "BackupStorageNotFound",
+            message: format!("BackupStorage {storage_name:?} cannot be used"),
+        });
+    };
+    let built = match provider.build_backup(backup, &cluster, &storage) {
+        Ok(built) => built,
+        Err(err) => {
+            return Ok(Outcome::Refused {
+                reason: err.reason(),
+                message: err.to_string(),
+            });
+        }
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&built),
+        )
+        .await;
+    let applied = match applied {
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            return Ok(Outcome::Waiting {
+                reason: "EngineNotInstalled",
+                message: format!(
+                    "the {} operator's {} resource is not served: install the engine operator",
+                    engine.as_str(),
+                    resource.kind
+                ),
+            });
+        }
+        other => other.map_err(|source| Error::Apply {
+            backup: id.clone(),
+            source,
+        })?,
+    };
+    Ok(Outcome::Observed {
+        engine_backup: format!("{}/{name}", resource.kind),
+        storage: Some(storage_name),
+        observation: provider.observe_backup(&applied),
+    })
+}
+
+/// An engine backup resource is this backup's when it carries its label and
+/// is controlled by it.
+fn is_ours(object: &DynamicObject, backup: &DatabaseBackup) -> bool {
+    let labelled = object
+        .labels()
+        .get(LABEL_BACKUP)
+        .is_some_and(|v| Some(v.as_str()) == backup.metadata.name.as_deref());
+    let controlled = object
+        .owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == backup.meta().uid.as_ref());
+    labelled && controlled
+}
+
+/// The status the outcome calls for. Pure.
+fn status(
+    backup: &DatabaseBackup,
+    current: &DatabaseBackupStatus,
+    outcome: &Outcome,
+    now: &Time,
+) -> DatabaseBackupStatus {
+    let generation = backup.metadata.generation;
+    let mut next = DatabaseBackupStatus {
+        observed_generation: generation,
+        ..current.clone()
+    };
+    match outcome {
+        Outcome::Observed {
+            engine_backup,
+            storage,
+            observation,
+        } => {
+            next.phase = Some(observation.phase);
+            next.engine_backup = Some(engine_backup.clone());
+            if storage.is_some() {
+                next.storage_name = storage.clone();
+            }
+            next.destination = observation.destination.clone().or(next.destination);
+            next.started_at = observation.started_at.clone().or(next.started_at);
+            next.completed_at = observation.completed_at.clone().or(next.completed_at);
+            next.message = observation.message.clone();
+            set_condition(
+                &mut next.conditions,
+                condition::VALID,
+                true,
+                "BackupAccepted",
+                format!("taken by {engine_backup}"),
+                generation,
+                now,
+            );
+        }
+        Outcome::Waiting { reason, message } | Outcome::Refused { reason, message } => {
+            let refused = matches!(outcome, Outcome::Refused { .. });
+            if refused {
+                next.phase = Some(BackupPhase::Failed);
+                next.completed_at = next.completed_at.or_else(|| Some(now.clone()));
+            } else {
+                next.phase = Some(BackupPhase::Pending);
+            }
+            next.message = Some(message.clone());
+            set_condition(
+                &mut next.conditions,
+                condition::VALID,
+                false,
+                reason,
+                message.clone(),
+                generation,
+                now,
+            );
+        }
+    }
+    next
+}
+
+async fn write_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    status: &DatabaseBackupStatus,
+) -> Result<(), kube::Error> {
+    let body = json!({
+        "apiVersion": DatabaseBackup::api_version(&()),
+        "kind": DatabaseBackup::kind(&()),
+        "status": status,
+    });
+    Api::<DatabaseBackup>::namespaced(client.clone(), namespace)
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Retry failed reconciles after a pause; conflicts and API hiccups heal.
+pub fn error_policy(
+    _backup: Arc<DatabaseBackup>,
+    error: &Error,
+    _ctx: Arc<BackupContext>,
+) -> Action {
+    tracing::warn!("{error}");
+    Action::requeue(Duration::from_secs(5))
+}
