@@ -300,6 +300,7 @@ pub async fn run(
     });
 
     let backups = backup_controller(&client, &config, shutdown.clone());
+    let backup_storages = backup_storage_controller(&client, &config, shutdown.clone());
     let claims = claim_controllers(&client, &config, shutdown.clone());
     let ops = ops_controller(&client, &config, ctx_for_ops, shutdown.clone());
 
@@ -317,7 +318,10 @@ pub async fn run(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        _ = futures::future::join5(controller, engine_controller, claims, ops, backups) => {},
+        _ = futures::future::join(
+            futures::future::join5(controller, engine_controller, claims, ops, backups),
+            backup_storages,
+        ) => {},
         () = engine_cache => {},
         () = template_cache => {},
         () = overdue => warn!(
@@ -416,6 +420,44 @@ fn backup_controller(
             match result {
                 Ok((object, _)) => debug!(backup = %object, "reconciled"),
                 Err(err) => debug!("backup controller: {err}"),
+            }
+            futures::future::ready(())
+        })
+}
+
+/// The BackupStorage status controller; a changed Secret wakes the storages
+/// that take their credentials from it.
+fn backup_storage_controller(
+    client: &Client,
+    config: &OperatorConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) -> impl std::future::Future<Output = ()> {
+    let ns = config.namespace.as_deref();
+    let controller = tolerant::controller::<BackupStorage>(client, ns, watcher::Config::default());
+    let storages = controller.store();
+    let ctx = Arc::new(backup::storage_status::StorageStatusContext {
+        client: client.clone(),
+    });
+    controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .watches_stream(
+            cluster::monitoring::secret_trigger(client, ns),
+            move |secret| backup::storage_status::storages_of_secret(&storages, &secret),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            instrumented(
+                config.metrics.clone(),
+                "backup_storage",
+                backup::storage_status::reconcile,
+            ),
+            backup::storage_status::error_policy,
+            ctx,
+        )
+        .for_each(|result| {
+            match result {
+                Ok((object, _)) => debug!(backup_storage = %object, "reconciled"),
+                Err(err) => debug!("backup storage controller: {err}"),
             }
             futures::future::ready(())
         })

@@ -11,6 +11,7 @@
 //! backups) fails at once with the reason.
 
 pub mod storage;
+pub mod storage_status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,7 +114,7 @@ pub async fn reconcile(
         &Time(k8s_openapi::jiff::Timestamp::now()),
     );
     if next != current {
-        write_status(&ctx.client, &namespace, &name, &next)
+        apply_status::<DatabaseBackup>(&ctx.client, &namespace, &name, &next)
             .await
             .map_err(|source| Error::Status {
                 backup: id.clone(),
@@ -360,18 +361,26 @@ fn status(
     next
 }
 
-async fn write_status(
+/// Applies `status` to the status subresource of the `K` called `name`
+/// (our field manager owns the whole status).
+pub(crate) async fn apply_status<K>(
     client: &Client,
     namespace: &str,
     name: &str,
-    status: &DatabaseBackupStatus,
-) -> Result<(), kube::Error> {
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
     let body = json!({
-        "apiVersion": DatabaseBackup::api_version(&()),
-        "kind": DatabaseBackup::kind(&()),
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": status,
     });
-    Api::<DatabaseBackup>::namespaced(client.clone(), namespace)
+    Api::<K>::namespaced(client.clone(), namespace)
         .patch_status(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),

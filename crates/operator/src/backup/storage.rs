@@ -197,19 +197,29 @@ pub fn clusters_of_storage(
         .collect()
 }
 
+/// The storages in the Secret's namespace that take their credentials from it.
+pub fn storages_of_secret(
+    storages: &Store<BackupStorage>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<std::sync::Arc<BackupStorage>> {
+    let namespace = secret.namespace();
+    let name = secret.name_any();
+    storages
+        .state()
+        .into_iter()
+        .filter(|s| s.namespace() == namespace)
+        .filter(|s| s.spec.credentials_secret_name.as_deref() == Some(name.as_str()))
+        .collect()
+}
+
 /// The clusters using a storage whose credentials are `secret`.
 pub fn clusters_of_secret(
     clusters: &Store<DatabaseCluster>,
     storages: &Store<BackupStorage>,
     secret: &PartialObjectMeta<Secret>,
 ) -> Vec<ObjectRef<DatabaseCluster>> {
-    let namespace = secret.namespace();
-    let name = secret.name_any();
-    storages
-        .state()
+    storages_of_secret(storages, secret)
         .iter()
-        .filter(|s| s.namespace() == namespace)
-        .filter(|s| s.spec.credentials_secret_name.as_deref() == Some(name.as_str()))
         .flat_map(|storage| clusters_of_storage(clusters, storage))
         .collect()
 }
