@@ -238,6 +238,13 @@ pub struct BackupSpec {
     #[schemars(length(max = 16))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub schedules: Vec<BackupSchedule>,
+    /// A BackupScheduleTemplate (same namespace) whose schedules run beside
+    /// `schedules`: a schedule of the cluster's own (or the short form, which
+    /// runs as `default`) wins by name. The template must exist and fit the
+    /// engine, or nothing is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub schedule_template_name: Option<String>,
     /// Point-in-time recovery (continuous log archiving).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pitr: Option<PitrSpec>,
@@ -410,6 +417,58 @@ pub struct DatabaseClusterStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub ops_queue: Vec<QueuedOperation>,
+    /// Where restoring `spec.dataSource` into this new cluster stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<DataSourceStatus>,
+}
+
+/// Where restoring `spec.dataSource` stands, and what was found for it (so
+/// a restored cluster no longer depends on the DatabaseBackup existing).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSourceStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RestorePhase>,
+    /// The DatabaseBackup restored (`dataSource.backupName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_name: Option<String>,
+    /// The cluster that backup was taken of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_cluster: Option<String>,
+    /// The BackupStorage restored from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_name: Option<String>,
+    /// Where the backup is, as its engine wrote it or the user gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// The engine operator's restore resource (kind/name), for engines
+    /// that restore into a running cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_restore: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+    /// Why the restore failed or waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Where a restore is.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum RestorePhase {
+    /// Not started by the engine yet (or waiting for the cluster).
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RestorePhase {
+    /// Whether the restore will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
 }
 
 /// One OpsRequest in a cluster's queue.
@@ -461,6 +520,8 @@ pub enum ClusterPhase {
     Updating,
     /// Stopped on request (`spec.paused`).
     Paused,
+    /// Up, and the backup of `spec.dataSource` is being restored into it.
+    Restoring,
     /// Needs attention; see conditions and message.
     Error,
     /// Being deleted.

@@ -267,6 +267,10 @@ pub struct AppliedChange {
     /// The instance asked to become the primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_primary: Option<String>,
+    /// The engine operator's restore resource a Restore operation created
+    /// (kind/name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_restore: Option<String>,
 }
 
 /// The DatabaseCluster spec field an operation changed, as it was before.

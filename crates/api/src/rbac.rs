@@ -71,6 +71,13 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
     },
     Permission {
         group: "dbaas.io",
+        resource: "backupscheduletemplates",
+        verbs: READ,
+        why: "run the backup schedules of the template a cluster selects",
+        required: true,
+    },
+    Permission {
+        group: "dbaas.io",
         resource: "monitoringconfigs",
         verbs: READ,
         why: "wire the monitoring a cluster refers to",
@@ -214,6 +221,20 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
         resource: "perconaservermongodbbackups",
         verbs: READ_APPLY,
         why: "take on-demand backups of mongodb clusters",
+        required: false,
+    },
+    Permission {
+        group: "pxc.percona.com",
+        resource: "perconaxtradbclusterrestores",
+        verbs: READ_APPLY,
+        why: "restore backups into mysql clusters (OpsRequest Restore, spec.dataSource)",
+        required: false,
+    },
+    Permission {
+        group: "psmdb.percona.com",
+        resource: "perconaservermongodbrestores",
+        verbs: READ_APPLY,
+        why: "restore backups into mongodb clusters (OpsRequest Restore, spec.dataSource)",
         required: false,
     },
     Permission {

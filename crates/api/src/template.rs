@@ -67,7 +67,9 @@ pub struct DatabaseClusterTemplateSpec {
     pub engine_spec: Option<serde_json::Value>,
 }
 
-/// A preset backup schedule set.
+/// A preset backup schedule set. A cluster selects it with
+/// `spec.backup.scheduleTemplateName` (same namespace); its schedules run
+/// beside the cluster's own, which win by name.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "dbaas.io",
@@ -77,6 +79,7 @@ pub struct DatabaseClusterTemplateSpec {
     shortname = "dbbst",
     category = "dbaas",
     doc = "A preset set of backup schedules.",
+    printcolumn(name = "Engine", type_ = "string", json_path = ".spec.engineType"),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -85,6 +88,9 @@ pub struct DatabaseClusterTemplateSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupScheduleTemplateSpec {
+    /// The engine this template fits; every engine when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_type: Option<EngineType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[schemars(length(min = 1, max = 16))]

@@ -4,14 +4,19 @@
 use std::collections::BTreeMap;
 
 use dbaas_api::backup::{BackupPhase, DatabaseBackup, DatabaseBackupSpec};
-use dbaas_api::cluster::ClusterPhase;
+use dbaas_api::cluster::{ClusterPhase, PitrTarget, PitrType};
 use dbaas_api::common::{ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME};
+use dbaas_api::ops::{OpsPhase, OpsRequest, OpsRequestSpec, OpsType};
 use dbaas_api::{DatabaseCluster, DatabaseClusterSpec, EngineType};
 use k8s_openapi::ByteString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::cli::{CreateBackupArgs, CreateClusterArgs};
+use crate::cli::{
+    CreateBackupArgs, CreateClusterArgs, CreateOpsArgs, CreateRestoreArgs, EditClusterArgs,
+    OpsTypeArg, PitrArgs,
+};
 use crate::error::CliError;
 
 /// Origin recorded on objects this tool creates.
@@ -34,6 +39,21 @@ pub fn cluster_from_args(args: &CreateClusterArgs) -> Result<DatabaseCluster, Cl
     }))
     .map_err(|e| CliError::Output(format!("building the DatabaseCluster: {e}")))?;
     let mut cluster = DatabaseCluster::new(&args.name, spec);
+    match (&args.from_backup, pitr_target(&args.pitr)) {
+        (Some(backup), pitr) => {
+            cluster.spec.data_source = Some(dbaas_api::cluster::DataSource {
+                backup_name: Some(backup.clone()),
+                backup_source: None,
+                pitr,
+            });
+        }
+        (None, Some(_)) => {
+            return Err(CliError::Usage(
+                "--pitr-latest and --pitr-date need --from-backup".to_owned(),
+            ));
+        }
+        (None, None) => {}
+    }
     let mut annotations = BTreeMap::from([(ANNOTATION_ORIGIN.to_string(), ORIGIN_CLI.to_string())]);
     if let Some(template) = &args.template {
         annotations.insert(
@@ -114,6 +134,221 @@ pub fn backup_phase_name(phase: BackupPhase) -> &'static str {
         BackupPhase::Succeeded => "Succeeded",
         BackupPhase::Failed => "Failed",
     }
+}
+
+/// The point-in-time target the `--pitr-*` flags name, if any.
+pub fn pitr_target(args: &PitrArgs) -> Option<PitrTarget> {
+    if let Some(date) = args.pitr_date {
+        Some(PitrTarget {
+            type_: PitrType::Date,
+            date: Some(Time(date)),
+        })
+    } else if args.pitr_latest {
+        Some(PitrTarget {
+            type_: PitrType::Latest,
+            date: None,
+        })
+    } else {
+        None
+    }
+}
+
+/// Which operation types each parameter flag of `ops create` belongs to.
+fn ops_parameters(args: &CreateOpsArgs) -> [(&'static str, bool, &'static [OpsTypeArg]); 10] {
+    use OpsTypeArg as T;
+    [
+        (
+            "--replicas",
+            args.replicas.is_some(),
+            &[T::HorizontalScaling],
+        ),
+        ("--cpu", args.cpu.is_some(), &[T::VerticalScaling]),
+        ("--memory", args.memory.is_some(), &[T::VerticalScaling]),
+        (
+            "--storage-size",
+            args.storage_size.is_some(),
+            &[T::VolumeExpansion],
+        ),
+        ("--version", args.version.is_some(), &[T::Upgrade]),
+        ("--target", args.target.is_some(), &[T::Switchover]),
+        (
+            "--backup-name",
+            args.backup_name.is_some(),
+            &[T::Backup, T::Restore],
+        ),
+        ("--storage", args.storage.is_some(), &[T::Backup]),
+        ("--pitr-latest", args.pitr.pitr_latest, &[T::Restore]),
+        ("--pitr-date", args.pitr.pitr_date.is_some(), &[T::Restore]),
+    ]
+}
+
+/// The OpsRequest `ops create` sends; a usage error when a parameter flag
+/// does not belong to the type or a required one is missing.
+pub fn ops_request_from_args(args: &CreateOpsArgs) -> Result<OpsRequest, CliError> {
+    let type_: OpsType = args.type_.into();
+    let parameters = ops_parameters(args);
+    let takes: Vec<&str> = parameters
+        .iter()
+        .filter(|(_, _, types)| types.contains(&args.type_))
+        .map(|(flag, _, _)| *flag)
+        .collect();
+    let takes = if takes.is_empty() {
+        "it takes no parameters".to_owned()
+    } else {
+        format!("it takes {}", takes.join(", "))
+    };
+    for (flag, given, types) in parameters {
+        if given && !types.contains(&args.type_) {
+            return Err(CliError::Usage(format!(
+                "{flag} does not apply to --type {type_} ({takes})"
+            )));
+        }
+    }
+    let required = |flag: &str, given: bool| {
+        if given {
+            Ok(())
+        } else {
+            Err(CliError::Usage(format!("--type {type_} needs {flag}")))
+        }
+    };
+    let mut spec = json!({ "clusterRef": { "name": args.cluster }, "type": type_ });
+    match args.type_ {
+        OpsTypeArg::Start | OpsTypeArg::Stop | OpsTypeArg::Restart => {}
+        OpsTypeArg::Switchover => {
+            spec["switchover"] = match &args.target {
+                Some(instance) => json!({ "instanceName": instance }),
+                None => json!({}),
+            };
+        }
+        OpsTypeArg::HorizontalScaling => {
+            required("--replicas", args.replicas.is_some())?;
+            spec["horizontalScaling"] = json!({ "replicas": args.replicas });
+        }
+        OpsTypeArg::VerticalScaling => {
+            required(
+                "--cpu or --memory",
+                args.cpu.is_some() || args.memory.is_some(),
+            )?;
+            // The operation replaces spec.resources: requests and limits
+            // alike, so the instances get exactly what was asked for.
+            let mut amounts = serde_json::Map::new();
+            if let Some(cpu) = &args.cpu {
+                amounts.insert("cpu".to_owned(), json!(cpu));
+            }
+            if let Some(memory) = &args.memory {
+                amounts.insert("memory".to_owned(), json!(memory));
+            }
+            spec["verticalScaling"] =
+                json!({ "resources": { "requests": amounts, "limits": amounts } });
+        }
+        OpsTypeArg::VolumeExpansion => {
+            required("--storage-size", args.storage_size.is_some())?;
+            spec["volumeExpansion"] = json!({ "storage": args.storage_size });
+        }
+        OpsTypeArg::Upgrade => {
+            required("--version", args.version.is_some())?;
+            spec["upgrade"] = json!({ "version": args.version });
+        }
+        OpsTypeArg::Backup => {
+            let mut backup = serde_json::Map::new();
+            if let Some(name) = &args.backup_name {
+                backup.insert("backupName".to_owned(), json!(name));
+            }
+            if let Some(storage) = &args.storage {
+                backup.insert("storageName".to_owned(), json!(storage));
+            }
+            spec["backup"] = Value::Object(backup);
+        }
+        OpsTypeArg::Restore => {
+            let Some(backup) = &args.backup_name else {
+                return Err(CliError::Usage(format!(
+                    "--type {type_} needs --backup-name (or use `dbaasctl restore create`)"
+                )));
+            };
+            spec["restore"] = restore_parameters(backup, &args.pitr)?;
+        }
+    }
+    ops_request(&args.name, spec)
+}
+
+/// The OpsRequest of type Restore `restore create` sends.
+pub fn restore_from_args(args: &CreateRestoreArgs) -> Result<OpsRequest, CliError> {
+    let spec = json!({
+        "clusterRef": { "name": args.cluster },
+        "type": OpsType::Restore,
+        "restore": restore_parameters(&args.backup, &args.pitr)?,
+    });
+    ops_request(&args.name, spec)
+}
+
+fn restore_parameters(backup: &str, pitr: &PitrArgs) -> Result<Value, CliError> {
+    let restore = dbaas_api::ops::RestoreOperation {
+        backup_name: backup.to_owned(),
+        pitr: pitr_target(pitr),
+    };
+    serde_json::to_value(restore)
+        .map_err(|e| CliError::Output(format!("building the restore parameters: {e}")))
+}
+
+/// Through JSON, so fields added to the spec later keep their defaults.
+fn ops_request(name: &str, spec: Value) -> Result<OpsRequest, CliError> {
+    let spec: OpsRequestSpec = serde_json::from_value(spec)
+        .map_err(|e| CliError::Output(format!("building the OpsRequest: {e}")))?;
+    let mut ops = OpsRequest::new(name, spec);
+    ops.metadata.annotations = Some(BTreeMap::from([(
+        ANNOTATION_ORIGIN.to_owned(),
+        ORIGIN_CLI.to_owned(),
+    )]));
+    Ok(ops)
+}
+
+/// The phase of an operation; one without a status yet is Pending.
+pub fn ops_phase(ops: &OpsRequest) -> OpsPhase {
+    ops.status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or(OpsPhase::Pending)
+}
+
+/// The one-line progress report of `ops create --wait`:
+/// `scale-up: Running 1/2 - waiting for 3/3 ready`.
+pub fn ops_progress_line(ops: &OpsRequest) -> String {
+    let status = ops.status.as_ref();
+    let mut line = format!(
+        "{}: {}",
+        ops.metadata.name.as_deref().unwrap_or_default(),
+        ops_phase(ops)
+    );
+    if let Some(progress) = status.and_then(|s| s.progress.as_deref()) {
+        line.push(' ');
+        line.push_str(progress);
+    }
+    if let Some(position) = status.and_then(|s| s.queue_position) {
+        line.push_str(&format!(" (queue position {position})"));
+    }
+    if let Some(message) = status.and_then(|s| s.message.as_deref()) {
+        line.push_str(" - ");
+        line.push_str(message);
+    }
+    line
+}
+
+/// The JSON merge patch of `cluster edit` with flags.
+pub fn cluster_edit_patch(args: &EditClusterArgs) -> Value {
+    let mut spec = serde_json::Map::new();
+    if let Some(size) = args.set_size {
+        spec.insert("clusterSize".to_owned(), json!(size));
+    }
+    if let Some(size) = &args.storage_size {
+        spec.insert("storage".to_owned(), json!({ "size": size }));
+    }
+    if let Some(version) = &args.version {
+        spec.insert("engine".to_owned(), json!({ "version": version }));
+    }
+    if let Some(paused) = args.paused {
+        spec.insert("paused".to_owned(), json!(paused));
+    }
+    json!({ "spec": spec })
 }
 
 /// Admin credentials of a cluster, as `cluster credentials` prints them.
@@ -254,6 +489,267 @@ mod tests {
         for bad in ["B1", "-b", "b_1", &"b".repeat(64)] {
             let argv = ["dbaasctl", "backup", "create", bad, "--cluster", "orders"];
             assert!(Cli::try_parse_from(argv).is_err(), "{bad} was accepted");
+        }
+    }
+
+    fn ops_args(argv: &[&str]) -> Result<CreateOpsArgs, clap::Error> {
+        let argv = ["dbaasctl", "ops", "create", "op", "--cluster", "orders"]
+            .iter()
+            .chain(argv);
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Ops(crate::cli::OpsCommand::Create(args)) => *args,
+            other => panic!("parsed as {other:?}"),
+        })
+    }
+
+    fn ops_spec(argv: &[&str]) -> Result<serde_json::Value, CliError> {
+        let ops = ops_request_from_args(&ops_args(argv).unwrap())?;
+        assert_eq!(
+            ops.metadata.annotations.as_ref().unwrap()["dbaas.io/origin"],
+            "cli"
+        );
+        Ok(serde_json::to_value(&ops.spec).unwrap())
+    }
+
+    #[test]
+    fn ops_create_builds_each_type_from_its_flags() {
+        let cases: [(&[&str], serde_json::Value); 9] = [
+            (
+                &["--type", "HorizontalScaling", "--replicas", "3"],
+                json!({"type": "HorizontalScaling", "horizontalScaling": {"replicas": 3}}),
+            ),
+            (
+                &[
+                    "--type",
+                    "VerticalScaling",
+                    "--cpu",
+                    "500m",
+                    "--memory",
+                    "2Gi",
+                ],
+                json!({"type": "VerticalScaling", "verticalScaling": {"resources": {
+                    "requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "500m", "memory": "2Gi"}}}}),
+            ),
+            (
+                &["--type", "volumeexpansion", "--storage-size", "20Gi"],
+                json!({"type": "VolumeExpansion", "volumeExpansion": {"storage": "20Gi"}}),
+            ),
+            (
+                &["--type", "Upgrade", "--version", "17.6"],
+                json!({"type": "Upgrade", "upgrade": {"version": "17.6"}}),
+            ),
+            (
+                &["--type", "Switchover", "--target", "orders-2"],
+                json!({"type": "Switchover", "switchover": {"instanceName": "orders-2"}}),
+            ),
+            (
+                &["--type", "Switchover"],
+                json!({"type": "Switchover", "switchover": {}}),
+            ),
+            (
+                &[
+                    "--type",
+                    "Backup",
+                    "--backup-name",
+                    "b1",
+                    "--storage",
+                    "minio",
+                ],
+                json!({"type": "Backup", "backup": {"backupName": "b1", "storageName": "minio"}}),
+            ),
+            (&["--type", "Restart"], json!({"type": "Restart"})),
+            (
+                &[
+                    "--type",
+                    "Restore",
+                    "--backup-name",
+                    "b1",
+                    "--pitr-date",
+                    "2026-11-24T02:00:00Z",
+                ],
+                json!({"type": "Restore", "restore": {"backupName": "b1",
+                       "pitr": {"type": "date", "date": "2026-11-24T02:00:00Z"}}}),
+            ),
+        ];
+        for (argv, mut expected) in cases {
+            expected["clusterRef"] = json!({"name": "orders"});
+            assert_eq!(ops_spec(argv).unwrap(), expected, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn ops_create_refuses_flags_of_another_type_and_missing_ones() {
+        for (argv, message) in [
+            (
+                &["--type", "Upgrade", "--version", "17", "--replicas", "3"][..],
+                "--replicas does not apply to --type Upgrade (it takes --version)",
+            ),
+            (
+                &["--type", "Restart", "--cpu", "1"],
+                "--cpu does not apply to --type Restart (it takes no parameters)",
+            ),
+            (
+                &["--type", "Backup", "--pitr-latest"],
+                "--pitr-latest does not apply to --type Backup (it takes --backup-name, --storage)",
+            ),
+            (
+                &["--type", "HorizontalScaling"],
+                "--type HorizontalScaling needs --replicas",
+            ),
+            (
+                &["--type", "VerticalScaling"],
+                "--type VerticalScaling needs --cpu or --memory",
+            ),
+            (
+                &["--type", "VolumeExpansion"],
+                "--type VolumeExpansion needs --storage-size",
+            ),
+            (&["--type", "Upgrade"], "--type Upgrade needs --version"),
+            (
+                &["--type", "Restore"],
+                "--type Restore needs --backup-name (or use `dbaasctl restore create`)",
+            ),
+        ] {
+            let err = ops_spec(argv).unwrap_err();
+            assert_eq!(err.to_string(), message, "{argv:?}");
+            assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+        }
+        // What clap refuses itself (exit code 2 as well).
+        for argv in [
+            &["--type", "Reconfiguring"][..],
+            &["--type", "HorizontalScaling", "--replicas", "0"],
+            &["--type", "VerticalScaling", "--cpu", "lots"],
+            &["--type", "VolumeExpansion", "--storage-size", "10GB"],
+            &[
+                "--type",
+                "Restore",
+                "--backup-name",
+                "b",
+                "--pitr-latest",
+                "--pitr-date",
+                "2026-11-24T02:00:00Z",
+            ],
+            &[
+                "--type",
+                "Restore",
+                "--backup-name",
+                "b",
+                "--pitr-date",
+                "yesterday",
+            ],
+        ] {
+            let err = ops_args(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn restore_and_cluster_from_backup() {
+        let args = match Cli::try_parse_from([
+            "dbaasctl",
+            "restore",
+            "create",
+            "r1",
+            "--cluster",
+            "orders",
+            "--backup",
+            "nightly",
+            "--pitr-latest",
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Restore(crate::cli::RestoreCommand::Create(args)) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let restore = restore_from_args(&args).unwrap();
+        assert_eq!(
+            serde_json::to_value(&restore.spec).unwrap(),
+            json!({"clusterRef": {"name": "orders"}, "type": "Restore",
+                   "restore": {"backupName": "nightly", "pitr": {"type": "latest"}}})
+        );
+        let cluster = cluster_from_args(&create_args(&[
+            "copy",
+            "--engine",
+            "postgresql",
+            "--from-backup",
+            "nightly",
+            "--pitr-date",
+            "2026-11-24T02:00:00+01:00",
+        ]))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&cluster.spec.data_source).unwrap(),
+            json!({"backupName": "nightly", "pitr": {"type": "date", "date": "2026-11-24T01:00:00Z"}})
+        );
+        let err = cluster_from_args(&create_args(&[
+            "copy",
+            "--engine",
+            "postgresql",
+            "--pitr-latest",
+        ]))
+        .unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+    }
+
+    #[test]
+    fn ops_progress_lines() {
+        let mut ops = ops_request_from_args(
+            &ops_args(&["--type", "HorizontalScaling", "--replicas", "3"]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ops_progress_line(&ops), "op: Pending");
+        ops.status =
+            Some(serde_json::from_value(json!({"phase": "Pending", "queuePosition": 2})).unwrap());
+        assert_eq!(ops_progress_line(&ops), "op: Pending (queue position 2)");
+        ops.status = Some(
+            serde_json::from_value(
+                json!({"phase": "Running", "progress": "1/2", "message": "waiting for 3/3 ready"}),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            ops_progress_line(&ops),
+            "op: Running 1/2 - waiting for 3/3 ready"
+        );
+    }
+
+    #[test]
+    fn cluster_edit_flags_make_a_merge_patch() {
+        let args = match Cli::try_parse_from([
+            "dbaasctl",
+            "cluster",
+            "edit",
+            "pg",
+            "--set-size",
+            "3",
+            "--storage-size",
+            "20Gi",
+            "--version",
+            "17.6",
+            "--paused",
+            "false",
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Cluster(ClusterCommand::Edit(args)) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert!(args.has_changes());
+        assert_eq!(
+            cluster_edit_patch(&args),
+            json!({"spec": {"clusterSize": 3, "storage": {"size": "20Gi"},
+                            "engine": {"version": "17.6"}, "paused": false}})
+        );
+        for bad in [
+            &["--paused", "yes"][..],
+            &["--paused"],
+            &["--set-size", "0"],
+            &["--storage-size", "big"],
+        ] {
+            let argv = ["dbaasctl", "cluster", "edit", "pg"].iter().chain(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?} was accepted");
         }
     }
 

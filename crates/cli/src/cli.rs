@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dbaas_api::EngineType;
+use dbaas_api::ops::OpsType;
+use k8s_openapi::jiff::Timestamp;
 
 /// Shown under every `--help`, so scripts know what to branch on.
 pub const EXIT_CODES_HELP: &str = "\
@@ -13,7 +15,8 @@ Exit codes:
   1  error (API server refused, connection failed, bad kubeconfig, ...)
   2  usage error (unknown flag, bad value)
   3  not found
-  4  timed out waiting (--wait)";
+  4  timed out waiting (--wait)
+  5  conflict: the object changed since it was read (cluster edit)";
 
 /// dbaasctl: database clusters on Kubernetes, straight through the Kubernetes API.
 #[derive(Parser, Debug)]
@@ -43,6 +46,14 @@ pub enum Command {
     /// storage, time and location.
     #[command(subcommand, after_help = EXIT_CODES_HELP)]
     Backup(BackupCommand),
+    /// Day-2 operations (OpsRequest): scale, resize, upgrade, restart,
+    /// switch over, back up; one at a time per cluster, in creation order.
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    Ops(OpsCommand),
+    /// Restores of a backup into an existing cluster (OpsRequests of type
+    /// Restore); `ops get|cancel|delete` work on them too.
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    Restore(RestoreCommand),
     /// Database engines: operator installed, versions offered and allowed;
     /// `install` / `approve-upgrade` manage engine operators through OLM.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -88,6 +99,211 @@ pub enum ClusterCommand {
     /// Print a connection URI (without the password).
     #[command(after_help = EXIT_CODES_HELP)]
     ConnectString(NameArg),
+    /// Edit a cluster: in $EDITOR (default vi) on its YAML, written back
+    /// only if nobody changed it meanwhile (exit 5 otherwise); or, for
+    /// scripts, with --set-size, --storage-size, --version, --paused.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Edit(EditClusterArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EditClusterArgs {
+    pub name: String,
+    /// New number of instances (spec.clusterSize); no editor is opened.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=99))]
+    pub set_size: Option<i32>,
+    /// New volume size of each instance (spec.storage.size; it can only
+    /// grow); no editor is opened.
+    #[arg(long, value_name = "QUANTITY", value_parser = parse_quantity)]
+    pub storage_size: Option<String>,
+    /// New engine version (spec.engine.version); no editor is opened.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Stop (true) or start (false) the cluster (spec.paused); no editor
+    /// is opened.
+    #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+    pub paused: Option<bool>,
+}
+
+impl EditClusterArgs {
+    /// Whether any non-interactive flag was given.
+    pub fn has_changes(&self) -> bool {
+        self.set_size.is_some()
+            || self.storage_size.is_some()
+            || self.version.is_some()
+            || self.paused.is_some()
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OpsCommand {
+    /// Ask for an operation on a cluster. With --wait, exits 0 once it
+    /// succeeded and 1 when it failed or was cancelled.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Create(Box<CreateOpsArgs>),
+    /// List operations (of one cluster with --cluster).
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(ListOpsArgs),
+    /// Show one operation.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Get(NamedOutputArgs),
+    /// Ask an operation to stop (spec.cancel: true): a pending one is
+    /// cancelled at once, a running spec change is undone where it can be.
+    /// With --wait, exits 0 once it is Cancelled and 1 when it ended otherwise.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Cancel(CancelOpsArgs),
+    /// Delete an operation.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Delete(DeleteArgs),
+}
+
+/// The operation types `ops create` offers (the API's spelling); the others
+/// (Reconfiguring, Expose, RebuildInstance, Custom) take structured
+/// parameters: create those with kubectl or the REST API.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpsTypeArg {
+    #[value(name = "Start")]
+    Start,
+    #[value(name = "Stop")]
+    Stop,
+    #[value(name = "Restart")]
+    Restart,
+    #[value(name = "Switchover")]
+    Switchover,
+    #[value(name = "HorizontalScaling")]
+    HorizontalScaling,
+    #[value(name = "VerticalScaling")]
+    VerticalScaling,
+    #[value(name = "VolumeExpansion")]
+    VolumeExpansion,
+    #[value(name = "Upgrade")]
+    Upgrade,
+    #[value(name = "Backup")]
+    Backup,
+    #[value(name = "Restore")]
+    Restore,
+}
+
+impl From<OpsTypeArg> for OpsType {
+    fn from(arg: OpsTypeArg) -> Self {
+        match arg {
+            OpsTypeArg::Start => OpsType::Start,
+            OpsTypeArg::Stop => OpsType::Stop,
+            OpsTypeArg::Restart => OpsType::Restart,
+            OpsTypeArg::Switchover => OpsType::Switchover,
+            OpsTypeArg::HorizontalScaling => OpsType::HorizontalScaling,
+            OpsTypeArg::VerticalScaling => OpsType::VerticalScaling,
+            OpsTypeArg::VolumeExpansion => OpsType::VolumeExpansion,
+            OpsTypeArg::Upgrade => OpsType::Upgrade,
+            OpsTypeArg::Backup => OpsType::Backup,
+            OpsTypeArg::Restore => OpsType::Restore,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CreateOpsArgs {
+    /// OpsRequest name: a DNS label of at most 63 characters.
+    #[arg(value_parser = parse_object_name)]
+    pub name: String,
+    /// The cluster to operate on.
+    #[arg(long)]
+    pub cluster: String,
+    /// The operation.
+    #[arg(long = "type", value_enum, ignore_case = true)]
+    pub type_: OpsTypeArg,
+    /// HorizontalScaling: the new number of instances.
+    #[arg(long, help_heading = "Parameters", value_parser = clap::value_parser!(i32).range(1..=99))]
+    pub replicas: Option<i32>,
+    /// VerticalScaling: CPU of each instance (requests and limits), e.g. 2 or 500m.
+    #[arg(long, help_heading = "Parameters", value_parser = parse_quantity)]
+    pub cpu: Option<String>,
+    /// VerticalScaling: memory of each instance (requests and limits), e.g. 4Gi.
+    #[arg(long, help_heading = "Parameters", value_parser = parse_quantity)]
+    pub memory: Option<String>,
+    /// VolumeExpansion: the new volume size of each instance, e.g. 50Gi.
+    #[arg(long, help_heading = "Parameters", value_parser = parse_quantity)]
+    pub storage_size: Option<String>,
+    /// Upgrade: the engine version to move to.
+    #[arg(long, help_heading = "Parameters")]
+    pub version: Option<String>,
+    /// Switchover: the instance to promote; the engine picks one when omitted.
+    #[arg(long, help_heading = "Parameters")]
+    pub target: Option<String>,
+    /// Backup: name of the DatabaseBackup to create (default: the
+    /// OpsRequest's name). Restore: the DatabaseBackup to restore (required).
+    #[arg(long, help_heading = "Parameters")]
+    pub backup_name: Option<String>,
+    /// Backup: the BackupStorage to write to; the cluster's default when omitted.
+    #[arg(long, help_heading = "Parameters")]
+    pub storage: Option<String>,
+    #[command(flatten)]
+    pub pitr: PitrArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Point-in-time recovery target of a restore.
+#[derive(Args, Debug, Default)]
+#[group(multiple = false)]
+pub struct PitrArgs {
+    /// Restore: replay every archived transaction after the backup.
+    #[arg(long, help_heading = "Parameters")]
+    pub pitr_latest: bool,
+    /// Restore: stop at this point in time (RFC 3339, e.g. 2026-11-24T02:00:00Z).
+    #[arg(long, help_heading = "Parameters", value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub pitr_date: Option<Timestamp>,
+}
+
+impl PitrArgs {
+    pub fn is_set(&self) -> bool {
+        self.pitr_latest || self.pitr_date.is_some()
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ListOpsArgs {
+    /// Only the operations of this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CancelOpsArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RestoreCommand {
+    /// Restore a backup into an existing cluster (an OpsRequest of type
+    /// Restore). With --wait, exits 0 once it succeeded and 1 when it failed
+    /// or was cancelled.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Create(CreateRestoreArgs),
+    /// List restores (of one cluster with --cluster).
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(ListOpsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateRestoreArgs {
+    /// OpsRequest name: a DNS label of at most 63 characters.
+    #[arg(value_parser = parse_object_name)]
+    pub name: String,
+    /// The cluster to restore into.
+    #[arg(long)]
+    pub cluster: String,
+    /// The DatabaseBackup to restore.
+    #[arg(long)]
+    pub backup: String,
+    #[command(flatten)]
+    pub pitr: PitrArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,6 +365,42 @@ fn parse_backup_name(name: &str) -> Result<String, String> {
     dns_label(name, 63)
 }
 
+fn parse_object_name(name: &str) -> Result<String, String> {
+    dns_label(name, 63)
+}
+
+/// RFC 3339 with an offset, e.g. `2026-11-24T02:00:00Z`.
+fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
+    text.parse()
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-11-24T02:00:00Z: {e}"))
+}
+
+/// A Kubernetes quantity (`500m`, `2`, `1.5Gi`, `1e3`): checked here so a
+/// typo is a usage error, not an API server message about int-or-string.
+pub fn parse_quantity(text: &str) -> Result<String, String> {
+    const SUFFIXES: [&str; 16] = [
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E", "",
+    ];
+    let bad = || format!("{text:?} is not a quantity such as 500m, 2, 4Gi or 1.5Gi");
+    let unsigned = text.strip_prefix('+').unwrap_or(text);
+    let digits_end = unsigned
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(unsigned.len());
+    let (number, suffix) = unsigned.split_at(digits_end);
+    let number_ok = !number.is_empty() && number != "." && number.matches('.').count() <= 1;
+    let exponent_ok = |rest: &str| {
+        let rest = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+    };
+    let suffix_ok =
+        SUFFIXES.contains(&suffix) || suffix.strip_prefix(['e', 'E']).is_some_and(exponent_ok);
+    if number_ok && suffix_ok {
+        Ok(text.to_owned())
+    } else {
+        Err(bad())
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct CreateClusterArgs {
     /// Cluster name: a DNS label of at most 50 characters.
@@ -169,6 +421,12 @@ pub struct CreateClusterArgs {
     /// DatabaseClusterTemplate to create the cluster from (same namespace).
     #[arg(long)]
     pub template: Option<String>,
+    /// Start from this DatabaseBackup's data (spec.dataSource.backupName).
+    #[arg(long, value_name = "BACKUP")]
+    pub from_backup: Option<String>,
+    /// With --from-backup: a point in time to recover to.
+    #[command(flatten)]
+    pub pitr: PitrArgs,
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -417,6 +675,18 @@ mod tests {
         ] {
             let err = Cli::try_parse_from(&argv).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn quantities() {
+        for good in [
+            "1", "500m", "2Gi", "1.5Gi", "+3", "1e3", "1E-2", "10k", ".5",
+        ] {
+            assert_eq!(parse_quantity(good), Ok(good.to_owned()));
+        }
+        for bad in ["", "Gi", "10GB", "1..5", "-1", "1e", "ten", "5 Gi", "."] {
+            assert!(parse_quantity(bad).is_err(), "{bad:?} was accepted");
         }
     }
 

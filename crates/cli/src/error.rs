@@ -13,6 +13,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOT_FOUND: u8 = 3;
 /// Exit code when `--wait` ran out of time.
 pub const EXIT_TIMEOUT: u8 = 4;
+/// Exit code when an object changed between reading and writing it back.
+pub const EXIT_CONFLICT: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -67,6 +69,24 @@ pub enum CliError {
     },
     #[error("backup {name:?} failed: {message}")]
     BackupFailed { name: String, message: String },
+    /// Arguments clap accepts one by one but that do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{kind} {name:?} {phase}: {message}")]
+    OpsEnded {
+        kind: &'static str,
+        name: String,
+        phase: dbaas_api::ops::OpsPhase,
+        message: String,
+    },
+    #[error(
+        "DatabaseCluster {name:?} was changed by someone else since it was read (resourceVersion {read_version}); nothing was written: run the edit again"
+    )]
+    EditConflict { name: String, read_version: String },
+    #[error("running the editor {editor:?}: {detail}")]
+    Editor { editor: String, detail: String },
+    #[error("the edited DatabaseCluster is not valid: {detail}\n(your edit is kept in {kept})")]
+    InvalidEdit { detail: String, kept: String },
     #[error("rendering the manifests: {0}")]
     Manifest(String),
     #[error(
@@ -81,6 +101,8 @@ impl CliError {
         match self {
             Self::NotFound { .. } => EXIT_NOT_FOUND,
             Self::Timeout { .. } => EXIT_TIMEOUT,
+            Self::Usage(_) => EXIT_USAGE,
+            Self::EditConflict { .. } => EXIT_CONFLICT,
             _ => EXIT_ERROR,
         }
     }

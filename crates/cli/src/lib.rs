@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod edit;
 pub mod engine_operator;
 pub mod error;
 pub mod install;

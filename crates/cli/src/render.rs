@@ -4,7 +4,9 @@
 use dbaas_api::DatabaseCluster;
 use dbaas_api::backup::DatabaseBackup;
 use dbaas_api::claim::DatabaseClaim;
+use dbaas_api::cluster::{PitrTarget, PitrType};
 use dbaas_api::engine::DatabaseEngine;
+use dbaas_api::ops::OpsRequest;
 use dbaas_api::rbac;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -198,6 +200,63 @@ pub fn backups_table(backups: &[DatabaseBackup], now: Timestamp) -> String {
     )
 }
 
+/// Operations: which cluster, what, and how far along.
+pub fn ops_table(requests: &[OpsRequest], now: Timestamp) -> String {
+    let rows: Vec<Vec<String>> = requests
+        .iter()
+        .map(|ops| {
+            vec![
+                ops.name_any(),
+                ops.spec.cluster_ref.name.clone(),
+                ops.spec.type_.to_string(),
+                crate::build::ops_phase(ops).to_string(),
+                ops.status
+                    .as_ref()
+                    .and_then(|s| s.progress.clone())
+                    .unwrap_or_else(|| NONE.to_string()),
+                age(ops.metadata.creation_timestamp.as_ref(), now),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "CLUSTER", "TYPE", "PHASE", "PROGRESS", "AGE"],
+        &rows,
+    )
+}
+
+/// Restores: which backup into which cluster, to which point in time.
+pub fn restores_table(requests: &[OpsRequest], now: Timestamp) -> String {
+    let rows: Vec<Vec<String>> = requests
+        .iter()
+        .map(|ops| {
+            let restore = ops.spec.restore.as_ref();
+            vec![
+                ops.name_any(),
+                ops.spec.cluster_ref.name.clone(),
+                restore.map_or_else(|| NONE.to_string(), |r| r.backup_name.clone()),
+                restore
+                    .and_then(|r| r.pitr.as_ref())
+                    .map_or_else(|| NONE.to_string(), pitr_text),
+                crate::build::ops_phase(ops).to_string(),
+                age(ops.metadata.creation_timestamp.as_ref(), now),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "CLUSTER", "BACKUP", "POINT-IN-TIME", "PHASE", "AGE"],
+        &rows,
+    )
+}
+
+/// `latest` or the RFC 3339 time.
+fn pitr_text(pitr: &PitrTarget) -> String {
+    match (pitr.type_, &pitr.date) {
+        (PitrType::Date, Some(date)) => date.0.to_string(),
+        (PitrType::Date, None) => "date".to_owned(),
+        (PitrType::Latest, _) => "latest".to_owned(),
+    }
+}
+
 /// Every permission of the operator, granted or not, then the commands
 /// that grant the missing ones.
 pub fn preflight_report(service_account: &str, missing: &[rbac::Missing]) -> String {
@@ -331,6 +390,40 @@ mod tests {
             "NAME   CLUSTER   STORAGE   PHASE       COMPLETED   DESTINATION        AGE\n\
              b1     orders    minio     Succeeded   5m          s3://b/ns/orders   60m\n\
              b2     orders    other     Pending     <none>      <none>             60s\n"
+        );
+    }
+
+    #[test]
+    fn ops_and_restores_tables() {
+        let ops = |yaml: &str| -> OpsRequest { serde_saphyr::from_str(yaml).unwrap() };
+        let scaling = ops(
+            "apiVersion: dbaas.io/v1\nkind: OpsRequest\nmetadata: {name: scale-up, creationTimestamp: '2026-11-24T01:58:00Z'}\n\
+             spec: {clusterRef: {name: orders}, type: HorizontalScaling, horizontalScaling: {replicas: 3}}\n\
+             status: {phase: Running, progress: 1/2}",
+        );
+        let queued = ops(
+            "apiVersion: dbaas.io/v1\nkind: OpsRequest\nmetadata: {name: restart}\nspec: {clusterRef: {name: orders}, type: Restart}",
+        );
+        assert_eq!(
+            ops_table(&[scaling, queued], at("2026-11-24T02:00:00Z")),
+            "NAME       CLUSTER   TYPE                PHASE     PROGRESS   AGE\n\
+             scale-up   orders    HorizontalScaling   Running   1/2        2m\n\
+             restart    orders    Restart             Pending   <none>     <none>\n"
+        );
+        let to_date = ops(
+            "apiVersion: dbaas.io/v1\nkind: OpsRequest\nmetadata: {name: r1}\n\
+             spec: {clusterRef: {name: orders}, type: Restore, restore: {backupName: nightly, pitr: {type: date, date: '2026-11-24T01:30:00Z'}}}\n\
+             status: {phase: Succeeded}",
+        );
+        let latest = ops(
+            "apiVersion: dbaas.io/v1\nkind: OpsRequest\nmetadata: {name: r2}\n\
+             spec: {clusterRef: {name: orders}, type: Restore, restore: {backupName: nightly, pitr: {type: latest}}}",
+        );
+        assert_eq!(
+            restores_table(&[to_date, latest], at("2026-11-24T02:00:00Z")),
+            "NAME   CLUSTER   BACKUP    POINT-IN-TIME          PHASE       AGE\n\
+             r1     orders    nightly   2026-11-24T01:30:00Z   Succeeded   <none>\n\
+             r2     orders    nightly   latest                 Pending     <none>\n"
         );
     }
 

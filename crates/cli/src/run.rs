@@ -12,11 +12,12 @@ use dbaas_api::DatabaseCluster;
 use dbaas_api::backup::{BackupPhase, DatabaseBackup};
 use dbaas_api::claim::DatabaseClaim;
 use dbaas_api::engine::DatabaseEngine;
+use dbaas_api::ops::{OpsPhase, OpsRequest, OpsType};
 use dbaas_api::rbac;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, ValidationDirective};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::wait::{Condition, await_condition, conditions};
@@ -25,9 +26,11 @@ use serde::de::DeserializeOwned;
 
 use crate::build;
 use crate::cli::{
-    BackupCommand, ClaimCommand, Cli, ClusterCommand, Command, CreateBackupArgs, CreateClusterArgs,
-    DeleteArgs, NamedOutputArgs, OutputFormat, PreflightArgs,
+    BackupCommand, CancelOpsArgs, ClaimCommand, Cli, ClusterCommand, Command, CreateBackupArgs,
+    CreateClusterArgs, DeleteArgs, EditClusterArgs, ListOpsArgs, NamedOutputArgs, OpsCommand,
+    OutputFormat, PreflightArgs, RestoreCommand, WaitArgs,
 };
+use crate::edit;
 use crate::error::CliError;
 use crate::install;
 use crate::render::{self, ListOutput};
@@ -35,6 +38,9 @@ use crate::render::{self, ListOutput};
 const CLUSTER: &str = "DatabaseCluster";
 const CLAIM: &str = "DatabaseClaim";
 const BACKUP: &str = "DatabaseBackup";
+const OPS: &str = "OpsRequest";
+/// Field manager of the CLI's patches, so managedFields name the tool.
+const FIELD_MANAGER: &str = "dbaasctl";
 
 /// Runs one parsed command line; returns what goes to stdout.
 pub async fn run(cli: Cli) -> Result<String, CliError> {
@@ -70,6 +76,8 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
         Command::Cluster(command) => context.cluster(command).await,
         Command::Claim(command) => context.claim(command).await,
         Command::Backup(command) => context.backup(command).await,
+        Command::Ops(command) => context.ops(command).await,
+        Command::Restore(command) => context.restore(command).await,
         Command::Engines(args) => match args.command {
             Some(command) => {
                 crate::engine_operator::run(&context.client, &context.namespace, command).await
@@ -217,6 +225,61 @@ impl Context {
                 }
             }
             ClusterCommand::ConnectString(args) => self.connect_string(&args.name).await,
+            ClusterCommand::Edit(args) => self.edit_cluster(&args).await,
+        }
+    }
+
+    /// `cluster edit`: a merge patch from the flags, or the user's editor.
+    async fn edit_cluster(&self, args: &EditClusterArgs) -> Result<String, CliError> {
+        let name = args.name.as_str();
+        let api = self.api::<DatabaseCluster>();
+        let before: DatabaseCluster = self.get(CLUSTER, name).await?;
+        let read_version = before.resource_version().unwrap_or_default();
+        let patch = if args.has_changes() {
+            crate::build::cluster_edit_patch(args)
+        } else {
+            let original =
+                serde_json::to_value(&before).map_err(|e| CliError::Output(e.to_string()))?;
+            let shown = edit::editable(&original);
+            let file = edit::temp_file(&edit::document(&shown)?)?;
+            edit::run_editor(&edit::editor_command(), file.path())?;
+            let text = std::fs::read_to_string(file.path())
+                .map_err(|e| CliError::Output(format!("reading {}: {e}", file.path().display())))?;
+            let edited = match edit::parse_edited(&text) {
+                Ok(edited) => edited,
+                Err(detail) => {
+                    // The user's work is worth keeping.
+                    let kept = file
+                        .into_temp_path()
+                        .keep()
+                        .map_or_else(|e| e.to_string(), |path| path.display().to_string());
+                    return Err(CliError::InvalidEdit { detail, kept });
+                }
+            };
+            match edit::edit_patch(&shown, &edited, &read_version) {
+                Some(patch) => patch,
+                None => return Ok(format!("databasecluster {name} unchanged\n")),
+            }
+        };
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            field_validation: Some(ValidationDirective::Strict),
+            ..PatchParams::default()
+        };
+        let after = api
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| match &e {
+                kube::Error::Api(status) if status.is_conflict() => CliError::EditConflict {
+                    name: name.to_owned(),
+                    read_version: read_version.clone(),
+                },
+                _ => CliError::from_api("editing", CLUSTER, name, &self.namespace, e),
+            })?;
+        if after.resource_version() == before.resource_version() {
+            Ok(format!("databasecluster {name} unchanged\n"))
+        } else {
+            Ok(format!("databasecluster {name} edited\n"))
         }
     }
 
@@ -392,6 +455,145 @@ impl Context {
             }
         }
         Ok(format!("databasebackup {} created\n", args.name))
+    }
+
+    async fn ops(&self, command: OpsCommand) -> Result<String, CliError> {
+        let now = Timestamp::now();
+        match command {
+            OpsCommand::Create(args) => {
+                let ops = build::ops_request_from_args(&args)?;
+                self.create_ops(ops, &args.wait).await
+            }
+            OpsCommand::List(args) => {
+                let requests = self.list_ops(&args, |_| true).await?;
+                match args.output.format {
+                    OutputFormat::Table => Ok(render::ops_table(&requests, now)),
+                    format => render::structured(&ListOutput::new(&requests), format),
+                }
+            }
+            OpsCommand::Get(NamedOutputArgs { name, output }) => {
+                let ops: OpsRequest = self.get(OPS, &name).await?;
+                match output.format {
+                    OutputFormat::Table => Ok(render::ops_table(&[ops], now)),
+                    format => render::structured(&ops, format),
+                }
+            }
+            OpsCommand::Cancel(args) => self.cancel_ops(&args).await,
+            OpsCommand::Delete(args) => self.delete::<OpsRequest>(OPS, &args).await,
+        }
+    }
+
+    async fn restore(&self, command: RestoreCommand) -> Result<String, CliError> {
+        match command {
+            RestoreCommand::Create(args) => {
+                let ops = build::restore_from_args(&args)?;
+                self.create_ops(ops, &args.wait).await
+            }
+            RestoreCommand::List(args) => {
+                let restores = self
+                    .list_ops(&args, |ops| ops.spec.type_ == OpsType::Restore)
+                    .await?;
+                match args.output.format {
+                    OutputFormat::Table => Ok(render::restores_table(&restores, Timestamp::now())),
+                    format => render::structured(&ListOutput::new(&restores), format),
+                }
+            }
+        }
+    }
+
+    async fn list_ops(
+        &self,
+        args: &ListOpsArgs,
+        wanted: impl Fn(&OpsRequest) -> bool,
+    ) -> Result<Vec<OpsRequest>, CliError> {
+        let mut requests: Vec<OpsRequest> = self.list(OPS).await?;
+        requests.retain(|ops| {
+            wanted(ops)
+                && args
+                    .cluster
+                    .as_ref()
+                    .is_none_or(|cluster| &ops.spec.cluster_ref.name == cluster)
+        });
+        Ok(requests)
+    }
+
+    /// Creates the OpsRequest; with --wait, follows it until it is over and
+    /// fails unless it Succeeded.
+    async fn create_ops(&self, ops: OpsRequest, wait: &WaitArgs) -> Result<String, CliError> {
+        let name = ops.name_any();
+        self.api::<OpsRequest>()
+            .create(&PostParams::default(), &ops)
+            .await
+            .map_err(|e| CliError::from_api("creating", OPS, &name, &self.namespace, e))?;
+        if wait.wait {
+            self.wait_ops_over(&name, wait.timeout, OpsPhase::Succeeded)
+                .await?;
+        }
+        Ok(format!("opsrequest {name} created\n"))
+    }
+
+    /// Sets spec.cancel; with --wait, follows it until it is over and fails
+    /// unless it was Cancelled.
+    async fn cancel_ops(&self, args: &CancelOpsArgs) -> Result<String, CliError> {
+        let name = args.name.as_str();
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        self.api::<OpsRequest>()
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(serde_json::json!({ "spec": { "cancel": true } })),
+            )
+            .await
+            .map_err(|e| CliError::from_api("cancelling", OPS, name, &self.namespace, e))?;
+        if args.wait.wait {
+            self.wait_ops_over(name, args.wait.timeout, OpsPhase::Cancelled)
+                .await?;
+            return Ok(format!("opsrequest {name} cancelled\n"));
+        }
+        Ok(format!("opsrequest {name} cancel requested\n"))
+    }
+
+    /// Waits until the operation reaches a final phase; an error unless it
+    /// is `wanted`, with the operator's message.
+    async fn wait_ops_over(
+        &self,
+        name: &str,
+        timeout: Duration,
+        wanted: OpsPhase,
+    ) -> Result<(), CliError> {
+        let api = self.api::<OpsRequest>();
+        let what = format!("{OPS} {name} to finish");
+        let progress = Progress::new();
+        let found = wait(timeout, &what, async {
+            await_condition(api.clone(), name, |object: Option<&OpsRequest>| {
+                object.is_some_and(|ops| {
+                    progress.show(&build::ops_progress_line(ops));
+                    build::ops_phase(ops).is_terminal()
+                })
+            })
+            .await
+        })
+        .await;
+        progress.finish();
+        let Some(ops) = found? else {
+            return Err(CliError::DeletedWhileWaiting { what });
+        };
+        let phase = build::ops_phase(&ops);
+        if phase == wanted {
+            return Ok(());
+        }
+        Err(CliError::OpsEnded {
+            kind: OPS,
+            name: name.to_owned(),
+            phase,
+            message: ops
+                .status
+                .and_then(|s| s.message)
+                .unwrap_or_else(|| "no message from the operator".to_owned()),
+        })
     }
 
     /// Asks, with one SubjectAccessReview per verb, whether the operator's

@@ -505,7 +505,17 @@ async fn completions_and_help() {
             .await
             .unwrap();
         assert_exit(&out, 0);
-        assert!(stdout(&out).contains("connect-string"), "{shell}");
+        for command in [
+            "connect-string",
+            "edit",
+            "ops",
+            "cancel",
+            "restore",
+            "pitr-date",
+            "set-size",
+        ] {
+            assert!(stdout(&out).contains(command), "{shell}: {command}");
+        }
     }
     let help = tokio::process::Command::new(env!("CARGO_BIN_EXE_dbaasctl"))
         .args(["cluster", "create", "--help"])
@@ -738,5 +748,612 @@ async fn backup_create_wait_list_and_failure() {
     .await;
     assert_exit(&delete, 0);
     assert!(backups.get_opt("nightly-1").await.unwrap().is_none());
+    ns.delete().await.unwrap();
+}
+
+/// Rows of a table (header left out), split into cells.
+fn rows(output: &Output) -> Vec<Vec<String>> {
+    stdout(output)
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+fn item_names(output: &Output) -> Vec<String> {
+    let value: Value = serde_json::from_str(&stdout(output)).unwrap();
+    value["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn ops_create_wait_cancel_list_and_failures() {
+    use dbaas_api::ops::OpsRequest;
+
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-ops").await.unwrap();
+    let requests: Api<OpsRequest> = ns.api();
+
+    // Scale with --wait while the test plays the operator.
+    let mut waiting = Follower::spawn(dbaasctl_command(
+        &ns.name,
+        &[
+            "ops",
+            "create",
+            "scale-up",
+            "--cluster",
+            "orders",
+            "--type",
+            "HorizontalScaling",
+            "--replicas",
+            "3",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ));
+    waiting.until_line("scale-up: Pending").await;
+    let created = requests.get("scale-up").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&created.spec).unwrap(),
+        json!({"clusterRef": {"name": "orders"}, "type": "HorizontalScaling",
+               "horizontalScaling": {"replicas": 3}})
+    );
+    assert_eq!(
+        created.metadata.annotations.unwrap()["dbaas.io/origin"],
+        "cli"
+    );
+    set_status(
+        &requests,
+        "scale-up",
+        json!({"phase": "Running", "progress": "1/2", "message": "waiting for 3/3 ready"}),
+    )
+    .await;
+    waiting
+        .until_line("scale-up: Running 1/2 - waiting for 3/3 ready")
+        .await;
+    assert!(waiting.is_running(), "--wait returned while Running");
+    set_status(
+        &requests,
+        "scale-up",
+        json!({"phase": "Succeeded", "progress": "2/2", "message": null}),
+    )
+    .await;
+    let done = tokio::time::timeout(Duration::from_secs(30), waiting.output())
+        .await
+        .expect("--wait did not return after Succeeded");
+    assert_exit(&done, 0);
+    assert_eq!(stdout(&done), "opsrequest scale-up created\n");
+
+    // A failed operation: exit 1 with the operator's reason.
+    let mut failing = Follower::spawn(dbaasctl_command(
+        &ns.name,
+        &[
+            "ops",
+            "create",
+            "upgrade",
+            "--cluster",
+            "orders",
+            "--type",
+            "Upgrade",
+            "--version",
+            "99.0",
+            "--wait",
+        ],
+    ));
+    failing.until_line("upgrade: Pending").await;
+    set_status(
+        &requests,
+        "upgrade",
+        json!({"phase": "Failed", "message": "version 99.0 is not offered"}),
+    )
+    .await;
+    let failed = tokio::time::timeout(Duration::from_secs(30), failing.output())
+        .await
+        .expect("--wait did not return after Failed");
+    assert_exit(&failed, 1);
+    assert!(
+        stderr(&failed).contains(r#"OpsRequest "upgrade" Failed: version 99.0 is not offered"#),
+        "{}",
+        stderr(&failed)
+    );
+
+    // Cancelled while --wait follows it: exit 1 as well.
+    let mut restarting = Follower::spawn(dbaasctl_command(
+        &ns.name,
+        &[
+            "ops",
+            "create",
+            "restart",
+            "--cluster",
+            "orders",
+            "--type",
+            "Restart",
+            "--wait",
+        ],
+    ));
+    restarting.until_line("restart: Pending").await;
+    let cancel = dbaasctl(&ns.name, &["ops", "cancel", "restart"]).await;
+    assert_exit(&cancel, 0);
+    assert_eq!(stdout(&cancel), "opsrequest restart cancel requested\n");
+    assert!(requests.get("restart").await.unwrap().spec.cancel);
+    set_status(
+        &requests,
+        "restart",
+        json!({"phase": "Cancelled", "message": "cancelled before it started"}),
+    )
+    .await;
+    let cancelled = tokio::time::timeout(Duration::from_secs(30), restarting.output())
+        .await
+        .expect("--wait did not return after Cancelled");
+    assert_exit(&cancelled, 1);
+    assert!(
+        stderr(&cancelled)
+            .contains(r#"OpsRequest "restart" Cancelled: cancelled before it started"#),
+        "{}",
+        stderr(&cancelled)
+    );
+
+    // `ops cancel --wait`: exit 0 once Cancelled, 1 when it ended otherwise.
+    for (name, phase, code) in [("stop", "Cancelled", 0), ("grow", "Succeeded", 1)] {
+        let argv: &[&str] = if name == "stop" {
+            &[
+                "ops",
+                "create",
+                "stop",
+                "--cluster",
+                "payments",
+                "--type",
+                "Stop",
+            ]
+        } else {
+            &[
+                "ops",
+                "create",
+                "grow",
+                "--cluster",
+                "payments",
+                "--type",
+                "VolumeExpansion",
+                "--storage-size",
+                "20Gi",
+            ]
+        };
+        assert_exit(&dbaasctl(&ns.name, argv).await, 0);
+        let mut cancelling = Follower::spawn(dbaasctl_command(
+            &ns.name,
+            &["ops", "cancel", name, "--wait", "--timeout", "60s"],
+        ));
+        cancelling.until_line(&format!("{name}: Pending")).await;
+        assert!(requests.get(name).await.unwrap().spec.cancel);
+        set_status(
+            &requests,
+            name,
+            json!({"phase": phase, "message": "volume expansion cannot be undone"}),
+        )
+        .await;
+        let out = tokio::time::timeout(Duration::from_secs(30), cancelling.output())
+            .await
+            .expect("cancel --wait did not return");
+        assert_exit(&out, code);
+        if code == 0 {
+            assert_eq!(stdout(&out), "opsrequest stop cancelled\n");
+        } else {
+            assert!(
+                stderr(&out).contains(r#"OpsRequest "grow" Succeeded: volume expansion"#),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+
+    // Flags that do not fit the type, or missing ones: usage errors, nothing created.
+    for (argv, message) in [
+        (
+            &["--type", "Upgrade", "--version", "17", "--replicas", "3"][..],
+            "--replicas does not apply to --type Upgrade (it takes --version)",
+        ),
+        (
+            &["--type", "HorizontalScaling"],
+            "--type HorizontalScaling needs --replicas",
+        ),
+    ] {
+        let argv: Vec<&str> = ["ops", "create", "bad", "--cluster", "orders"]
+            .into_iter()
+            .chain(argv.iter().copied())
+            .collect();
+        let out = dbaasctl(&ns.name, &argv).await;
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    for argv in [
+        &["--type", "Reconfiguring"][..],
+        &["--type", "VerticalScaling", "--cpu", "lots"],
+    ] {
+        let argv: Vec<&str> = ["ops", "create", "bad", "--cluster", "orders"]
+            .into_iter()
+            .chain(argv.iter().copied())
+            .collect();
+        assert_exit(&dbaasctl(&ns.name, &argv).await, 2);
+    }
+    assert!(requests.get_opt("bad").await.unwrap().is_none());
+
+    // list, filtered by cluster; get; delete; missing ones.
+    let list = dbaasctl(&ns.name, &["ops", "list"]).await;
+    assert_exit(&list, 0);
+    assert!(
+        stdout(&list).starts_with("NAME       CLUSTER    TYPE"),
+        "{}",
+        stdout(&list)
+    );
+    let table = rows(&list);
+    assert_eq!(table.len(), 5, "{table:?}");
+    let scale_row = table.iter().find(|row| row[0] == "scale-up").unwrap();
+    assert_eq!(
+        &scale_row[..5],
+        [
+            "scale-up",
+            "orders",
+            "HorizontalScaling",
+            "Succeeded",
+            "2/2"
+        ]
+    );
+    let of_orders = dbaasctl(
+        &ns.name,
+        &["ops", "list", "--cluster", "orders", "-o", "json"],
+    )
+    .await;
+    assert_exit(&of_orders, 0);
+    assert_eq!(item_names(&of_orders), ["restart", "scale-up", "upgrade"]);
+    let get = dbaasctl(&ns.name, &["ops", "get", "upgrade", "-o", "yaml"]).await;
+    assert_exit(&get, 0);
+    let value: Value = serde_saphyr::from_str(&stdout(&get)).unwrap();
+    assert_eq!(value["status"]["phase"], "Failed");
+    assert_eq!(value["spec"]["upgrade"]["version"], "99.0");
+    let delete = dbaasctl(&ns.name, &["ops", "delete", "upgrade", "--wait"]).await;
+    assert_exit(&delete, 0);
+    assert!(requests.get_opt("upgrade").await.unwrap().is_none());
+    for argv in [
+        &["ops", "get", "nope"][..],
+        &["ops", "cancel", "nope"],
+        &["ops", "delete", "nope"],
+    ] {
+        let out = dbaasctl(&ns.name, argv).await;
+        assert_exit(&out, 3);
+        assert!(stderr(&out).contains(r#""nope" not found"#), "{argv:?}");
+    }
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn restore_create_wait_list_and_cluster_from_backup() {
+    use dbaas_api::ops::OpsRequest;
+
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-restore").await.unwrap();
+    let requests: Api<OpsRequest> = ns.api();
+
+    let mut waiting = Follower::spawn(dbaasctl_command(
+        &ns.name,
+        &[
+            "restore",
+            "create",
+            "back-to-2am",
+            "--cluster",
+            "orders",
+            "--backup",
+            "nightly",
+            "--pitr-date",
+            "2026-11-24T02:00:00Z",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ));
+    waiting.until_line("back-to-2am: Pending").await;
+    let created = requests.get("back-to-2am").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&created.spec).unwrap(),
+        json!({"clusterRef": {"name": "orders"}, "type": "Restore",
+               "restore": {"backupName": "nightly", "pitr": {"type": "date", "date": "2026-11-24T02:00:00Z"}}})
+    );
+    set_status(
+        &requests,
+        "back-to-2am",
+        json!({"phase": "Running", "progress": "1/2"}),
+    )
+    .await;
+    waiting.until_line("back-to-2am: Running 1/2").await;
+    set_status(&requests, "back-to-2am", json!({"phase": "Succeeded"})).await;
+    let done = tokio::time::timeout(Duration::from_secs(30), waiting.output())
+        .await
+        .expect("--wait did not return after Succeeded");
+    assert_exit(&done, 0);
+    assert_eq!(stdout(&done), "opsrequest back-to-2am created\n");
+
+    // Another cluster's restore, and an operation that is not a restore.
+    let latest = dbaasctl(
+        &ns.name,
+        &[
+            "restore",
+            "create",
+            "latest",
+            "--cluster",
+            "payments",
+            "--backup",
+            "weekly",
+            "--pitr-latest",
+        ],
+    )
+    .await;
+    assert_exit(&latest, 0);
+    let scale = dbaasctl(
+        &ns.name,
+        &[
+            "ops",
+            "create",
+            "scale",
+            "--cluster",
+            "orders",
+            "--type",
+            "HorizontalScaling",
+            "--replicas",
+            "2",
+        ],
+    )
+    .await;
+    assert_exit(&scale, 0);
+
+    let list = dbaasctl(&ns.name, &["restore", "list"]).await;
+    assert_exit(&list, 0);
+    assert_eq!(
+        rows(&list)
+            .into_iter()
+            .map(|row| row[..5].to_vec())
+            .collect::<Vec<_>>(),
+        [
+            [
+                "back-to-2am",
+                "orders",
+                "nightly",
+                "2026-11-24T02:00:00Z",
+                "Succeeded"
+            ],
+            ["latest", "payments", "weekly", "latest", "Pending"],
+        ]
+    );
+    let of_orders = dbaasctl(
+        &ns.name,
+        &["restore", "list", "--cluster", "orders", "-o", "json"],
+    )
+    .await;
+    assert_exit(&of_orders, 0);
+    assert_eq!(item_names(&of_orders), ["back-to-2am"]);
+
+    // Both PITR flags, or a bad time: usage errors.
+    for pitr in [
+        &["--pitr-latest", "--pitr-date", "2026-11-24T02:00:00Z"][..],
+        &["--pitr-date", "yesterday"],
+    ] {
+        let argv: Vec<&str> = [
+            "restore",
+            "create",
+            "bad",
+            "--cluster",
+            "orders",
+            "--backup",
+            "nightly",
+        ]
+        .into_iter()
+        .chain(pitr.iter().copied())
+        .collect();
+        assert_exit(&dbaasctl(&ns.name, &argv).await, 2);
+    }
+
+    // A new cluster from a backup.
+    let copy = dbaasctl(
+        &ns.name,
+        &[
+            "cluster",
+            "create",
+            "orders-copy",
+            "--engine",
+            "postgresql",
+            "--from-backup",
+            "nightly",
+            "--pitr-latest",
+        ],
+    )
+    .await;
+    assert_exit(&copy, 0);
+    let cluster: DatabaseCluster = ns.api().get("orders-copy").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&cluster.spec.data_source).unwrap(),
+        json!({"backupName": "nightly", "pitr": {"type": "latest"}})
+    );
+    let no_backup = dbaasctl(
+        &ns.name,
+        &[
+            "cluster",
+            "create",
+            "orphan",
+            "--engine",
+            "postgresql",
+            "--pitr-latest",
+        ],
+    )
+    .await;
+    assert_exit(&no_backup, 2);
+    assert!(
+        stderr(&no_backup).contains("need --from-backup"),
+        "{}",
+        stderr(&no_backup)
+    );
+    ns.delete().await.unwrap();
+}
+
+/// Runs `cluster edit NAME` with EDITOR set to `editor`.
+async fn edit_with(namespace: &str, name: &str, editor: &str) -> Output {
+    dbaasctl_command(namespace, &["cluster", "edit", name])
+        .env("EDITOR", editor)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cluster_edit_with_flags_and_in_an_editor() {
+    let client = shared().client().await.unwrap();
+    let ns = TestNamespace::create(&client, "cli-edit").await.unwrap();
+    let clusters: Api<DatabaseCluster> = ns.api();
+    let create = dbaasctl(
+        &ns.name,
+        &[
+            "cluster",
+            "create",
+            "pg",
+            "--engine",
+            "postgresql",
+            "--storage",
+            "1Gi",
+        ],
+    )
+    .await;
+    assert_exit(&create, 0);
+
+    // Flags: one merge patch; the same again changes nothing.
+    let flags = [
+        "cluster",
+        "edit",
+        "pg",
+        "--set-size",
+        "3",
+        "--storage-size",
+        "2Gi",
+        "--version",
+        "17.6",
+        "--paused",
+        "true",
+    ];
+    let edited = dbaasctl(&ns.name, &flags).await;
+    assert_exit(&edited, 0);
+    assert_eq!(stdout(&edited), "databasecluster pg edited\n");
+    let cluster = clusters.get("pg").await.unwrap();
+    assert_eq!(cluster.spec.cluster_size, 3);
+    assert_eq!(cluster.spec.storage.size.0, "2Gi");
+    assert_eq!(cluster.spec.engine.version.as_deref(), Some("17.6"));
+    assert!(cluster.spec.paused);
+    let again = dbaasctl(&ns.name, &flags).await;
+    assert_exit(&again, 0);
+    assert_eq!(stdout(&again), "databasecluster pg unchanged\n");
+    // The API server's rules apply (storage never shrinks); a bad value is a
+    // usage error; a missing cluster is "not found".
+    let shrink = dbaasctl(
+        &ns.name,
+        &["cluster", "edit", "pg", "--storage-size", "1Gi"],
+    )
+    .await;
+    assert_exit(&shrink, 1);
+    assert!(
+        stderr(&shrink).contains("storage.size cannot shrink"),
+        "{}",
+        stderr(&shrink)
+    );
+    assert_exit(
+        &dbaasctl(&ns.name, &["cluster", "edit", "pg", "--paused", "maybe"]).await,
+        2,
+    );
+    assert_exit(
+        &dbaasctl(&ns.name, &["cluster", "edit", "nope", "--set-size", "3"]).await,
+        3,
+    );
+    assert_exit(&edit_with(&ns.name, "nope", "true").await, 3);
+
+    // The editor path: what the editor saves is applied.
+    let edited = edit_with(
+        &ns.name,
+        "pg",
+        "sed -i -e 's/clusterSize: 3/clusterSize: 5/' -e 's/paused: true/paused: false/'",
+    )
+    .await;
+    assert_exit(&edited, 0);
+    assert_eq!(stdout(&edited), "databasecluster pg edited\n");
+    let cluster = clusters.get("pg").await.unwrap();
+    assert_eq!(cluster.spec.cluster_size, 5);
+    assert!(!cluster.spec.paused);
+    let version = cluster.metadata.resource_version.clone();
+
+    // Saved unchanged, or the editor failed: nothing is written.
+    let unchanged = edit_with(&ns.name, "pg", "true").await;
+    assert_exit(&unchanged, 0);
+    assert_eq!(stdout(&unchanged), "databasecluster pg unchanged\n");
+    let editor_failed = edit_with(&ns.name, "pg", "false").await;
+    assert_exit(&editor_failed, 1);
+    assert!(
+        stderr(&editor_failed).contains("running the editor"),
+        "{}",
+        stderr(&editor_failed)
+    );
+    // Not YAML: refused, and the edit is kept for the user.
+    let broken = edit_with(&ns.name, "pg", "sed -i 's/clusterSize: 5/clusterSize: [/'").await;
+    assert_exit(&broken, 1);
+    let message = stderr(&broken);
+    assert!(message.contains("is not valid"), "{message}");
+    let kept = message
+        .split("your edit is kept in ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_end_matches(')');
+    assert!(
+        std::fs::read_to_string(kept)
+            .unwrap()
+            .contains("clusterSize: ["),
+        "{kept}"
+    );
+    std::fs::remove_file(kept).unwrap();
+    // A field the API does not have: the API server refuses it (strict).
+    let unknown = edit_with(&ns.name, "pg", "sed -i 's/clusterSize:/clusterSise:/'").await;
+    assert_exit(&unknown, 1);
+    assert!(
+        stderr(&unknown).contains("clusterSise"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert_eq!(
+        clusters.get("pg").await.unwrap().metadata.resource_version,
+        version
+    );
+
+    // Someone else writes while the editor is open: conflict, exit 5, and
+    // their change stays.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("editor.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\n'{bin}' --kubeconfig '{kubeconfig}' -n '{ns}' cluster edit pg --paused true >/dev/null\n\
+             sed -i 's/clusterSize: 5/clusterSize: 7/' \"$1\"\n",
+            bin = env!("CARGO_BIN_EXE_dbaasctl"),
+            kubeconfig = shared().kubeconfig().display(),
+            ns = ns.name,
+        ),
+    )
+    .unwrap();
+    let conflict = edit_with(&ns.name, "pg", &format!("sh {}", script.display())).await;
+    assert_exit(&conflict, 5);
+    assert!(
+        stderr(&conflict).contains("was changed by someone else since it was read"),
+        "{}",
+        stderr(&conflict)
+    );
+    let cluster = clusters.get("pg").await.unwrap();
+    assert_eq!(cluster.spec.cluster_size, 5);
+    assert!(cluster.spec.paused);
     ns.delete().await.unwrap();
 }

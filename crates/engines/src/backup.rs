@@ -180,8 +180,16 @@ pub fn cron_with_seconds(cron: &str) -> String {
 /// The path inside a storage under which a cluster's backups go:
 /// `[prefix/]namespace/cluster`, so clusters sharing a bucket never mix.
 pub fn cluster_path(storage: &BackupStorageSpec, cluster: &DatabaseCluster) -> String {
-    let namespace = cluster.namespace().unwrap_or_default();
-    let name = cluster.name_any();
+    cluster_path_of(
+        storage,
+        &cluster.namespace().unwrap_or_default(),
+        &cluster.name_any(),
+    )
+}
+
+/// [`cluster_path`] of the cluster `name` in `namespace`, which may be gone
+/// (a restore reads the backups of a deleted cluster).
+pub fn cluster_path_of(storage: &BackupStorageSpec, namespace: &str, name: &str) -> String {
     match storage.prefix.as_deref().map(|p| p.trim_matches('/')) {
         Some(prefix) if !prefix.is_empty() => format!("{prefix}/{namespace}/{name}"),
         _ => format!("{namespace}/{name}"),

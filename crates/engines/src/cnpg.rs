@@ -31,9 +31,10 @@ use crate::provider::{
     BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
     ObservedPhase, Unapplied, status_written_since, to_dynamic,
 };
-use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source};
+use crate::shared::{credentials_secret_or, engine_metadata};
 
 pub mod backup;
+pub mod restore;
 
 /// PostgreSQL minor releases per major that CloudNativePG publishes operand
 /// images for (`ghcr.io/cloudnative-pg/postgresql:<major>.<minor>`).
@@ -158,6 +159,12 @@ impl EngineProvider for Cnpg {
     fn observe_backup(&self, engine_backup: &DynamicObject) -> BackupObservation {
         backup::observe_backup_object(engine_backup)
     }
+
+    // CloudNativePG restores only by bootstrapping a new cluster, so
+    // `build_restore` keeps refusing.
+    fn restores_at_bootstrap(&self) -> bool {
+        true
+    }
 }
 
 /// CloudNativePG's annotation for declarative hibernation.
@@ -238,7 +245,6 @@ pub fn build_with(
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let mut unapplied = Vec::new();
 
-    refuse_data_source(spec, EngineType::Postgresql)?;
     let pooled = spec
         .proxy
         .as_ref()
@@ -345,6 +351,19 @@ pub fn build_with(
     let rendered_backup = backup::render(cluster, input)?;
     engine_spec.backup = rendered_backup.cluster_backup;
     unapplied.extend(rendered_backup.unapplied);
+
+    // spec.dataSource: bootstrap by recovery instead of CloudNativePG's
+    // default initdb.
+    if let Some(recovery) = restore::render(cluster, input, engine_spec.backup.as_ref())? {
+        engine_spec.bootstrap = Some(recovery.bootstrap);
+        engine_spec.external_clusters = recovery.external_clusters;
+        for note in recovery.unapplied {
+            // The same storage's notes come once.
+            if !unapplied.contains(&note) {
+                unapplied.push(note);
+            }
+        }
+    }
 
     // Every instance exports Prometheus metrics (port 9187) whatever we set;
     // a PodMonitor is CloudNativePG's to create when asked.

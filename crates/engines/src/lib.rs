@@ -11,6 +11,7 @@ pub mod monitoring;
 pub mod provider;
 pub mod psmdb;
 pub mod pxc;
+pub mod restore;
 mod shared;
 
 pub use catalog::{ResolvedVersion, VersionError, default_version, resolve_version};

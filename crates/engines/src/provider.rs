@@ -11,6 +11,7 @@ use kube::core::{ApiResource, DynamicObject};
 
 use crate::backup::{BackupObservation, StorageInput};
 use crate::catalog::ResolvedVersion;
+use crate::restore::{RestoreInput, RestoreObservation};
 
 /// One engine behind the unified API.
 pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
@@ -80,6 +81,38 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
         let _ = engine_backup;
         BackupObservation::pending()
     }
+    /// The engine operator's resource that restores a backup into a
+    /// running cluster; `None` when the engine cannot (CloudNativePG
+    /// restores only by bootstrapping a new cluster).
+    fn restore_resource(&self) -> Option<ApiResource> {
+        None
+    }
+    /// Whether `spec.dataSource` is restored by the engine resource itself
+    /// at bootstrap ([`BuildInput::data_source`]) rather than by a restore
+    /// resource once the new cluster runs.
+    fn restores_at_bootstrap(&self) -> bool {
+        false
+    }
+    /// Builds the engine resource called `name` that restores `source`
+    /// into the running `cluster` (the operator owns and labels it).
+    fn build_restore(
+        &self,
+        name: &str,
+        cluster: &DatabaseCluster,
+        source: &RestoreInput,
+    ) -> Result<DynamicObject, BuildError> {
+        let _ = (name, cluster, source);
+        Err(BuildError::Unsupported {
+            engine: self.engine().as_str(),
+            feature: "restoring into a running cluster",
+            why: "this engine's operator restores only by bootstrapping a new cluster: create one with spec.dataSource",
+        })
+    }
+    /// Reads the engine's restore resource in our vocabulary.
+    fn observe_restore(&self, engine_restore: &DynamicObject) -> RestoreObservation {
+        let _ = engine_restore;
+        RestoreObservation::pending()
+    }
 }
 
 /// The provider of an engine, if this version has one.
@@ -103,6 +136,11 @@ pub struct BuildInput<'a> {
     /// named but missing here was not found: the provider refuses to build
     /// backups into it rather than guess.
     pub backup_storages: &'a [StorageInput],
+    /// `spec.dataSource` as the operator found it, for providers that
+    /// restore at bootstrap ([`EngineProvider::restores_at_bootstrap`]).
+    /// `None` while the spec has one means it was not looked up: such a
+    /// provider refuses rather than bootstrap an empty cluster.
+    pub data_source: Option<&'a RestoreInput>,
 }
 
 impl BuildInput<'_> {

@@ -38,9 +38,10 @@ use crate::provider::{
     BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
     ObservedPhase, Unapplied, status_written_since,
 };
-use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source};
+use crate::shared::{credentials_secret_or, engine_metadata};
 
 pub mod backup;
+pub mod restore;
 
 /// Percona Server for MongoDB releases Percona publishes operand images for
 /// (`percona/percona-server-mongodb:<version>-<build>`), newest first per
@@ -159,6 +160,28 @@ impl EngineProvider for Psmdb {
         backup::observe_backup(engine_backup)
     }
 
+    fn restore_resource(&self) -> Option<ApiResource> {
+        Some(ApiResource::erase::<
+            dbaas_engine_crds::psmdb_restore::PerconaServerMongoDbRestore,
+        >(&()))
+    }
+
+    fn build_restore(
+        &self,
+        name: &str,
+        cluster: &DatabaseCluster,
+        source: &crate::restore::RestoreInput,
+    ) -> Result<DynamicObject, BuildError> {
+        restore::build_restore(name, cluster, source)
+    }
+
+    fn observe_restore(
+        &self,
+        engine_restore: &DynamicObject,
+    ) -> crate::restore::RestoreObservation {
+        restore::observe_restore(engine_restore)
+    }
+
     fn supported_operations(&self) -> &'static [OpsType] {
         // What the PerconaServerMongoDB resource itself can express.
         // Restart: a changed pod annotation (`replsets[].annotations`)
@@ -221,8 +244,6 @@ pub fn build_with(
     let spec = &cluster.spec;
     let mut unapplied = Vec::new();
     let mut secret_keys = Vec::new();
-
-    refuse_data_source(spec, EngineType::Mongodb)?;
 
     let external = spec
         .expose

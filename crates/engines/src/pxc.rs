@@ -33,10 +33,13 @@ use crate::provider::{
     BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
     ObservedPhase, Unapplied, to_dynamic,
 };
-use crate::shared::{credentials_secret_or, engine_metadata, refuse_data_source};
+use crate::restore::{RestoreInput, RestoreObservation};
+use crate::shared::{credentials_secret_or, engine_metadata};
 
 pub mod backup;
 pub use backup::{build_backup, observe_backup};
+pub mod restore;
+pub use restore::{build_restore, observe_restore};
 
 /// Percona XtraDB Cluster releases, newest first, as Percona publishes them
 /// (`percona/percona-xtradb-cluster:<version>`): the images certified by the
@@ -178,6 +181,25 @@ impl EngineProvider for Pxc {
     fn observe_backup(&self, engine_backup: &DynamicObject) -> BackupObservation {
         observe_backup(engine_backup)
     }
+
+    fn restore_resource(&self) -> Option<ApiResource> {
+        Some(ApiResource::erase::<
+            dbaas_engine_crds::pxc_restore::PerconaXtraDbClusterRestore,
+        >(&()))
+    }
+
+    fn build_restore(
+        &self,
+        name: &str,
+        cluster: &DatabaseCluster,
+        source: &RestoreInput,
+    ) -> Result<DynamicObject, BuildError> {
+        to_dynamic(&build_restore(name, cluster, source)?)
+    }
+
+    fn observe_restore(&self, engine_restore: &DynamicObject) -> RestoreObservation {
+        observe_restore(engine_restore)
+    }
 }
 
 /// Reads a PerconaXtraDBCluster. Percona's own status conditions are
@@ -245,7 +267,6 @@ pub fn build_with(
     let mut unapplied = Vec::new();
     let mut secret_keys = Vec::new();
 
-    refuse_data_source(spec, EngineType::Mysql)?;
     if name.len() > MAX_NAME_LEN {
         return Err(BuildError::Unsupported {
             engine: "mysql",

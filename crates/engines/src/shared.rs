@@ -4,11 +4,9 @@ use std::collections::BTreeMap;
 
 use dbaas_api::backup::LABEL_BACKUP;
 use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
-use dbaas_api::{DatabaseBackup, DatabaseCluster, DatabaseClusterSpec, EngineType};
+use dbaas_api::{DatabaseBackup, DatabaseCluster, EngineType};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
-
-use crate::provider::BuildError;
 
 /// Identity of an engine object: the cluster's name and namespace, our
 /// labels, and the DatabaseCluster as controller owner (so the garbage
@@ -69,20 +67,4 @@ pub(crate) fn credentials_secret_or(cluster: &DatabaseCluster, suffix: &str) -> 
                 cluster.metadata.name.as_deref().unwrap_or_default()
             )
         })
-}
-
-/// Restoring into a new cluster is not built yet: refuse rather than build
-/// an empty cluster, which would silently lose the user's data.
-pub(crate) fn refuse_data_source(
-    spec: &DatabaseClusterSpec,
-    engine: EngineType,
-) -> Result<(), BuildError> {
-    match spec.data_source {
-        Some(_) => Err(BuildError::Unsupported {
-            engine: engine.as_str(),
-            feature: "spec.dataSource (create from backup)",
-            why: "restoring into a new cluster is not implemented by this operator version; the cluster was not created",
-        }),
-        None => Ok(()),
-    }
 }

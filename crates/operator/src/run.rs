@@ -6,8 +6,9 @@ use std::time::Duration;
 use dbaas_api::claim::LABEL_CLAIM;
 use dbaas_api::common::{LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{
-    BackupStorage, DatabaseBackup, DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate,
-    DatabaseEngine, DatabaseServer, EngineType, MonitoringConfig, OpsRequest,
+    BackupScheduleTemplate, BackupStorage, DatabaseBackup, DatabaseClaim, DatabaseCluster,
+    DatabaseClusterTemplate, DatabaseEngine, DatabaseServer, EngineType, MonitoringConfig,
+    OpsRequest,
 };
 use dbaas_engines::provider_for;
 use futures::{FutureExt, StreamExt};
@@ -218,6 +219,20 @@ pub async fn run(
     let clusters_for_secrets = controller.store();
     let (backup_storages, backup_storage_trigger) = trigger::stored::<BackupStorage>(&client, ns);
     let clusters_for_storages = controller.store();
+    // BackupScheduleTemplates: one changed re-judges the clusters selecting
+    // it; its store tells which clusters use a storage through a template.
+    let (schedule_templates, schedule_template_writer) =
+        kube::runtime::reflector::store::<BackupScheduleTemplate>();
+    let schedule_template_trigger = kube::runtime::reflector(
+        schedule_template_writer,
+        tolerant::watch(
+            tolerant::api::<BackupScheduleTemplate>(&client, ns),
+            watcher::Config::default(),
+            None,
+        ),
+    )
+    .touched_objects();
+    let clusters_for_schedule_templates = controller.store();
     let mut controller = controller;
     let resources = EngineType::ALL
         .into_iter()
@@ -245,10 +260,24 @@ pub async fn run(
         .watches_stream(monitoring_config_trigger, move |config| {
             cluster::monitoring::clusters_of_config(&clusters_for_monitoring, &config)
         })
-        // So does a changed BackupStorage its backup spec names.
+        .watches_stream(schedule_template_trigger, {
+            let clusters = clusters_for_schedule_templates.clone();
+            move |template| cluster::template::clusters_of_schedule_template(&clusters, &template)
+        })
+        // So does a changed BackupStorage its backup spec (or its
+        // BackupScheduleTemplate) names.
         .watches_stream(backup_storage_trigger, {
             let clusters = clusters_for_storages.clone();
-            move |storage| backup::storage::clusters_of_storage(&clusters, &storage)
+            let templates = schedule_templates.clone();
+            move |storage| {
+                let mut found = backup::storage::clusters_of_storage(&clusters, &storage);
+                found.extend(
+                    cluster::template::clusters_of_storage_via_schedule_template(
+                        &clusters, &templates, &storage,
+                    ),
+                );
+                found
+            }
         })
         .watches_stream(
             cluster::monitoring::secret_trigger(&client, ns),
@@ -263,6 +292,15 @@ pub async fn run(
                     &backup_storages,
                     &secret,
                 ));
+                for storage in backup::storage::storages_of_secret(&backup_storages, &secret) {
+                    clusters.extend(
+                        cluster::template::clusters_of_storage_via_schedule_template(
+                            &clusters_for_storages,
+                            &schedule_templates,
+                            &storage,
+                        ),
+                    );
+                }
                 clusters
             },
         )

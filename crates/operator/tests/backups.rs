@@ -15,45 +15,14 @@ use dbaas_api::ops::{OpsPhase, OpsRequest};
 use dbaas_api::{BackupStorage, DatabaseCluster, EngineType};
 use dbaas_engines::backup::StorageInput;
 use dbaas_engines::{BuildInput, EngineProvider, provider_for};
-use dbaas_testkit::TestNamespace;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use common::{TIMEOUT, has_condition};
-
-/// The S3 credentials Secret and a BackupStorage using it.
-async fn s3_storage(ns: &TestNamespace, name: &str, secret_data: Value) {
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-creds")},
-        "stringData": secret_data,
-    }))
-    .unwrap();
-    ns.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let storage: BackupStorage = serde_json::from_value(json!({
-        "apiVersion": "dbaas.io/v1", "kind": "BackupStorage",
-        "metadata": {"name": name},
-        "spec": {
-            "type": "s3", "bucket": "backups", "region": "us-east-1",
-            "endpointURL": "https://minio.example.com:9000", "forcePathStyle": true,
-            "credentialsSecretName": format!("{name}-creds"),
-        },
-    }))
-    .unwrap();
-    ns.api::<BackupStorage>()
-        .create(&PostParams::default(), &storage)
-        .await
-        .unwrap();
-}
-
-fn full_credentials() -> Value {
-    json!({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-key"})
-}
+use common::{TIMEOUT, engine_api, has_condition, s3_credentials};
 
 fn cluster_with_backup(name: &str, engine: EngineType, backup: Value) -> DatabaseCluster {
     let size = if engine == EngineType::Postgresql {
@@ -85,10 +54,6 @@ fn database_backup(name: &str, cluster: &str, storage: Option<&str>) -> Database
         "spec": spec,
     }))
     .unwrap()
-}
-
-fn engine_api(client: &Client, ns: &str, resource: &ApiResource) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, resource)
 }
 
 /// What the provider sends for the stored cluster with these storages.
@@ -205,7 +170,7 @@ fn filled(status: &Value, ns: &str, cluster: &str) -> Value {
 #[tokio::test]
 async fn each_engine_renders_its_backups_and_takes_them_on_demand() {
     let (client, ns, _operator) = common::setup("backups").await;
-    s3_storage(&ns, "s3", full_credentials()).await;
+    common::s3_storage(&ns, "s3", "backups", s3_credentials()).await;
     let clusters: Api<DatabaseCluster> = ns.api();
     let backups: Api<DatabaseBackup> = ns.api();
     let storage_input = StorageInput {
@@ -423,7 +388,13 @@ async fn bad_backup_inputs_are_refused_with_their_reasons() {
     );
 
     // It appears with a Secret that lacks a key: the key is named.
-    s3_storage(&ns, "later", json!({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"})).await;
+    common::s3_storage(
+        &ns,
+        "later",
+        "backups",
+        json!({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}),
+    )
+    .await;
     let refused = common::cluster_where(
         &clusters,
         "pg",
@@ -496,7 +467,7 @@ async fn bad_backup_inputs_are_refused_with_their_reasons() {
     assert_eq!(phase(&waiting), Some(BackupPhase::Pending));
 
     // A storage the cluster does not declare fails at once.
-    s3_storage(&ns, "elsewhere", full_credentials()).await;
+    common::s3_storage(&ns, "elsewhere", "backups", s3_credentials()).await;
     backups
         .create(
             &PostParams::default(),

@@ -346,6 +346,23 @@ fn build() -> Value {
             ),
         )
         .path(
+            "/v1/namespaces/{namespace}/databaseclusters/{name}/restores",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(list_params(
+                    OperationBuilder::new()
+                        .operation_id(Some("listDatabaseClusterRestores"))
+                        .summary(Some(
+                            "The restores of one cluster: its OpsRequests of type Restore",
+                        ))
+                        .tag("opsrequests")
+                        .parameter(namespace())
+                        .parameter(name()),
+                ))
+                .response("200", ok("One page", "OpsRequestList")),
+            ),
+        )
+        .path(
             "/v1/namespaces/{namespace}/engineversions",
             PathItem::new(
                 HttpMethod::Get,

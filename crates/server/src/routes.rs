@@ -750,8 +750,21 @@ async fn cluster_ops_requests(
     path: ApiPath<ObjectPath>,
     query: ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    of_cluster(state, caller, path, query, |op: &OpsRequest| {
-        &op.spec.cluster_ref.name
+    of_cluster(state, caller, path, query, |op: &OpsRequest, cluster| {
+        op.spec.cluster_ref.name == cluster
+    })
+    .await
+}
+
+/// The restores of one cluster: its OpsRequests of type Restore.
+async fn cluster_restores(
+    state: State<Shared>,
+    caller: Authenticated,
+    path: ApiPath<ObjectPath>,
+    query: ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    of_cluster(state, caller, path, query, |op: &OpsRequest, cluster| {
+        op.spec.type_ == dbaas_api::ops::OpsType::Restore && op.spec.cluster_ref.name == cluster
     })
     .await
 }
@@ -768,20 +781,20 @@ async fn cluster_backups(
         caller,
         path,
         query,
-        |backup: &dbaas_api::DatabaseBackup| &backup.spec.cluster_name,
+        |backup: &dbaas_api::DatabaseBackup, cluster| backup.spec.cluster_name == cluster,
     )
     .await
 }
 
 /// The objects of kind `K` that belong to the cluster the path names
-/// (`cluster_of` reads the cluster's name off one), as a page of the list;
-/// authorized as a `list` of `K` in the namespace.
+/// (`belongs` tells, given one and the cluster's name), as a page of the
+/// list; authorized as a `list` of `K` in the namespace.
 async fn of_cluster<K: Served>(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
     ApiPath(path): ApiPath<ObjectPath>,
     ApiQuery(query): ApiQuery<ListQuery>,
-    cluster_of: fn(&K) -> &String,
+    belongs: fn(&K, &str) -> bool,
 ) -> Result<Response, ApiError> {
     check_object_path(&path)?;
     state
@@ -796,7 +809,7 @@ async fn of_cluster<K: Served>(
         K::store(&state.stores),
         Some(&path.namespace),
         &query,
-        &move |object: &K| *cluster_of(object) == cluster,
+        &move |object: &K| belongs(object, &cluster),
     )?;
     Ok(page_response(page))
 }
@@ -1201,6 +1214,10 @@ impl Registry {
             .route(
                 "/v1/namespaces/{namespace}/databaseclusters/{name}/backups",
                 get(cluster_backups),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/databaseclusters/{name}/restores",
+                get(cluster_restores),
             )
             .route(
                 "/v1/namespaces/{namespace}/engineversions",

@@ -1118,3 +1118,116 @@ async fn the_served_openapi_document_is_the_committed_one() {
         "run `cargo run -p dbaas-server --bin openapigen`"
     );
 }
+
+#[tokio::test]
+async fn cluster_restores_are_its_ops_requests_of_type_restore() {
+    let h = harness("srv-restores").await;
+    let (_, token) = h
+        .user("dev", rules(&["get", "list", "create"], &["opsrequests"]))
+        .await;
+    let ops = |name: &str, cluster: &str, spec: Value| {
+        let mut body = json!({"metadata": {"name": name}, "spec": spec});
+        body["spec"]["clusterRef"] = json!({"name": cluster});
+        body
+    };
+    for body in [
+        ops(
+            "restore-latest",
+            "orders",
+            json!({"type": "Restore", "restore": {"backupName": "nightly", "pitr": {"type": "latest"}}}),
+        ),
+        ops(
+            "restore-plain",
+            "orders",
+            json!({"type": "Restore", "restore": {"backupName": "nightly"}}),
+        ),
+        ops(
+            "scale-up",
+            "orders",
+            json!({"type": "HorizontalScaling", "horizontalScaling": {"replicas": 3}}),
+        ),
+        ops(
+            "restore-other",
+            "payments",
+            json!({"type": "Restore", "restore": {"backupName": "weekly"}}),
+        ),
+    ] {
+        let (status, created) = h.post(&token, &h.ns_url("opsrequests"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+    }
+    // A Restore without its parameters is refused by the CRD's own rule.
+    let (status, body) = h
+        .post(
+            &token,
+            &h.ns_url("opsrequests"),
+            ops("no-backup", "orders", json!({"type": "Restore"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("needs restore"),
+        "{body}"
+    );
+
+    let listed = eventually("the restores under their cluster", || async {
+        let (status, body) = h
+            .get(&token, &h.ns_url("databaseclusters/orders/restores"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (names_of(&body) == ["restore-latest", "restore-plain"]).then_some(body)
+    })
+    .await;
+    assert_eq!(
+        listed["items"][0]["spec"]["restore"]["pitr"]["type"],
+        "latest"
+    );
+    // Paged like any list.
+    let (status, first) = h
+        .get(
+            &token,
+            &format!("{}?limit=1", h.ns_url("databaseclusters/orders/restores")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(names_of(&first), ["restore-latest"]);
+    let token_continue = first["continue"].as_str().unwrap().to_owned();
+    let (_, second) = h
+        .get(
+            &token,
+            &format!(
+                "{}?limit=1&continue={token_continue}",
+                h.ns_url("databaseclusters/orders/restores")
+            ),
+        )
+        .await;
+    assert_eq!(names_of(&second), ["restore-plain"]);
+    // The other cluster's, and a cluster with none.
+    let (_, other) = h
+        .get(&token, &h.ns_url("databaseclusters/payments/restores"))
+        .await;
+    assert_eq!(names_of(&other), ["restore-other"]);
+    let (status, none) = h
+        .get(&token, &h.ns_url("databaseclusters/nothing/restores"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{none}");
+    assert!(names_of(&none).is_empty());
+
+    // Authorized as a list of OpsRequests.
+    let (_, reader) = h
+        .user(
+            "cluster-reader",
+            rules(&["get", "list"], &["databaseclusters"]),
+        )
+        .await;
+    let (status, body) = h
+        .get(&reader, &h.ns_url("databaseclusters/orders/restores"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list opsrequests.dbaas.io"),
+        "{body}"
+    );
+}

@@ -172,8 +172,13 @@ pub fn destination_path(
     storage: &StorageInput,
     cluster: &DatabaseCluster,
 ) -> Result<String, BuildError> {
+    store_url(storage, &cluster_path(&storage.spec, cluster))
+}
+
+/// The barman-cloud URL of `path` inside `storage`'s bucket (the bucket
+/// itself for an empty path).
+pub fn store_url(storage: &StorageInput, path: &str) -> Result<String, BuildError> {
     let spec = &storage.spec;
-    let path = cluster_path(spec, cluster);
     let bucket = || {
         spec.bucket
             .as_deref()
@@ -205,10 +210,10 @@ pub fn destination_path(
     }
 }
 
-fn filesystem_refusal(storage: &StorageInput) -> BuildError {
+pub(super) fn filesystem_refusal(storage: &StorageInput) -> BuildError {
     BuildError::InvalidBackup {
         why: format!(
-            "BackupStorage {:?} is a filesystem volume; CloudNativePG backs up to object stores only (s3, gcs, azure)",
+            "BackupStorage {:?} is a filesystem volume; CloudNativePG backs up to and restores from object stores only (s3, gcs, azure)",
             storage.name
         ),
     }
@@ -221,8 +226,16 @@ fn object_store(
     storage: &StorageInput,
     cluster: &DatabaseCluster,
 ) -> Result<(ClusterBackupBarmanObjectStore, Vec<Unapplied>), BuildError> {
+    object_store_at(storage, destination_path(storage, cluster)?)
+}
+
+/// `barmanObjectStore` for `destination_path` in `storage` (see
+/// [`object_store`]).
+pub(super) fn object_store_at(
+    storage: &StorageInput,
+    destination_path: String,
+) -> Result<(ClusterBackupBarmanObjectStore, Vec<Unapplied>), BuildError> {
     let spec = &storage.spec;
-    let destination_path = destination_path(storage, cluster)?;
     let secret = storage.required_credentials()?;
     let mut unapplied = Vec::new();
     let mut store = ClusterBackupBarmanObjectStore {

@@ -164,13 +164,17 @@ fn external_expose_adds_a_load_balancer_service() {
 }
 
 #[test]
-fn data_source_is_refused_rather_than_creating_an_empty_cluster() {
+fn data_source_not_looked_up_is_refused_rather_than_creating_an_empty_cluster() {
     let cluster = with_spec(|s| {
         s.data_source = Some(serde_json::from_value(json!({ "backupName": "nightly" })).unwrap())
     });
     let err = build(&cluster, &version()).unwrap_err();
-    assert_eq!(err.reason(), "UnsupportedFeature");
-    assert!(err.to_string().contains("dataSource"), "{err}");
+    assert_eq!(err.reason(), "InvalidBackupSpec");
+    assert!(
+        err.to_string().contains("dataSource was not looked up"),
+        "{err}"
+    );
+    assert!(Cnpg.restores_at_bootstrap());
 }
 
 // ---- status ----
@@ -1245,4 +1249,422 @@ fn an_unreadable_backup_is_pending_with_the_reason() {
     let o = Cnpg.observe_backup(&object);
     assert_eq!(o.phase, BackupPhase::Pending);
     assert!(o.message.unwrap().contains("cannot be read"));
+}
+
+// ---- restore (spec.dataSource) ----
+
+use crate::restore::{RestoreBackup, RestoreInput};
+use dbaas_api::cluster::{PitrTarget, PitrType};
+
+/// A new cluster `restored` in team-a restoring `source`.
+fn restoring(source: Value) -> DatabaseCluster {
+    let mut cluster = with_spec(|s| {
+        s.backup = None;
+        s.data_source = Some(serde_json::from_value(source).unwrap());
+    });
+    cluster.metadata.name = Some("restored".into());
+    cluster
+}
+
+fn taken(destination: Option<&str>) -> RestoreBackup {
+    RestoreBackup::Taken {
+        backup_name: "nightly".into(),
+        source_cluster: "old-pg".into(),
+        source_namespace: "team-a".into(),
+        destination: destination.map(str::to_owned),
+    }
+}
+
+fn restore_input(
+    backup: RestoreBackup,
+    storage: Option<StorageInput>,
+    pitr: Option<PitrTarget>,
+) -> RestoreInput {
+    RestoreInput {
+        backup,
+        storage,
+        pitr,
+    }
+}
+
+fn build_restoring(
+    cluster: &DatabaseCluster,
+    source: &RestoreInput,
+    storages: &[StorageInput],
+) -> Result<Built, BuildError> {
+    build_with(
+        cluster,
+        &version(),
+        &BuildInput {
+            backup_storages: storages,
+            data_source: Some(source),
+            ..Default::default()
+        },
+    )
+}
+
+fn spec_json(built: &Built) -> Value {
+    serde_json::to_value(&built.cluster.spec).unwrap()
+}
+
+const WRITTEN: &str = "s3://backups/pg/team-a/old-pg/old-pg/base/20250101T020000";
+
+#[test]
+fn a_taken_backup_bootstraps_by_recovery_from_the_source_clusters_folder() {
+    let cluster = restoring(json!({ "backupName": "nightly" }));
+    let source = restore_input(taken(None), Some(s3()), None);
+    let built = build_restoring(&cluster, &source, &[]).unwrap();
+    let spec = spec_json(&built);
+    // No initdb: the latest base backup, then every WAL after it.
+    assert_eq!(
+        spec["bootstrap"],
+        json!({ "recovery": { "source": "origin" } })
+    );
+    assert_eq!(
+        spec["externalClusters"],
+        json!([{
+            "name": "origin",
+            "barmanObjectStore": {
+                "destinationPath": "s3://backups/pg/team-a/old-pg",
+                "serverName": "old-pg",
+                "endpointURL": "http://minio.storage:9000",
+                "s3Credentials": {
+                    "accessKeyId": { "name": "minio-credentials", "key": "AWS_ACCESS_KEY_ID" },
+                    "secretAccessKey": { "name": "minio-credentials", "key": "AWS_SECRET_ACCESS_KEY" },
+                },
+            },
+        }])
+    );
+    // The admin credentials stay the cluster's own, outside the bootstrap.
+    assert_eq!(spec["enableSuperuserAccess"], true);
+    assert_eq!(spec.get("backup"), None);
+    assert_eq!(fields(&built), Vec::<&str>::new());
+}
+
+#[test]
+fn a_taken_backup_with_a_barman_id_restores_that_backup_unless_pitr_asks_otherwise() {
+    let cluster = restoring(json!({ "backupName": "nightly" }));
+    let source = restore_input(taken(Some(WRITTEN)), Some(s3()), None);
+    let spec = spec_json(&build_restoring(&cluster, &source, &[]).unwrap());
+    assert_eq!(
+        spec["bootstrap"]["recovery"],
+        json!({ "source": "origin", "recoveryTarget": { "backupID": "20250101T020000" } })
+    );
+    let store = &spec["externalClusters"][0]["barmanObjectStore"];
+    assert_eq!(store["destinationPath"], "s3://backups/pg/team-a/old-pg");
+    assert_eq!(store["serverName"], "old-pg");
+
+    // A destination without an ID yet: the source's folder, latest backup.
+    let pending = restore_input(
+        taken(Some("s3://backups/pg/team-a/old-pg")),
+        Some(s3()),
+        None,
+    );
+    let spec = spec_json(&build_restoring(&cluster, &pending, &[]).unwrap());
+    assert_eq!(spec["bootstrap"]["recovery"].get("recoveryTarget"), None);
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["destinationPath"],
+        "s3://backups/pg/team-a/old-pg"
+    );
+
+    // latest: every archived WAL, from whichever base backup is latest.
+    let latest = restore_input(
+        taken(Some(WRITTEN)),
+        Some(s3()),
+        Some(PitrTarget {
+            type_: PitrType::Latest,
+            date: None,
+        }),
+    );
+    let spec = spec_json(&build_restoring(&cluster, &latest, &[]).unwrap());
+    assert_eq!(spec["bootstrap"]["recovery"], json!({ "source": "origin" }));
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["serverName"],
+        "old-pg"
+    );
+}
+
+#[test]
+fn pitr_date_becomes_the_rfc3339_target_time() {
+    let cluster = restoring(json!({
+        "backupName": "nightly",
+        "pitr": { "type": "date", "date": "2025-01-02T03:04:05Z" },
+    }));
+    let source = restore_input(
+        taken(Some(WRITTEN)),
+        Some(s3()),
+        Some(PitrTarget {
+            type_: PitrType::Date,
+            date: Some(time("2025-01-02T03:04:05Z")),
+        }),
+    );
+    let spec = spec_json(&build_restoring(&cluster, &source, &[]).unwrap());
+    // No backupID: CloudNativePG picks the latest base backup before it.
+    assert_eq!(
+        spec["bootstrap"]["recovery"],
+        json!({ "source": "origin", "recoveryTarget": { "targetTime": "2025-01-02T03:04:05Z" } })
+    );
+
+    let no_date = restore_input(
+        taken(None),
+        Some(s3()),
+        Some(PitrTarget {
+            type_: PitrType::Date,
+            date: None,
+        }),
+    );
+    let why = invalid_backup(build_restoring(&cluster, &no_date, &[]));
+    assert!(why.contains("pitr.date"), "{why}");
+}
+
+#[test]
+fn a_path_is_split_into_destination_and_server_name() {
+    let cluster = restoring(json!({
+        "backupSource": { "storageName": "minio", "path": "archive/team-b/db1/db1" },
+    }));
+    let restore_path = |path: &str| {
+        let source = restore_input(RestoreBackup::Path(path.into()), Some(s3()), None);
+        build_restoring(&cluster, &source, &[])
+    };
+    let spec = spec_json(&restore_path("/archive/team-b/db1/db1/").unwrap());
+    let store = &spec["externalClusters"][0]["barmanObjectStore"];
+    // Relative to the bucket: the storage's prefix does not apply.
+    assert_eq!(store["destinationPath"], "s3://backups/archive/team-b/db1");
+    assert_eq!(store["serverName"], "db1");
+    assert_eq!(spec["bootstrap"]["recovery"].get("recoveryTarget"), None);
+
+    let spec = spec_json(&restore_path("archive/db1/base/20250101T020000").unwrap());
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["destinationPath"],
+        "s3://backups/archive"
+    );
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["serverName"],
+        "db1"
+    );
+    assert_eq!(
+        spec["bootstrap"]["recovery"]["recoveryTarget"],
+        json!({ "backupID": "20250101T020000" })
+    );
+
+    // A server folder at the bucket's top.
+    let spec = spec_json(&restore_path("db1").unwrap());
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["destinationPath"],
+        "s3://backups/"
+    );
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["serverName"],
+        "db1"
+    );
+
+    for (odd, why) in [
+        ("", "names no folder"),
+        ("//", "names no folder"),
+        ("s3://backups/db1", "is a URL"),
+        ("a//db1", "empty, . or .."),
+        ("a/../db1", "empty, . or .."),
+        ("a/db1/base", "without a backup ID"),
+        ("base/20250101T020000", "names no server folder"),
+    ] {
+        let message = invalid_backup(restore_path(odd));
+        assert!(message.contains(why), "{odd:?}: {message}");
+        assert!(message.contains("[<prefix>/]ns/c/c"), "{message}");
+    }
+}
+
+#[test]
+fn restoring_from_azure_and_gcs_uses_their_credentials() {
+    let azure = with_endpoint(
+        storage(
+            "azure",
+            json!({ "type": "azure", "bucket": "pg", "credentialsSecretName": "azure-keys" }),
+        ),
+        "https://acct.blob.core.windows.net/",
+    );
+    let gcs = storage(
+        "gcs",
+        json!({ "type": "gcs", "bucket": "pg-backups", "credentialsSecretName": "gcs-sa" }),
+    );
+    let cluster = restoring(json!({ "backupName": "nightly" }));
+
+    let source = restore_input(taken(None), Some(azure), None);
+    let spec = spec_json(&build_restoring(&cluster, &source, &[]).unwrap());
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"],
+        json!({
+            "destinationPath": "https://acct.blob.core.windows.net/pg/team-a/old-pg",
+            "serverName": "old-pg",
+            "azureCredentials": {
+                "storageAccount": { "name": "azure-credentials", "key": "AZURE_STORAGE_ACCOUNT_NAME" },
+                "storageKey": { "name": "azure-credentials", "key": "AZURE_STORAGE_ACCOUNT_KEY" },
+            },
+        })
+    );
+
+    let source = restore_input(
+        RestoreBackup::Path("team-a/db1/db1".into()),
+        Some(gcs),
+        None,
+    );
+    let spec = spec_json(&build_restoring(&cluster, &source, &[]).unwrap());
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"],
+        json!({
+            "destinationPath": "gs://pg-backups/team-a/db1",
+            "serverName": "db1",
+            "googleCredentials": {
+                "applicationCredentials": { "name": "gcs-credentials", "key": "GCS_CREDENTIALS" },
+            },
+        })
+    );
+}
+
+#[test]
+fn restoring_from_a_filesystem_storage_is_refused() {
+    let pvc = storage(
+        "nfs",
+        json!({ "type": "filesystem", "persistentVolumeClaim": "backups" }),
+    );
+    let cluster = restoring(json!({ "backupName": "nightly" }));
+    for backup in [taken(None), RestoreBackup::Path("team-a/db1/db1".into())] {
+        let source = restore_input(backup, Some(pvc.clone()), None);
+        let why = invalid_backup(build_restoring(&cluster, &source, &[]));
+        assert!(why.contains("restores from object stores only"), "{why}");
+    }
+}
+
+#[test]
+fn storage_notes_of_the_restore_are_reported_once() {
+    let mut minio = s3();
+    minio.spec.region = Some("eu-west-1".into());
+    let mut cluster = restoring(json!({ "backupName": "nightly" }));
+    cluster.spec.backup =
+        Some(serde_json::from_value(json!({ "enabled": true, "storageName": "minio" })).unwrap());
+    let source = restore_input(taken(None), Some(minio.clone()), None);
+    let built = build_restoring(&cluster, &source, &[minio]).unwrap();
+    assert_eq!(fields(&built), vec!["BackupStorage.region"]);
+    // The new cluster archives to its own folder, beside the source's.
+    let spec = spec_json(&built);
+    assert_eq!(
+        spec["backup"]["barmanObjectStore"]["destinationPath"],
+        "s3://backups/pg/team-a/restored"
+    );
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["destinationPath"],
+        "s3://backups/pg/team-a/old-pg"
+    );
+}
+
+#[test]
+fn restoring_from_the_folder_the_cluster_archives_to_is_refused() {
+    // A cluster recreated under its old name, backing up where it restores from.
+    let mut cluster = restoring(json!({ "backupName": "nightly" }));
+    cluster.metadata.name = Some("old-pg".into());
+    cluster.spec.backup =
+        Some(serde_json::from_value(json!({ "enabled": true, "storageName": "minio" })).unwrap());
+    let source = restore_input(taken(Some(WRITTEN)), Some(s3()), None);
+    let why = invalid_backup(build_restoring(&cluster, &source, &[s3()]));
+    assert!(
+        why.contains("s3://backups/pg/team-a/old-pg/old-pg"),
+        "{why}"
+    );
+    assert!(why.contains("another name"), "{why}");
+
+    // Without its own store it may restore under the old name.
+    cluster.spec.backup = None;
+    let spec = spec_json(&build_restoring(&cluster, &source, &[]).unwrap());
+    assert_eq!(
+        spec["externalClusters"][0]["barmanObjectStore"]["serverName"],
+        "old-pg"
+    );
+}
+
+#[test]
+fn a_taken_backup_without_its_storage_is_read_from_the_cnpg_backup_of_the_same_namespace() {
+    let cluster = restoring(json!({
+        "backupName": "nightly",
+        "pitr": { "type": "date", "date": "2025-01-02T03:04:05Z" },
+    }));
+    let source = restore_input(
+        taken(Some(WRITTEN)),
+        None,
+        Some(PitrTarget {
+            type_: PitrType::Date,
+            date: Some(time("2025-01-02T03:04:05Z")),
+        }),
+    );
+    let spec = spec_json(&build_restoring(&cluster, &source, &[]).unwrap());
+    assert_eq!(
+        spec["bootstrap"],
+        json!({ "recovery": {
+            "backup": { "name": "nightly" },
+            "recoveryTarget": { "targetTime": "2025-01-02T03:04:05Z" },
+        } })
+    );
+    assert_eq!(spec.get("externalClusters"), None);
+
+    let elsewhere = restore_input(
+        RestoreBackup::Taken {
+            backup_name: "nightly".into(),
+            source_cluster: "old-pg".into(),
+            source_namespace: "team-b".into(),
+            destination: None,
+        },
+        None,
+        None,
+    );
+    let why = invalid_backup(build_restoring(&cluster, &elsewhere, &[]));
+    assert!(why.contains("\"team-b\""), "{why}");
+
+    // A path has no Backup to fall back on.
+    let path = restore_input(RestoreBackup::Path("team-a/db1/db1".into()), None, None);
+    let why = invalid_backup(build_restoring(&cluster, &path, &[]));
+    assert!(why.contains("not looked up"), "{why}");
+}
+
+#[test]
+fn the_restoring_cluster_reads_back_as_the_cnpg_type_with_nothing_lost() {
+    let mut cluster = restoring(json!({
+        "backupName": "nightly",
+        "pitr": { "type": "date", "date": "2025-01-02T03:04:05Z" },
+    }));
+    cluster.spec.backup =
+        Some(serde_json::from_value(json!({ "enabled": true, "storageName": "minio" })).unwrap());
+    let storages = [s3()];
+    for source in [
+        restore_input(
+            taken(Some(WRITTEN)),
+            Some(s3()),
+            Some(PitrTarget {
+                type_: PitrType::Date,
+                date: Some(time("2025-01-02T03:04:05Z")),
+            }),
+        ),
+        restore_input(
+            RestoreBackup::Path("archive/db1/base/20250101T020000".into()),
+            Some(s3()),
+            None,
+        ),
+    ] {
+        let input = BuildInput {
+            backup_storages: &storages,
+            data_source: Some(&source),
+            ..Default::default()
+        };
+        let object = Cnpg.build(&cluster, &version(), &input).unwrap().object;
+        let sent = serde_json::to_value(&object).unwrap();
+        assert!(sent["spec"]["bootstrap"]["recovery"].is_object(), "{sent}");
+        assert!(sent["spec"]["externalClusters"][0]["barmanObjectStore"]["serverName"].is_string());
+        let typed = object.try_parse::<Cluster>().unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), sent);
+    }
+}
+
+#[test]
+fn cnpg_does_not_restore_into_a_running_cluster() {
+    let source = restore_input(taken(None), Some(s3()), None);
+    assert!(Cnpg.restore_resource().is_none());
+    let err = Cnpg.build_restore("r", &seed(), &source).unwrap_err();
+    assert_eq!(err.reason(), "UnsupportedFeature");
 }

@@ -236,17 +236,6 @@ fn paused_pauses_the_cluster() {
 }
 
 #[test]
-fn data_source_is_refused_rather_than_creating_an_empty_cluster() {
-    let cluster = with_spec(|s| {
-        s.data_source = Some(from_json(json!({ "backupName": "nightly" })));
-    });
-    let err = build(&cluster, &version()).unwrap_err();
-    assert_eq!(err.reason(), "UnsupportedFeature");
-    assert!(err.to_string().contains("dataSource"), "{err}");
-    assert!(err.to_string().contains("mongodb"), "{err}");
-}
-
-#[test]
 fn monitoring_not_looked_up_and_a_storageless_schedule_are_reported_as_not_applied() {
     let cluster = with_spec(|s| {
         s.monitoring = Some(from_json(json!({ "monitoringConfigName": "pmm" })));
@@ -1094,8 +1083,8 @@ mod backups {
 
     fn build_in(cluster: &DatabaseCluster, storages: &[StorageInput]) -> Result<Built, BuildError> {
         let input = BuildInput {
-            monitoring: None,
             backup_storages: storages,
+            ..Default::default()
         };
         build_with(cluster, &version(), &input)
     }
@@ -1455,8 +1444,8 @@ mod backups {
         let cluster = with_backup(json!({ "enabled": true, "storageName": "a" }));
         let storages = [s3("a")];
         let input = BuildInput {
-            monitoring: None,
             backup_storages: &storages,
+            ..Default::default()
         };
         let built = Psmdb.build(&cluster, &version(), &input).unwrap();
         assert_eq!(built.object.data["spec"]["backup"]["image"], PBM_IMAGE);
@@ -1688,5 +1677,541 @@ spec:
             o.message.unwrap().contains("cannot be read"),
             "a wrong type is reported, not a panic"
         );
+    }
+}
+
+// ---- restores ----
+
+mod restores {
+    use dbaas_api::BackupStorageSpec;
+    use dbaas_api::backup_storage::BackupStorageType;
+    use dbaas_api::cluster::{PitrTarget, PitrType};
+    use dbaas_engine_crds::psmdb_restore::PerconaServerMongoDbRestore;
+    use kube::core::DynamicObject;
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+    use crate::backup::StorageInput;
+    use crate::psmdb::restore::state;
+    use crate::restore::{
+        LABEL_RESTORE, RestoreBackup, RestoreInput, RestoreObservation, RestorePhase,
+    };
+
+    const PBM_NAME: &str = "2026-03-01T02:00:00Z";
+
+    fn storage(name: &str, type_: BackupStorageType) -> StorageInput {
+        StorageInput {
+            name: name.into(),
+            spec: BackupStorageSpec {
+                type_,
+                bucket: None,
+                region: None,
+                endpoint_url: None,
+                force_path_style: None,
+                verify_tls: true,
+                prefix: None,
+                credentials_secret_name: None,
+                persistent_volume_claim: None,
+                allowed_namespaces: Vec::new(),
+            },
+            credentials_secret: None,
+        }
+    }
+
+    fn s3() -> StorageInput {
+        let mut s = storage("nightly", BackupStorageType::S3);
+        s.spec.bucket = Some("backups".into());
+        s.spec.region = Some("eu-west-1".into());
+        s.spec.endpoint_url = Some("https://minio.example:9000".into());
+        s.spec.force_path_style = Some(true);
+        s.spec.prefix = Some("mongo".into());
+        s.spec.credentials_secret_name = Some("s3-keys".into());
+        s.credentials_secret = Some("nightly-credentials".into());
+        s
+    }
+
+    fn azure() -> StorageInput {
+        let mut s = storage("blob", BackupStorageType::Azure);
+        s.spec.bucket = Some("container-1".into());
+        s.spec.endpoint_url = Some("https://acct.blob.core.windows.net/".into());
+        s.spec.credentials_secret_name = Some("azure-keys".into());
+        s.credentials_secret = Some("blob-credentials".into());
+        s
+    }
+
+    fn filesystem() -> StorageInput {
+        let mut s = storage("local", BackupStorageType::Filesystem);
+        s.spec.persistent_volume_claim = Some("backup-pvc".into());
+        s
+    }
+
+    /// The sample cluster (team-a/my-mongodb) declaring `storage`.
+    fn declaring(storage: &str) -> DatabaseCluster {
+        with_spec(|s| {
+            s.backup = Some(from_json(
+                json!({ "enabled": false, "storageName": storage }),
+            ))
+        })
+    }
+
+    fn taken(source_cluster: &str, destination: Option<&str>) -> RestoreBackup {
+        RestoreBackup::Taken {
+            backup_name: "before-upgrade".into(),
+            source_cluster: source_cluster.into(),
+            source_namespace: "team-a".into(),
+            destination: destination.map(Into::into),
+        }
+    }
+
+    fn input(backup: RestoreBackup, storage: StorageInput) -> RestoreInput {
+        RestoreInput {
+            backup,
+            storage: Some(storage),
+            pitr: None,
+        }
+    }
+
+    /// Builds the restore, and checks that the kopium type reads it back
+    /// with nothing lost (a field it does not know would be dropped).
+    fn built(cluster: &DatabaseCluster, source: &RestoreInput) -> Value {
+        let object = Psmdb.build_restore("restore-1", cluster, source).unwrap();
+        let value = serde_json::to_value(&object).unwrap();
+        let typed: PerconaServerMongoDbRestore = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&typed).unwrap(),
+            value,
+            "lost in the kopium type"
+        );
+        value
+    }
+
+    fn spec_of(cluster: &DatabaseCluster, source: &RestoreInput) -> Value {
+        built(cluster, source)["spec"].clone()
+    }
+
+    fn refused(cluster: &DatabaseCluster, source: &RestoreInput) -> String {
+        match Psmdb.build_restore("restore-1", cluster, source) {
+            Err(err @ BuildError::InvalidBackup { .. }) => {
+                assert_eq!(err.reason(), "InvalidBackupSpec");
+                err.to_string()
+            }
+            other => panic!("expected InvalidBackup, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_taken_backup_on_s3_restores_from_its_recorded_destination() {
+        let destination = format!("s3://backups/mongo/team-a/other-cluster/{PBM_NAME}");
+        let source = input(taken("other-cluster", Some(&destination)), s3());
+        assert_eq!(
+            built(&sample(), &source),
+            json!({
+                "apiVersion": "psmdb.percona.com/v1",
+                "kind": "PerconaServerMongoDBRestore",
+                "metadata": {
+                    "name": "restore-1",
+                    "namespace": "team-a",
+                    "labels": {
+                        "app.kubernetes.io/managed-by": MANAGED_BY_VALUE,
+                        (LABEL_CLUSTER): "my-mongodb",
+                        (LABEL_ENGINE): "mongodb",
+                        (LABEL_RESTORE): "restore-1",
+                    },
+                },
+                "spec": {
+                    "clusterName": "my-mongodb",
+                    "backupSource": {
+                        "type": "logical",
+                        "destination": destination,
+                        "s3": {
+                            "bucket": "backups",
+                            "prefix": "mongo/team-a/other-cluster",
+                            "region": "eu-west-1",
+                            "endpointUrl": "https://minio.example:9000",
+                            "forcePathStyle": true,
+                            "insecureSkipTLSVerify": false,
+                            "credentialsSecret": "nightly-credentials",
+                        },
+                    },
+                },
+            })
+        );
+        let resource = Psmdb.restore_resource().unwrap();
+        assert_eq!(
+            (
+                resource.group.as_str(),
+                resource.version.as_str(),
+                resource.kind.as_str(),
+                resource.plural.as_str()
+            ),
+            (
+                "psmdb.percona.com",
+                "v1",
+                "PerconaServerMongoDBRestore",
+                "perconaservermongodbrestores"
+            )
+        );
+    }
+
+    #[test]
+    fn a_backup_at_a_path_on_s3_restores_from_that_directory() {
+        let source = input(
+            RestoreBackup::Path(format!("/imported/prod/{PBM_NAME}/")),
+            s3(),
+        );
+        let spec = spec_of(&sample(), &source);
+        assert_eq!(
+            spec["backupSource"]["destination"],
+            format!("s3://backups/imported/prod/{PBM_NAME}")
+        );
+        assert_eq!(spec["backupSource"]["s3"]["prefix"], "imported/prod");
+        assert_eq!(spec["backupSource"]["type"], "logical");
+        assert!(spec.get("storageName").is_none(), "{spec}");
+        assert!(spec.get("pitr").is_none(), "{spec}");
+
+        // At the bucket's root: no prefix at all.
+        let source = input(RestoreBackup::Path(PBM_NAME.into()), s3());
+        let spec = spec_of(&sample(), &source);
+        assert_eq!(
+            spec["backupSource"]["destination"],
+            format!("s3://backups/{PBM_NAME}")
+        );
+        assert!(spec["backupSource"]["s3"].get("prefix").is_none(), "{spec}");
+    }
+
+    #[test]
+    fn a_path_that_names_no_backup_is_refused() {
+        for path in ["", "/", "//"] {
+            let err = refused(&sample(), &input(RestoreBackup::Path(path.into()), s3()));
+            assert!(err.contains("names no backup"), "{path:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn pitr_to_a_date_and_to_the_latest_time() {
+        let destination = format!("s3://backups/mongo/team-a/my-mongodb/{PBM_NAME}");
+        let mut source = input(taken("my-mongodb", Some(&destination)), s3());
+        source.pitr = Some(PitrTarget {
+            type_: PitrType::Date,
+            date: Some(time("2026-03-01T02:30:05Z")),
+        });
+        assert_eq!(
+            spec_of(&sample(), &source)["pitr"],
+            json!({ "type": "date", "date": "2026-03-01 02:30:05" })
+        );
+        source.pitr = Some(PitrTarget {
+            type_: PitrType::Latest,
+            date: None,
+        });
+        assert_eq!(
+            spec_of(&sample(), &source)["pitr"],
+            json!({ "type": "latest" })
+        );
+        // A date beside `latest` is not sent (Percona's CRD refuses it).
+        source.pitr = Some(PitrTarget {
+            type_: PitrType::Latest,
+            date: Some(time("2026-03-01T02:30:05Z")),
+        });
+        assert_eq!(
+            spec_of(&sample(), &source)["pitr"],
+            json!({ "type": "latest" })
+        );
+    }
+
+    #[test]
+    fn pitr_from_a_backup_at_a_path_reads_the_oplog_from_the_same_storage() {
+        let mut source = input(RestoreBackup::Path(format!("imported/{PBM_NAME}")), s3());
+        source.pitr = Some(PitrTarget {
+            type_: PitrType::Latest,
+            date: None,
+        });
+        let spec = spec_of(&sample(), &source);
+        assert_eq!(spec["pitr"], json!({ "type": "latest" }));
+        assert_eq!(spec["backupSource"]["s3"]["prefix"], "imported");
+    }
+
+    #[test]
+    fn pitr_to_a_date_without_a_date_is_refused() {
+        let mut source = input(RestoreBackup::Path(PBM_NAME.into()), s3());
+        source.pitr = Some(PitrTarget {
+            type_: PitrType::Date,
+            date: None,
+        });
+        let err = refused(&sample(), &source);
+        assert!(err.contains("pitr.date"), "{err}");
+    }
+
+    #[test]
+    fn a_taken_backup_without_a_recorded_destination_is_refused() {
+        for destination in [None, Some("")] {
+            let err = refused(&sample(), &input(taken("my-mongodb", destination), s3()));
+            assert!(err.contains("no recorded destination"), "{err}");
+            assert!(err.contains("\"before-upgrade\""), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_destination_outside_the_storage_is_refused() {
+        let elsewhere = format!("s3://other-bucket/mongo/team-a/my-mongodb/{PBM_NAME}");
+        let err = refused(
+            &sample(),
+            &input(taken("my-mongodb", Some(&elsewhere)), s3()),
+        );
+        assert!(err.contains("other-bucket"), "{err}");
+        assert!(err.contains("\"nightly\""), "{err}");
+        // An s3 destination is not in an azure storage either.
+        let s3_destination = format!("s3://container-1/{PBM_NAME}");
+        let err = refused(
+            &sample(),
+            &input(taken("my-mongodb", Some(&s3_destination)), azure()),
+        );
+        assert!(err.contains("\"blob\""), "{err}");
+    }
+
+    #[test]
+    fn no_storage_no_bucket_or_no_credentials_is_refused() {
+        let mut source = input(RestoreBackup::Path(PBM_NAME.into()), s3());
+        source.storage = None;
+        let err = refused(&sample(), &source);
+        assert!(err.contains("not looked up"), "{err}");
+
+        let mut bucketless = s3();
+        bucketless.spec.bucket = None;
+        let err = refused(
+            &sample(),
+            &input(RestoreBackup::Path(PBM_NAME.into()), bucketless),
+        );
+        assert!(err.contains("names no bucket"), "{err}");
+
+        for mut keyless in [s3(), azure()] {
+            keyless.credentials_secret = None;
+            let err = refused(
+                &sample(),
+                &input(RestoreBackup::Path(PBM_NAME.into()), keyless),
+            );
+            assert!(err.contains("no credentials Secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn azure_restores_from_the_container_in_both_destination_spellings() {
+        let expected = |destination: &str, prefix: &str| {
+            json!({
+                "type": "logical",
+                "destination": destination,
+                "azure": {
+                    "container": "container-1",
+                    "prefix": prefix,
+                    "endpointUrl": "https://acct.blob.core.windows.net/",
+                    "credentialsSecret": "blob-credentials",
+                },
+            })
+        };
+        for destination in [
+            format!("azure://container-1/team-a/my-mongodb/{PBM_NAME}"),
+            format!("https://acct.blob.core.windows.net/container-1/team-a/my-mongodb/{PBM_NAME}"),
+        ] {
+            let source = input(taken("my-mongodb", Some(&destination)), azure());
+            assert_eq!(
+                spec_of(&sample(), &source)["backupSource"],
+                expected(&destination, "team-a/my-mongodb"),
+                "{destination}"
+            );
+        }
+        let source = input(RestoreBackup::Path(format!("old/{PBM_NAME}")), azure());
+        assert_eq!(
+            spec_of(&sample(), &source)["backupSource"],
+            expected(&format!("azure://container-1/old/{PBM_NAME}"), "old")
+        );
+    }
+
+    #[test]
+    fn filesystem_restores_the_cluster_s_own_backups_through_its_mount() {
+        let cluster = declaring("local");
+        let expected = json!({
+            "clusterName": "my-mongodb",
+            "storageName": "local",
+            "backupSource": {
+                "type": "logical",
+                "destination": format!("/backup-storage/local/{PBM_NAME}"),
+                "filesystem": { "path": "/backup-storage/local" },
+            },
+        });
+        let recorded = format!("/backup-storage/local/{PBM_NAME}");
+        let source = input(taken("my-mongodb", Some(&recorded)), filesystem());
+        assert_eq!(spec_of(&cluster, &source), expected);
+        // A path is relative to the volume: the cluster's directory, then the backup.
+        let source = input(
+            RestoreBackup::Path(format!("team-a/my-mongodb/{PBM_NAME}")),
+            filesystem(),
+        );
+        assert_eq!(spec_of(&cluster, &source), expected);
+    }
+
+    #[test]
+    fn filesystem_refuses_what_the_cluster_s_mount_cannot_show() {
+        let cluster = declaring("local");
+        let recorded = format!("/backup-storage/local/{PBM_NAME}");
+        // Another cluster's backup (its own directory of the volume).
+        let err = refused(
+            &cluster,
+            &input(taken("other-cluster", Some(&recorded)), filesystem()),
+        );
+        assert!(err.contains("other-cluster"), "{err}");
+        assert!(err.contains("s3 or azure"), "{err}");
+        // The same name in another namespace is another cluster too.
+        let other_namespace = RestoreBackup::Taken {
+            backup_name: "before-upgrade".into(),
+            source_cluster: "my-mongodb".into(),
+            source_namespace: "team-b".into(),
+            destination: Some(recorded.clone()),
+        };
+        let err = refused(&cluster, &input(other_namespace, filesystem()));
+        assert!(err.contains("team-b/my-mongodb"), "{err}");
+        // A path outside the cluster's directory.
+        let err = refused(
+            &cluster,
+            &input(
+                RestoreBackup::Path(format!("team-a/other/{PBM_NAME}")),
+                filesystem(),
+            ),
+        );
+        assert!(err.contains("team-a/my-mongodb"), "{err}");
+        // A path below a sub-directory PBM does not read.
+        let err = refused(
+            &cluster,
+            &input(
+                RestoreBackup::Path(format!("team-a/my-mongodb/old/{PBM_NAME}")),
+                filesystem(),
+            ),
+        );
+        assert!(err.contains("sub-directory"), "{err}");
+        // A storage the cluster does not declare is not mounted at all.
+        let err = refused(
+            &declaring("elsewhere"),
+            &input(taken("my-mongodb", Some(&recorded)), filesystem()),
+        );
+        assert!(err.contains("not named in the backup spec"), "{err}");
+    }
+
+    #[test]
+    fn gcs_is_refused() {
+        let mut gcs = storage("gcs", BackupStorageType::Gcs);
+        gcs.spec.bucket = Some("backups".into());
+        let err = refused(&sample(), &input(RestoreBackup::Path(PBM_NAME.into()), gcs));
+        assert!(err.contains("gcs"), "{err}");
+    }
+
+    fn percona_restore(status: Option<Value>) -> DynamicObject {
+        let mut object = json!({
+            "apiVersion": "psmdb.percona.com/v1",
+            "kind": "PerconaServerMongoDBRestore",
+            "metadata": { "name": "restore-1", "namespace": "team-a" },
+            "spec": {
+                "clusterName": "my-mongodb",
+                "backupSource": { "type": "logical", "destination": format!("s3://backups/{PBM_NAME}") },
+            },
+        });
+        if let Some(status) = status {
+            object["status"] = status;
+        }
+        from_json(object)
+    }
+
+    fn observed(status: Value) -> RestoreObservation {
+        Psmdb.observe_restore(&percona_restore(Some(status)))
+    }
+
+    #[test]
+    fn a_restore_percona_has_not_touched_is_pending() {
+        assert_eq!(
+            Psmdb.observe_restore(&percona_restore(None)),
+            RestoreObservation::pending()
+        );
+        assert_eq!(observed(json!({})), RestoreObservation::pending());
+        assert_eq!(
+            observed(json!({ "state": state::NEW })),
+            RestoreObservation::pending()
+        );
+    }
+
+    #[test]
+    fn waiting_is_pending_with_a_reason() {
+        let o = observed(json!({ "state": state::WAITING }));
+        assert_eq!(o.phase, RestorePhase::Pending);
+        assert!(o.message.unwrap().starts_with("waiting"));
+        let o = observed(json!({ "state": state::WAITING, "error": "waiting for pbm-agent" }));
+        assert_eq!(o.message.as_deref(), Some("waiting for pbm-agent"));
+    }
+
+    #[test]
+    fn requested_and_running_are_running() {
+        for text in [state::REQUESTED, state::RUNNING] {
+            let o = observed(json!({ "state": text, "pbmName": "2026-03-02T10:00:00.123Z" }));
+            assert_eq!(
+                o,
+                RestoreObservation {
+                    phase: RestorePhase::Running,
+                    completed_at: None,
+                    message: Some(text.into()),
+                },
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn ready_is_succeeded_with_the_completion_time() {
+        let o = observed(json!({
+            "state": state::READY,
+            "pbmName": "2026-03-02T10:00:00.123Z",
+            "completed": "2026-03-02T10:04:10Z",
+            "lastTransition": "2026-03-02T10:04:10Z",
+        }));
+        assert_eq!(
+            o,
+            RestoreObservation {
+                phase: RestorePhase::Succeeded,
+                completed_at: Some(time("2026-03-02T10:04:10Z")),
+                message: Some("ready".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn error_and_rejected_are_failed_with_percona_s_error() {
+        let o = observed(json!({
+            "state": state::ERROR,
+            "error": "no chunk with the target time",
+            "completed": "2026-03-02T10:04:10Z",
+        }));
+        assert_eq!(
+            o,
+            RestoreObservation {
+                phase: RestorePhase::Failed,
+                completed_at: None,
+                message: Some("no chunk with the target time".into()),
+            }
+        );
+        let o = observed(json!({ "state": state::REJECTED, "error": "" }));
+        assert_eq!(o.phase, RestorePhase::Failed);
+        assert!(o.message.unwrap().contains("rejected"));
+        let o = observed(json!({ "state": state::ERROR }));
+        assert_eq!(o.phase, RestorePhase::Failed);
+        assert!(o.message.unwrap().contains("without an error message"));
+    }
+
+    #[test]
+    fn an_unknown_state_is_pending_and_said_so() {
+        let o = observed(json!({ "state": "resyncing" }));
+        assert_eq!(o.phase, RestorePhase::Pending);
+        assert!(o.message.unwrap().contains("resyncing"));
+    }
+
+    #[test]
+    fn an_unreadable_restore_is_pending_with_the_reason() {
+        let o = observed(json!({ "state": ["ready"] }));
+        assert_eq!(o.phase, RestorePhase::Pending);
+        assert!(o.message.unwrap().contains("cannot be read"));
     }
 }

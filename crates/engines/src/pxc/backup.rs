@@ -261,10 +261,10 @@ fn render_storage(
     Ok(entry)
 }
 
-/// Refuses the storage types Percona XtraDB Cluster cannot write to as we
-/// describe them. Refused rather than reported: a backup going anywhere
-/// else than the storage named would mislead.
-fn check_type(storage: &StorageInput) -> Result<(), BuildError> {
+/// Refuses the storage types Percona XtraDB Cluster cannot write to (or
+/// restore from) as we describe them. Refused rather than reported: a
+/// backup going anywhere else than the storage named would mislead.
+pub(super) fn check_type(storage: &StorageInput) -> Result<(), BuildError> {
     match storage.spec.type_ {
         BackupStorageType::S3 | BackupStorageType::Azure => Ok(()),
         BackupStorageType::Gcs => Err(BuildError::InvalidBackup {

@@ -527,15 +527,6 @@ fn paused_pauses() {
 }
 
 #[test]
-fn data_source_is_refused_rather_than_creating_an_empty_cluster() {
-    let cluster =
-        with_spec(|s| s.data_source = Some(from_json(json!({ "backupName": "nightly" }))));
-    let err = build(&cluster, &version()).unwrap_err();
-    assert_eq!(err.reason(), "UnsupportedFeature");
-    assert!(err.to_string().contains("dataSource"), "{err}");
-}
-
-#[test]
 fn names_longer_than_percona_allows_are_refused() {
     let mut cluster = seed();
     cluster.metadata.name = Some("a".repeat(22));
@@ -1417,4 +1408,469 @@ fn observe_backup_maps_every_percona_state() {
     assert_eq!(odd.phase, BackupPhase::Pending);
     assert_eq!(odd.completed_at, None);
     assert!(odd.message.unwrap().contains("Paused"));
+}
+
+// ---- restores ----
+
+mod restores {
+    use dbaas_api::cluster::{PitrTarget, PitrType};
+    use dbaas_engine_crds::pxc_restore::PerconaXtraDbClusterRestore;
+    use pretty_assertions::assert_eq;
+    use serde_json::{Value, json};
+
+    use super::super::restore::restore_state;
+    use super::*;
+    use crate::restore::{
+        LABEL_RESTORE, RestoreBackup, RestoreInput, RestoreObservation, RestorePhase,
+    };
+
+    const DESTINATION: &str =
+        "s3://backups/dbaas/team-a/my-mysql/my-mysql-2026-11-24-05:00:00-full";
+
+    fn taken(destination: Option<&str>) -> RestoreBackup {
+        RestoreBackup::Taken {
+            backup_name: "before-upgrade".to_owned(),
+            source_cluster: "my-mysql".to_owned(),
+            source_namespace: "team-a".to_owned(),
+            destination: destination.map(str::to_owned),
+        }
+    }
+
+    fn input(
+        backup: RestoreBackup,
+        storage: Option<StorageInput>,
+        pitr: Option<PitrTarget>,
+    ) -> RestoreInput {
+        RestoreInput {
+            backup,
+            storage,
+            pitr,
+        }
+    }
+
+    fn at(date: &str) -> Option<PitrTarget> {
+        Some(PitrTarget {
+            type_: PitrType::Date,
+            date: Some(time(date)),
+        })
+    }
+
+    fn latest() -> Option<PitrTarget> {
+        Some(PitrTarget {
+            type_: PitrType::Latest,
+            date: None,
+        })
+    }
+
+    /// The cluster restored into: its backup spec names a storage (with
+    /// backups off), so it has the backup section Percona restores with.
+    fn target() -> DatabaseCluster {
+        backed_up(json!({ "enabled": false, "storageName": "minio" }))
+    }
+
+    /// The restore as the provider renders it, checked to read back into
+    /// Percona's type with nothing lost (no field the CRD does not have).
+    fn restore_json(source: &RestoreInput) -> Value {
+        let object = Pxc.build_restore("restore-1", &target(), source).unwrap();
+        let rendered = serde_json::to_value(&object).unwrap();
+        let typed: PerconaXtraDbClusterRestore = from_json(rendered.clone());
+        assert_eq!(serde_json::to_value(&typed).unwrap(), rendered);
+        rendered
+    }
+
+    fn refusal(source: &RestoreInput) -> String {
+        let err = Pxc
+            .build_restore("restore-1", &target(), source)
+            .unwrap_err();
+        assert_eq!(err.reason(), "InvalidBackupSpec", "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn a_taken_backup_is_restored_from_its_recorded_destination() {
+        let rendered = restore_json(&input(taken(Some(DESTINATION)), Some(s3_storage()), None));
+        assert_eq!(
+            rendered,
+            json!({
+                "apiVersion": "pxc.percona.com/v1",
+                "kind": "PerconaXtraDBClusterRestore",
+                "metadata": {
+                    "name": "restore-1",
+                    "namespace": "team-a",
+                    "labels": {
+                        LABEL_MANAGED_BY: MANAGED_BY_VALUE,
+                        LABEL_CLUSTER: "my-mysql",
+                        LABEL_ENGINE: "mysql",
+                        LABEL_RESTORE: "restore-1"
+                    }
+                },
+                "spec": {
+                    "pxcCluster": "my-mysql",
+                    "backupSource": {
+                        "destination": DESTINATION,
+                        "storage_type": "s3",
+                        "verifyTLS": false,
+                        "s3": {
+                            "bucket": "backups/dbaas/team-a/my-mysql",
+                            "credentialsSecret": "minio-credentials",
+                            "endpointUrl": "https://minio.example:9000",
+                            "region": "us-east-1",
+                            "forcePathStyle": true
+                        }
+                    }
+                }
+            })
+        );
+        // Never by backupName: Percona refuses both at once, and the
+        // PerconaXtraDBClusterBackup may be gone or in another namespace.
+        assert_eq!(rendered["spec"].get("backupName"), None);
+
+        let resource = Pxc.restore_resource().unwrap();
+        assert_eq!(
+            (
+                resource.group.as_str(),
+                resource.version.as_str(),
+                resource.kind.as_str(),
+                resource.plural.as_str()
+            ),
+            (
+                "pxc.percona.com",
+                "v1",
+                "PerconaXtraDBClusterRestore",
+                "perconaxtradbclusterrestores"
+            )
+        );
+    }
+
+    #[test]
+    fn a_taken_azure_backup_names_its_container_folder() {
+        let destination = "azure://pxc-container/team-a/my-mysql/my-mysql-2026-11-24-05:00:00-full";
+        let rendered = restore_json(&input(
+            taken(Some(destination)),
+            Some(azure_storage()),
+            None,
+        ));
+        assert_eq!(
+            rendered["spec"]["backupSource"],
+            json!({
+                "destination": destination,
+                "storage_type": "azure",
+                "verifyTLS": true,
+                "azure": {
+                    "container": "pxc-container/team-a/my-mysql",
+                    "credentialsSecret": "blob-credentials",
+                    "endpointUrl": "https://acct.blob.core.windows.net"
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn a_backup_path_is_a_destination_in_the_storage_bucket() {
+        let rendered = restore_json(&input(
+            RestoreBackup::Path("/elsewhere/old-db/old-db-2026-01-01-00:00:00-full/".to_owned()),
+            Some(s3_storage()),
+            None,
+        ));
+        let source = &rendered["spec"]["backupSource"];
+        assert_eq!(
+            source["destination"],
+            "s3://backups/elsewhere/old-db/old-db-2026-01-01-00:00:00-full"
+        );
+        assert_eq!(source["s3"]["bucket"], "backups/elsewhere/old-db");
+        assert_eq!(source["s3"]["credentialsSecret"], "minio-credentials");
+        assert_eq!(rendered["spec"].get("pitr"), None);
+
+        // At the top of the bucket, the folder is the bucket itself.
+        let rendered = restore_json(&input(
+            RestoreBackup::Path("full-backup".to_owned()),
+            Some(azure_storage()),
+            None,
+        ));
+        let source = &rendered["spec"]["backupSource"];
+        assert_eq!(source["destination"], "azure://pxc-container/full-backup");
+        assert_eq!(source["azure"]["container"], "pxc-container");
+    }
+
+    #[test]
+    fn pitr_to_a_date_reads_the_source_clusters_binlogs() {
+        // A backup of another cluster, in another namespace.
+        let backup = RestoreBackup::Taken {
+            backup_name: "nightly".to_owned(),
+            source_cluster: "orders".to_owned(),
+            source_namespace: "team-b".to_owned(),
+            destination: Some("s3://backups/dbaas/team-b/orders/orders-full".to_owned()),
+        };
+        let rendered = restore_json(&input(
+            backup,
+            Some(s3_storage()),
+            at("2026-11-24T05:30:07Z"),
+        ));
+        assert_eq!(
+            rendered["spec"]["pitr"],
+            json!({
+                "type": "date",
+                "date": "2026-11-24 05:30:07",
+                "backupSource": {
+                    "storage_type": "s3",
+                    "verifyTLS": false,
+                    "s3": {
+                        "bucket": "backups/dbaas/team-b/orders/binlogs",
+                        "credentialsSecret": "minio-credentials",
+                        "endpointUrl": "https://minio.example:9000",
+                        "region": "us-east-1",
+                        "forcePathStyle": true
+                    }
+                }
+            })
+        );
+        assert_eq!(
+            rendered["spec"]["backupSource"]["s3"]["bucket"],
+            "backups/dbaas/team-b/orders"
+        );
+    }
+
+    #[test]
+    fn pitr_reads_the_folder_the_clusters_own_pitr_uploads_to() {
+        let cluster = backed_up(json!({
+            "enabled": true,
+            "storageName": "minio",
+            "pitr": { "enabled": true }
+        }));
+        let declared = backup_json(&cluster, &[s3_storage()]);
+        let rendered = restore_json(&input(
+            taken(Some(DESTINATION)),
+            Some(s3_storage()),
+            latest(),
+        ));
+        assert_eq!(
+            rendered["spec"]["pitr"]["backupSource"]["s3"]["bucket"],
+            declared["storages"][binlog_storage_key("minio")]["s3"]["bucket"]
+        );
+        assert_eq!(
+            rendered["spec"]["backupSource"]["s3"]["bucket"],
+            declared["storages"]["minio"]["s3"]["bucket"]
+        );
+    }
+
+    #[test]
+    fn pitr_to_the_latest_binlog_on_azure() {
+        let destination = "azure://pxc-container/team-a/my-mysql/my-mysql-full";
+        let rendered = restore_json(&input(
+            taken(Some(destination)),
+            Some(azure_storage()),
+            latest(),
+        ));
+        assert_eq!(
+            rendered["spec"]["pitr"],
+            json!({
+                "type": "latest",
+                "backupSource": {
+                    "storage_type": "azure",
+                    "verifyTLS": true,
+                    "azure": {
+                        "container": "pxc-container/team-a/my-mysql/binlogs",
+                        "credentialsSecret": "blob-credentials",
+                        "endpointUrl": "https://acct.blob.core.windows.net"
+                    }
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn pitr_of_a_backup_path_is_refused() {
+        let why = refusal(&input(
+            RestoreBackup::Path("elsewhere/old-db/full".to_owned()),
+            Some(s3_storage()),
+            latest(),
+        ));
+        assert!(why.contains("binlogs"), "{why}");
+        assert!(why.contains("without pitr"), "{why}");
+    }
+
+    #[test]
+    fn a_pitr_date_without_a_date_is_refused() {
+        let why = refusal(&input(
+            taken(Some(DESTINATION)),
+            Some(s3_storage()),
+            Some(PitrTarget {
+                type_: PitrType::Date,
+                date: None,
+            }),
+        ));
+        assert!(why.contains("pitr.date"), "{why}");
+    }
+
+    #[test]
+    fn a_taken_backup_without_a_usable_destination_is_refused() {
+        let why = refusal(&input(taken(None), Some(s3_storage()), None));
+        assert!(why.contains("no recorded destination"), "{why}");
+        let why = refusal(&input(taken(Some("  ")), Some(s3_storage()), None));
+        assert!(why.contains("no recorded destination"), "{why}");
+
+        // Written somewhere else than the storage given.
+        for elsewhere in [
+            "s3://other-bucket/dbaas/team-a/my-mysql/full",
+            "azure://backups/dbaas/team-a/my-mysql/full",
+            "pvc/xb-before-upgrade",
+            "s3://backups",
+            "s3://backups/",
+        ] {
+            let why = refusal(&input(taken(Some(elsewhere)), Some(s3_storage()), None));
+            assert!(why.contains("is not a backup in s3://backups/"), "{why}");
+        }
+        let why = refusal(&input(
+            RestoreBackup::Path(" / ".to_owned()),
+            Some(s3_storage()),
+            None,
+        ));
+        assert!(why.contains("path"), "{why}");
+    }
+
+    #[test]
+    fn storages_percona_cannot_restore_from_are_refused() {
+        let filesystem = storage(
+            "nfs",
+            json!({ "type": "filesystem", "persistentVolumeClaim": "backups-pvc" }),
+        );
+        let why = refusal(&input(taken(Some(DESTINATION)), Some(filesystem), None));
+        assert!(why.contains("type filesystem"), "{why}");
+        assert!(why.contains("backups-pvc"), "{why}");
+
+        let gcs = storage(
+            "gcs",
+            json!({ "type": "gcs", "bucket": "backups", "credentialsSecretName": "k" }),
+        );
+        let why = refusal(&input(taken(Some(DESTINATION)), Some(gcs), None));
+        assert!(why.contains("storage.googleapis.com"), "{why}");
+
+        let why = refusal(&input(taken(Some(DESTINATION)), None, None));
+        assert!(why.contains("not looked up"), "{why}");
+
+        let mut keyless = s3_storage();
+        keyless.credentials_secret = None;
+        let why = refusal(&input(taken(Some(DESTINATION)), Some(keyless), None));
+        assert!(why.contains("no credentials Secret"), "{why}");
+
+        let mut bucketless = s3_storage();
+        bucketless.spec.bucket = Some("/".to_owned());
+        let why = refusal(&input(taken(Some(DESTINATION)), Some(bucketless), None));
+        assert!(why.contains("has no bucket"), "{why}");
+    }
+
+    #[test]
+    fn a_cluster_without_a_backup_section_is_refused() {
+        let source = input(taken(Some(DESTINATION)), Some(s3_storage()), None);
+        // The seed's backup spec names no storage, so its PerconaXtraDBCluster
+        // has no spec.backup and no XtraBackup image to restore with.
+        assert_eq!(
+            build(&seed(), &version()).unwrap().cluster.spec.backup,
+            None
+        );
+        let err = Pxc
+            .build_restore("restore-1", &seed(), &source)
+            .unwrap_err();
+        assert_eq!(err.reason(), "InvalidBackupSpec");
+        assert!(err.to_string().contains("backup.storageName"), "{err}");
+
+        // A storage named with backups off is enough.
+        let built = build_with_storages(&target(), &[s3_storage()]).unwrap();
+        assert!(built.cluster.spec.backup.unwrap().image.is_some());
+        assert!(Pxc.build_restore("restore-1", &target(), &source).is_ok());
+    }
+
+    fn percona_restore(status: Option<Value>) -> DynamicObject {
+        let mut object = json!({
+            "apiVersion": "pxc.percona.com/v1",
+            "kind": "PerconaXtraDBClusterRestore",
+            "metadata": { "name": "restore-1", "namespace": "team-a" },
+            "spec": { "pxcCluster": "my-mysql", "backupSource": { "destination": DESTINATION } }
+        });
+        if let Some(status) = status {
+            object["status"] = status;
+        }
+        from_json(object)
+    }
+
+    #[test]
+    fn observe_restore_maps_every_percona_state() {
+        let observe = |status: Option<Value>| Pxc.observe_restore(&percona_restore(status));
+
+        assert_eq!(observe(None), RestoreObservation::pending());
+        assert_eq!(
+            observe(Some(json!({ "state": "" }))),
+            RestoreObservation::pending()
+        );
+
+        for state in [
+            restore_state::STARTING,
+            restore_state::STOPPING_CLUSTER,
+            restore_state::RESTORING,
+            restore_state::STARTING_CLUSTER,
+            restore_state::PITR,
+            restore_state::PREPARING_CLUSTER,
+        ] {
+            let running = observe(Some(json!({ "state": state })));
+            assert_eq!(
+                running,
+                RestoreObservation {
+                    phase: RestorePhase::Running,
+                    completed_at: None,
+                    message: Some(format!("Percona: {state}")),
+                },
+                "{state}"
+            );
+        }
+        // The case Percona's docs write it in is read too.
+        assert_eq!(
+            observe(Some(json!({ "state": "Stopping cluster" }))).phase,
+            RestorePhase::Running
+        );
+
+        let done = observe(Some(json!({
+            "state": restore_state::SUCCEEDED,
+            "completed": "2026-11-24T06:12:40Z",
+            "clusterSize": 3
+        })));
+        assert_eq!(
+            done,
+            RestoreObservation {
+                phase: RestorePhase::Succeeded,
+                completed_at: Some(time("2026-11-24T06:12:40Z")),
+                message: Some("Percona: Succeeded".to_owned()),
+            }
+        );
+
+        let failed = observe(Some(json!({
+            "state": restore_state::FAILED,
+            "comments": "backup not found"
+        })));
+        assert_eq!(
+            failed,
+            RestoreObservation {
+                phase: RestorePhase::Failed,
+                completed_at: None,
+                message: Some("backup not found".to_owned()),
+            }
+        );
+        let failed = observe(Some(json!({ "state": restore_state::FAILED })));
+        assert_eq!(failed.phase, RestorePhase::Failed);
+        assert!(failed.message.is_some());
+
+        // A state this provider does not know yet: Percona has taken the
+        // restore up, so it is under way; an odd time is no time.
+        let odd = observe(Some(json!({
+            "state": "Validating",
+            "comments": "checking binlogs",
+            "completed": "not a time"
+        })));
+        assert_eq!(odd.phase, RestorePhase::Running);
+        assert_eq!(odd.completed_at, None);
+        let message = odd.message.unwrap();
+        assert!(
+            message.contains("Validating") && message.contains("checking binlogs"),
+            "{message}"
+        );
+    }
 }

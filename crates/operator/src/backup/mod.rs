@@ -10,6 +10,7 @@
 //! named, a storage the cluster does not declare, an engine without
 //! backups) fails at once with the reason.
 
+pub mod restore;
 pub mod storage;
 pub mod storage_status;
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use dbaas_api::backup::{BackupPhase, DatabaseBackupStatus, LABEL_BACKUP};
 use dbaas_api::common::{FIELD_MANAGER, condition};
-use dbaas_api::{DatabaseBackup, DatabaseCluster, EngineType};
+use dbaas_api::{BackupScheduleTemplate, DatabaseBackup, DatabaseCluster, EngineType};
 use dbaas_engines::backup::{BackupObservation, referenced_storages, storage_of};
 use dbaas_engines::{EngineProvider, provider_for};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -214,6 +215,19 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
                 engine.as_str()
             ),
         });
+    };
+    // The storages of the cluster's BackupScheduleTemplate are declared in
+    // the engine resource like its own.
+    let cluster = match crate::cluster::template::selected_schedule_template(&cluster) {
+        None => cluster,
+        Some(template) => {
+            let found = Api::<BackupScheduleTemplate>::namespaced(client.clone(), namespace)
+                .get_opt(template)
+                .await
+                .map_err(dereference)?;
+            crate::cluster::template::with_found_schedule_template(&cluster, found.as_ref())
+                .unwrap_or(cluster)
+        }
     };
     let Some(storage_name) = storage_of(backup, &cluster) else {
         return Ok(Outcome::Refused {

@@ -1,6 +1,7 @@
 //! The DatabaseCluster controller: dereference -> validate and build
 //! ([`plan`]) -> apply -> status ([`status`]).
 
+pub mod data_source;
 pub mod events;
 pub mod extras;
 pub mod monitoring;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use dbaas_api::cluster::{DatabaseClusterStatus, EngineObjectRef};
 use dbaas_api::common::{FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
-use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate};
+use dbaas_api::{BackupScheduleTemplate, DatabaseCluster, DatabaseClusterTemplate};
 use dbaas_engines::{EngineProvider, ObserveInput, provider_for};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -46,6 +47,10 @@ const RECHECK_REFUSED: Duration = Duration::from_secs(60);
 /// instead kept every reconcile slot busy with re-applies while thousands of
 /// new clusters waited for their engine (seen in the convergence bench).
 const RECHECK_UNSEEN: Duration = Duration::from_secs(15);
+/// How often a cluster whose dataSource an engine restore resource is
+/// restoring looks at it again: that resource's status writes send the
+/// cluster no event.
+const RESTORE_RECHECK: Duration = Duration::from_secs(10);
 
 /// When to look again at a cluster whose engine has not reported on the
 /// spec we applied at `applied_at`: once the quiet period is over.
@@ -91,6 +96,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("restoring spec.dataSource of {cluster}: {source}")]
+    Restore {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("writing the status of {cluster}: {source}")]
     Status {
         cluster: String,
@@ -110,6 +121,7 @@ impl Error {
             Self::Apply { .. } => "apply",
             Self::ApplyExtra { .. } => "apply-extra",
             Self::SecretKeys { .. } => "secret-keys",
+            Self::Restore { .. } => "restore",
             Self::Status { .. } => "status",
             Self::NoNamespace => "input",
         }
@@ -162,12 +174,29 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
             provider,
             built,
             version,
+            restore,
         } => {
-            // 4. Apply, unless the stored objects hold this very build.
+            // 4. Apply, unless the stored objects hold this very build, or
+            // a restore runs (the engine operator stops and starts the
+            // cluster itself then).
             let resource = provider.resource();
             let digest = unchanged::digest(&built);
-            let stored = match digest {
-                Some(digest) => unchanged::stored_if_unchanged(
+            let frozen = if data_source::restore_in_progress(&cluster) {
+                engine_api(&ctx, &namespace, &resource)
+                    .get_opt(&name)
+                    .await
+                    .map_err(|source| Error::Apply {
+                        cluster: id.clone(),
+                        source,
+                    })?
+                    .map(|object| (object, Vec::new()))
+            } else {
+                None
+            };
+            let stored = match (frozen, digest) {
+                (Some(frozen), _) => Some(frozen),
+                (None, None) => None,
+                (None, Some(digest)) => unchanged::stored_if_unchanged(
                     &ctx, &namespace, &cluster, provider, &built, digest,
                 )
                 .await
@@ -175,7 +204,6 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                     cluster: id.clone(),
                     source,
                 })?,
-                None => None,
             };
             let (applied, applied_extra) = match stored {
                 Some(stored) => {
@@ -235,12 +263,41 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 unapplied: &built.unapplied,
                 credentials_secret: provider.credentials_secret_name(&cluster),
             };
-            let action = if observation.saw_latest_spec {
+            let mut action = if observation.saw_latest_spec {
                 Action::await_change()
             } else {
                 Action::requeue(recheck)
             };
-            (status::compose(&cluster, outcome, &now), action)
+            let mut new_status = status::compose(&cluster, outcome, &now);
+            let input = refs
+                .data_source
+                .as_ref()
+                .and_then(|found| found.as_ref().ok());
+            let advanced = data_source::advance(
+                &ctx,
+                &cluster,
+                provider,
+                input,
+                restore.as_deref(),
+                observation.phase.phase,
+                &now,
+            )
+            .await
+            .map_err(|source| Error::Restore {
+                cluster: id.clone(),
+                source,
+            })?;
+            if let Some(advanced) = advanced {
+                if let Some((phase, message)) = data_source::phase_override(&advanced.status) {
+                    new_status.phase = Some(phase);
+                    new_status.message = Some(message);
+                }
+                if advanced.look_again {
+                    action = Action::requeue(RESTORE_RECHECK);
+                }
+                new_status.data_source = Some(advanced.status);
+            }
+            (new_status, action)
         }
     };
     finish(&ctx, &cluster, &namespace, &name, id, new_status, action).await
@@ -432,7 +489,27 @@ pub(crate) async fn dereference(
     // policy would resolve another default version.
     ctx.caches_synced().await;
     let monitoring = monitoring::lookup(ctx, cluster).await?;
-    let backup_storages = crate::backup::storage::lookup(&ctx.client, cluster).await?;
+    // The storages a selected BackupScheduleTemplate's schedules name are
+    // looked up like the cluster's own. Read from the API server, like the
+    // storages: never a stale cache.
+    let schedule_template = match template::selected_schedule_template(cluster) {
+        None => None,
+        Some(name) => Some((
+            name.to_owned(),
+            ctx.api::<BackupScheduleTemplate>(namespace)
+                .get_opt(name)
+                .await?,
+        )),
+    };
+    let with_schedules = template::with_found_schedule_template(
+        cluster,
+        schedule_template
+            .as_ref()
+            .and_then(|(_, found)| found.as_ref()),
+    );
+    let backup_storages =
+        crate::backup::storage::lookup(&ctx.client, with_schedules.as_ref().unwrap_or(cluster))
+            .await?;
     let policy = ctx
         .engines
         .state()
@@ -464,11 +541,14 @@ pub(crate) async fn dereference(
         }
     };
     let applied_version = ctx.applied_version(cluster.metadata.uid.as_deref().unwrap_or_default());
+    let data_source = data_source::lookup(ctx, cluster, provider).await?;
     Ok(References {
+        data_source,
         policy,
         engine_installed,
         foreign_engine_object,
         template,
+        schedule_template,
         monitoring,
         backup_storages,
         applied_version,

@@ -2,14 +2,17 @@
 //! what to apply, or why nothing may be applied. Pure.
 
 use dbaas_api::engine::DatabaseEngineSpec;
-use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate};
+use dbaas_api::{BackupScheduleTemplate, DatabaseCluster, DatabaseClusterTemplate};
 use dbaas_engines::{
     BuildInput, BuiltEngine, EngineProvider, ResolvedVersion, VersionError, provider_for,
     resolve_version,
 };
 
 use super::monitoring::{self, Found, MonitoringLookup};
+use crate::backup::restore::Refusal as RestoreRefusal;
 use crate::backup::storage::{self, StorageLookup};
+use dbaas_engines::restore::RestoreInput;
+use kube::core::DynamicObject;
 
 /// What the dereference stage found.
 #[derive(Clone, Debug, Default)]
@@ -25,10 +28,16 @@ pub struct References {
         super::template::TemplateRef,
         Option<DatabaseClusterTemplate>,
     )>,
+    /// The BackupScheduleTemplate `spec.backup.scheduleTemplateName`
+    /// names, and the object if it exists.
+    pub schedule_template: Option<(String, Option<BackupScheduleTemplate>)>,
     /// The MonitoringConfig `spec.monitoring` references, as found.
     pub monitoring: Option<MonitoringLookup>,
     /// The BackupStorages the cluster's backup spec names, as found.
     pub backup_storages: Vec<StorageLookup>,
+    /// What `spec.dataSource` names, as found; `None` when the cluster has
+    /// none or its engine restored it already.
+    pub data_source: Option<Result<RestoreInput, RestoreRefusal>>,
     /// The version this process last applied for the cluster. The cluster
     /// read from the watch cache may not show our status write yet, and a
     /// cluster that names no version must not take a new default then.
@@ -54,6 +63,10 @@ pub enum Plan {
         provider: &'static dyn EngineProvider,
         built: Box<BuiltEngine>,
         version: ResolvedVersion,
+        /// The engine restore resource that restores `spec.dataSource`
+        /// once the new cluster is up (engines that do not restore at
+        /// bootstrap).
+        restore: Option<Box<DynamicObject>>,
     },
     Refuse(Refusal),
 }
@@ -124,6 +137,25 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
     };
     let effective = template.map(|t| super::template::effective(cluster, t));
     let cluster = effective.as_ref().unwrap_or(cluster);
+    // Backup schedules from a BackupScheduleTemplate: the cluster's own win
+    // by name. A missing or mismatched template applies nothing.
+    let with_schedules = match &refs.schedule_template {
+        None => None,
+        Some((name, found)) => {
+            match super::template::check_schedule_template(cluster, name, found.as_ref()) {
+                Ok(template) => Some(super::template::with_schedule_template(cluster, template)),
+                Err(err) => {
+                    return refuse(
+                        dbaas_api::common::condition::VALID,
+                        err.reason(),
+                        err.to_string(),
+                        false,
+                    );
+                }
+            }
+        }
+    };
+    let cluster = with_schedules.as_ref().unwrap_or(cluster);
     // A referenced MonitoringConfig must exist and allow the cluster, like a
     // template: nothing is applied on a silent guess.
     let monitoring_config = match &refs.monitoring {
@@ -193,9 +225,43 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
         .iter()
         .filter_map(storage::input)
         .collect();
+    // A new cluster from a backup: the backup must be there to restore,
+    // or the cluster is not created (an empty one would look like a loss).
+    let data_source = match &refs.data_source {
+        None => None,
+        Some(Err(refusal)) => {
+            return refuse(
+                dbaas_api::common::condition::VALID,
+                refusal.reason,
+                format!("spec.dataSource: {}", refusal.message),
+                false,
+            );
+        }
+        Some(Ok(input)) => Some(input),
+    };
+    let restore = match data_source.filter(|_| !provider.restores_at_bootstrap()) {
+        None => None,
+        Some(input) => {
+            let name = super::data_source::restore_name(
+                cluster.metadata.name.as_deref().unwrap_or_default(),
+            );
+            match provider.build_restore(&name, cluster, input) {
+                Ok(object) => Some(Box::new(object)),
+                Err(err) => {
+                    return refuse(
+                        dbaas_api::common::condition::VALID,
+                        err.reason(),
+                        format!("spec.dataSource: {err}"),
+                        false,
+                    );
+                }
+            }
+        }
+    };
     let input = BuildInput {
         monitoring: monitoring_config,
         backup_storages: &storages,
+        data_source: data_source.filter(|_| provider.restores_at_bootstrap()),
     };
     let mut built = match provider.build(cluster, &version, &input) {
         Ok(built) => built,
@@ -223,6 +289,7 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
         provider,
         built: Box::new(built),
         version,
+        restore,
     }
 }
 
@@ -266,6 +333,7 @@ mod tests {
                 version,
                 built,
                 provider,
+                ..
             } => {
                 assert_eq!(version.version, "16.2");
                 assert_eq!(built.object.data["spec"]["instances"], 1);

@@ -1,6 +1,8 @@
 //! Templates: which one a cluster selects, the effective spec (what the user
 //! set > the template > operator defaults), and the template's engine-resource
 //! fragment, labels and annotations merged into the built engine object. Pure.
+//! BackupScheduleTemplates likewise: selected by `spec.backup.scheduleTemplateName`,
+//! their schedules merged under the cluster's own by name.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +10,11 @@ use dbaas_api::common::{
     ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME, LABEL_CLUSTER, LABEL_ENGINE,
     LABEL_MANAGED_BY,
 };
-use dbaas_api::{DatabaseCluster, DatabaseClusterTemplate};
-use kube::Resource;
+use dbaas_api::{BackupScheduleTemplate, BackupStorage, DatabaseCluster, DatabaseClusterTemplate};
+use dbaas_engines::backup::DEFAULT_SCHEDULE;
 use kube::core::DynamicObject;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
 /// The template a cluster selects, if it sets both annotations.
@@ -135,6 +139,151 @@ pub fn merge_into_engine_object(object: &mut DynamicObject, template: &DatabaseC
         &mut object.metadata.annotations,
         template.metadata.annotations.as_ref(),
     );
+}
+
+/// The BackupScheduleTemplate a cluster selects (`spec.backup.scheduleTemplateName`).
+/// A typed reference, not the template annotations: those name one template
+/// per cluster, and a cluster may use a DatabaseClusterTemplate as well.
+pub fn selected_schedule_template(cluster: &DatabaseCluster) -> Option<&str> {
+    cluster
+        .spec
+        .backup
+        .as_ref()?
+        .schedule_template_name
+        .as_deref()
+}
+
+/// Why a selected BackupScheduleTemplate cannot be used. The reasons are the
+/// cluster templates' own; the messages name the kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleTemplateError {
+    #[error("{kind} {name:?} (spec.backup.scheduleTemplateName) does not exist in this namespace; no backup schedule is applied until it does", kind = BackupScheduleTemplate::kind(&()))]
+    NotFound { name: String },
+    #[error("{kind} {name:?} (spec.backup.scheduleTemplateName) is for {template_engine} clusters, not {cluster_engine}", kind = BackupScheduleTemplate::kind(&()))]
+    EngineMismatch {
+        name: String,
+        template_engine: String,
+        cluster_engine: String,
+    },
+}
+
+impl ScheduleTemplateError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "TemplateNotFound",
+            Self::EngineMismatch { .. } => "TemplateEngineMismatch",
+        }
+    }
+}
+
+/// Checks that `found` is a usable BackupScheduleTemplate for `cluster`: it
+/// exists, and names no engine or the cluster's.
+pub fn check_schedule_template<'a>(
+    cluster: &DatabaseCluster,
+    name: &str,
+    found: Option<&'a BackupScheduleTemplate>,
+) -> Result<&'a BackupScheduleTemplate, ScheduleTemplateError> {
+    let template = found.ok_or_else(|| ScheduleTemplateError::NotFound {
+        name: name.to_owned(),
+    })?;
+    match template.spec.engine_type {
+        Some(engine) if engine != cluster.spec.engine.type_ => {
+            Err(ScheduleTemplateError::EngineMismatch {
+                name: name.to_owned(),
+                template_engine: engine.to_string(),
+                cluster_engine: cluster.spec.engine.type_.to_string(),
+            })
+        }
+        _ => Ok(template),
+    }
+}
+
+/// The cluster with the template's schedules merged into
+/// `spec.backup.schedules`: the cluster's own schedules first and whole, then
+/// every template schedule whose name the cluster does not use (the short
+/// form, when it runs, takes the name `default`). Everything else in the
+/// backup spec (`enabled`, PITR) stays the cluster's.
+pub fn with_schedule_template(
+    cluster: &DatabaseCluster,
+    template: &BackupScheduleTemplate,
+) -> DatabaseCluster {
+    let mut effective = cluster.clone();
+    let Some(backup) = effective.spec.backup.as_mut() else {
+        return effective;
+    };
+    let short_form_runs = backup.schedule.is_some() && backup.storage_name.is_some();
+    let taken = |name: &str| {
+        (short_form_runs && name == DEFAULT_SCHEDULE)
+            || backup.schedules.iter().any(|own| own.name == name)
+    };
+    let inherited: Vec<_> = template
+        .spec
+        .schedules
+        .iter()
+        .filter(|s| !taken(&s.name))
+        .cloned()
+        .collect();
+    backup.schedules.extend(inherited);
+    effective
+}
+
+/// The cluster as the storage lookup must see it: with the schedules of the
+/// BackupScheduleTemplate it selects, when that template was found. A
+/// missing or mismatched template adds nothing here; the plan refuses it.
+pub fn with_found_schedule_template(
+    cluster: &DatabaseCluster,
+    found: Option<&BackupScheduleTemplate>,
+) -> Option<DatabaseCluster> {
+    let name = selected_schedule_template(cluster)?;
+    check_schedule_template(cluster, name, found)
+        .ok()
+        .map(|template| with_schedule_template(cluster, template))
+}
+
+/// The clusters in the template's namespace that select it.
+pub fn clusters_of_schedule_template(
+    clusters: &Store<DatabaseCluster>,
+    template: &BackupScheduleTemplate,
+) -> Vec<ObjectRef<DatabaseCluster>> {
+    clusters
+        .state()
+        .iter()
+        .filter(|c| c.namespace() == template.namespace())
+        .filter(|c| {
+            selected_schedule_template(c)
+                .is_some_and(|name| Some(name) == template.metadata.name.as_deref())
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
+/// The clusters that use `storage` only through the BackupScheduleTemplate
+/// they select (their own spec does not name it), so a changed storage
+/// re-renders them too.
+pub fn clusters_of_storage_via_schedule_template(
+    clusters: &Store<DatabaseCluster>,
+    templates: &Store<BackupScheduleTemplate>,
+    storage: &BackupStorage,
+) -> Vec<ObjectRef<DatabaseCluster>> {
+    let namespace = storage.namespace();
+    let name = storage.name_any();
+    let naming: Vec<String> = templates
+        .state()
+        .iter()
+        .filter(|t| t.namespace() == namespace)
+        .filter(|t| t.spec.schedules.iter().any(|s| s.storage_name == name))
+        .map(|t| t.name_any())
+        .collect();
+    if naming.is_empty() {
+        return Vec::new();
+    }
+    clusters
+        .state()
+        .iter()
+        .filter(|c| c.namespace() == namespace)
+        .filter(|c| selected_schedule_template(c).is_some_and(|t| naming.iter().any(|n| n == t)))
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
 }
 
 /// Adds to `ours` every field of `fragment` that `ours` does not set,
@@ -290,6 +439,122 @@ spec:
             name: "shared_buffers".into(),
             value: "256MB".into()
         }));
+    }
+
+    fn schedule_template(yaml: &str) -> BackupScheduleTemplate {
+        serde_saphyr::from_str(&format!(
+            "apiVersion: dbaas.io/v1\nkind: BackupScheduleTemplate\nmetadata: {{name: nightly, namespace: ns}}\nspec: {yaml}"
+        ))
+        .unwrap()
+    }
+
+    const NIGHTLY: &str = "{schedules: [{name: default, schedule: '0 1 * * *', storageName: s3}, {name: daily, schedule: '0 2 * * *', storageName: s3, retentionCopies: 7}, {name: weekly, schedule: '0 3 * * 0', storageName: archive}]}";
+
+    fn schedule_names(cluster: &DatabaseCluster) -> Vec<(String, String, String)> {
+        cluster
+            .spec
+            .backup
+            .iter()
+            .flat_map(|b| &b.schedules)
+            .map(|s| (s.name.clone(), s.schedule.clone(), s.storage_name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_schedule_template_is_selected_by_the_typed_reference() {
+        let c = cluster(
+            "{dbaas.io/template-kind: BackupScheduleTemplate, dbaas.io/template-name: nightly}",
+            "{engine: {type: postgresql}, storage: {size: 1Gi}, backup: {enabled: true}}",
+        );
+        assert_eq!(selected_schedule_template(&c), None);
+        let c = cluster(
+            "{}",
+            "{engine: {type: postgresql}, storage: {size: 1Gi}, backup: {enabled: true, scheduleTemplateName: nightly}}",
+        );
+        assert_eq!(selected_schedule_template(&c), Some("nightly"));
+    }
+
+    #[test]
+    fn template_schedules_are_appended_and_the_users_win_whole_by_name() {
+        let c = cluster(
+            "{}",
+            "{engine: {type: mysql}, storage: {size: 1Gi}, backup: {enabled: true, scheduleTemplateName: nightly, schedules: [{name: daily, schedule: '30 4 * * *', storageName: own}]}}",
+        );
+        let e = with_schedule_template(&c, &schedule_template(NIGHTLY));
+        let own = |n: &str, cron: &str, s: &str| (n.to_owned(), cron.to_owned(), s.to_owned());
+        assert_eq!(
+            schedule_names(&e),
+            vec![
+                own("daily", "30 4 * * *", "own"),
+                own("default", "0 1 * * *", "s3"),
+                own("weekly", "0 3 * * 0", "archive"),
+            ]
+        );
+        // The user's schedule is kept whole: no retention from the template's.
+        let daily = &e.spec.backup.as_ref().unwrap().schedules[0];
+        assert_eq!(daily.retention_copies, None);
+        // Only the schedules change.
+        assert!(e.spec.backup.as_ref().unwrap().enabled);
+        assert_eq!(e.spec.storage, c.spec.storage);
+    }
+
+    #[test]
+    fn the_short_form_owns_the_default_name() {
+        let c = cluster(
+            "{}",
+            "{engine: {type: mysql}, storage: {size: 1Gi}, backup: {enabled: true, schedule: '0 5 * * *', storageName: own, scheduleTemplateName: nightly}}",
+        );
+        let e = with_schedule_template(&c, &schedule_template(NIGHTLY));
+        let names: Vec<String> = schedule_names(&e).into_iter().map(|s| s.0).collect();
+        assert_eq!(names, vec!["daily", "weekly"]);
+        let runs: Vec<String> = dbaas_engines::backup::schedules(&e.spec)
+            .into_iter()
+            .map(|s| format!("{}={}@{}", s.name, s.cron, s.storage_name))
+            .collect();
+        assert_eq!(
+            runs,
+            vec![
+                "default=0 5 * * *@own",
+                "daily=0 2 * * *@s3",
+                "weekly=0 3 * * 0@archive"
+            ]
+        );
+        // The template's storages are the ones to look up.
+        assert_eq!(
+            dbaas_engines::backup::referenced_storages(&e.spec),
+            vec!["archive", "own", "s3"]
+        );
+    }
+
+    #[test]
+    fn missing_and_mismatched_schedule_templates_are_errors() {
+        let c = cluster(
+            "{}",
+            "{engine: {type: mysql}, storage: {size: 1Gi}, backup: {enabled: true, scheduleTemplateName: nightly}}",
+        );
+        let err = check_schedule_template(&c, "nightly", None).unwrap_err();
+        assert_eq!(err.reason(), "TemplateNotFound");
+        assert!(
+            err.to_string()
+                .contains("BackupScheduleTemplate \"nightly\""),
+            "{err}"
+        );
+        assert!(with_found_schedule_template(&c, None).is_none());
+
+        let for_pg = schedule_template(&NIGHTLY.replacen('{', "{engineType: postgresql, ", 1));
+        let err = check_schedule_template(&c, "nightly", Some(&for_pg)).unwrap_err();
+        assert_eq!(err.reason(), "TemplateEngineMismatch");
+        assert!(
+            err.to_string().contains("postgresql clusters, not mysql"),
+            "{err}"
+        );
+        assert!(with_found_schedule_template(&c, Some(&for_pg)).is_none());
+
+        let for_mysql = schedule_template(&NIGHTLY.replacen('{', "{engineType: mysql, ", 1));
+        assert!(check_schedule_template(&c, "nightly", Some(&for_mysql)).is_ok());
+        let any = schedule_template(NIGHTLY);
+        let e = with_found_schedule_template(&c, Some(&any)).unwrap();
+        assert_eq!(schedule_names(&e).len(), 3);
     }
 
     #[test]

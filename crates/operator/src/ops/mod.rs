@@ -27,6 +27,7 @@ use dbaas_api::{DatabaseBackup, DatabaseCluster};
 use dbaas_api::{EngineType, OpsRequest};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
 use dbaas_engines::provider_for;
+use dbaas_engines::restore::RestoreObservation;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -350,6 +351,12 @@ impl Run<'_> {
                     ..AppliedChange::default()
                 },
             },
+            // Checked now, so a wrong backup fails before the queue moves
+            // on to it; created in the next pass.
+            Mechanism::Restore => match self.restore_object(cluster).await? {
+                Err(refusal) => return Ok((self.refused(refusal), Action::await_change())),
+                Ok(_) => AppliedChange::default(),
+            },
         };
         status.applied = Some(applied);
         status.message = Some(format!("{} started", self.op.spec.type_));
@@ -493,6 +500,10 @@ impl Run<'_> {
                 Ok(found) => evidence.backup = found,
                 Err(refusal) => return Ok((self.refused(refusal), Action::await_change())),
             },
+            Mechanism::Restore => match self.ensure_restore(cluster, &mut applied).await? {
+                Ok(found) => evidence.restore = found,
+                Err(refusal) => return Ok((self.refused(refusal), Action::await_change())),
+            },
         }
         status.progress = Some("1/2".to_owned());
         status.applied = Some(applied.clone());
@@ -588,6 +599,126 @@ impl Run<'_> {
         Ok(Ok(backup
             .status
             .and_then(|s| s.phase.map(|phase| (phase, s.message)))))
+    }
+
+    /// The engine restore resource this Restore operation creates (named
+    /// like it, owned by it), built from the backup it names; or why the
+    /// backup cannot be restored into the cluster.
+    async fn restore_object(
+        &self,
+        cluster: &DatabaseCluster,
+    ) -> Result<Result<DynamicObject, Refusal>, Error> {
+        let invalid = |reason, message| Ok(Err(Refusal { reason, message }));
+        let Some(asked) = &self.op.spec.restore else {
+            return invalid("InvalidParameters", "type Restore needs restore".to_owned());
+        };
+        let Some(provider) = provider_for(cluster.spec.engine.type_) else {
+            return invalid(
+                "Unsupported",
+                "the cluster's engine has no provider".to_owned(),
+            );
+        };
+        let found = crate::backup::restore::resolve(
+            &self.ctx.cluster.client,
+            &self.namespace,
+            cluster.spec.engine.type_,
+            crate::backup::restore::Wanted::Backup(&asked.backup_name),
+            asked.pitr.as_ref(),
+        )
+        .await
+        .map_err(|source| self.dereference_error(source))?;
+        let input = match found {
+            Ok(input) => input,
+            Err(refusal) => return invalid(refusal.reason, refusal.message),
+        };
+        let mut object = match provider.build_restore(&self.name, cluster, &input) {
+            Ok(object) => object,
+            Err(err) => return invalid(err.reason(), format!("{err}; nothing was changed")),
+        };
+        object.metadata.owner_references = self.op.controller_owner_ref(&()).map(|o| vec![o]);
+        let labels = object.metadata.labels.get_or_insert_with(Default::default);
+        labels.insert(LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned());
+        labels.insert(LABEL_CLUSTER.to_owned(), cluster.name_any());
+        labels.insert(LABEL_OPS_REQUEST.to_owned(), self.name.clone());
+        Ok(Ok(object))
+    }
+
+    /// Makes sure the operation's engine restore resource exists (created
+    /// once; the backup is not looked up again after that) and reads it.
+    async fn ensure_restore(
+        &self,
+        cluster: &DatabaseCluster,
+        applied: &mut AppliedChange,
+    ) -> Result<Result<Option<RestoreObservation>, Refusal>, Error> {
+        let Some(provider) = provider_for(cluster.spec.engine.type_) else {
+            return Ok(Ok(None));
+        };
+        let Some(resource) = provider.restore_resource() else {
+            return Ok(Ok(None));
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.ctx.cluster.client.clone(), &self.namespace, &resource);
+        let existing = api
+            .get_opt(&self.name)
+            .await
+            .map_err(|source| self.dereference_error(source))?;
+        let stored = match existing {
+            Some(existing) => {
+                if existing.labels().get(LABEL_OPS_REQUEST) != Some(&self.name) {
+                    return Ok(Err(Refusal {
+                        reason: "RestoreNameTaken",
+                        message: format!(
+                            "a {} named {} already exists and was not made by this operation; nothing was changed",
+                            resource.kind, self.name
+                        ),
+                    }));
+                }
+                existing
+            }
+            None if applied.engine_restore.is_some() => {
+                // Created before and gone since: deleted by someone, which
+                // ends the operation rather than restoring twice.
+                return Ok(Err(Refusal {
+                    reason: "RestoreDeleted",
+                    message: format!(
+                        "{} {} was deleted before it finished",
+                        resource.kind, self.name
+                    ),
+                }));
+            }
+            None => {
+                let object = match self.restore_object(cluster).await? {
+                    Ok(object) => object,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                let created = api
+                    .patch(
+                        &self.name,
+                        &PatchParams::apply(OPS_FIELD_MANAGER),
+                        &Patch::Apply(&object),
+                    )
+                    .await
+                    .map_err(|source| Error::Apply {
+                        op: self.id.clone(),
+                        cluster: cluster.name_any(),
+                        source,
+                    })?;
+                self.event(
+                    EventType::Normal,
+                    "RestoreCreated",
+                    format!(
+                        "created {} {} for cluster {}",
+                        resource.kind,
+                        self.name,
+                        cluster.name_any()
+                    ),
+                )
+                .await;
+                created
+            }
+        };
+        applied.engine_restore = Some(format!("{}/{}", resource.kind, self.name));
+        Ok(Ok(Some(provider.observe_restore(&stored))))
     }
 
     /// Cancels a running spec change by putting the old value back.

@@ -7,6 +7,7 @@ use dbaas_api::cluster::DatabaseClusterSpec;
 use dbaas_api::common::{ConfigParameter, condition};
 use dbaas_api::ops::{AppliedChange, OpsRequestSpec, OpsType, SpecBefore};
 use dbaas_api::{DatabaseCluster, EngineType};
+use dbaas_engines::restore::{RestoreObservation, RestorePhase};
 use dbaas_engines::{backup, provider_for};
 use serde_json::{Value, json};
 
@@ -61,6 +62,8 @@ pub enum Mechanism {
     /// A DatabaseBackup, which the backup controller takes with the engine's
     /// own backup resource.
     Backup,
+    /// The engine operator's own restore resource (Percona).
+    Restore,
 }
 
 /// How `type_` is done for `engine`, or why it cannot be.
@@ -74,9 +77,13 @@ pub fn mechanism(type_: OpsType, engine: EngineType) -> Result<Mechanism, Refusa
                 unsupported(format!("{engine} clusters cannot be backed up by this operator version; nothing was changed"))
             }
         }
-        OpsType::Restore => unsupported(
-            "Restore operations are not implemented yet: this version creates no engine restore resource; nothing was changed".to_owned(),
-        ),
+        OpsType::Restore => {
+            if provider_for(engine).is_some_and(|p| p.restore_resource().is_some()) {
+                Ok(Mechanism::Restore)
+            } else {
+                unsupported(format!("{engine} clusters cannot be restored in place: their engine operator restores a backup only by bootstrapping a new cluster; create one with spec.dataSource.backupName (and pitr); nothing was changed"))
+            }
+        }
         OpsType::RebuildInstance => unsupported(
             "RebuildInstance is not implemented yet: no engine operator here offers it as a declarative change (it takes deleting the instance's pod and volume by hand); nothing was changed".to_owned(),
         ),
@@ -131,6 +138,9 @@ pub fn cancellable(type_: OpsType) -> Result<(), &'static str> {
         OpsType::Backup => {
             Err("a backup that has begun runs to its end: delete its DatabaseBackup to discard it")
         }
+        OpsType::Restore => Err(
+            "a restore that has begun runs to its end: the engine operator has already stopped the cluster to overwrite its data",
+        ),
         // Writing the old version back would be a downgrade, which the
         // engines do not support once a rollout has begun.
         OpsType::Upgrade => {
@@ -446,6 +456,8 @@ pub struct Evidence {
     pub running_image: Option<String>,
     /// The phase and message of the DatabaseBackup a Backup operation made.
     pub backup: Option<(BackupPhase, Option<String>)>,
+    /// What the engine restore resource of a Restore operation says.
+    pub restore: Option<RestoreObservation>,
 }
 
 /// One instance pod.
@@ -496,6 +508,25 @@ pub fn evaluate(
                 )),
                 Some((phase, _)) => waiting(format!("DatabaseBackup {name} is {phase:?}")),
                 None => waiting(format!("DatabaseBackup {name} has no status yet")),
+            }
+        }
+        OpsType::Restore => {
+            let Some(name) = &applied.engine_restore else {
+                return waiting("the restore is not requested yet".to_owned());
+            };
+            match &evidence.restore {
+                Some(seen) => match seen.phase {
+                    RestorePhase::Succeeded => Progress::Done(format!("{name} succeeded")),
+                    RestorePhase::Failed => Progress::Failed(format!(
+                        "{name} failed: {}",
+                        seen.message.as_deref().unwrap_or("no reason given")
+                    )),
+                    phase => waiting(match &seen.message {
+                        Some(message) => format!("{name} is {phase:?}: {message}"),
+                        None => format!("{name} is {phase:?}"),
+                    }),
+                },
+                None => waiting(format!("{name} does not exist (yet)")),
             }
         }
         OpsType::Restart => {
@@ -840,6 +871,62 @@ mod tests {
                     ..Evidence::default()
                 }
             ),
+            Progress::Waiting(_)
+        ));
+    }
+
+    #[test]
+    fn restores_in_place_use_the_engines_restore_resource_or_are_refused() {
+        use dbaas_engines::restore::{RestoreObservation, RestorePhase};
+        let refused = mechanism(OpsType::Restore, EngineType::Postgresql).unwrap_err();
+        assert_eq!(refused.reason, "Unsupported");
+        assert!(
+            refused.message.contains("spec.dataSource"),
+            "{}",
+            refused.message
+        );
+        for engine in [EngineType::Mysql, EngineType::Mongodb] {
+            assert_eq!(mechanism(OpsType::Restore, engine), Ok(Mechanism::Restore));
+        }
+        assert!(cancellable(OpsType::Restore).is_err());
+
+        let spec = op("type: Restore, restore: {backupName: nightly}");
+        let c = cluster(PG);
+        let applied = AppliedChange {
+            engine_restore: Some("PerconaXtraDBClusterRestore/r1".into()),
+            ..AppliedChange::default()
+        };
+        let judge = |phase, message: Option<&str>| {
+            evaluate(
+                &spec,
+                &applied,
+                &c,
+                &Evidence {
+                    restore: Some(RestoreObservation {
+                        phase,
+                        completed_at: None,
+                        message: message.map(str::to_owned),
+                    }),
+                    ..Evidence::default()
+                },
+            )
+        };
+        assert!(
+            matches!(judge(RestorePhase::Running, Some("Percona: Restoring")), Progress::Waiting(m) if m.contains("Restoring"))
+        );
+        assert!(matches!(
+            judge(RestorePhase::Pending, None),
+            Progress::Waiting(_)
+        ));
+        assert!(
+            matches!(judge(RestorePhase::Succeeded, None), Progress::Done(m) if m.contains("r1"))
+        );
+        assert!(
+            matches!(judge(RestorePhase::Failed, Some("backup not found")), Progress::Failed(m) if m.contains("backup not found"))
+        );
+        // Not created yet: never done, whatever the evidence.
+        assert!(matches!(
+            evaluate(&spec, &AppliedChange::default(), &c, &Evidence::default()),
             Progress::Waiting(_)
         ));
     }

@@ -203,3 +203,56 @@ fn compare(sent: &Value, stored: &Value, path: String, missing: &mut Vec<String>
         (a, b) => missing.push(format!("{path}: sent {a}, stored {b}")),
     }
 }
+
+/// A full set of S3 credentials (made up; nothing connects to S3 here).
+pub fn s3_credentials() -> Value {
+    serde_json::json!({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-key"})
+}
+
+/// An S3 BackupStorage `name` on `bucket` with its credentials Secret
+/// `<name>-creds` holding `credentials`; returns it as the providers take it.
+pub async fn s3_storage(
+    ns: &dbaas_testkit::TestNamespace,
+    name: &str,
+    bucket: &str,
+    credentials: Value,
+) -> dbaas_engines::backup::StorageInput {
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{name}-creds")},
+        "stringData": credentials,
+    }))
+    .expect("secret");
+    ns.api()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create the credentials Secret");
+    let storage: dbaas_api::BackupStorage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "dbaas.io/v1", "kind": "BackupStorage",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "s3", "bucket": bucket, "region": "us-east-1",
+            "endpointURL": "https://minio.example.com:9000", "forcePathStyle": true,
+            "credentialsSecretName": format!("{name}-creds"),
+        },
+    }))
+    .expect("storage");
+    let stored = ns
+        .api::<dbaas_api::BackupStorage>()
+        .create(&PostParams::default(), &storage)
+        .await
+        .expect("create the BackupStorage");
+    dbaas_engines::backup::StorageInput {
+        name: name.to_owned(),
+        spec: stored.spec,
+        credentials_secret: Some(format!("{name}-creds")),
+    }
+}
+
+/// The engine operator's resources of one kind in a namespace.
+pub fn engine_api(
+    client: &Client,
+    ns: &str,
+    resource: &kube::core::ApiResource,
+) -> Api<kube::core::DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, resource)
+}
