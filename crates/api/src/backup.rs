@@ -1,5 +1,6 @@
 //! `DatabaseBackup`: one backup of a DatabaseCluster, whichever engine took
-//! it. Created on demand (by a user or an OpsRequest of type Backup) and
+//! it. Created on demand (by a user or an OpsRequest of type Backup), or by
+//! the operator as the mirror of a backup an engine's own schedule took;
 //! listed with its state, time, storage and location.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -8,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// Label on an engine's backup resource: the DatabaseBackup it takes.
 pub const LABEL_BACKUP: &str = "dbaas.io/backup";
+/// Label on a DatabaseBackup that mirrors a scheduled backup: the schedule
+/// (of the cluster's backup spec) that took it. The cluster is under
+/// [`crate::common::LABEL_CLUSTER`].
+pub const LABEL_SCHEDULE: &str = "dbaas.io/schedule";
 
 /// One backup of a DatabaseCluster into a BackupStorage. The spec is
 /// immutable: a backup is taken once.
@@ -44,6 +49,12 @@ pub struct DatabaseBackupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub storage_name: Option<String>,
+    /// Set by the operator on the mirror of a backup that the cluster's
+    /// schedule of this name took (the engine's backup resource of the same
+    /// name): such a DatabaseBackup is only read, never taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub schedule_name: Option<String>,
 }
 
 /// Observed state of a DatabaseBackup.
@@ -57,6 +68,10 @@ pub struct DatabaseBackupStatus {
     /// The BackupStorage written to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_name: Option<String>,
+    /// The namespace of that BackupStorage (the cluster's
+    /// `spec.backup.storageNamespace`); this namespace when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_namespace: Option<String>,
     /// Where the engine wrote the backup (URL or path in the storage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,

@@ -245,6 +245,14 @@ pub struct BackupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub schedule_template_name: Option<String>,
+    /// Namespace of every BackupStorage this backup spec names (and the
+    /// schedules of its BackupScheduleTemplate); the cluster's own when
+    /// unset. A storage in another namespace must list the cluster's
+    /// namespace in its `allowedNamespaces`; its credentials are copied into
+    /// the cluster's namespace for the engine operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub storage_namespace: Option<String>,
     /// Point-in-time recovery (continuous log archiving).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pitr: Option<PitrSpec>,
@@ -330,6 +338,12 @@ pub struct DataSource {
 pub struct BackupSource {
     /// Name of the BackupStorage.
     pub storage_name: String,
+    /// Namespace of the BackupStorage; the cluster's own when unset. A
+    /// storage in another namespace must list the cluster's namespace in its
+    /// `allowedNamespaces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub storage_namespace: Option<String>,
     /// Path of the backup inside the storage.
     #[schemars(length(min = 1))]
     pub path: String,
@@ -438,6 +452,9 @@ pub struct DataSourceStatus {
     /// The BackupStorage restored from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_name: Option<String>,
+    /// The namespace of that BackupStorage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_namespace: Option<String>,
     /// Where the backup is, as its engine wrote it or the user gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,

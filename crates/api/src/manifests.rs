@@ -89,7 +89,41 @@ pub const SERVER_PERMISSIONS: &[Permission] = &[
         why: "write as the caller, with the caller's uid and extra attributes",
         required: true,
     },
+    Permission {
+        group: "",
+        resource: "nodes",
+        verbs: &["list"],
+        why: "available resources of a cluster: the nodes' allocatable CPU, memory and storage",
+        required: false,
+    },
+    Permission {
+        group: "",
+        resource: "pods",
+        verbs: &["list"],
+        why: "available resources of a cluster: what the pods on the nodes request",
+        required: false,
+    },
+    Permission {
+        group: "storage.k8s.io",
+        resource: "storageclasses",
+        verbs: &["list"],
+        why: "available resources of a cluster: its storage classes",
+        required: false,
+    },
 ];
+
+/// What the API server asks of its own namespace only (a Role, not a
+/// ClusterRole): the registrations of other Kubernetes clusters are Secrets
+/// there, holding their kubeconfigs.
+pub const SERVER_NAMESPACE_PERMISSIONS: &[Permission] = &[Permission {
+    group: "",
+    resource: "secrets",
+    verbs: &[
+        "get", "list", "watch", "create", "patch", "update", "delete",
+    ],
+    why: "register, rename and unregister other Kubernetes clusters (their kubeconfigs are Secrets in the server's namespace)",
+    required: false,
+}];
 
 /// What the packaged objects are made with: concrete values for `dbaasctl
 /// install`, Helm template expressions for the chart.
@@ -300,7 +334,10 @@ pub fn server_deployment_spec(settings: &Settings) -> Value {
                     "image": settings.image,
                     "imagePullPolicy": settings.image_pull_policy,
                     "command": ["dbaas-server", "--log-format", "json"],
-                    "env": [env("DBAAS_SERVER_LISTEN", &json!(format!("0.0.0.0:{HTTP_PORT}")))],
+                    "env": [
+                        env("DBAAS_SERVER_LISTEN", &json!(format!("0.0.0.0:{HTTP_PORT}"))),
+                        field_env("POD_NAMESPACE", "metadata.namespace"),
+                    ],
                     "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
                     "livenessProbe": probe("/healthz", "http", 20),
                     "readinessProbe": probe("/readyz", "http", 10),
@@ -352,6 +389,25 @@ fn cluster_role(name: &str, component: &str, rules: Value) -> Value {
     })
 }
 
+fn role(name: &str, namespace: &Value, component: &str, rules: Value) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata(name, Some(namespace), component),
+        "rules": rules,
+    })
+}
+
+fn role_binding(name: &str, namespace: &Value, component: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata(name, Some(namespace), component),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+    })
+}
+
 fn cluster_role_binding(name: &str, namespace: &Value, component: &str) -> Value {
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -395,6 +451,13 @@ pub fn server_objects(settings: &Settings) -> Vec<Value> {
         service_account(SERVER_NAME, ns, "api-server"),
         cluster_role(SERVER_NAME, "api-server", server_rules()),
         cluster_role_binding(SERVER_NAME, ns, "api-server"),
+        role(
+            SERVER_NAME,
+            ns,
+            "api-server",
+            rules(SERVER_NAMESPACE_PERMISSIONS),
+        ),
+        role_binding(SERVER_NAME, ns, "api-server"),
         deployment(
             SERVER_NAME,
             ns,

@@ -156,8 +156,8 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
     Permission {
         group: "",
         resource: "secrets",
-        verbs: READ_APPLY,
-        why: "write claims' credentials; read admin and monitoring credentials; copy keys into engine Secrets",
+        verbs: &["get", "list", "watch", "create", "patch", "delete"],
+        why: "write claims' credentials; read admin and monitoring credentials; copy keys into engine Secrets; copy and remove credentials of BackupStorages shared across namespaces",
         required: true,
     },
     Permission {

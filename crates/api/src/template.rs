@@ -29,6 +29,9 @@ use crate::common::{ConfigParameter, EngineType};
     category = "dbaas",
     doc = "A preset (size, configuration, engine-resource fragment) for DatabaseClusters of one engine.",
     printcolumn(name = "Engine", type_ = "string", json_path = ".spec.engineType"),
+    // `kubectl get ... --field-selector spec.engineType=mysql`: what a UI
+    // offers for one engine, filtered by the API server.
+    selectable = ".spec.engineType",
     printcolumn(
         name = "Description",
         type_ = "string",
@@ -80,6 +83,9 @@ pub struct DatabaseClusterTemplateSpec {
     category = "dbaas",
     doc = "A preset set of backup schedules.",
     printcolumn(name = "Engine", type_ = "string", json_path = ".spec.engineType"),
+    // `kubectl get ... --field-selector spec.engineType=mysql`: what a UI
+    // offers for one engine, filtered by the API server.
+    selectable = ".spec.engineType",
     printcolumn(
         name = "Age",
         type_ = "date",

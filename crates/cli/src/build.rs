@@ -100,6 +100,7 @@ pub fn backup_from_args(args: &CreateBackupArgs) -> DatabaseBackup {
         DatabaseBackupSpec {
             cluster_name: args.cluster.clone(),
             storage_name: args.storage.clone(),
+            schedule_name: None,
         },
     );
     backup.metadata.annotations = Some(BTreeMap::from([(

@@ -39,7 +39,7 @@ async fn the_api_server_runs_with_its_packaged_cluster_role_alone() {
         namespace: ns.name.clone(),
         ..InstallOptions::default()
     });
-    // The ServiceAccount, its ClusterRole and binding, as packaged.
+    // The ServiceAccount, its ClusterRole, Role and bindings, as packaged.
     let mut applier = Applier::new(admin.clone());
     for object in manifests::server_objects(&settings)
         .iter()
@@ -57,7 +57,12 @@ async fn the_api_server_runs_with_its_packaged_cluster_role_alone() {
     let server = dbaas_server::start(
         config_with_token(&token).await,
         listener,
-        &ServerConfig::default(),
+        // Registrations of other clusters are Secrets in its own
+        // namespace, read at start with the packaged Role.
+        &ServerConfig {
+            namespace: ns.name.clone(),
+            ..ServerConfig::default()
+        },
     )
     .unwrap();
     server

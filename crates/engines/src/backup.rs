@@ -221,6 +221,40 @@ impl BackupObservation {
     }
 }
 
+/// Which cluster and schedule an engine's backup resource was taken for,
+/// when the engine operator's own schedule created it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledBackupRef {
+    /// The engine cluster's name (ours: the DatabaseCluster's).
+    pub cluster: String,
+    /// The schedule's name in our spec (`default` for the short form).
+    pub schedule: String,
+    /// The storage it writes to, when the backup resource names it;
+    /// `None` for engines with one store per cluster (CloudNativePG).
+    pub storage: Option<String>,
+}
+
+/// A label's value on `object`, when set and not empty.
+pub(crate) fn label<'a>(object: &'a kube::core::DynamicObject, key: &str) -> Option<&'a str> {
+    object
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(key))
+        .map(String::as_str)
+        .filter(|value| !value.is_empty())
+}
+
+/// A string field under `spec` of `object`, when set and not empty.
+pub(crate) fn spec_text<'a>(object: &'a kube::core::DynamicObject, field: &str) -> Option<&'a str> {
+    object
+        .data
+        .get("spec")
+        .and_then(|spec| spec.get(field))
+        .and_then(serde_json::Value::as_str)
+        .filter(|value| !value.is_empty())
+}
+
 /// Reads an RFC 3339 timestamp an engine wrote; `None` when it is not one.
 pub fn parse_time(text: Option<&str>) -> Option<Time> {
     text.and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())

@@ -160,6 +160,17 @@ impl EngineProvider for Cnpg {
         backup::observe_backup_object(engine_backup)
     }
 
+    fn scheduled_backup_selector(&self) -> Option<&'static str> {
+        Some(backup::SCHEDULED_BACKUP_LABEL)
+    }
+
+    fn scheduled_backup_of(
+        &self,
+        engine_backup: &DynamicObject,
+    ) -> Option<crate::backup::ScheduledBackupRef> {
+        backup::scheduled_backup_of(engine_backup)
+    }
+
     // CloudNativePG restores only by bootstrapping a new cluster, so
     // `build_restore` keeps refusing.
     fn restores_at_bootstrap(&self) -> bool {

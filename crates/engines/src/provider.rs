@@ -9,7 +9,7 @@ use dbaas_api::{DatabaseBackup, DatabaseCluster, EngineType, MonitoringConfig};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::core::{ApiResource, DynamicObject};
 
-use crate::backup::{BackupObservation, StorageInput};
+use crate::backup::{BackupObservation, ScheduledBackupRef, StorageInput};
 use crate::catalog::ResolvedVersion;
 use crate::restore::{RestoreInput, RestoreObservation};
 
@@ -80,6 +80,18 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
     fn observe_backup(&self, engine_backup: &DynamicObject) -> BackupObservation {
         let _ = engine_backup;
         BackupObservation::pending()
+    }
+    /// Label selector matching the backup resources the engine operator's
+    /// own schedules create (what the operator watches to mirror them).
+    fn scheduled_backup_selector(&self) -> Option<&'static str> {
+        None
+    }
+    /// Which cluster, schedule and storage `engine_backup` belongs to when
+    /// the engine operator's schedule created it; `None` for any other
+    /// (on-demand ones, ours or someone else's).
+    fn scheduled_backup_of(&self, engine_backup: &DynamicObject) -> Option<ScheduledBackupRef> {
+        let _ = engine_backup;
+        None
     }
     /// The engine operator's resource that restores a backup into a
     /// running cluster; `None` when the engine cannot (CloudNativePG

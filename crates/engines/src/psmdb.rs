@@ -160,6 +160,17 @@ impl EngineProvider for Psmdb {
         backup::observe_backup(engine_backup)
     }
 
+    fn scheduled_backup_selector(&self) -> Option<&'static str> {
+        Some(backup::SCHEDULED_SELECTOR)
+    }
+
+    fn scheduled_backup_of(
+        &self,
+        engine_backup: &DynamicObject,
+    ) -> Option<crate::backup::ScheduledBackupRef> {
+        backup::scheduled_backup_of(engine_backup)
+    }
+
     fn restore_resource(&self) -> Option<ApiResource> {
         Some(ApiResource::erase::<
             dbaas_engine_crds::psmdb_restore::PerconaServerMongoDbRestore,
@@ -183,16 +194,16 @@ impl EngineProvider for Psmdb {
     }
 
     fn supported_operations(&self) -> &'static [OpsType] {
-        // What the PerconaServerMongoDB resource itself can express.
-        // Restart: a changed pod annotation (`replsets[].annotations`)
-        // rolls the members (Smart Update). Backup / Restore: the
+        // What the PerconaServerMongoDB resource itself can express, and
+        // this operator drives. Backup / Restore: the
         // PerconaServerMongoDBBackup / -Restore resources. Not offered:
-        // switchover (no primary selection in the CR) and rebuilding one
-        // member (only by deleting its pod and volume by hand).
+        // restart (a changed `replsets[].annotations` would roll the
+        // members, not written yet), switchover (no primary selection in
+        // the CR) and rebuilding one member (only by deleting its pod and
+        // volume by hand).
         &[
             OpsType::Start,
             OpsType::Stop,
-            OpsType::Restart,
             OpsType::HorizontalScaling,
             OpsType::VerticalScaling,
             OpsType::VolumeExpansion,

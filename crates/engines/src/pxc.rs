@@ -182,6 +182,17 @@ impl EngineProvider for Pxc {
         observe_backup(engine_backup)
     }
 
+    fn scheduled_backup_selector(&self) -> Option<&'static str> {
+        Some(backup::SCHEDULED_SELECTOR)
+    }
+
+    fn scheduled_backup_of(
+        &self,
+        engine_backup: &DynamicObject,
+    ) -> Option<crate::backup::ScheduledBackupRef> {
+        backup::scheduled_backup_of(engine_backup)
+    }
+
     fn restore_resource(&self) -> Option<ApiResource> {
         Some(ApiResource::erase::<
             dbaas_engine_crds::pxc_restore::PerconaXtraDbClusterRestore,

@@ -292,6 +292,7 @@ pub async fn run(
                     &backup_storages,
                     &secret,
                 ));
+                clusters.extend(backup::storage::clusters_of_copy(&secret));
                 for storage in backup::storage::storages_of_secret(&backup_storages, &secret) {
                     clusters.extend(
                         cluster::template::clusters_of_storage_via_schedule_template(
@@ -431,7 +432,8 @@ fn ops_controller(
 }
 
 /// The DatabaseBackup controller; each engine's backup resource we made
-/// wakes its DatabaseBackup.
+/// wakes its DatabaseBackup, and each one an engine's schedule took is
+/// mirrored and wakes its mirror.
 fn backup_controller(
     client: &Client,
     config: &OperatorConfig,
@@ -442,6 +444,21 @@ fn backup_controller(
         tolerant::controller::<DatabaseBackup>(client, ns, watcher::Config::default());
     for resource in backup::engine_backup_resources() {
         controller = controller.owns_stream_with(trigger::ours(client, ns, &resource), resource);
+    }
+    // The backups the engines' own schedules take get their mirrors, which
+    // their changes wake.
+    let mirrors = controller.store();
+    for (provider, resource, selector) in backup::scheduled::mirror_sources() {
+        let stream = backup::scheduled::scheduled_backups(
+            client,
+            ns,
+            provider,
+            &resource,
+            selector,
+            mirrors.clone(),
+        );
+        controller =
+            controller.watches_stream_with(stream, backup::scheduled::mirror_ref, resource);
     }
     let ctx = Arc::new(backup::BackupContext {
         client: client.clone(),

@@ -455,3 +455,74 @@ async fn invalid_database_servers_are_rejected() {
     assert_eq!(accepted.data["spec"]["createDatabaseStrategy"], "FILE_COPY");
     ns.delete().await.unwrap();
 }
+
+#[tokio::test]
+async fn templates_are_listed_by_engine_with_a_field_selector() {
+    use dbaas_api::{BackupScheduleTemplate, DatabaseClusterTemplate};
+    use kube::api::ListParams;
+    let (_client, ns) = setup("templates-by-engine").await;
+    let cluster_templates: Api<DatabaseClusterTemplate> = ns.api();
+    for (name, engine) in [
+        ("pg-small", "postgresql"),
+        ("my-small", "mysql"),
+        ("pg-large", "postgresql"),
+    ] {
+        let template: DatabaseClusterTemplate = serde_json::from_value(json!({
+            "apiVersion": "dbaas.io/v1", "kind": "DatabaseClusterTemplate",
+            "metadata": {"name": name},
+            "spec": {"engineType": engine},
+        }))
+        .unwrap();
+        cluster_templates
+            .create(&PostParams::default(), &template)
+            .await
+            .unwrap();
+    }
+    let names = |list: Vec<String>| {
+        let mut list = list;
+        list.sort();
+        list
+    };
+    let postgres = cluster_templates
+        .list(&ListParams::default().fields("spec.engineType=postgresql"))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(
+            postgres
+                .items
+                .iter()
+                .map(kube::ResourceExt::name_any)
+                .collect()
+        ),
+        ["pg-large", "pg-small"]
+    );
+    let schedule_templates: Api<BackupScheduleTemplate> = ns.api();
+    for (name, engine) in [("pg-nightly", Some("postgresql")), ("any-nightly", None)] {
+        let template: BackupScheduleTemplate = serde_json::from_value(json!({
+            "apiVersion": "dbaas.io/v1", "kind": "BackupScheduleTemplate",
+            "metadata": {"name": name},
+            "spec": {"engineType": engine, "schedules": [{"name": "nightly", "schedule": "0 2 * * *", "storageName": "s3"}]},
+        }))
+        .unwrap();
+        schedule_templates
+            .create(&PostParams::default(), &template)
+            .await
+            .unwrap();
+    }
+    let postgres_schedules = schedule_templates
+        .list(&ListParams::default().fields("spec.engineType=postgresql"))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(
+            postgres_schedules
+                .items
+                .iter()
+                .map(kube::ResourceExt::name_any)
+                .collect()
+        ),
+        ["pg-nightly"]
+    );
+    ns.delete().await.unwrap();
+}

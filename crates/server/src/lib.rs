@@ -11,10 +11,17 @@
 //!   SubjectAccessReview per request; both answers are cached briefly.
 //! - Every error is `{code, reason, message}` ([`error`]); client mistakes
 //!   are 4xx.
+//! - Several clusters ([`clusters`], [`multicluster`]): registered
+//!   Kubernetes clusters (kubeconfigs in Secrets of the server's namespace)
+//!   each get their own watch caches; reads there are authorized by that
+//!   cluster's SubjectAccessReview, writes impersonate the caller there.
 
 pub mod auth;
+pub mod capacity;
+pub mod clusters;
 pub mod error;
 pub mod list_bench;
+pub mod multicluster;
 pub mod names;
 pub mod openapi;
 pub mod resources;
@@ -42,6 +49,11 @@ pub struct AppState {
     pub auth: auth::Auth,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Registered Kubernetes clusters, each with its own watch caches.
+    pub clusters: clusters::ClusterRegistry,
+    /// The server's own identity on the management cluster (reads of Nodes,
+    /// Pods and StorageClasses for available resources).
+    pub client: Client,
 }
 
 /// Settings of the server.
@@ -50,13 +62,20 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The server's own namespace: cluster registrations are Secrets here,
+    /// and `kubernetesclusters.dbaas.io` permissions are asked here.
+    pub namespace: String,
 }
+
+/// Where the server keeps cluster registrations unless told otherwise.
+pub const DEFAULT_NAMESPACE: &str = "dbaas-system";
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             auth: AuthConfig::default(),
             body_limit: 1024 * 1024,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
         }
     }
 }
@@ -94,12 +113,13 @@ impl RunningServer {
     /// Waits until every watch cache has its first full list.
     pub async fn wait_synced(&self, timeout: Duration) -> Result<(), ServerError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        while !self
-            .state
-            .stores
-            .sync_state()
-            .iter()
-            .all(|(_, synced)| *synced)
+        while !(self.state.clusters.is_loaded()
+            && self
+                .state
+                .stores
+                .sync_state()
+                .iter()
+                .all(|(_, synced)| *synced))
         {
             if tokio::time::Instant::now() > deadline {
                 return Err(ServerError::NotSynced(timeout));
@@ -120,6 +140,9 @@ impl Drop for RunningServer {
         for task in &self.tasks {
             task.abort();
         }
+        for (_, cluster) in self.state.clusters.all() {
+            cluster.stop();
+        }
     }
 }
 
@@ -137,8 +160,16 @@ pub fn start(
         stores: Stores::default(),
         auth: auth::Auth::new(client.clone(), kube_config, &config.auth),
         body_limit: config.body_limit,
+        clusters: clusters::ClusterRegistry::new(
+            client.clone(),
+            config.namespace.clone(),
+            config.auth.clone(),
+        ),
+        client: client.clone(),
     });
     let mut tasks = state.stores.start_watches(&client);
+    let loading = state.clone();
+    tasks.push(tokio::spawn(async move { loading.clusters.load().await }));
     let app = router(state.clone());
     tasks.push(tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {

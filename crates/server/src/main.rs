@@ -20,6 +20,9 @@ struct Args {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     body_limit: usize,
+    /// The server's own namespace: cluster registrations are Secrets here.
+    #[arg(long, env = "POD_NAMESPACE", default_value = dbaas_server::DEFAULT_NAMESPACE)]
+    namespace: String,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -50,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
             ..AuthConfig::default()
         },
         body_limit: args.body_limit,
+        namespace: args.namespace,
     };
     let server = dbaas_server::start(kube_config, listener, &config)?;
     tracing::info!(addr = %server.addr, "serving; /readyz turns 200 once the caches are synced");

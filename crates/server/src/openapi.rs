@@ -18,7 +18,10 @@ use utoipa::openapi::{
     ResponseBuilder,
 };
 
+use crate::capacity::{Amounts, Capacity, NodeCapacity};
+use crate::clusters::{KubernetesCluster, RegisterCluster, RenameCluster};
 use crate::error::ErrorBody;
+use crate::multicluster::{AvailableResources, SkippedCluster, StorageClassSummary};
 use crate::routes::{
     ApproveUpgrade, Credentials, EngineVersions, EngineVersionsList, KindDoc, Registry,
 };
@@ -286,6 +289,48 @@ fn build() -> Value {
         .schema_from::<EngineVersions>()
         .schema_from::<EngineVersionsList>()
         .schema_from::<ApproveUpgrade>()
+        .schema_from::<KubernetesCluster>()
+        .schema_from::<RegisterCluster>()
+        .schema_from::<RenameCluster>()
+        .schema_from::<AvailableResources>()
+        .schema_from::<StorageClassSummary>()
+        .schema_from::<Capacity>()
+        .schema_from::<NodeCapacity>()
+        .schema_from::<Amounts>()
+        .schema_from::<SkippedCluster>()
+        .schema(
+            "KubernetesClusterList",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "items",
+                    ArrayBuilder::new().items(Ref::from_schema_name("KubernetesCluster")),
+                )
+                .required("items"),
+        )
+        .schema(
+            "MultiClusterDatabaseCluster",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "kubernetesCluster",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some("`local` or the registered cluster's name")),
+                )
+                .required("kubernetesCluster")
+                .property("databaseCluster", Ref::from_schema_name("DatabaseCluster"))
+                .required("databaseCluster"),
+        )
+        .schema(
+            "MultiClusterDatabaseClusterList",
+            list_schema("MultiClusterDatabaseCluster")
+                .property(
+                    "skipped",
+                    ArrayBuilder::new().items(Ref::from_schema_name("SkippedCluster")),
+                )
+                .required("skipped"),
+        )
         .security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -296,6 +341,12 @@ fn build() -> Value {
     }
     let namespace = || path_param("namespace", "The namespace (a DNS label).");
     let name = || path_param("name", "The database cluster's name.");
+    let cluster = || {
+        path_param(
+            "cluster",
+            "A registered Kubernetes cluster's name, or `local` for the server's own (where the path allows it).",
+        )
+    };
     paths = paths
         .path(
             "/v1/namespaces/{namespace}/databaseclusters/{name}/credentials",
@@ -421,6 +472,189 @@ fn build() -> Value {
                 )
                 .response("200", ok("The DatabaseEngine, updated", "DatabaseEngine"))
                 .response("404", error("No such DatabaseEngine")),
+            ),
+        )
+        .path(
+            "/v1/kubernetesclusters",
+            PathItemBuilder::new()
+                .operation(
+                    HttpMethod::Get,
+                    common_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("listKubernetesClusters"))
+                            .summary(Some(
+                                "Registered Kubernetes clusters (needs list kubernetesclusters.dbaas.io in the server's namespace)",
+                            ))
+                            .tag("kubernetesclusters"),
+                    )
+                    .response("200", ok("Every registration, ordered by name", "KubernetesClusterList"))
+                    .response("503", error("Registrations still loading")),
+                )
+                .operation(
+                    HttpMethod::Post,
+                    common_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("registerKubernetesCluster"))
+                            .summary(Some(
+                                "Register a cluster by kubeconfig (base64; inline credentials only); stored as a Secret in the server's namespace, never returned (needs create kubernetesclusters.dbaas.io)",
+                            ))
+                            .tag("kubernetesclusters")
+                            .request_body(body("RegisterCluster", JSON)),
+                    )
+                    .response("201", ok("The registered cluster", "KubernetesCluster"))
+                    .response("409", error("The name is taken"))
+                    .response("422", error("ClusterUnreachable: the API server did not answer")),
+                )
+                .build(),
+        )
+        .path(
+            "/v1/kubernetesclusters/{cluster}",
+            PathItemBuilder::new()
+                .operation(
+                    HttpMethod::Get,
+                    common_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("readKubernetesCluster"))
+                            .summary(Some("A registered cluster: server, reachable, synced"))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster()),
+                    )
+                    .response("200", ok("The registration", "KubernetesCluster"))
+                    .response("404", error("Not registered")),
+                )
+                .operation(
+                    HttpMethod::Patch,
+                    common_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("renameKubernetesCluster"))
+                            .summary(Some("Rename a registration (needs patch kubernetesclusters.dbaas.io)"))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster())
+                            .request_body(body("RenameCluster", "application/merge-patch+json")),
+                    )
+                    .response("200", ok("The renamed registration", "KubernetesCluster"))
+                    .response("404", error("Not registered"))
+                    .response("409", error("The new name is taken")),
+                )
+                .operation(
+                    HttpMethod::Delete,
+                    common_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("unregisterKubernetesCluster"))
+                            .summary(Some(
+                                "Unregister: deletes the Secret and stops the cluster's watches (needs delete kubernetesclusters.dbaas.io)",
+                            ))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster()),
+                    )
+                    .response("200", ResponseBuilder::new().description("Unregistered").build())
+                    .response("404", error("Not registered")),
+                )
+                .build(),
+        )
+        .path(
+            "/v1/kubernetesclusters/{cluster}/resources",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("readAvailableResources"))
+                        .summary(Some(
+                            "Allocatable CPU, memory and ephemeral storage of the nodes minus the requests of their pods, and the storage classes (needs list nodes on that cluster)",
+                        ))
+                        .tag("kubernetesclusters")
+                        .parameter(cluster()),
+                )
+                .response("200", ok("What the cluster can still take", "AvailableResources"))
+                .response("404", error("Not registered")),
+            ),
+        )
+        .path(
+            "/v1/kubernetesclusters/{cluster}/namespaces/{namespace}/databaseclusters",
+            PathItemBuilder::new()
+                .operation(
+                    HttpMethod::Get,
+                    common_errors(list_params(
+                        OperationBuilder::new()
+                            .operation_id(Some("listDatabaseClusterInKubernetesCluster"))
+                            .summary(Some(
+                                "List database clusters of a namespace of a registered cluster (from its watch cache; authorized by that cluster)",
+                            ))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster())
+                            .parameter(namespace()),
+                    ))
+                    .response("200", ok("One page, ordered by name", "DatabaseClusterList"))
+                    .response("404", error("Not registered"))
+                    .response("503", error("The watch cache is still loading")),
+                )
+                .operation(
+                    HttpMethod::Post,
+                    write_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("createDatabaseClusterInKubernetesCluster"))
+                            .summary(Some(
+                                "Create a database cluster in a registered cluster, impersonating the caller there",
+                            ))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster())
+                            .parameter(namespace())
+                            .request_body(body("DatabaseCluster", JSON)),
+                    )
+                    .response("201", ok("The created object", "DatabaseCluster"))
+                    .response("404", error("Not registered")),
+                )
+                .build(),
+        )
+        .path(
+            "/v1/kubernetesclusters/{cluster}/namespaces/{namespace}/databaseclusters/{name}",
+            PathItemBuilder::new()
+                .operation(
+                    HttpMethod::Get,
+                    common_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("readDatabaseClusterInKubernetesCluster"))
+                            .summary(Some("Read a database cluster of a registered cluster"))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster())
+                            .parameter(namespace())
+                            .parameter(name()),
+                    )
+                    .response("200", ok("The object", "DatabaseCluster"))
+                    .response("404", error("No such object or cluster")),
+                )
+                .operation(
+                    HttpMethod::Delete,
+                    common_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("deleteDatabaseClusterInKubernetesCluster"))
+                            .summary(Some(
+                                "Delete a database cluster of a registered cluster, impersonating the caller there",
+                            ))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster())
+                            .parameter(namespace())
+                            .parameter(name()),
+                    )
+                    .response("200", ResponseBuilder::new().description("Deleted").build())
+                    .response("202", ok("Deletion started; finalizers still run", "DatabaseCluster"))
+                    .response("404", error("No such object or cluster")),
+                )
+                .build(),
+        )
+        .path(
+            "/v1/allclusters/databaseclusters",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(list_params(
+                    OperationBuilder::new()
+                        .operation_id(Some("listDatabaseClusterForAllKubernetesClusters"))
+                        .summary(Some(
+                            "Database clusters of every namespace of the local and every registered cluster, ordered by (cluster, namespace, name); clusters the caller may not list are named in skipped",
+                        ))
+                        .tag("kubernetesclusters"),
+                ))
+                .response("200", ok("One page", "MultiClusterDatabaseClusterList")),
             ),
         )
         .path(

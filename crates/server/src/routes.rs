@@ -96,13 +96,13 @@ pub struct ObjectPath {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// At most this many items (0 or unset: all).
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// The token of the previous page.
     #[serde(rename = "continue")]
-    continue_token: Option<String>,
+    pub(crate) continue_token: Option<String>,
     /// Kubernetes label selector syntax.
     #[serde(rename = "labelSelector")]
-    label_selector: Option<String>,
+    pub(crate) label_selector: Option<String>,
 }
 
 /// Writes take no query parameters.
@@ -142,13 +142,13 @@ fn decode_continue(token: &str, namespace: Option<&str>) -> Result<ObjectKey, Ap
     Ok((token.ns, token.name))
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `{"items":[...],"continue":..,"remainingItemCount":..}` from the cached
 /// JSON of each item, without re-serializing them.
-fn page_response<K>(page: Page<K>) -> Response {
+pub(crate) fn page_response<K>(page: Page<K>) -> Response {
     let mut body =
         String::with_capacity(page.items.iter().map(|e| e.json.len() + 1).sum::<usize>() + 64);
     body.push_str("{\"items\":[");
@@ -170,7 +170,7 @@ fn page_response<K>(page: Page<K>) -> Response {
     json_response(StatusCode::OK, body)
 }
 
-fn list_page<K: Served>(
+pub(crate) fn list_page<K: Served>(
     store: &WatchStore<K>,
     namespace: Option<&str>,
     query: &ListQuery,
@@ -193,7 +193,7 @@ fn list_page<K: Served>(
     Ok(store.list(namespace, &selector, filter, after.as_ref(), query.limit))
 }
 
-fn permission<K: Served>(
+pub(crate) fn permission<K: Served>(
     verb: &'static str,
     namespace: Option<&str>,
     name: Option<&str>,
@@ -254,10 +254,21 @@ async fn cached_or_live<K: Served>(
     namespace: &str,
     name: &str,
 ) -> Result<Entry<K>, ApiError> {
-    if let Some(entry) = K::store(&state.stores).get(namespace, name) {
+    cached_or_live_in(&state.stores, &state.auth, caller, namespace, name).await
+}
+
+/// [`cached_or_live`] on any cluster's caches and authorization.
+pub(crate) async fn cached_or_live_in<K: Served>(
+    stores: &crate::resources::Stores,
+    auth: &crate::auth::Auth,
+    caller: &Arc<Caller>,
+    namespace: &str,
+    name: &str,
+) -> Result<Entry<K>, ApiError> {
+    if let Some(entry) = K::store(stores).get(namespace, name) {
         return Ok(entry);
     }
-    let api: Api<K> = Api::namespaced(state.auth.client_for(caller)?, namespace);
+    let api: Api<K> = Api::namespaced(auth.client_for(caller)?, namespace);
     match api.get_opt(name).await? {
         Some(mut object) => {
             object.meta_mut().managed_fields = None;
@@ -298,7 +309,7 @@ fn check_object_path(path: &ObjectPath) -> Result<(), ApiError> {
     names::check("name", &path.name)
 }
 
-fn check_content_type(headers: &HeaderMap, merge_patch: bool) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(headers: &HeaderMap, merge_patch: bool) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -325,7 +336,10 @@ fn check_content_type(headers: &HeaderMap, merge_patch: bool) -> Result<(), ApiE
     }
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge { limit }
@@ -336,7 +350,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes
 }
 
 /// The body as JSON, a JSON object.
-fn parse_json(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::InvalidBody(format!("the request body is not valid JSON: {e}")))?;
     match value {
@@ -469,22 +483,39 @@ async fn create<K: Served>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    names::check("namespace", &path.namespace)?;
-    state
-        .auth
-        .authorize(
-            &caller,
-            permission::<K>("create", Some(&path.namespace), None),
-        )
+    create_in::<K>(
+        &state.stores,
+        &state.auth,
+        state.body_limit,
+        &caller,
+        &path.namespace,
+        &headers,
+        body,
+    )
+    .await
+}
+
+/// Creates an object as the caller on the cluster of `stores` and `auth`.
+pub(crate) async fn create_in<K: Served>(
+    stores: &crate::resources::Stores,
+    auth: &crate::auth::Auth,
+    body_limit: usize,
+    caller: &Arc<Caller>,
+    namespace: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    names::check("namespace", namespace)?;
+    auth.authorize(caller, permission::<K>("create", Some(namespace), None))
         .await?;
-    check_content_type(&headers, false)?;
-    let bytes = body_bytes(body, state.body_limit)?;
+    check_content_type(headers, false)?;
+    let bytes = body_bytes(body, body_limit)?;
     let mut object = parse_object::<K>(&bytes)?;
-    settle_identity(&mut object, &path.namespace, None)?;
+    settle_identity(&mut object, namespace, None)?;
     object.meta_mut().resource_version = None;
-    let client = state.auth.client_for(&caller)?;
-    K::prepare_create(&state.stores, &client, &path.namespace, &mut object).await?;
-    let api: Api<K> = Api::namespaced(client, &path.namespace);
+    let client = auth.client_for(caller)?;
+    K::prepare_create(stores, &client, namespace, &mut object).await?;
+    let api: Api<K> = Api::namespaced(client, namespace);
     let params = PostParams {
         field_manager: Some(caller.field_manager()),
         ..PostParams::default()
@@ -608,15 +639,25 @@ async fn delete<K: Served>(
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     check_object_path(&path)?;
-    state
-        .auth
-        .authorize(
-            &caller,
-            permission::<K>("delete", Some(&path.namespace), Some(&path.name)),
-        )
-        .await?;
-    let api: Api<K> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
-    let outcome = api.delete(&path.name, &DeleteParams::default()).await?;
+    delete_in::<K>(&state.auth, &caller, &path.namespace, &path.name).await
+}
+
+/// Deletes an object as the caller on the cluster of `auth`.
+pub(crate) async fn delete_in<K: Served>(
+    auth: &crate::auth::Auth,
+    caller: &Arc<Caller>,
+    namespace: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
+    names::check("namespace", namespace)?;
+    names::check("name", name)?;
+    auth.authorize(
+        caller,
+        permission::<K>("delete", Some(namespace), Some(name)),
+    )
+    .await?;
+    let api: Api<K> = Api::namespaced(auth.client_for(caller)?, namespace);
+    let outcome = api.delete(name, &DeleteParams::default()).await?;
     match outcome.left() {
         // Finalizers still to run: the object, with its deletionTimestamp.
         Some(object) if object.meta().deletion_timestamp.is_some() => {
@@ -624,8 +665,7 @@ async fn delete<K: Served>(
         }
         _ => Ok(json_response(
             StatusCode::OK,
-            serde_json::json!({ "deleted": { "namespace": path.namespace, "name": path.name } })
-                .to_string(),
+            serde_json::json!({ "deleted": { "namespace": namespace, "name": name } }).to_string(),
         )),
     }
 }
@@ -1231,6 +1271,7 @@ impl Registry {
                 "/v1/namespaces/{namespace}/databaseengines/{name}/approve-upgrade",
                 axum::routing::post(approve_engine_operator_upgrade),
             )
+            .merge(crate::multicluster::router())
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/openapi.json", get(openapi_json))

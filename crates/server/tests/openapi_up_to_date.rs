@@ -51,6 +51,10 @@ fn every_served_kind_has_its_schema_and_operations() {
     for path in [
         "/v1/namespaces/{namespace}/databaseclusters/{name}/credentials",
         "/v1/namespaces/{namespace}/engineversions",
+        "/v1/kubernetesclusters",
+        "/v1/kubernetesclusters/{cluster}/resources",
+        "/v1/kubernetesclusters/{cluster}/namespaces/{namespace}/databaseclusters/{name}",
+        "/v1/allclusters/databaseclusters",
         "/readyz",
     ] {
         assert!(document["paths"][path].is_object(), "{path}");

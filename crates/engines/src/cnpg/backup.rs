@@ -487,3 +487,40 @@ fn destination(engine_backup: &Backup) -> Option<String> {
         },
     )
 }
+
+/// CloudNativePG's label on every Backup a ScheduledBackup creates, naming
+/// that ScheduledBackup (`pkg/utils/labels_annotations.go`,
+/// `ParentScheduledBackupLabelName`; set by `createBackup` in
+/// `internal/controller/scheduledbackup_controller.go`).
+pub const SCHEDULED_BACKUP_LABEL: &str = "cnpg.io/scheduled-backup";
+
+/// The cluster and schedule of a Backup one of our ScheduledBackups
+/// created: labelled with its ScheduledBackup `<cluster>-<schedule>`
+/// ([`scheduled_backup_name`]) and, with `backupOwnerReference: self`,
+/// controlled by it. The storage is the cluster's one object store.
+pub fn scheduled_backup_of(
+    engine_backup: &DynamicObject,
+) -> Option<crate::backup::ScheduledBackupRef> {
+    let parent = crate::backup::label(engine_backup, SCHEDULED_BACKUP_LABEL)?;
+    let owned_by_parent = engine_backup.owner_references().iter().any(|owner| {
+        owner.kind == "ScheduledBackup" && owner.name == parent && owner.controller == Some(true)
+    });
+    if !owned_by_parent {
+        return None;
+    }
+    let cluster = engine_backup
+        .data
+        .get("spec")?
+        .get("cluster")?
+        .get("name")?
+        .as_str()?;
+    let schedule = parent
+        .strip_prefix(cluster)?
+        .strip_prefix('-')
+        .filter(|s| !s.is_empty())?;
+    Some(crate::backup::ScheduledBackupRef {
+        cluster: cluster.to_owned(),
+        schedule: schedule.to_owned(),
+        storage: None,
+    })
+}

@@ -11,6 +11,7 @@
 //! backups) fails at once with the reason.
 
 pub mod restore;
+pub mod scheduled;
 pub mod storage;
 pub mod storage_status;
 
@@ -80,6 +81,8 @@ enum Outcome {
     Observed {
         engine_backup: String,
         storage: Option<String>,
+        /// Where `storage` is, when not in the backup's namespace.
+        storage_namespace: Option<String>,
         observation: BackupObservation,
     },
     /// Cannot start yet; looked at again.
@@ -148,6 +151,10 @@ fn provider_of_kind(kind: &str) -> Option<&'static dyn EngineProvider> {
 
 /// Dereference, validate, build and apply; or read what the engine says.
 async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Result<Outcome, Error> {
+    // A mirror of an engine's scheduled backup is only read.
+    if let Some(schedule) = backup.spec.schedule_name.as_deref() {
+        return scheduled::observe(backup, schedule, client, namespace).await;
+    }
     let name = backup.name_any();
     let id = format!("{namespace}/{name}");
     let dereference = |source| Error::Dereference {
@@ -183,9 +190,26 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
                     ),
                 });
             }
+            // A status read from a cache may not hold what the reconcile
+            // that took the backup recorded yet: the storage is worked out
+            // again from the cluster rather than written back as unknown.
+            let recorded_storage = backup.status.as_ref().and_then(|s| {
+                s.storage_name
+                    .clone()
+                    .map(|name| (name, s.storage_namespace.clone()))
+            });
+            let (storage, storage_namespace) = match (recorded_storage, &cluster) {
+                (Some((name, ns)), _) => (Some(name), ns),
+                (None, Some(cluster)) => (
+                    storage_of(backup, cluster),
+                    Some(storage::storage_namespace(cluster)).filter(|ns| ns != namespace),
+                ),
+                (None, None) => (None, None),
+            };
             return Ok(Outcome::Observed {
                 engine_backup: format!("{}/{name}", resource.kind),
-                storage: backup.status.as_ref().and_then(|s| s.storage_name.clone()),
+                storage,
+                storage_namespace,
                 observation: provider.observe_backup(&existing),
             });
         }
@@ -249,7 +273,8 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
             ),
         });
     }
-    let lookup = storage::find(client, namespace, &storage_name)
+    let storage_namespace = storage::storage_namespace(&cluster);
+    let lookup = storage::find(client, &storage_namespace, &storage_name, namespace)
         .await
         .map_err(dereference)?;
     if let Some((reason, message)) = storage::refusal(&lookup) {
@@ -261,6 +286,20 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
             message: format!("BackupStorage {storage_name:?} cannot be used"),
         });
     };
+    // A storage of another namespace: the engine reads the copy of its
+    // credentials, kept by the cluster controller; made here too so the
+    // backup does not wait for it.
+    if let Some(copy) = storage::copy_of(&lookup) {
+        let synced = storage::sync_copy(client, &cluster, &copy)
+            .await
+            .map_err(dereference)?;
+        if let storage::CopyOutcome::Conflict { message } = synced {
+            return Ok(Outcome::Waiting {
+                reason: "BackupCredentialsConflict",
+                message,
+            });
+        }
+    }
     let built = match provider.build_backup(backup, &cluster, &storage) {
         Ok(built) => built,
         Err(err) => {
@@ -297,6 +336,7 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
     Ok(Outcome::Observed {
         engine_backup: format!("{}/{name}", resource.kind),
         storage: Some(storage_name),
+        storage_namespace: Some(storage_namespace).filter(|ns| ns != namespace),
         observation: provider.observe_backup(&applied),
     })
 }
@@ -331,12 +371,14 @@ fn status(
         Outcome::Observed {
             engine_backup,
             storage,
+            storage_namespace,
             observation,
         } => {
             next.phase = Some(observation.phase);
             next.engine_backup = Some(engine_backup.clone());
             if storage.is_some() {
                 next.storage_name = storage.clone();
+                next.storage_namespace = storage_namespace.clone();
             }
             next.destination = observation.destination.clone().or(next.destination);
             next.started_at = observation.started_at.clone().or(next.started_at);

@@ -24,8 +24,13 @@ pub struct Refusal {
 pub enum Wanted<'a> {
     /// A DatabaseBackup in the restore's namespace.
     Backup(&'a str),
-    /// A path in a BackupStorage of the restore's namespace.
-    Path { storage: &'a str, path: &'a str },
+    /// A path in a BackupStorage of `storage_namespace` (the restore's
+    /// namespace when `None`).
+    Path {
+        storage: &'a str,
+        storage_namespace: Option<&'a str>,
+        path: &'a str,
+    },
 }
 
 /// What a DatabaseBackup says about where it is, once checked.
@@ -33,7 +38,19 @@ pub enum Wanted<'a> {
 pub struct CheckedBackup {
     pub source_cluster: String,
     pub storage_name: String,
+    /// `None`: the backup's own namespace.
+    pub storage_namespace: Option<String>,
     pub destination: Option<String>,
+}
+
+/// What a restore found: the engines' input, where its storage is, and the
+/// credentials copy the restoring cluster needs when that is another
+/// namespace.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub input: RestoreInput,
+    pub storage_namespace: String,
+    pub copy: Option<storage::CredentialsCopy>,
 }
 
 /// Checks that `backup` can be restored into an `engine` cluster: it
@@ -80,20 +97,21 @@ pub fn check_backup(backup: &DatabaseBackup, engine: EngineType) -> Result<Check
     Ok(CheckedBackup {
         source_cluster: backup.spec.cluster_name.clone(),
         storage_name,
+        storage_namespace: status.storage_namespace,
         destination: status.destination,
     })
 }
 
 /// Looks up what `wanted` names in `namespace` and checks it can be
-/// restored into an `engine` cluster.
+/// restored into an `engine` cluster of that namespace.
 pub async fn resolve(
     client: &Client,
     namespace: &str,
     engine: EngineType,
     wanted: Wanted<'_>,
     pitr: Option<&PitrTarget>,
-) -> Result<Result<RestoreInput, Refusal>, kube::Error> {
-    let (backup, storage_name) = match wanted {
+) -> Result<Result<Resolved, Refusal>, kube::Error> {
+    let (backup, storage_name, storage_namespace) = match wanted {
         Wanted::Backup(name) => {
             let backups: Api<DatabaseBackup> = Api::namespaced(client.clone(), namespace);
             let Some(found) = backups.get_opt(name).await? else {
@@ -116,20 +134,53 @@ pub async fn resolve(
                     destination: checked.destination,
                 },
                 checked.storage_name,
+                checked.storage_namespace,
             )
         }
-        Wanted::Path { storage, path } => {
-            (RestoreBackup::Path(path.to_owned()), storage.to_owned())
-        }
+        Wanted::Path {
+            storage,
+            storage_namespace,
+            path,
+        } => (
+            RestoreBackup::Path(path.to_owned()),
+            storage.to_owned(),
+            storage_namespace.map(str::to_owned),
+        ),
     };
-    let lookup = storage::find(client, namespace, &storage_name).await?;
+    let storage_namespace = storage_namespace.unwrap_or_else(|| namespace.to_owned());
+    resolved_in(
+        client,
+        namespace,
+        backup,
+        &storage_namespace,
+        &storage_name,
+        pitr,
+    )
+    .await
+}
+
+/// Looks up the storage a restore into `namespace` reads from, in
+/// `storage_namespace`, and makes the engines' input of it.
+pub async fn resolved_in(
+    client: &Client,
+    namespace: &str,
+    backup: RestoreBackup,
+    storage_namespace: &str,
+    storage_name: &str,
+    pitr: Option<&PitrTarget>,
+) -> Result<Result<Resolved, Refusal>, kube::Error> {
+    let lookup = storage::find(client, storage_namespace, storage_name, namespace).await?;
     if let Some((reason, message)) = storage::refusal(&lookup) {
         return Ok(Err(Refusal { reason, message }));
     }
-    Ok(Ok(RestoreInput {
-        backup,
-        storage: storage::input(&lookup),
-        pitr: pitr.cloned(),
+    Ok(Ok(Resolved {
+        input: RestoreInput {
+            backup,
+            storage: storage::input(&lookup),
+            pitr: pitr.cloned(),
+        },
+        storage_namespace: storage_namespace.to_owned(),
+        copy: storage::copy_of(&lookup),
     }))
 }
 

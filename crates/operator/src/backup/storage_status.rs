@@ -57,7 +57,7 @@ pub async fn reconcile(
     let namespace = storage.namespace().unwrap_or_default();
     let name = storage.name_any();
     let id = format!("{namespace}/{name}");
-    let lookup = storage::find(&ctx.client, &namespace, &name)
+    let lookup = storage::find(&ctx.client, &namespace, &name, &namespace)
         .await
         .map_err(|source| Error::Dereference {
             storage: id.clone(),
@@ -155,7 +155,9 @@ mod tests {
 
     fn lookup(yaml: &str, credentials: Credentials) -> StorageLookup {
         StorageLookup {
+            namespace: "ns".into(),
             name: "s3".into(),
+            user_namespace: "ns".into(),
             found: StorageFound::Found {
                 storage: Box::new(serde_saphyr::from_str(yaml).unwrap()),
                 credentials,

@@ -17,14 +17,13 @@ use dbaas_api::cluster::{ClusterPhase, DataSourceStatus, RestorePhase};
 use dbaas_api::common::{FIELD_MANAGER, LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::ops::OpsType;
 use dbaas_engines::EngineProvider;
-use dbaas_engines::restore::{LABEL_RESTORE, RestoreBackup, RestoreInput};
+use dbaas_engines::restore::{LABEL_RESTORE, RestoreBackup};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::{Api, Resource, ResourceExt};
 
-use crate::backup::restore::{self, Refusal, Wanted};
-use crate::backup::storage;
+use crate::backup::restore::{self, Refusal, Resolved, Wanted};
 use crate::context::Context;
 
 /// The engine restore resource that restores a Percona cluster's
@@ -39,7 +38,7 @@ pub async fn lookup(
     ctx: &Context,
     cluster: &DatabaseCluster,
     provider: &dyn EngineProvider,
-) -> Result<Option<Result<RestoreInput, Refusal>>, kube::Error> {
+) -> Result<Option<Result<Resolved, Refusal>>, kube::Error> {
     let Some(source) = &cluster.spec.data_source else {
         return Ok(None);
     };
@@ -58,25 +57,29 @@ pub async fn lookup(
             (&recorded.source_cluster, &recorded.storage_name)
         && recorded.backup_name.as_ref() == Some(backup_name)
     {
-        let lookup = storage::find(&ctx.client, &namespace, storage_name).await?;
-        if let Some((reason, message)) = storage::refusal(&lookup) {
-            return Ok(Some(Err(Refusal { reason, message })));
-        }
-        return Ok(Some(Ok(RestoreInput {
-            backup: RestoreBackup::Taken {
-                backup_name: backup_name.clone(),
-                source_cluster: source_cluster.clone(),
-                source_namespace: namespace,
-                destination: recorded.destination.clone(),
-            },
-            storage: storage::input(&lookup),
-            pitr: source.pitr.clone(),
-        })));
+        let backup = RestoreBackup::Taken {
+            backup_name: backup_name.clone(),
+            source_cluster: source_cluster.clone(),
+            source_namespace: namespace.clone(),
+            destination: recorded.destination.clone(),
+        };
+        let storage_namespace = recorded.storage_namespace.as_ref().unwrap_or(&namespace);
+        return restore::resolved_in(
+            &ctx.client,
+            &namespace,
+            backup,
+            storage_namespace,
+            storage_name,
+            source.pitr.as_ref(),
+        )
+        .await
+        .map(Some);
     }
     let wanted = match (&source.backup_name, &source.backup_source) {
         (Some(name), _) => Wanted::Backup(name),
         (None, Some(path)) => Wanted::Path {
             storage: &path.storage_name,
+            storage_namespace: path.storage_namespace.as_deref(),
             path: &path.path,
         },
         // The CRD's rule asks for exactly one of them.
@@ -125,7 +128,7 @@ pub async fn advance(
     ctx: &Context,
     cluster: &DatabaseCluster,
     provider: &dyn EngineProvider,
-    input: Option<&RestoreInput>,
+    input: Option<&Resolved>,
     restore_object: Option<&DynamicObject>,
     observed: ClusterPhase,
     now: &Time,
@@ -145,7 +148,7 @@ pub async fn advance(
         }));
     }
     if let Some(input) = input {
-        record(&mut status, input);
+        record(&mut status, cluster, input);
     }
     if provider.restores_at_bootstrap() {
         if observed == ClusterPhase::Ready {
@@ -228,8 +231,11 @@ pub async fn advance(
 }
 
 /// Records what the dereference found.
-fn record(status: &mut DataSourceStatus, input: &RestoreInput) {
+fn record(status: &mut DataSourceStatus, cluster: &DatabaseCluster, resolved: &Resolved) {
+    let input = &resolved.input;
     status.storage_name = input.storage.as_ref().map(|s| s.name.clone());
+    status.storage_namespace = Some(resolved.storage_namespace.clone())
+        .filter(|ns| Some(ns) != cluster.metadata.namespace.as_ref());
     match &input.backup {
         RestoreBackup::Taken {
             backup_name,

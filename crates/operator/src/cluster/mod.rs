@@ -90,6 +90,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("copying the backup storage credentials of {cluster}: {source}")]
+    BackupCredentials {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("creating the DatabaseEngine for {cluster}: {source}")]
     EnsureEngine {
         cluster: String,
@@ -121,6 +127,7 @@ impl Error {
             Self::Apply { .. } => "apply",
             Self::ApplyExtra { .. } => "apply-extra",
             Self::SecretKeys { .. } => "secret-keys",
+            Self::BackupCredentials { .. } => "backup-credentials",
             Self::Restore { .. } => "restore",
             Self::Status { .. } => "status",
             Self::NoNamespace => "input",
@@ -176,6 +183,28 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
             version,
             restore,
         } => {
+            // Credentials of storages in other namespaces first, so the
+            // engine operator finds them; kept in sync even when the engine
+            // object needs no apply (the source Secret changed).
+            let copies = backup_credentials_copies(&refs);
+            for copy in &copies {
+                let synced = crate::backup::storage::sync_copy(&ctx.client, &cluster, copy)
+                    .await
+                    .map_err(|source| Error::BackupCredentials {
+                        cluster: id.clone(),
+                        source,
+                    })?;
+                if let crate::backup::storage::CopyOutcome::Conflict { message } = synced {
+                    let refusal = plan::Refusal {
+                        condition: dbaas_api::common::condition::VALID,
+                        reason: "BackupCredentialsConflict",
+                        message,
+                        retry: false,
+                    };
+                    let (status, action) = refused(&cluster, &id, &refusal, &now);
+                    return finish(&ctx, &cluster, &namespace, &name, id, status, action).await;
+                }
+            }
             // 4. Apply, unless the stored objects hold this very build, or
             // a restore runs (the engine operator stops and starts the
             // cluster itself then).
@@ -214,7 +243,9 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                         .inc();
                     stored
                 }
-                None => match apply(&ctx, &namespace, &cluster, provider, &built, &id).await? {
+                None => match apply(&ctx, &namespace, &cluster, provider, &built, &copies, &id)
+                    .await?
+                {
                     Ok((applied, applied_extra)) => {
                         ctx.engine_applies
                             .get_or_create(&ApplyResult { result: "applied" })
@@ -313,6 +344,7 @@ async fn apply(
     cluster: &DatabaseCluster,
     provider: &dyn EngineProvider,
     built: &dbaas_engines::BuiltEngine,
+    copies: &[crate::backup::storage::CredentialsCopy],
     id: &str,
 ) -> Result<Result<(DynamicObject, Vec<DynamicObject>), plan::Refusal>, Error> {
     let name = cluster.name_any();
@@ -411,7 +443,36 @@ async fn apply(
             cluster: id.to_owned(),
             source: source.into(),
         })?;
+    // The engine object no longer names the copies of storages the cluster
+    // stopped using.
+    crate::backup::storage::release_unused(&ctx.client, cluster, copies)
+        .await
+        .map_err(|source| Error::BackupCredentials {
+            cluster: id.to_owned(),
+            source,
+        })?;
     Ok(Ok((applied, applied_extra)))
+}
+
+/// The credentials copies the cluster's storages of other namespaces need:
+/// its backup spec's and its dataSource's.
+fn backup_credentials_copies(refs: &References) -> Vec<crate::backup::storage::CredentialsCopy> {
+    let mut copies: Vec<_> = refs
+        .backup_storages
+        .iter()
+        .filter_map(crate::backup::storage::copy_of)
+        .collect();
+    let from_data_source = refs
+        .data_source
+        .as_ref()
+        .and_then(|found| found.as_ref().ok())
+        .and_then(|resolved| resolved.copy.clone());
+    if let Some(copy) = from_data_source
+        && !copies.iter().any(|c| c.target_secret == copy.target_secret)
+    {
+        copies.push(copy);
+    }
+    copies
 }
 
 /// Whether the API server refused the object itself (retrying the same

@@ -9,9 +9,8 @@ use dbaas_engines::{
 };
 
 use super::monitoring::{self, Found, MonitoringLookup};
-use crate::backup::restore::Refusal as RestoreRefusal;
+use crate::backup::restore::{Refusal as RestoreRefusal, Resolved};
 use crate::backup::storage::{self, StorageLookup};
-use dbaas_engines::restore::RestoreInput;
 use kube::core::DynamicObject;
 
 /// What the dereference stage found.
@@ -37,7 +36,7 @@ pub struct References {
     pub backup_storages: Vec<StorageLookup>,
     /// What `spec.dataSource` names, as found; `None` when the cluster has
     /// none or its engine restored it already.
-    pub data_source: Option<Result<RestoreInput, RestoreRefusal>>,
+    pub data_source: Option<Result<Resolved, RestoreRefusal>>,
     /// The version this process last applied for the cluster. The cluster
     /// read from the watch cache may not show our status write yet, and a
     /// cluster that names no version must not take a new default then.
@@ -237,7 +236,7 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
                 false,
             );
         }
-        Some(Ok(input)) => Some(input),
+        Some(Ok(resolved)) => Some(&resolved.input),
     };
     let restore = match data_source.filter(|_| !provider.restores_at_bootstrap()) {
         None => None,

@@ -267,12 +267,13 @@ pub fn clusters_of_storage_via_schedule_template(
 ) -> Vec<ObjectRef<DatabaseCluster>> {
     let namespace = storage.namespace();
     let name = storage.name_any();
-    let naming: Vec<String> = templates
+    // Templates live in the cluster's namespace; the storages they name in
+    // the cluster's storage namespace.
+    let naming: Vec<(Option<String>, String)> = templates
         .state()
         .iter()
-        .filter(|t| t.namespace() == namespace)
         .filter(|t| t.spec.schedules.iter().any(|s| s.storage_name == name))
-        .map(|t| t.name_any())
+        .map(|t| (t.namespace(), t.name_any()))
         .collect();
     if naming.is_empty() {
         return Vec::new();
@@ -280,8 +281,13 @@ pub fn clusters_of_storage_via_schedule_template(
     clusters
         .state()
         .iter()
-        .filter(|c| c.namespace() == namespace)
-        .filter(|c| selected_schedule_template(c).is_some_and(|t| naming.iter().any(|n| n == t)))
+        .filter(|c| {
+            namespace.as_deref() == Some(crate::backup::storage::storage_namespace(c).as_str())
+        })
+        .filter(|c| {
+            selected_schedule_template(c)
+                .is_some_and(|t| naming.iter().any(|(ns, n)| n == t && *ns == c.namespace()))
+        })
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
 }

@@ -627,10 +627,21 @@ impl Run<'_> {
         )
         .await
         .map_err(|source| self.dereference_error(source))?;
-        let input = match found {
-            Ok(input) => input,
+        let resolved = match found {
+            Ok(resolved) => resolved,
             Err(refusal) => return invalid(refusal.reason, refusal.message),
         };
+        // A storage of another namespace: the engine reads the copy of its
+        // credentials in the cluster's namespace.
+        if let Some(copy) = &resolved.copy {
+            let synced = crate::backup::storage::sync_copy(&self.ctx.cluster.client, cluster, copy)
+                .await
+                .map_err(|source| self.dereference_error(source))?;
+            if let crate::backup::storage::CopyOutcome::Conflict { message } = synced {
+                return invalid("BackupCredentialsConflict", message);
+            }
+        }
+        let input = resolved.input;
         let mut object = match provider.build_restore(&self.name, cluster, &input) {
             Ok(object) => object,
             Err(err) => return invalid(err.reason(), format!("{err}; nothing was changed")),
@@ -1005,9 +1016,11 @@ impl Run<'_> {
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|source| self.dereference_error(source))?;
+        let engine = cluster.spec.engine.type_;
         Ok(claims
             .items
             .iter()
+            .filter(|c| plan::claim_of_member(engine, &c.name_any(), cluster.spec.cluster_size))
             .map(|c| {
                 c.status
                     .as_ref()

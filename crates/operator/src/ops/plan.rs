@@ -673,6 +673,22 @@ pub fn evaluate(
     }
 }
 
+/// Whether a data volume claim is one of a current member. Percona's
+/// StatefulSets keep the claims of the members a scale-down removed
+/// (ordinal `>= clusterSize`), and Percona resizes only the claims of
+/// running members: those never grow and must not hold a volume expansion
+/// up forever. CloudNativePG deletes the claims of removed instances (and
+/// numbers instances by serial, not ordinal): all of its claims count.
+pub fn claim_of_member(engine: EngineType, claim_name: &str, cluster_size: i32) -> bool {
+    match engine {
+        EngineType::Postgresql => true,
+        EngineType::Mysql | EngineType::Mongodb => claim_name
+            .rsplit_once('-')
+            .and_then(|(_, ordinal)| ordinal.parse::<i32>().ok())
+            .is_none_or(|ordinal| ordinal < cluster_size),
+    }
+}
+
 /// A Kubernetes quantity as a number ("10Gi", "500M", "1.5", "2e3").
 pub fn quantity_value(quantity: &str) -> Option<f64> {
     const SUFFIXES: [(&str, f64); 13] = [
@@ -983,6 +999,55 @@ mod tests {
         assert_eq!(quantity_value("1.5Gi"), Some(1.5 * 1_073_741_824.0));
         assert_eq!(quantity_value("10G"), Some(1e10));
         assert_eq!(quantity_value("ten"), None);
+    }
+
+    #[test]
+    fn percona_claims_left_by_a_scale_down_do_not_count() {
+        // A 5-member cluster once had 7: Percona never resizes members 5, 6.
+        for (engine, prefix) in [
+            (EngineType::Mysql, "datadir-db-pxc-"),
+            (EngineType::Mongodb, "mongod-data-db-rs0-"),
+        ] {
+            let counted: Vec<usize> = (0..7)
+                .filter(|i| claim_of_member(engine, &format!("{prefix}{i}"), 5))
+                .collect();
+            assert_eq!(counted, [0, 1, 2, 3, 4], "{engine}");
+            // A name without an ordinal is not ignored.
+            assert!(claim_of_member(engine, "datadir", 5));
+        }
+        // CloudNativePG numbers instances by serial and deletes the claims
+        // of removed ones: every claim counts.
+        assert!(claim_of_member(EngineType::Postgresql, "pg-7", 3));
+
+        // Only the members' claims reach the judgement: done once they grew.
+        let spec = op("type: VolumeExpansion, volumeExpansion: {storage: 20Gi}");
+        let c = with_status(
+            cluster(PG),
+            "{observedGeneration: 5, phase: Ready, ready: 3, size: 3, conditions: [{type: Ready, status: 'True', reason: EngineHealthy, message: ok, observedGeneration: 5, lastTransitionTime: '2026-01-01T00:00:00Z'}]}",
+        );
+        let applied = AppliedChange {
+            cluster_generation: Some(5),
+            ..AppliedChange::default()
+        };
+        let claims = |grown: usize| -> Vec<Option<String>> {
+            (0..5)
+                .filter(|i| claim_of_member(EngineType::Mysql, &format!("datadir-db-pxc-{i}"), 3))
+                .map(|i| Some(if i < grown { "20Gi" } else { "10Gi" }.to_owned()))
+                .collect()
+        };
+        let judge = |volume_capacities| {
+            evaluate(
+                &spec,
+                &applied,
+                &c,
+                &Evidence {
+                    volume_capacities,
+                    ..Evidence::default()
+                },
+            )
+        };
+        assert!(matches!(judge(claims(2)), Progress::Waiting(_)));
+        assert!(matches!(judge(claims(3)), Progress::Done(m) if m.contains("3 volumes")));
     }
 
     #[test]

@@ -1,0 +1,539 @@
+//! Registered Kubernetes clusters: each is a kubeconfig kept in a Secret of
+//! the server's own namespace (labelled as a registration), loaded at start,
+//! with one set of watch caches per cluster started on registration and
+//! stopped on unregistration. The kubeconfig never leaves the Secret again.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Auth, AuthConfig};
+use crate::error::ApiError;
+use crate::resources::Stores;
+
+/// The name that always means the cluster the server runs against.
+pub const LOCAL_CLUSTER: &str = "local";
+/// Marks a Secret as a cluster registration (value `true`).
+pub const LABEL_REGISTRATION: &str = "dbaas.io/kubernetes-cluster-registration";
+/// The registered cluster's name, on its Secret.
+pub const LABEL_CLUSTER_NAME: &str = "dbaas.io/kubernetes-cluster-name";
+const KUBECONFIG_KEY: &str = "kubeconfig";
+/// How long registration waits for the cluster to answer.
+const REACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a registered cluster's reachability is checked.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(15);
+
+/// A registered cluster as the API shows it (never its kubeconfig).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesCluster {
+    pub name: String,
+    /// The API server URL of the kubeconfig's current context.
+    pub server: String,
+    /// The last check of the API server (every 15 s) answered.
+    pub reachable: bool,
+    /// Every watch cache of the cluster has its first full list.
+    pub synced: bool,
+    /// Why the last check failed, when it did.
+    pub last_error: Option<String>,
+}
+
+/// `POST /v1/kubernetesclusters`.
+#[derive(Deserialize, Debug, Clone, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterCluster {
+    /// A DNS label; `local` is reserved for the server's own cluster.
+    pub name: String,
+    /// The kubeconfig, base64-encoded. Credentials must be inline
+    /// (`*-data`, `token`); file paths, `exec` and `auth-provider` are refused.
+    pub kubeconfig: String,
+}
+
+/// `PATCH /v1/kubernetesclusters/{name}`: rename.
+#[derive(Deserialize, Debug, Clone, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenameCluster {
+    pub name: String,
+}
+
+#[derive(Default)]
+struct Health {
+    reachable: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+/// One registered cluster: its watch caches, and its authorization (the
+/// registered credentials ask that cluster's SubjectAccessReview and
+/// impersonate callers there).
+pub struct RemoteCluster {
+    pub secret_name: String,
+    pub server: String,
+    pub stores: Stores,
+    pub auth: Auth,
+    /// The registered identity.
+    pub client: Client,
+    health: Arc<Health>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl RemoteCluster {
+    fn start(
+        secret_name: String,
+        config: kube::Config,
+        auth: &AuthConfig,
+    ) -> Result<Arc<Self>, ApiError> {
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        let client = Client::try_from(config.clone())
+            .map_err(|e| invalid_kubeconfig(format!("cannot build a client: {e}")))?;
+        let cluster = Self {
+            secret_name,
+            server,
+            stores: Stores::default(),
+            auth: Auth::new(client.clone(), config, auth),
+            client: client.clone(),
+            health: Arc::new(Health::default()),
+            tasks: Mutex::new(Vec::new()),
+        };
+        let mut tasks = cluster.stores.start_watches(&client);
+        let health = cluster.health.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let answer = tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await;
+                let error = match answer {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(err)) => Some(err.to_string()),
+                    Err(_) => Some(format!("no answer within {REACH_TIMEOUT:?}")),
+                };
+                health.reachable.store(error.is_none(), Ordering::Release);
+                *health.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+                tokio::time::sleep(HEALTH_INTERVAL).await;
+            }
+        }));
+        *cluster.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
+        Ok(Arc::new(cluster))
+    }
+
+    /// Stops its watches (requests still holding it see stale caches).
+    pub fn stop(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.stores.sync_state().iter().all(|(_, synced)| *synced)
+    }
+
+    pub fn summary(&self, name: &str) -> KubernetesCluster {
+        KubernetesCluster {
+            name: name.to_owned(),
+            server: self.server.clone(),
+            reachable: self.health.reachable.load(Ordering::Acquire),
+            synced: self.is_synced(),
+            last_error: self
+                .health
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}
+
+impl Drop for RemoteCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn invalid_kubeconfig(message: String) -> ApiError {
+    ApiError::Upstream {
+        code: 400,
+        reason: "InvalidKubeconfig".into(),
+        message,
+    }
+}
+
+/// The registered clusters, by name.
+pub struct ClusterRegistry {
+    /// The server's own namespace: where registrations are stored.
+    pub namespace: String,
+    /// The server's own identity on the management cluster.
+    admin: Client,
+    auth: AuthConfig,
+    clusters: RwLock<BTreeMap<String, Arc<RemoteCluster>>>,
+    loaded: AtomicBool,
+    /// Registrations, renames and removals one at a time.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl ClusterRegistry {
+    pub fn new(admin: Client, namespace: String, auth: AuthConfig) -> Self {
+        Self {
+            namespace,
+            admin,
+            auth,
+            clusters: RwLock::new(BTreeMap::new()),
+            loaded: AtomicBool::new(false),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<RemoteCluster>>> {
+        self.clusters.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<RemoteCluster>>> {
+        self.clusters.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the stored registrations have been loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<RemoteCluster>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every registered cluster, ordered by name.
+    pub fn all(&self) -> Vec<(String, Arc<RemoteCluster>)> {
+        self.read()
+            .iter()
+            .map(|(name, cluster)| (name.clone(), cluster.clone()))
+            .collect()
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.admin.clone(), &self.namespace)
+    }
+
+    /// Loads the registrations stored in Secrets, retrying until the
+    /// management cluster answers. A stored kubeconfig that no longer
+    /// parses is skipped with a warning.
+    pub async fn load(&self) {
+        let params = ListParams::default().labels(&format!("{LABEL_REGISTRATION}=true"));
+        let secrets = loop {
+            match self.secrets().list(&params).await {
+                Ok(list) => break list.items,
+                // Not allowed to read them: retrying will not help, and the
+                // server still serves its own cluster.
+                Err(kube::Error::Api(status)) if status.code == 403 => {
+                    tracing::error!(namespace = %self.namespace, message = %status.message, "may not list cluster registrations (Secrets); serving no registered clusters");
+                    break Vec::new();
+                }
+                Err(err) => {
+                    tracing::warn!(%err, namespace = %self.namespace, "cannot list cluster registrations; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        };
+        let _changes = self.changes.lock().await;
+        for secret in secrets {
+            let secret_name = secret.metadata.name.clone().unwrap_or_default();
+            let Some(name) = secret
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_CLUSTER_NAME))
+                .cloned()
+            else {
+                tracing::warn!(secret = %secret_name, "cluster registration without a name label; skipped");
+                continue;
+            };
+            let kubeconfig = secret
+                .data
+                .as_ref()
+                .and_then(|d| d.get(KUBECONFIG_KEY))
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+                .unwrap_or_default();
+            let started = match config_from_yaml(&kubeconfig).await {
+                Ok(config) => RemoteCluster::start(secret_name.clone(), config, &self.auth),
+                Err(err) => Err(err),
+            };
+            match started {
+                Ok(cluster) => {
+                    self.write().insert(name, cluster);
+                }
+                Err(err) => {
+                    tracing::warn!(secret = %secret_name, %err, "stored cluster registration is not usable; skipped");
+                }
+            }
+        }
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    /// Checks the kubeconfig (decodes, parses, has a current context,
+    /// inline credentials only, the API server answers), stores it, and
+    /// starts the cluster's watches.
+    pub async fn register(&self, request: RegisterCluster) -> Result<KubernetesCluster, ApiError> {
+        check_cluster_name(&request.name)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(request.kubeconfig.trim())
+            .map_err(|e| invalid_kubeconfig(format!("kubeconfig is not base64: {e}")))?;
+        let yaml = String::from_utf8(bytes)
+            .map_err(|_| invalid_kubeconfig("kubeconfig is not UTF-8 text".into()))?;
+        let config = config_from_yaml(&yaml).await?;
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config.clone())
+            .map_err(|e| invalid_kubeconfig(format!("cannot build a client: {e}")))?;
+        match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                return Err(unreachable(format!(
+                    "the API server {server} did not answer: {err}"
+                )));
+            }
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "the API server {server} did not answer within {REACH_TIMEOUT:?}"
+                )));
+            }
+        }
+        let _changes = self.changes.lock().await;
+        self.check_free(&request.name)?;
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "generateName": "dbaas-kubernetes-cluster-",
+                "namespace": self.namespace,
+                "labels": { LABEL_REGISTRATION: "true", LABEL_CLUSTER_NAME: request.name },
+            },
+            "type": "Opaque",
+        }))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let secret = Secret {
+            data: Some(BTreeMap::from([(
+                KUBECONFIG_KEY.to_owned(),
+                ByteString(yaml.into_bytes()),
+            )])),
+            ..secret
+        };
+        let created = self
+            .secrets()
+            .create(&PostParams::default(), &secret)
+            .await
+            .map_err(|e| ApiError::Kube(format!("storing the registration: {e}")))?;
+        let secret_name = created.metadata.name.unwrap_or_default();
+        let cluster = match RemoteCluster::start(secret_name.clone(), config, &self.auth) {
+            Ok(cluster) => cluster,
+            Err(err) => {
+                let _ = self
+                    .secrets()
+                    .delete(&secret_name, &DeleteParams::default())
+                    .await;
+                return Err(err);
+            }
+        };
+        let summary = cluster.summary(&request.name);
+        self.write().insert(request.name, cluster);
+        Ok(summary)
+    }
+
+    fn check_free(&self, name: &str) -> Result<(), ApiError> {
+        if self.read().contains_key(name) {
+            return Err(ApiError::Upstream {
+                code: 409,
+                reason: "AlreadyExists".into(),
+                message: format!("a Kubernetes cluster named {name:?} is already registered"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Renames a registration (its Secret's name label).
+    pub async fn rename(&self, name: &str, new_name: &str) -> Result<KubernetesCluster, ApiError> {
+        check_cluster_name(new_name)?;
+        let _changes = self.changes.lock().await;
+        let cluster = self.get(name).ok_or_else(|| not_registered(name))?;
+        if name == new_name {
+            return Ok(cluster.summary(new_name));
+        }
+        self.check_free(new_name)?;
+        let patch =
+            serde_json::json!({ "metadata": { "labels": { LABEL_CLUSTER_NAME: new_name } } });
+        self.secrets()
+            .patch(
+                &cluster.secret_name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| ApiError::Kube(format!("renaming the registration: {e}")))?;
+        let mut clusters = self.write();
+        clusters.remove(name);
+        clusters.insert(new_name.to_owned(), cluster.clone());
+        Ok(cluster.summary(new_name))
+    }
+
+    /// Forgets a cluster: deletes its Secret and stops its watches.
+    pub async fn unregister(&self, name: &str) -> Result<(), ApiError> {
+        let _changes = self.changes.lock().await;
+        let cluster = self.get(name).ok_or_else(|| not_registered(name))?;
+        match self
+            .secrets()
+            .delete(&cluster.secret_name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(err) => return Err(ApiError::Kube(format!("deleting the registration: {err}"))),
+        }
+        self.write().remove(name);
+        cluster.stop();
+        Ok(())
+    }
+}
+
+pub fn not_registered(name: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "no Kubernetes cluster named {name:?} is registered"
+    ))
+}
+
+fn unreachable(message: String) -> ApiError {
+    ApiError::Upstream {
+        code: 422,
+        reason: "ClusterUnreachable".into(),
+        message,
+    }
+}
+
+fn check_cluster_name(name: &str) -> Result<(), ApiError> {
+    crate::names::check("name", name)?;
+    if name == LOCAL_CLUSTER {
+        return Err(ApiError::InvalidName(format!(
+            "{LOCAL_CLUSTER:?} is reserved for the server's own cluster"
+        )));
+    }
+    Ok(())
+}
+
+/// The connection settings of a kubeconfig's current context. Only inline
+/// credentials: a file path would name a file of the server's, and `exec`
+/// or `auth-provider` would run a program of the caller's choosing there.
+async fn config_from_yaml(yaml: &str) -> Result<kube::Config, ApiError> {
+    let kubeconfig = Kubeconfig::from_yaml(yaml)
+        .map_err(|e| invalid_kubeconfig(format!("kubeconfig is not valid: {e}")))?;
+    let current = kubeconfig
+        .current_context
+        .clone()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| invalid_kubeconfig("kubeconfig has no current-context".into()))?;
+    if !kubeconfig.contexts.iter().any(|c| c.name == current) {
+        return Err(invalid_kubeconfig(format!(
+            "kubeconfig's current-context {current:?} is not one of its contexts"
+        )));
+    }
+    for named in &kubeconfig.clusters {
+        if named
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.certificate_authority.is_some())
+        {
+            return Err(invalid_kubeconfig(format!(
+                "cluster {:?}: certificate-authority names a file; use certificate-authority-data",
+                named.name
+            )));
+        }
+    }
+    for named in &kubeconfig.auth_infos {
+        let Some(user) = &named.auth_info else {
+            continue;
+        };
+        let refused = [
+            (
+                user.client_certificate.is_some(),
+                "client-certificate names a file; use client-certificate-data",
+            ),
+            (
+                user.client_key.is_some(),
+                "client-key names a file; use client-key-data",
+            ),
+            (
+                user.token_file.is_some(),
+                "tokenFile names a file; use token",
+            ),
+            (
+                user.exec.is_some(),
+                "exec credential plugins are not accepted",
+            ),
+            (
+                user.auth_provider.is_some(),
+                "auth-provider plugins are not accepted",
+            ),
+        ];
+        if let Some((_, why)) = refused.iter().find(|(present, _)| *present) {
+            return Err(invalid_kubeconfig(format!("user {:?}: {why}", named.name)));
+        }
+    }
+    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| invalid_kubeconfig(format!("kubeconfig is not usable: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INLINE: &str = r#"
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: abc}
+contexts:
+- name: x
+  context: {cluster: c, user: u}
+current-context: x
+"#;
+
+    #[tokio::test]
+    async fn inline_kubeconfig_is_accepted() {
+        let config = config_from_yaml(INLINE).await.unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:6443/");
+    }
+
+    #[tokio::test]
+    async fn kubeconfig_mistakes_are_named() {
+        let no_context = INLINE.replace("current-context: x", "");
+        let err = config_from_yaml(&no_context).await.unwrap_err();
+        assert_eq!(err.reason(), "InvalidKubeconfig");
+        assert!(err.to_string().contains("current-context"), "{err}");
+
+        let exec = INLINE.replace(
+            "user: {token: abc}",
+            "user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sh}}",
+        );
+        let err = config_from_yaml(&exec).await.unwrap_err();
+        assert!(err.to_string().contains("exec"), "{err}");
+
+        let file = INLINE.replace("user: {token: abc}", "user: {client-key: /etc/shadow}");
+        let err = config_from_yaml(&file).await.unwrap_err();
+        assert!(err.to_string().contains("client-key"), "{err}");
+
+        let err = config_from_yaml("::: not yaml").await.unwrap_err();
+        assert_eq!(err.status().as_u16(), 400);
+    }
+}

@@ -1,0 +1,689 @@
+//! Several clusters at once, against TWO real control planes: the shared
+//! one is the management cluster the server runs against; a second,
+//! independent one is registered through the API with its admin kubeconfig.
+//! Callers are ServiceAccounts of the management cluster; on the second
+//! cluster they hold RBAC through bindings naming the same ServiceAccount.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use dbaas_api::DatabaseCluster;
+use dbaas_server::{RunningServer, ServerConfig};
+use dbaas_testkit::accounts::namespaced_user;
+use dbaas_testkit::{ControlPlane, TestNamespace};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The second control plane, started once for this binary.
+fn second() -> &'static ControlPlane {
+    static SECOND: OnceLock<ControlPlane> = OnceLock::new();
+    SECOND.get_or_init(|| {
+        ControlPlane::start(&[dbaas_testkit::our_crds()]).expect("second control plane")
+    })
+}
+
+struct Harness {
+    server: RunningServer,
+    admin: Client,
+    remote_admin: Client,
+    /// The server's own namespace on the management cluster.
+    ns: TestNamespace,
+    http: reqwest::Client,
+}
+
+async fn start_server(ns: &str) -> RunningServer {
+    let cp = dbaas_testkit::shared();
+    let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
+    let kube_config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = ServerConfig {
+        namespace: ns.to_owned(),
+        ..ServerConfig::default()
+    };
+    let server = dbaas_server::start(kube_config, listener, &config).expect("server starts");
+    server.wait_synced(TIMEOUT).await.expect("caches sync");
+    server
+}
+
+async fn harness(prefix: &str) -> Harness {
+    let second = tokio::task::spawn_blocking(second).await.unwrap();
+    let admin = dbaas_testkit::shared().client().await.unwrap();
+    let remote_admin = second.client().await.unwrap();
+    let ns = TestNamespace::create(&admin, prefix).await.unwrap();
+    let server = start_server(&ns.name).await;
+    Harness {
+        server,
+        admin,
+        remote_admin,
+        ns,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn second_kubeconfig_base64() -> String {
+    let text = std::fs::read(second().kubeconfig()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+impl Harness {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    async fn send(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{status} {path}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.send(token, reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(token, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    /// A ServiceAccount of the server's namespace that may manage cluster
+    /// registrations there; returns (username, token).
+    async fn registrar(&self, name: &str) -> (String, String) {
+        let rules = json!([{"apiGroups": ["dbaas.io"], "resources": ["kubernetesclusters"],
+            "verbs": ["get", "list", "create", "patch", "delete"]}]);
+        let token = namespaced_user(&self.admin, &self.ns.name, name, rules)
+            .await
+            .unwrap();
+        (
+            format!("system:serviceaccount:{}:{name}", self.ns.name),
+            token,
+        )
+    }
+
+    /// Grants the ServiceAccount `name` of the server's namespace `rules`
+    /// cluster-wide on the cluster of `client`.
+    async fn grant_cluster_wide(&self, client: &Client, name: &str, rules: Value) {
+        let role_name = format!("{}-{name}", self.ns.name);
+        let roles: Api<ClusterRole> = Api::all(client.clone());
+        let role = serde_json::from_value(json!({"metadata": {"name": role_name}, "rules": rules}))
+            .unwrap();
+        roles.create(&PostParams::default(), &role).await.unwrap();
+        let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+        let binding = serde_json::from_value(json!({
+            "metadata": {"name": role_name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": self.ns.name}],
+        }))
+        .unwrap();
+        bindings
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+    }
+
+    async fn register_second(&self, token: &str, name: &str) -> Value {
+        let (status, body) = self
+            .post(
+                token,
+                "/v1/kubernetesclusters",
+                json!({"name": name, "kubeconfig": second_kubeconfig_base64()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Waits until the registered cluster `name` reports synced caches.
+    async fn wait_cluster_synced(&self, token: &str, name: &str) {
+        eventually(&format!("cluster {name} synced"), || async {
+            let (status, body) = self
+                .get(token, &format!("/v1/kubernetesclusters/{name}"))
+                .await;
+            (status == StatusCode::OK && body["synced"] == true).then_some(())
+        })
+        .await;
+    }
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    api.create(&PostParams::default(), &ns).await.unwrap();
+}
+
+fn cluster_body(name: &str) -> Value {
+    json!({
+        "metadata": {"name": name},
+        "spec": {"engine": {"type": "postgresql"}, "storage": {"size": "1Gi"}},
+    })
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn registrations(ns: &str, client: &Client) -> Api<Secret> {
+    Api::namespaced(client.clone(), ns)
+}
+
+#[tokio::test]
+async fn bad_kubeconfigs_are_refused_with_a_message() {
+    let h = harness("mc-bad").await;
+    let (_, token) = h.registrar("alice").await;
+    let cases = [
+        (
+            json!({"name": "x", "kubeconfig": "%%% not base64"}),
+            400,
+            "InvalidKubeconfig",
+            "base64",
+        ),
+        (
+            json!({"name": "x", "kubeconfig": base64::engine::general_purpose::STANDARD.encode("apiVersion: v1\nkind: Config\nclusters: []\n")}),
+            400,
+            "InvalidKubeconfig",
+            "current-context",
+        ),
+        (
+            json!({"name": "x", "kubeconfig": base64::engine::general_purpose::STANDARD.encode(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n")}),
+            422,
+            "ClusterUnreachable",
+            "127.0.0.1:1",
+        ),
+        (
+            json!({"name": "local", "kubeconfig": second_kubeconfig_base64()}),
+            400,
+            "InvalidName",
+            "reserved",
+        ),
+        (
+            json!({"name": "x", "kubeconfig": "", "extra": 1}),
+            400,
+            "InvalidBody",
+            "extra",
+        ),
+    ];
+    for (body, code, reason, needle) in cases {
+        let (status, answer) = h.post(&token, "/v1/kubernetesclusters", body.clone()).await;
+        assert_eq!(status.as_u16(), code, "{body} -> {answer}");
+        assert_eq!(answer["reason"], reason, "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+    let stored = registrations(&h.ns.name, &h.admin)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        stored.items.iter().all(|s| s.metadata.labels.is_none()),
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn register_list_across_clusters_rename_restart_unregister() {
+    let h = harness("mc-flow").await;
+    let ns = h.ns.name.clone();
+    let (alice, token) = h.registrar("alice").await;
+    // Alice may work with database clusters on both clusters.
+    let db_rules = json!([{"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"],
+        "verbs": ["get", "list", "create", "delete"]}]);
+    h.grant_cluster_wide(&h.admin, "alice", db_rules.clone())
+        .await;
+    h.grant_cluster_wide(&h.remote_admin, "alice", db_rules)
+        .await;
+
+    let registered = h.register_second(&token, "east").await;
+    assert_eq!(registered["name"], "east");
+    assert_eq!(registered["server"], second().server());
+    assert!(registered.get("kubeconfig").is_none(), "{registered}");
+    let (status, list) = h.get(&token, "/v1/kubernetesclusters").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"][0]["name"], "east");
+    assert!(!list.to_string().contains("client-key-data"), "{list}");
+    let stored = registrations(&ns, &h.admin)
+        .list(&ListParams::default().labels("dbaas.io/kubernetes-cluster-name=east"))
+        .await
+        .unwrap();
+    assert_eq!(stored.items.len(), 1, "the registration is a Secret");
+    h.wait_cluster_synced(&token, "east").await;
+    let (_, east) = h.get(&token, "/v1/kubernetesclusters/east").await;
+    assert_eq!(east["reachable"], true, "{east}");
+
+    // One database cluster in each cluster; the remote one through the API,
+    // impersonating alice there.
+    let remote_ns = format!("{ns}-remote");
+    create_namespace(&h.remote_admin, &remote_ns).await;
+    let (status, created) = h
+        .post(
+            &token,
+            &format!("/v1/kubernetesclusters/east/namespaces/{remote_ns}/databaseclusters"),
+            cluster_body("db-east"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let managers: Vec<&str> = created["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, [format!("dbaas-server/{alice}")]);
+    let local: Api<DatabaseCluster> = h.ns.api();
+    local
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(cluster_body("db-local")).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let everywhere = eventually("both database clusters listed", || async {
+        let (status, body) = h.get(&token, "/v1/allclusters/databaseclusters").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (body["items"].as_array().unwrap().len() == 2).then_some(body)
+    })
+    .await;
+    let items: Vec<(String, String)> = everywhere["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kubernetesCluster"].as_str().unwrap().to_owned(),
+                i["databaseCluster"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("east".to_owned(), "db-east".to_owned()),
+            ("local".to_owned(), "db-local".to_owned())
+        ]
+    );
+    assert_eq!(everywhere["skipped"], json!([]));
+    // Pages of one: the same two, in the same order.
+    let (_, first) = h
+        .get(&token, "/v1/allclusters/databaseclusters?limit=1")
+        .await;
+    assert_eq!(first["items"][0]["kubernetesCluster"], "east");
+    let next = first["continue"].as_str().unwrap().to_owned();
+    let (_, second_page) = h
+        .get(
+            &token,
+            &format!("/v1/allclusters/databaseclusters?limit=1&continue={next}"),
+        )
+        .await;
+    assert_eq!(
+        second_page["items"][0]["kubernetesCluster"], "local",
+        "{second_page}"
+    );
+    assert_eq!(second_page["continue"], Value::Null, "{second_page}");
+
+    let (status, one) = h
+        .get(
+            &token,
+            &format!("/v1/kubernetesclusters/east/namespaces/{remote_ns}/databaseclusters/db-east"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let (status, page) = h
+        .get(
+            &token,
+            &format!("/v1/kubernetesclusters/local/namespaces/{ns}/databaseclusters"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"][0]["metadata"]["name"], "db-local");
+
+    // Rename: not onto `local`, not onto a taken name.
+    let rename = |to: &str| {
+        h.send(
+            &token,
+            reqwest::Method::PATCH,
+            "/v1/kubernetesclusters/east",
+            Some(json!({ "name": to })),
+        )
+    };
+    let (status, body) = rename("local").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["reason"], "InvalidName");
+    let (status, body) = rename("Not_A_Label").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, renamed) = h
+        .send(
+            &token,
+            reqwest::Method::PATCH,
+            "/v1/kubernetesclusters/east",
+            Some(json!({"name": "west"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["name"], "west");
+    let (status, gone) = h.get(&token, "/v1/kubernetesclusters/east").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    let (status, _) = h
+        .get(
+            &token,
+            &format!("/v1/kubernetesclusters/west/namespaces/{remote_ns}/databaseclusters/db-east"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A restarted server loads the registration from its Secret.
+    let restarted = start_server(&ns).await;
+    let response = h
+        .http
+        .get(format!("{}/v1/kubernetesclusters", restarted.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(list["items"][0]["name"], "west", "{list}");
+    drop(restarted);
+
+    // Delete in the registered cluster, as alice.
+    let (status, body) = h
+        .send(
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/v1/kubernetesclusters/west/namespaces/{remote_ns}/databaseclusters/db-east"),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let remote: Api<DatabaseCluster> = Api::namespaced(h.remote_admin.clone(), &remote_ns);
+    dbaas_testkit::wait_gone(&remote, "db-east", TIMEOUT)
+        .await
+        .unwrap();
+
+    // Unregister: no longer served, and its watches stop.
+    let stale = h.server.state.clusters.get("west").unwrap();
+    assert!(stale.is_synced());
+    let (status, deleted) = h
+        .send(
+            &token,
+            reqwest::Method::DELETE,
+            "/v1/kubernetesclusters/west",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    let (status, body) = h
+        .get(
+            &token,
+            &format!("/v1/kubernetesclusters/west/namespaces/{remote_ns}/databaseclusters/db-east"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, list) = h.get(&token, "/v1/kubernetesclusters").await;
+    assert_eq!(list["items"], json!([]));
+    let (_, everywhere) = h.get(&token, "/v1/allclusters/databaseclusters").await;
+    assert_eq!(
+        everywhere["items"].as_array().unwrap().len(),
+        1,
+        "{everywhere}"
+    );
+    let stored = registrations(&ns, &h.admin)
+        .list(&ListParams::default().labels("dbaas.io/kubernetes-cluster-registration=true"))
+        .await
+        .unwrap();
+    assert!(stored.items.is_empty(), "the Secret is deleted");
+    remote
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(cluster_body("db-late")).unwrap(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        stale.stores.clusters.get(&remote_ns, "db-late").is_none(),
+        "an unregistered cluster is no longer watched"
+    );
+}
+
+#[tokio::test]
+async fn callers_without_permission_get_403() {
+    let h = harness("mc-authz").await;
+    let ns = h.ns.name.clone();
+    let (_, registrar) = h.registrar("admin").await;
+    h.register_second(&registrar, "far").await;
+    h.wait_cluster_synced(&registrar, "far").await;
+
+    // Nothing at all.
+    let nobody = namespaced_user(&h.admin, &ns, "nobody", json!([]))
+        .await
+        .unwrap();
+    let (status, body) = h.get(&nobody, "/v1/kubernetesclusters").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list kubernetesclusters.dbaas.io"),
+        "{body}"
+    );
+    let (status, _) = h
+        .post(
+            &nobody,
+            "/v1/kubernetesclusters",
+            json!({"name": "x", "kubeconfig": second_kubeconfig_base64()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // May use the registration on the management cluster, but holds no
+    // RBAC on the registered cluster itself: that cluster's
+    // SubjectAccessReview says no.
+    let viewer_rules = json!([{"apiGroups": ["dbaas.io"], "resources": ["kubernetesclusters"], "verbs": ["get", "list"]}]);
+    let viewer = namespaced_user(&h.admin, &ns, "viewer", viewer_rules)
+        .await
+        .unwrap();
+    let (status, body) = h
+        .get(
+            &viewer,
+            "/v1/kubernetesclusters/far/namespaces/default/databaseclusters",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("system:serviceaccount:{ns}:viewer cannot list databaseclusters.dbaas.io in namespace default")),
+        "{body}"
+    );
+    let (status, body) = h.get(&viewer, "/v1/kubernetesclusters/far/resources").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // The all-clusters list leaves out what the caller may not list.
+    let (status, body) = h.get(&viewer, "/v1/allclusters/databaseclusters").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let skipped: Vec<&str> = body["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kubernetesCluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["far", "local"], "{body}");
+
+    // Without the registration permission, the remote cluster is off limits
+    // even for someone that cluster would allow.
+    let remote_only = namespaced_user(&h.admin, &ns, "remote-only", json!([]))
+        .await
+        .unwrap();
+    h.grant_cluster_wide(
+        &h.remote_admin,
+        "remote-only",
+        json!([{"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"], "verbs": ["list"]}]),
+    )
+    .await;
+    let (status, body) = h
+        .get(
+            &remote_only,
+            "/v1/kubernetesclusters/far/namespaces/default/databaseclusters",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot get kubernetesclusters.dbaas.io \"far\""),
+        "{body}"
+    );
+    let (status, _) = h
+        .send(
+            &remote_only,
+            reqwest::Method::DELETE,
+            "/v1/kubernetesclusters/far",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn available_resources_are_allocatable_minus_requests() {
+    let h = harness("mc-res").await;
+    let ns = h.ns.name.clone();
+    let (_, token) = h.registrar("sre").await;
+    h.grant_cluster_wide(
+        &h.remote_admin,
+        "sre",
+        json!([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]),
+    )
+    .await;
+    h.register_second(&token, "res").await;
+
+    // The second control plane has no kubelets: Nodes are API objects
+    // whose allocatable is set through the status subresource.
+    let nodes: Api<Node> = Api::all(h.remote_admin.clone());
+    for (name, cpu, memory) in [("node-a", "4", "8Gi"), ("node-b", "2", "4Gi")] {
+        let node = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+        let status = json!({"status": {
+            "capacity": {"cpu": cpu, "memory": memory, "ephemeral-storage": "100Gi", "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": memory, "ephemeral-storage": "100Gi", "pods": "110"},
+        }});
+        nodes
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .unwrap();
+    }
+    let pod_ns = format!("{ns}-pods");
+    create_namespace(&h.remote_admin, &pod_ns).await;
+    let pods: Api<Pod> = Api::namespaced(h.remote_admin.clone(), &pod_ns);
+    for (name, node, cpu, memory) in [
+        ("p1", "node-a", "1500m", "2Gi"),
+        ("p2", "node-a", "500m", "1Gi"),
+        ("p3", "node-b", "250m", "512Mi"),
+    ] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "nodeName": node,
+                "automountServiceAccountToken": false,
+                "containers": [{"name": "c", "image": "busybox",
+                    "resources": {"requests": {"cpu": cpu, "memory": memory}}}],
+            },
+        }))
+        .unwrap();
+        // The namespace's default ServiceAccount appears a moment after it.
+        eventually(&format!("pod {name} created"), || async {
+            pods.create(&PostParams::default(), &pod).await.ok()
+        })
+        .await;
+    }
+    let classes: Api<StorageClass> = Api::all(h.remote_admin.clone());
+    let class = serde_json::from_value(json!({
+        "metadata": {"name": "fast", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "example.com/fast",
+        "allowVolumeExpansion": true,
+    }))
+    .unwrap();
+    classes
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+
+    let (status, body) = h.get(&token, "/v1/kubernetesclusters/res/resources").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let gi: u64 = 1 << 30;
+    assert_eq!(body["kubernetesCluster"], "res");
+    assert_eq!(body["allocatable"]["cpuMillis"], 6000, "{body}");
+    assert_eq!(body["requested"]["cpuMillis"], 2250, "{body}");
+    assert_eq!(body["available"]["cpuMillis"], 3750, "{body}");
+    assert_eq!(
+        body["available"]["memoryBytes"],
+        (8 * gi - 3 * gi) + (4 * gi - gi / 2),
+        "{body}"
+    );
+    assert_eq!(body["available"]["ephemeralStorageBytes"], 200 * gi);
+    assert_eq!(body["nodes"][0]["name"], "node-a");
+    assert_eq!(body["nodes"][0]["available"]["cpuMillis"], 2000);
+    assert_eq!(
+        body["storageClasses"],
+        json!([{"name": "fast", "provisioner": "example.com/fast", "isDefault": true, "allowVolumeExpansion": true}])
+    );
+
+    // The local cluster answers under `local` (the registrar holds no
+    // `list nodes` there).
+    let (status, body) = h
+        .get(&token, "/v1/kubernetesclusters/local/resources")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = h
+        .get(&token, "/v1/kubernetesclusters/nowhere/resources")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
