@@ -30,6 +30,20 @@ pub struct Cli {
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,
 
+    /// URL of the dbaas REST API server: cluster, claim, backup, ops,
+    /// restore and engines commands then go through it instead of the
+    /// Kubernetes API.
+    #[arg(long, global = true, env = "DBAAS_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Bearer token for --server; default: the current kubeconfig user's token.
+    #[arg(long, global = true, env = "DBAAS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// With an https --server: do not check its certificate (testing only).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -24,6 +24,8 @@ pub enum CliError {
         #[source]
         source: Box<kube::config::KubeconfigError>,
     },
+    #[error("talking to the REST API at {server}: {detail}")]
+    Server { server: String, detail: String },
     #[error("connecting to Kubernetes: {0}")]
     Connect(#[source] Box<kube::Error>),
     #[error("{kind} {name:?} not found in namespace {namespace:?}")]

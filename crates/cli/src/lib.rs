@@ -8,6 +8,7 @@ pub mod engine_operator;
 pub mod error;
 pub mod install;
 pub mod render;
+pub mod rest;
 pub mod run;
 
 pub use cli::Cli;

@@ -54,6 +54,9 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
         );
         return String::from_utf8(script).map_err(|e| CliError::Output(e.to_string()));
     }
+    if let Some(server) = cli.server.clone() {
+        return crate::rest::run(cli, &server).await;
+    }
     // The namespace of these is where the operator runs, not the context's.
     match &cli.command {
         Command::Install(args) => {
@@ -127,10 +130,14 @@ impl Context {
             + DeserializeOwned
             + Debug,
     {
-        self.api::<K>()
+        let mut object = self
+            .api::<K>()
             .get(name)
             .await
-            .map_err(|e| CliError::from_api("getting", kind, name, &self.namespace, e))
+            .map_err(|e| CliError::from_api("getting", kind, name, &self.namespace, e))?;
+        // Noise to people (kubectl hides them too), and the REST API leaves them out.
+        object.meta_mut().managed_fields = None;
+        Ok(object)
     }
 
     async fn list<K>(&self, kind: &'static str) -> Result<Vec<K>, CliError>
@@ -146,6 +153,9 @@ impl Context {
             .await
             .map_err(|e| CliError::from_api("listing", kind, "*", &self.namespace, e))?
             .items;
+        for item in &mut items {
+            item.meta_mut().managed_fields = None;
+        }
         items.sort_by_key(|item| item.name_any());
         Ok(items)
     }
@@ -213,16 +223,7 @@ impl Context {
             ClusterCommand::Delete(args) => self.delete::<DatabaseCluster>(CLUSTER, &args).await,
             ClusterCommand::Credentials(NamedOutputArgs { name, output }) => {
                 let credentials = self.credentials(&name).await?;
-                match output.format {
-                    OutputFormat::Table => Ok(format!(
-                        "username: {}\npassword: {}\nhost: {}\nport: {}\n",
-                        credentials.username,
-                        credentials.password,
-                        credentials.host,
-                        credentials.port
-                    )),
-                    format => render::structured(&credentials, format),
-                }
+                credentials_output(&credentials, output.format)
             }
             ClusterCommand::ConnectString(args) => self.connect_string(&args.name).await,
             ClusterCommand::Edit(args) => self.edit_cluster(&args).await,
@@ -329,23 +330,9 @@ impl Context {
         Ok((cluster, secret_name, secret))
     }
 
-    fn endpoint(cluster: &DatabaseCluster, name: &str) -> Result<(String, i32), CliError> {
-        let status = cluster.status.as_ref();
-        let host = status
-            .and_then(|s| s.host.clone())
-            .ok_or_else(|| CliError::NotReported {
-                name: name.to_string(),
-                field: "status.host",
-            })?;
-        let port = status
-            .and_then(|s| s.port)
-            .unwrap_or_else(|| build::default_port(cluster.spec.engine.type_));
-        Ok((host, port))
-    }
-
     async fn credentials(&self, name: &str) -> Result<build::Credentials, CliError> {
         let (cluster, secret_name, secret) = self.cluster_and_secret(name).await?;
-        let (host, port) = Self::endpoint(&cluster, name)?;
+        let (host, port) = endpoint(&cluster, name)?;
         build::credentials_from_secret(
             cluster.spec.engine.type_,
             &secret_name,
@@ -358,7 +345,7 @@ impl Context {
     async fn connect_string(&self, name: &str) -> Result<String, CliError> {
         let cluster: DatabaseCluster = self.get(CLUSTER, name).await?;
         let engine = cluster.spec.engine.type_;
-        let (host, port) = Self::endpoint(&cluster, name)?;
+        let (host, port) = endpoint(&cluster, name)?;
         // The user name is worth reading from the Secret, but the URI is still
         // useful to someone who may not read Secrets.
         let user = match self.cluster_and_secret(name).await {
@@ -646,6 +633,35 @@ impl Context {
     }
 }
 
+/// The read-write endpoint a cluster reports; its engine's port by default.
+pub(crate) fn endpoint(cluster: &DatabaseCluster, name: &str) -> Result<(String, i32), CliError> {
+    let status = cluster.status.as_ref();
+    let host = status
+        .and_then(|s| s.host.clone())
+        .ok_or_else(|| CliError::NotReported {
+            name: name.to_string(),
+            field: "status.host",
+        })?;
+    let port = status
+        .and_then(|s| s.port)
+        .unwrap_or_else(|| build::default_port(cluster.spec.engine.type_));
+    Ok((host, port))
+}
+
+/// What `cluster credentials` prints.
+pub(crate) fn credentials_output(
+    credentials: &build::Credentials,
+    format: OutputFormat,
+) -> Result<String, CliError> {
+    match format {
+        OutputFormat::Table => Ok(format!(
+            "username: {}\npassword: {}\nhost: {}\nport: {}\n",
+            credentials.username, credentials.password, credentials.host, credentials.port
+        )),
+        format => render::structured(credentials, format),
+    }
+}
+
 /// Runs `watch` for at most `timeout`.
 async fn wait<T, E: std::fmt::Display>(
     timeout: Duration,
@@ -667,20 +683,20 @@ async fn wait<T, E: std::fmt::Display>(
 
 /// One progress line on stderr: rewritten in place on a terminal, a new
 /// line per change otherwise (logs of scripts stay readable).
-struct Progress {
+pub(crate) struct Progress {
     last: Mutex<String>,
     terminal: bool,
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             last: Mutex::new(String::new()),
             terminal: std::io::stderr().is_terminal(),
         }
     }
 
-    fn show(&self, line: &str) {
+    pub(crate) fn show(&self, line: &str) {
         let Ok(mut last) = self.last.lock() else {
             return;
         };
@@ -698,7 +714,7 @@ impl Progress {
         *last = line.to_string();
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if self.terminal {
             let _ = writeln!(std::io::stderr());
         }

@@ -68,3 +68,37 @@ pub(crate) fn credentials_secret_or(cluster: &DatabaseCluster, suffix: &str) -> 
             )
         })
 }
+
+/// What both Percona operators put on a backup their schedules create
+/// (PXC 1.16.0+ and PSMDB 1.17.0+: `pkg/naming/labels.go`,
+/// `LabelsScheduledBackup` / `ScheduledBackupLabels`; no owner reference).
+pub mod percona_cron {
+    use kube::core::DynamicObject;
+
+    /// `cron` on scheduled backups (`xtrabackup` on PXC's backup Jobs).
+    pub const BACKUP_TYPE: &str = "percona.com/backup-type";
+    pub const BACKUP_TYPE_CRON: &str = "cron";
+    pub const CLUSTER: &str = "percona.com/cluster";
+    /// The schedule: PSMDB writes the task's name, PXC
+    /// `<first 5 hex digits of sha1("<namespace>-<cluster>")>-<schedule>`.
+    pub const ANCESTOR: &str = "percona.com/backup-ancestor";
+    /// Label selector of the backups the schedules create.
+    pub const SELECTOR: &str = "percona.com/backup-type=cron";
+
+    /// The cluster and ancestor label of a scheduled backup whose label and
+    /// `spec.<cluster_field>` name the same cluster; `None` for any other.
+    pub fn cron_backup<'a>(
+        engine_backup: &'a DynamicObject,
+        cluster_field: &str,
+    ) -> Option<(&'a str, &'a str)> {
+        use crate::backup::{label, spec_text};
+        if label(engine_backup, BACKUP_TYPE)? != BACKUP_TYPE_CRON {
+            return None;
+        }
+        let cluster = label(engine_backup, CLUSTER)?;
+        if spec_text(engine_backup, cluster_field)? != cluster {
+            return None;
+        }
+        Some((cluster, label(engine_backup, ANCESTOR)?))
+    }
+}

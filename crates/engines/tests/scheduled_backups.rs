@@ -1,6 +1,6 @@
 //! Recognising the backup resources engine operators' own schedules create
-//! (the shapes each operator writes, see the providers' `scheduled_label`
-//! docs), and refusing every other backup resource.
+//! (the shapes each operator writes, see `scheduled_backup_of` of each
+//! provider), and refusing every other backup resource.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dbaas_api::EngineType;

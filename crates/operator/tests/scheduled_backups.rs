@@ -100,8 +100,8 @@ fn engines() -> Vec<Engine> {
 }
 
 /// The backup resource `engine`'s operator creates for schedule `schedule`
-/// of `cluster` (labels as in the providers' `scheduled_label` docs; for
-/// CloudNativePG `parent` is the ScheduledBackup, controller owner with
+/// of `cluster` (labels as each provider's `scheduled_backup_of` reads them;
+/// for CloudNativePG `parent` is the ScheduledBackup, controller owner with
 /// `backupOwnerReference: self`).
 fn scheduled_engine_backup(
     engine: EngineType,

@@ -400,38 +400,20 @@ pub fn observe_backup(engine_backup: &DynamicObject) -> BackupObservation {
     }
 }
 
-/// The labels the Percona Operator for MongoDB (crVersion 1.17.0 and later)
-/// puts on a backup its schedule creates: `pkg/naming/labels.go`,
-/// `ScheduledBackupLabels`, used by `BackupFromTask` in `pkg/psmdb/backup`
-/// (no owner reference is set).
-pub mod scheduled_label {
-    pub const BACKUP_TYPE: &str = "percona.com/backup-type";
-    pub const BACKUP_TYPE_CRON: &str = "cron";
-    pub const CLUSTER: &str = "percona.com/cluster";
-    /// The task's (schedule's) name as written in `spec.backup.tasks`.
-    pub const ANCESTOR: &str = "percona.com/backup-ancestor";
-}
-
 /// Label selector of the backups Percona's schedules create.
-pub const SCHEDULED_SELECTOR: &str = "percona.com/backup-type=cron";
+pub const SCHEDULED_SELECTOR: &str = crate::shared::percona_cron::SELECTOR;
 
 /// The cluster, schedule and storage of a PerconaServerMongoDBBackup the
-/// operator's schedule created (see [`scheduled_label`]); the cluster named
+/// operator's schedule created (see [`crate::shared::percona_cron`]); the cluster named
 /// by the label and by `spec.clusterName` must agree.
 pub fn scheduled_backup_of(
     engine_backup: &DynamicObject,
 ) -> Option<crate::backup::ScheduledBackupRef> {
-    use crate::backup::{label, spec_text};
-    if label(engine_backup, scheduled_label::BACKUP_TYPE)? != scheduled_label::BACKUP_TYPE_CRON {
-        return None;
-    }
-    let cluster = label(engine_backup, scheduled_label::CLUSTER)?;
-    if spec_text(engine_backup, "clusterName")? != cluster {
-        return None;
-    }
+    let (cluster, schedule) =
+        crate::shared::percona_cron::cron_backup(engine_backup, "clusterName")?;
     Some(crate::backup::ScheduledBackupRef {
         cluster: cluster.to_owned(),
-        schedule: label(engine_backup, scheduled_label::ANCESTOR)?.to_owned(),
-        storage: spec_text(engine_backup, "storageName").map(str::to_owned),
+        schedule: schedule.to_owned(),
+        storage: crate::backup::spec_text(engine_backup, "storageName").map(str::to_owned),
     })
 }

@@ -373,44 +373,25 @@ pub fn observe_backup(engine_backup: &DynamicObject) -> BackupObservation {
     }
 }
 
-/// The labels the Percona XtraDB Cluster operator (crVersion 1.16.0 and
-/// later) puts on a backup its schedule creates: `pkg/naming/labels.go`,
-/// `LabelsScheduledBackup`, used by `createBackupJob` in
-/// `pkg/controller/pxc/backup.go` (no owner reference is set).
-pub mod scheduled_label {
-    /// `cron` on scheduled backups (`xtrabackup` on the backup Jobs).
-    pub const BACKUP_TYPE: &str = "percona.com/backup-type";
-    pub const BACKUP_TYPE_CRON: &str = "cron";
-    pub const CLUSTER: &str = "percona.com/cluster";
-    /// `<first 5 hex digits of sha1("<namespace>-<cluster>")>-<schedule>`.
-    pub const ANCESTOR: &str = "percona.com/backup-ancestor";
-}
-
 /// Label selector of the backups Percona's schedules create.
-pub const SCHEDULED_SELECTOR: &str = "percona.com/backup-type=cron";
+pub const SCHEDULED_SELECTOR: &str = crate::shared::percona_cron::SELECTOR;
 
 /// The cluster, schedule and storage of a PerconaXtraDBClusterBackup the
-/// operator's schedule created (see [`scheduled_label`]); the cluster named
+/// operator's schedule created (see [`crate::shared::percona_cron`]); the cluster named
 /// by the label and by `spec.pxcCluster` must agree.
 pub fn scheduled_backup_of(
     engine_backup: &DynamicObject,
 ) -> Option<crate::backup::ScheduledBackupRef> {
-    use crate::backup::{label, spec_text};
-    if label(engine_backup, scheduled_label::BACKUP_TYPE)? != scheduled_label::BACKUP_TYPE_CRON {
-        return None;
-    }
-    let cluster = label(engine_backup, scheduled_label::CLUSTER)?;
-    if spec_text(engine_backup, "pxcCluster")? != cluster {
-        return None;
-    }
+    let (cluster, ancestor) =
+        crate::shared::percona_cron::cron_backup(engine_backup, "pxcCluster")?;
     // The ancestor is the schedule's name behind the cluster's hash prefix.
-    let (hash, schedule) = label(engine_backup, scheduled_label::ANCESTOR)?.split_once('-')?;
+    let (hash, schedule) = ancestor.split_once('-')?;
     if hash.len() != 5 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) || schedule.is_empty() {
         return None;
     }
     Some(crate::backup::ScheduledBackupRef {
         cluster: cluster.to_owned(),
         schedule: schedule.to_owned(),
-        storage: spec_text(engine_backup, "storageName").map(str::to_owned),
+        storage: crate::backup::spec_text(engine_backup, "storageName").map(str::to_owned),
     })
 }
