@@ -76,7 +76,13 @@ pub fn router() -> Router<Shared> {
         )
         .route(
             "/v1/kubernetesclusters/{cluster}/namespaces/{namespace}/databaseclusters/{name}",
-            get(read_cluster_database).delete(delete_cluster_database),
+            get(read_cluster_database)
+                .patch(patch_cluster_database)
+                .delete(delete_cluster_database),
+        )
+        .route(
+            "/v1/kubernetesclusters/{cluster}/namespaces/{namespace}/databaseclusters/{name}/credentials",
+            get(cluster_database_credentials),
         )
         .route(
             "/v1/allclusters/databaseclusters",
@@ -437,6 +443,48 @@ async fn create_cluster_database(
         &path.namespace,
         &headers,
         body,
+    )
+    .await
+}
+
+async fn patch_cluster_database(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let target = target(&state, &caller, &path.cluster).await?;
+    let place = crate::routes::Place {
+        stores: target.stores(),
+        auth: target.auth(),
+        body_limit: state.body_limit,
+    };
+    crate::routes::patch_in::<DatabaseCluster>(
+        place,
+        &caller,
+        &path.namespace,
+        &path.name,
+        &headers,
+        body,
+    )
+    .await
+}
+
+async fn cluster_database_credentials(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    ApiPath(path): ApiPath<ObjectPath>,
+    ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
+) -> Result<Response, ApiError> {
+    let target = target(&state, &caller, &path.cluster).await?;
+    crate::routes::credentials_in(
+        target.stores(),
+        target.auth(),
+        &caller,
+        &path.namespace,
+        &path.name,
     )
     .await
 }

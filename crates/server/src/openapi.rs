@@ -624,6 +624,23 @@ fn build() -> Value {
                     .response("404", error("No such object or cluster")),
                 )
                 .operation(
+                    HttpMethod::Patch,
+                    write_errors(
+                        OperationBuilder::new()
+                            .operation_id(Some("patchDatabaseClusterInKubernetesCluster"))
+                            .summary(Some(
+                                "Change a database cluster of a registered cluster with a JSON merge patch (RFC 7386), impersonating the caller there",
+                            ))
+                            .tag("kubernetesclusters")
+                            .parameter(cluster())
+                            .parameter(namespace())
+                            .parameter(name())
+                            .request_body(body("DatabaseCluster", "application/merge-patch+json")),
+                    )
+                    .response("200", ok("The patched object", "DatabaseCluster"))
+                    .response("404", error("No such object or cluster")),
+                )
+                .operation(
                     HttpMethod::Delete,
                     common_errors(
                         OperationBuilder::new()
@@ -641,6 +658,25 @@ fn build() -> Value {
                     .response("404", error("No such object or cluster")),
                 )
                 .build(),
+        )
+        .path(
+            "/v1/kubernetesclusters/{cluster}/namespaces/{namespace}/databaseclusters/{name}/credentials",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("readDatabaseClusterCredentialsInKubernetesCluster"))
+                        .summary(Some(
+                            "The admin credentials of a database cluster of a registered cluster; needs get on the cluster AND on its Secret there",
+                        ))
+                        .tag("kubernetesclusters")
+                        .parameter(cluster())
+                        .parameter(namespace())
+                        .parameter(name()),
+                )
+                .response("200", ok("The credentials", "Credentials"))
+                .response("404", error("No such cluster, or its Secret is not there yet")),
+            ),
         )
         .path(
             "/v1/allclusters/databaseclusters",

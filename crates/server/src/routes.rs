@@ -592,43 +592,68 @@ async fn patch<K: Served>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     check_object_path(&path)?;
-    state
+    let place = Place {
+        stores: &state.stores,
+        auth: &state.auth,
+        body_limit: state.body_limit,
+    };
+    patch_in::<K>(place, &caller, &path.namespace, &path.name, &headers, body).await
+}
+
+/// The caches, authorization and body limit of the cluster a request
+/// addresses (the server's own, or a registered one).
+#[derive(Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub stores: &'a crate::resources::Stores,
+    pub auth: &'a crate::auth::Auth,
+    pub body_limit: usize,
+}
+
+/// Changes an object with a JSON merge patch as the caller, on the
+/// cluster of `place`.
+pub(crate) async fn patch_in<K: Served>(
+    place: Place<'_>,
+    caller: &Arc<Caller>,
+    namespace: &str,
+    name: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    names::check("namespace", namespace)?;
+    names::check("name", name)?;
+    place
         .auth
         .authorize(
-            &caller,
-            permission::<K>("patch", Some(&path.namespace), Some(&path.name)),
+            caller,
+            permission::<K>("patch", Some(namespace), Some(name)),
         )
         .await?;
-    check_content_type(&headers, true)?;
-    let bytes = body_bytes(body, state.body_limit)?;
+    check_content_type(headers, true)?;
+    let bytes = body_bytes(body, place.body_limit)?;
     let patch = Value::Object(parse_json(&bytes)?);
     if let Value::Object(map) = &patch {
         check_type_meta::<K>(map)?;
     }
     // Check the patch by applying it to what we know: a typo or a wrong
     // type is a 400 here rather than silently pruned by the API server.
-    let current = cached_or_live::<K>(&state, &caller, &path.namespace, &path.name).await?;
+    let current = cached_or_live_in::<K>(place.stores, place.auth, caller, namespace, name).await?;
     let mut merged = serde_json::from_str::<Value>(&current.json)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     merge_patch(&mut merged, &patch);
     let mut object = typed_strictly::<K>(&merged)?;
     let meta = object.meta();
-    if meta.name.as_deref() != Some(&path.name)
-        || meta.namespace.as_deref() != Some(&path.namespace)
-    {
+    if meta.name.as_deref() != Some(name) || meta.namespace.as_deref() != Some(namespace) {
         return Err(ApiError::InvalidBody(
             "a patch cannot change metadata.name or metadata.namespace".into(),
         ));
     }
-    settle_identity(&mut object, &path.namespace, Some(&path.name))?;
-    let api: Api<K> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    settle_identity(&mut object, namespace, Some(name))?;
+    let api: Api<K> = Api::namespaced(place.auth.client_for(caller)?, namespace);
     let params = PatchParams {
         field_manager: Some(caller.field_manager()),
         ..PatchParams::default()
     };
-    let patched = api
-        .patch(&path.name, &params, &Patch::Merge(&patch))
-        .await?;
+    let patched = api.patch(name, &params, &Patch::Merge(&patch)).await?;
     written(StatusCode::OK, &patched)
 }
 
@@ -696,15 +721,34 @@ async fn credentials(
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     check_object_path(&path)?;
-    state
-        .auth
-        .authorize(
-            &caller,
-            permission::<DatabaseCluster>("get", Some(&path.namespace), Some(&path.name)),
-        )
-        .await?;
+    credentials_in(
+        &state.stores,
+        &state.auth,
+        &caller,
+        &path.namespace,
+        &path.name,
+    )
+    .await
+}
+
+/// The admin credentials of a database cluster, read as the caller on the
+/// cluster of `auth`.
+pub(crate) async fn credentials_in(
+    stores: &crate::resources::Stores,
+    auth: &crate::auth::Auth,
+    caller: &Arc<Caller>,
+    namespace: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
+    names::check("namespace", namespace)?;
+    names::check("name", name)?;
+    auth.authorize(
+        caller,
+        permission::<DatabaseCluster>("get", Some(namespace), Some(name)),
+    )
+    .await?;
     let cluster =
-        cached_or_live::<DatabaseCluster>(&state, &caller, &path.namespace, &path.name).await?;
+        cached_or_live_in::<DatabaseCluster>(stores, auth, caller, namespace, name).await?;
     let status = cluster.object.status.as_ref();
     let secret_name = status
         .and_then(|s| s.credentials_secret.clone())
@@ -714,26 +758,24 @@ async fn credentials(
             reason: "CredentialsNotReady".into(),
             message: format!(
                 "database cluster {:?} does not name its credentials Secret yet",
-                path.name
+                name
             ),
         })?;
     // Only a caller who may read that Secret directly gets its contents.
-    state
-        .auth
-        .authorize(
-            &caller,
-            Permission {
-                verb: "get",
-                group: String::new(),
-                resource: "secrets".into(),
-                subresource: None,
-                namespace: Some(path.namespace.clone()),
-                name: Some(secret_name.clone()),
-            },
-        )
-        .await?;
+    auth.authorize(
+        caller,
+        Permission {
+            verb: "get",
+            group: String::new(),
+            resource: "secrets".into(),
+            subresource: None,
+            namespace: Some(namespace.to_owned()),
+            name: Some(secret_name.clone()),
+        },
+    )
+    .await?;
     // Read as the caller: the API server judges too.
-    let secrets: Api<Secret> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
+    let secrets: Api<Secret> = Api::namespaced(auth.client_for(caller)?, namespace);
     let secret = secrets
         .get_opt(&secret_name)
         .await?

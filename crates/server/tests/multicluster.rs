@@ -270,10 +270,15 @@ async fn register_list_across_clusters_rename_restart_unregister() {
     let (alice, token) = h.registrar("alice").await;
     // Alice may work with database clusters on both clusters.
     let db_rules = json!([{"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"],
-        "verbs": ["get", "list", "create", "delete"]}]);
+        "verbs": ["get", "list", "create", "patch", "delete"]}]);
     h.grant_cluster_wide(&h.admin, "alice", db_rules.clone())
         .await;
-    h.grant_cluster_wide(&h.remote_admin, "alice", db_rules)
+    let mut remote_rules = db_rules;
+    remote_rules
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}));
+    h.grant_cluster_wide(&h.remote_admin, "alice", remote_rules)
         .await;
 
     let registered = h.register_second(&token, "east").await;
@@ -431,6 +436,64 @@ async fn register_list_across_clusters_rename_restart_unregister() {
     assert_eq!(list["items"][0]["name"], "west", "{list}");
     drop(restarted);
 
+    // Edit in the registered cluster, as alice: a merge patch checked
+    // against the remote cache, written impersonating her there.
+    let remote: Api<DatabaseCluster> = Api::namespaced(h.remote_admin.clone(), &remote_ns);
+    let (status, patched) = h
+        .send(
+            &token,
+            reqwest::Method::PATCH,
+            &format!("/v1/kubernetesclusters/west/namespaces/{remote_ns}/databaseclusters/db-east"),
+            Some(json!({"spec": {"paused": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert!(remote.get("db-east").await.unwrap().spec.paused);
+    let (status, refused) = h
+        .send(
+            &token,
+            reqwest::Method::PATCH,
+            &format!("/v1/kubernetesclusters/west/namespaces/{remote_ns}/databaseclusters/db-east"),
+            Some(json!({"spec": {"pasued": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    // Its credentials, read as alice there.
+    let secrets: Api<Secret> = Api::namespaced(h.remote_admin.clone(), &remote_ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "db-east-superuser"},
+                "stringData": {"username": "postgres", "password": "remote-secret"},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    remote
+        .patch_status(
+            "db-east",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"credentialsSecret": "db-east-superuser"}})),
+        )
+        .await
+        .unwrap();
+    let credentials = eventually("the remote credentials", || async {
+        let (status, body) = h
+            .get(
+                &token,
+                &format!(
+                    "/v1/kubernetesclusters/west/namespaces/{remote_ns}/databaseclusters/db-east/credentials"
+                ),
+            )
+            .await;
+        (status == StatusCode::OK).then_some(body)
+    })
+    .await;
+    assert_eq!(credentials["password"], "remote-secret", "{credentials}");
+
     // Delete in the registered cluster, as alice.
     let (status, body) = h
         .send(
@@ -441,7 +504,6 @@ async fn register_list_across_clusters_rename_restart_unregister() {
         )
         .await;
     assert!(status.is_success(), "{status} {body}");
-    let remote: Api<DatabaseCluster> = Api::namespaced(h.remote_admin.clone(), &remote_ns);
     dbaas_testkit::wait_gone(&remote, "db-east", TIMEOUT)
         .await
         .unwrap();
