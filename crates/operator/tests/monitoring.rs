@@ -187,7 +187,15 @@ async fn pmm_reaches_the_pxc_cluster_and_its_token_only_the_secrets_secret() {
         .collect();
     assert_eq!(owners.len(), 1, "{owners:?}");
     assert!(owners[0].contains("f:pmmservertoken"), "{owners:?}");
-    let cluster = clusters.get("pxc-mon").await.unwrap();
+    // The status is written after the apply and the Secret copy.
+    let cluster = cluster_where(&clusters, "pxc-mon", "AllSettingsApplied", |c| {
+        c.and_then(|c| c.status.as_ref()).is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "AllSettingsApplied" && c.status == "True")
+        })
+    })
+    .await;
     for (what, text) in [
         ("the PXC object", serde_json::to_string(&stored).unwrap()),
         (
@@ -197,7 +205,6 @@ async fn pmm_reaches_the_pxc_cluster_and_its_token_only_the_secrets_secret() {
     ] {
         assert!(!text.contains("glsa_first_token"), "token in {what}");
     }
-    assert_eq!(condition(&cluster, "AllSettingsApplied").status, "True");
 
     // Percona adds its system users to the same Secret; a new token reaches
     // the engine's Secret without touching them.
