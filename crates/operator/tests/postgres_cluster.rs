@@ -496,7 +496,12 @@ async fn versions_are_judged_by_the_operator() {
         kept.spec.image_name.as_deref(),
         Some("ghcr.io/cloudnative-pg/postgresql:16.10")
     );
-    let defaulted = clusters.get("defaulted").await.unwrap();
+    // The status is written after the apply: wait for it, then judge it.
+    let defaulted = cluster_where(&clusters, "defaulted", "a status", |c| {
+        c.and_then(|c| c.status.as_ref())
+            .is_some_and(|s| s.engine_version.is_some())
+    })
+    .await;
     assert_eq!(
         defaulted.status.unwrap().engine_version.as_deref(),
         Some("16.10")
