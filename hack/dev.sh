@@ -15,14 +15,42 @@ bash hack/controlplane/build.sh
 cargo build --locked -p dbaas-operator
 
 rm -rf "$dev" && mkdir -p "$dev"
+
+# The node: kubelet, containerd, CNI, kube-proxy, CoreDNS and the real
+# CloudNativePG operator, with images built from Debian's packages. If the
+# machine cannot run it, say what is missing and go on without a node
+# (engine objects are then created but no database runs).
+node_args=()
+node_out=""
+if [[ "${DBAAS_NO_NODE:-0}" == 1 ]]; then
+  echo "dev: DBAAS_NO_NODE=1: no node" >&2
+elif ! bash hack/node/ensure-node-tools.sh; then
+  echo "dev: the node cannot run on this machine (see above): continuing without a node" >&2
+elif ! node_out=$(bash hack/node/build.sh); then
+  echo "dev: building the node's images and operators failed (see above): continuing without a node" >&2
+  node_out=""
+else
+  node_args=(--node --coredns "$(awk '$1 == "COREDNS" { print $2 }' <<<"$node_out")" --startup-timeout 5m)
+  while read -r _ _ archive; do node_args+=(--image "$archive"); done < <(grep '^IMAGE ' <<<"$node_out")
+fi
+
 crd_args=(--crds "$repo/deploy/crds")
-[[ -d "$upstream" ]] && crd_args+=(--crds "$upstream") || echo "dev: $upstream not found: engine CRDs not installed" >&2
+if [[ -d "$upstream" ]]; then
+  for dir in "$upstream"/*/; do
+    # With a node, CloudNativePG's own CRDs come with its release manifest.
+    [[ -n "$node_out" && "$(basename "$dir")" == cloudnative-pg ]] && continue
+    crd_args+=(--crds "$dir")
+  done
+else
+  echo "dev: $upstream not found: engine CRDs not installed" >&2
+fi
 
 # The control plane shuts itself down when this script's pipe to it closes.
-coproc CONTROLPLANE { exec "$cp_bin" up --data-dir "$dev/controlplane" "${crd_args[@]}" --exit-on-stdin-close --cleanup; }
+coproc CONTROLPLANE { exec "$cp_bin" up --data-dir "$dev/controlplane" "${crd_args[@]}" "${node_args[@]}" --exit-on-stdin-close --cleanup; }
 operator_pid=""
 postgres_in=""
 cleanup() {
+  [[ -n "${port_forward_pid:-}" ]] && kill "$port_forward_pid" 2>/dev/null
   [[ -n "$operator_pid" ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
   [[ -n "${postgres_in:-}" ]] && { exec {postgres_in}>&- 2>/dev/null || true; wait "${postgres_pid:-}" 2>/dev/null || true; }
   exec {CONTROLPLANE[1]}>&- 2>/dev/null || true
@@ -42,7 +70,32 @@ cp "$kubeconfig" "$dev/kubeconfig"
 export KUBECONFIG="$dev/kubeconfig"
 echo "dev: $ready"
 
-"$cp_bin" kubectl apply -f deploy/samples/postgresql-engine.yaml -f deploy/samples/postgresql-cluster.yaml
+if [[ -n "$node_out" ]]; then
+  # CloudNativePG from its own release manifest, running the image built here.
+  version=$(awk '$1 == "CNPG_VERSION" { print $2 }' <<<"$node_out")
+  manifest=$(awk '$1 == "CNPG_MANIFEST" { print $2 }' <<<"$node_out")
+  image=$(awk '$1 == "CNPG_IMAGE" { print $2 }' <<<"$node_out")
+  # Our image, and never a pull: no registry can be reached.
+  sed -e "s#ghcr.io/cloudnative-pg/cloudnative-pg:$version#$image#g" \
+    -e 's/imagePullPolicy: Always/imagePullPolicy: IfNotPresent/' "$manifest" >"$dev/cnpg.yaml"
+  "$cp_bin" kubectl apply --server-side --force-conflicts -f "$dev/cnpg.yaml" >/dev/null
+  "$cp_bin" kubectl -n cnpg-system rollout status deployment/cnpg-controller-manager --timeout=300s
+  # The namespace's PostgreSQL versions: the images built from Debian's packages.
+  images_json=$(awk '$1 == "IMAGE" && $2 ~ /\/postgresql:/ { split($2, p, ":"); printf "%s\"%s\": \"%s\"", (n++ ? ", " : ""), p[2], $2 }' <<<"$node_out")
+  newest=$(awk '$1 == "IMAGE" && $2 ~ /\/postgresql:/ { split($2, p, ":"); print p[2] }' <<<"$node_out" | sort -V | tail -1)
+  "$cp_bin" kubectl apply --server-side -f - <<YAML
+apiVersion: dbaas.io/v1
+kind: DatabaseEngine
+metadata: {name: postgresql}
+spec:
+  type: postgresql
+  images: {$images_json}
+  defaultVersion: "$newest"
+YAML
+  "$cp_bin" kubectl apply -f hack/node/sample-postgresql.yaml
+else
+  "$cp_bin" kubectl apply -f deploy/samples/postgresql-engine.yaml -f deploy/samples/postgresql-cluster.yaml
+fi
 "$cp_bin" kubectl apply -f deploy/samples/backups.yaml
 
 # A real PostgreSQL (Debian's) as an external DatabaseServer, and a claim on it.
@@ -77,8 +130,25 @@ spec:
 YAML
 "$cp_bin" kubectl apply -f deploy/samples/database-claim.yaml
 
-RUST_LOG=${RUST_LOG:-info} "$repo/target/debug/dbaas-operator" --metrics-addr 127.0.0.1:8080 &
+RUST_LOG=${RUST_LOG:-info} "$repo/target/debug/dbaas-operator" --metrics-addr 127.0.0.1:8080 >"$dev/operator.log" 2>&1 &
 operator_pid=$!
+echo "dev: dbaas-operator running (log: $dev/operator.log)"
+
+if [[ -n "$node_out" ]]; then
+  echo "dev: waiting for local-postgres to be Ready (CloudNativePG runs initdb, then PostgreSQL)..."
+  if "$cp_bin" kubectl wait databasecluster/local-postgres --for=jsonpath='{.status.phase}'=Ready --timeout=600s; then
+    # A port on this machine's loopback, forwarded through the API server and
+    # kubelet to the read-write Service.
+    "$cp_bin" kubectl port-forward svc/local-postgres-rw 15432:5432 >"$dev/port-forward.log" 2>&1 &
+    port_forward_pid=$!
+    password=$("$cp_bin" kubectl get secret local-postgres-superuser -o jsonpath='{.data.password}' | base64 -d)
+    for _ in $(seq 1 50); do grep -q Forwarding "$dev/port-forward.log" && break; sleep 0.1; done
+    echo "dev: psql postgresql://postgres:***@127.0.0.1:15432/postgres -c 'select version()'"
+    PGPASSWORD=$password psql -h 127.0.0.1 -p 15432 -U postgres -d postgres -c 'select version()' || true
+  else
+    echo "dev: local-postgres is not Ready yet; see: kubectl get databasecluster local-postgres -o yaml" >&2
+  fi
+fi
 
 cat <<MSG
 
@@ -87,7 +157,9 @@ cat <<MSG
     export KUBECONFIG=$dev/kubeconfig
     alias kubectl='$cp_bin kubectl'
     kubectl get dbaas
-    kubectl get clusters.postgresql.cnpg.io my-postgres -o yaml
+    kubectl get clusters.postgresql.cnpg.io -o yaml
+    kubectl get pods -o wide                       # with a node: the PostgreSQL pods
+    dbaasctl cluster connect-string local-postgres # with a node; psql on 127.0.0.1:15432 (port-forward)
     kubectl get dbclaim orders -o yaml             # a database on the local PostgreSQL
     kubectl get secret orders-db -o jsonpath='{.data.DATABASE_DSN}' | base64 -d
     curl -s localhost:8080/metrics | grep dbaas_claim

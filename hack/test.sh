@@ -23,6 +23,12 @@ bash hack/kopium.sh --check
 step "control plane (hack/controlplane/build.sh)"
 bash hack/controlplane/build.sh
 
+step "node: tools, CloudNativePG, CoreDNS and images (hack/node)"
+# The end-to-end tests (crates/operator/tests/cnpg_e2e.rs) run the real
+# CloudNativePG operator on a real node; what it runs is built here.
+bash hack/node/ensure-node-tools.sh
+bash hack/node/build.sh >/dev/null
+
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

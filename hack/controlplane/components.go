@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	_ "time/tzdata" // CronJob time zone support, as in the upstream binaries
@@ -16,6 +17,9 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxyapp "k8s.io/kubernetes/cmd/kube-proxy/app"
+	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubeletapp "k8s.io/kubernetes/cmd/kubelet/app"
 
 	etcdversion "go.etcd.io/etcd/api/v3/version"
 )
@@ -36,6 +40,27 @@ func runKubeAPIServer(args []string) int {
 
 func runKubeControllerManager(args []string) int {
 	command := kcmapp.NewControllerManagerCommand()
+	command.SetArgs(args[1:])
+	return cli.Run(command)
+}
+
+// The node's components (see node.go): the same command constructors as the
+// upstream kubelet, kube-scheduler and kube-proxy main packages.
+
+func runKubelet(args []string) int {
+	command := kubeletapp.NewKubeletCommand(context.Background())
+	command.SetArgs(args[1:])
+	return cli.Run(command)
+}
+
+func runKubeScheduler(args []string) int {
+	command := schedulerapp.NewSchedulerCommand()
+	command.SetArgs(args[1:])
+	return cli.Run(command)
+}
+
+func runKubeProxy(args []string) int {
+	command := proxyapp.NewProxyCommand()
 	command.SetArgs(args[1:])
 	return cli.Run(command)
 }

@@ -4,6 +4,9 @@
 //	controlplane etcd ...                     the etcd server (go.etcd.io/etcd/server/v3/etcdmain)
 //	controlplane kube-apiserver ...           k8s.io/kubernetes/cmd/kube-apiserver
 //	controlplane kube-controller-manager ...  k8s.io/kubernetes/cmd/kube-controller-manager
+//	controlplane kubelet ...                  k8s.io/kubernetes/cmd/kubelet (the node, see node.go)
+//	controlplane kube-scheduler ...           k8s.io/kubernetes/cmd/kube-scheduler
+//	controlplane kube-proxy ...               k8s.io/kubernetes/cmd/kube-proxy
 //	controlplane kubectl ...                  k8s.io/kubectl
 //	controlplane helm ...                     helm.sh/helm/v4 (lint, template, install, ...)
 //	controlplane up --data-dir DIR ...        orchestrator: PKI, etcd, apiserver, KCM, CRDs
@@ -32,6 +35,8 @@ commands:
   kube-apiserver [flags]    run kube-apiserver (same flags as upstream)
   kube-controller-manager [flags]
                             run kube-controller-manager (same flags as upstream)
+  kubelet, kube-scheduler, kube-proxy [flags]
+                            run the node's components (same flags as upstream)
   kubectl [args]            run kubectl
   helm [args]               run helm (helm.sh/helm/v4)
   version                   print the embedded component versions
@@ -45,6 +50,9 @@ var subcommands = map[string]subcommand{
 	"etcd":                    runEtcd,
 	"kube-apiserver":          runKubeAPIServer,
 	"kube-controller-manager": runKubeControllerManager,
+	"kubelet":                 runKubelet,
+	"kube-scheduler":          runKubeScheduler,
+	"kube-proxy":              runKubeProxy,
 	"kubectl":                 runKubectl,
 	"helm":                    runHelm,
 	"up":                      runUp,

@@ -33,10 +33,18 @@ import (
 
 const contextName = "dbaas-local"
 
-// kcmControllers: everything, minus the controllers that only make sense with
-// real nodes / a cloud provider (they are harmless but noisy or failing here).
-const kcmControllers = "*,-node-ipam-controller,-node-lifecycle-controller,-cloud-node-lifecycle-controller," +
-	"-service-lb-controller,-node-route-controller,-persistentvolume-attach-detach-controller"
+// controllersFor: everything, minus the controllers that only make sense
+// with a cloud provider or with node CIDR allocation. Without a node, the
+// node-lifecycle controller is off as well; with one, it removes the
+// not-ready taint kubelet registers with.
+func controllersFor(withNode bool) string {
+	c := "*,-node-ipam-controller,-cloud-node-lifecycle-controller," +
+		"-service-lb-controller,-node-route-controller,-persistentvolume-attach-detach-controller"
+	if !withNode {
+		c += ",-node-lifecycle-controller"
+	}
+	return c
+}
 
 type upOptions struct {
 	dataDir          string
@@ -44,6 +52,13 @@ type upOptions struct {
 	exitOnStdinClose bool
 	cleanup          bool
 	timeout          time.Duration
+	// The node (node.go): --node on the host side; the node side is
+	// re-executed with --in-netns and --api-port.
+	node    bool
+	images  stringList
+	coredns string
+	inNetns string
+	apiPort int
 }
 
 func logf(format string, args ...any) {
@@ -59,6 +74,12 @@ func runUp(args []string) int {
 	fs.BoolVar(&o.exitOnStdinClose, "exit-on-stdin-close", false, "shut down when stdin reaches EOF (the parent process went away)")
 	fs.BoolVar(&o.cleanup, "cleanup", false, "remove --data-dir on shutdown")
 	fs.DurationVar(&o.timeout, "startup-timeout", 3*time.Minute, "give up if the control plane is not ready within this time")
+	fs.BoolVar(&o.node, "node", false, "also run a node (kubelet, containerd, CNI, kube-proxy, CoreDNS, kube-scheduler) "+
+		"inside a network namespace of its own; exit status 3 if the machine lacks what it needs")
+	fs.Var(&o.images, "image", "with --node: an OCI image archive to import into the node's containerd; repeatable")
+	fs.StringVar(&o.coredns, "coredns", "", "with --node: the coredns binary for cluster DNS (none: no cluster DNS)")
+	fs.StringVar(&o.inNetns, "in-netns", "", "internal: the node side, running inside this network namespace")
+	fs.IntVar(&o.apiPort, "api-port", 0, "internal: the API server's port (the host side forwards the same port)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: controlplane up --data-dir DIR [--crds PATH]... [--exit-on-stdin-close] [--cleanup]\n\n"+
 			"Starts etcd, kube-apiserver and kube-controller-manager on free loopback ports,\n"+
@@ -100,6 +121,9 @@ func runUp(args []string) int {
 			cancel(errors.New("stdin closed"))
 		}()
 	}
+	if o.node && o.inNetns == "" {
+		return runNodeHost(ctx, o, createdDir)
+	}
 
 	var code int
 	for attempt := 1; ; attempt++ {
@@ -133,7 +157,7 @@ func cleanupDataDir(dir string, created bool) {
 		logf("removed %s", dir)
 		return
 	}
-	for _, n := range []string{"pki", "etcd", "logs", "kubeconfig", "kubeconfig.tmp",
+	for _, n := range []string{"pki", "etcd", "logs", "node", "kubeconfig", "kubeconfig.tmp",
 		"kube-controller-manager.kubeconfig", "kube-controller-manager.kubeconfig.tmp"} {
 		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
 			logf("cleanup: %v", err)
@@ -193,6 +217,10 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 		return 1
 	}
 	etcdClient, etcdPeer, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
+	if o.apiPort != 0 {
+		apiPort = o.apiPort
+	}
+	withNode := o.inNetns != ""
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	bins := resolveBinaries()
 
@@ -231,26 +259,45 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 	logf("etcd ready on %s (%.2fs)", etcdURL, time.Since(startedAt).Seconds())
 
 	// 2. kube-apiserver
-	if err := cp.start("kube-apiserver", bins["kube-apiserver"],
-		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(apiPort),
-		"--cert-dir="+p.Dir,
-		"--tls-cert-file="+p.ServingCert,
-		"--tls-private-key-file="+p.ServingKey,
-		"--client-ca-file="+p.CACert,
+	apiserverFlags := []string{
+		"--etcd-servers=" + etcdURL,
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--cert-dir=" + p.Dir,
+		"--tls-cert-file=" + p.ServingCert,
+		"--tls-private-key-file=" + p.ServingKey,
+		"--client-ca-file=" + p.CACert,
 		"--authorization-mode=Node,RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+p.SAPub,
-		"--service-account-signing-key-file="+p.SAKey,
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-account-key-file=" + p.SAPub,
+		"--service-account-signing-key-file=" + p.SAKey,
+		"--service-cluster-ip-range=" + serviceCIDR,
 		"--allow-privileged=true",
-		// The only apiserver address is loopback, which the Endpoints API rejects:
-		// do not try to publish it as the endpoint of the "kubernetes" Service.
-		"--endpoint-reconciler-type=none",
 		"--profiling=false",
-	); err != nil {
+	}
+	if withNode {
+		apiserverFlags = append(apiserverFlags,
+			// Inside the node's namespace: pods reach us through the
+			// "kubernetes" Service at the node's address.
+			"--bind-address=0.0.0.0",
+			"--advertise-address="+nodeIP,
+			"--endpoint-reconciler-type=lease",
+			// Logs, exec and port-forward: kubelet authorizes us as an admin.
+			"--kubelet-client-certificate="+p.AdminCert,
+			"--kubelet-client-key="+p.AdminKey,
+			"--kubelet-preferred-address-types=InternalIP",
+			// Webhooks and aggregated APIs are dialled at their pods' addresses.
+			"--enable-aggregator-routing=true",
+		)
+	} else {
+		apiserverFlags = append(apiserverFlags,
+			"--bind-address=127.0.0.1",
+			"--advertise-address=127.0.0.1",
+			// The only apiserver address is loopback, which the Endpoints API rejects:
+			// do not try to publish it as the endpoint of the "kubernetes" Service.
+			"--endpoint-reconciler-type=none",
+		)
+	}
+	if err := cp.start("kube-apiserver", bins["kube-apiserver"], apiserverFlags...); err != nil {
 		return cp.fail(err)
 	}
 	adminTLS, err := tlsConfig(p.CACert, p.AdminCert, p.AdminKey)
@@ -280,7 +327,7 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 		"--cluster-signing-cert-file="+p.CACert,
 		"--cluster-signing-key-file="+p.CAKey,
 		"--use-service-account-credentials=true",
-		"--controllers="+kcmControllers,
+		"--controllers="+controllersFor(withNode),
 		"--leader-elect=false",
 		"--kube-api-qps=100", // default 20: startup (one token per controller) is throttled
 		"--kube-api-burst=200",
@@ -332,11 +379,19 @@ func (cp *controlPlane) run(ctx context.Context, startedAt time.Time) int {
 		return cp.fail(kcmErr)
 	}
 
+	nodeFields := ""
+	if withNode {
+		if err := cp.startNode(ctx, runCtx, p, server, restCfg); err != nil {
+			return cp.fail(fmt.Errorf("node: %w", err))
+		}
+		nodeFields = fmt.Sprintf(" node=%s netns=%s node-ip=%s", nodeName, o.inNetns, nodeIP)
+	}
+
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(kubeconfig, server, p.CACert, p.AdminCert, p.AdminKey, "dbaas-admin"); err != nil {
 		return cp.fail(err)
 	}
-	fmt.Fprintf(os.Stdout, "READY kubeconfig=%s server=%s startup=%.2fs\n", kubeconfig, server, time.Since(startedAt).Seconds())
+	fmt.Fprintf(os.Stdout, "READY kubeconfig=%s server=%s startup=%.2fs%s\n", kubeconfig, server, time.Since(startedAt).Seconds(), nodeFields)
 	_ = os.Stdout.Sync()
 	debug.FreeOSMemory() // the parsed CRDs are garbage now; keep the idle orchestrator small
 

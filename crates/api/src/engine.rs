@@ -46,7 +46,7 @@ use crate::common::EngineType;
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.defaultVersion) || size(self.allowedVersions) == 0 || self.defaultVersion in self.allowedVersions").message("defaultVersion must be one of allowedVersions").reason(Reason::FieldValueInvalid).field_path(".defaultVersion"))]
+#[x_kube(validation = Rule::new("!has(self.defaultVersion) || !has(self.allowedVersions) || size(self.allowedVersions) == 0 || self.defaultVersion in self.allowedVersions").message("defaultVersion must be one of allowedVersions").reason(Reason::FieldValueInvalid).field_path(".defaultVersion"))]
 pub struct DatabaseEngineSpec {
     /// The engine type this object describes. Immutable.
     #[serde(rename = "type")]

@@ -456,6 +456,55 @@ async fn invalid_database_servers_are_rejected() {
     ns.delete().await.unwrap();
 }
 
+/// Found when the end-to-end tests first pointed an engine at local images:
+/// a default version with no allowedVersions (every offered version is
+/// allowed) was refused with CEL's "no such key: allowedVersions".
+#[tokio::test]
+async fn an_engine_default_version_needs_no_allowed_versions() {
+    let (client, ns) = setup("engine-rules").await;
+    let engines: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns.name,
+        &ApiResource::erase::<dbaas_api::DatabaseEngine>(&()),
+    );
+    let engine = |name: &str, spec: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "dbaas.io/v1", "kind": "DatabaseEngine",
+            "metadata": {"name": name}, "spec": spec,
+        }))
+        .expect("object shape")
+    };
+    let accepted = engines
+        .create(
+            &PostParams::default(),
+            &engine(
+                "postgresql",
+                json!({"type": "postgresql", "defaultVersion": "17.12",
+                       "images": {"17.12": "localhost/dbaas/postgresql:17.12"}}),
+            ),
+        )
+        .await
+        .expect("a default version without allowedVersions");
+    assert_eq!(accepted.data["spec"]["defaultVersion"], "17.12");
+    let message = rejection(
+        engines
+            .create(
+                &PostParams::default(),
+                &engine(
+                    "mysql",
+                    json!({"type": "mysql", "defaultVersion": "8.0.36-28.1",
+                           "allowedVersions": ["8.4.0-1.1"]}),
+                ),
+            )
+            .await,
+    );
+    assert!(
+        message.contains("defaultVersion must be one of allowedVersions"),
+        "{message}"
+    );
+    ns.delete().await.unwrap();
+}
+
 #[tokio::test]
 async fn templates_are_listed_by_engine_with_a_field_selector() {
     use dbaas_api::{BackupScheduleTemplate, DatabaseClusterTemplate};

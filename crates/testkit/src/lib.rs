@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod db;
 pub mod forward;
+pub mod node;
 pub mod schema;
 
 use std::io::{BufRead, BufReader};
@@ -79,6 +80,8 @@ pub struct ControlPlane {
     server: String,
     startup: Duration,
     data_dir: PathBuf,
+    /// The node's network namespace (`up --node`), if it has a node.
+    netns: Option<String>,
     // Held for the process's life: dropping them (or exiting) stops it;
     // [`ControlPlane::stop`] takes them to stop it and wait.
     process: Mutex<(Child, ChildStdin)>,
@@ -100,6 +103,14 @@ pub fn shared() -> &'static ControlPlane {
         Ok(cp) => cp,
         Err(err) => panic!("the test control plane did not start: {err}"),
     }
+}
+
+fn new_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "dbaas-cp-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ u128::from(rand_u32())
+    ))
 }
 
 fn controlplane_binary() -> Result<PathBuf, Error> {
@@ -129,12 +140,7 @@ fn controlplane_binary() -> Result<PathBuf, Error> {
 impl ControlPlane {
     /// Starts a control plane with the CRDs under `crds` (files or directories).
     pub fn start(crds: &[PathBuf]) -> Result<Self, Error> {
-        let data_dir = std::env::temp_dir().join(format!(
-            "dbaas-cp-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ u128::from(rand_u32())
-        ));
-        Self::start_in(&data_dir, crds, true)
+        Self::start_in(&new_data_dir(), crds, true)
     }
 
     /// Starts a control plane on the data directory `data_dir`. An existing
@@ -143,6 +149,21 @@ impl ControlPlane {
     /// restart it with its objects (on new ports). With `cleanup` the
     /// directory is removed when it stops; without, it is kept for a restart.
     pub fn start_in(data_dir: &Path, crds: &[PathBuf], cleanup: bool) -> Result<Self, Error> {
+        Self::launch(data_dir, crds, cleanup, None)
+    }
+
+    /// Starts a control plane with a real node running the images of
+    /// `assets` (see [`node`]).
+    pub fn start_with_node(crds: &[PathBuf], assets: &node::NodeAssets) -> Result<Self, Error> {
+        Self::launch(&new_data_dir(), crds, true, Some(assets))
+    }
+
+    fn launch(
+        data_dir: &Path,
+        crds: &[PathBuf],
+        cleanup: bool,
+        node: Option<&node::NodeAssets>,
+    ) -> Result<Self, Error> {
         let started = Instant::now();
         let binary = controlplane_binary()?;
         let mut command = Command::new(&binary);
@@ -156,6 +177,17 @@ impl ControlPlane {
         }
         for path in crds {
             command.arg("--crds").arg(path);
+        }
+        if let Some(assets) = node {
+            command
+                .arg("--node")
+                .arg("--coredns")
+                .arg(&assets.coredns)
+                .arg("--startup-timeout")
+                .arg("5m");
+            for archive in assets.images.values() {
+                command.arg("--image").arg(archive);
+            }
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -193,6 +225,7 @@ impl ControlPlane {
         };
         let kubeconfig = PathBuf::from(field("kubeconfig=")?);
         let server = field("server=")?;
+        let netns = field("netns=").ok();
         let startup = started.elapsed();
         eprintln!(
             "testkit: control plane ready at {server} in {:.2}s ({})",
@@ -204,6 +237,7 @@ impl ControlPlane {
             server,
             startup,
             data_dir: data_dir.to_owned(),
+            netns,
             process: Mutex::new((child, stdin)),
         })
     }
