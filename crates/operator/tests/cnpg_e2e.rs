@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use common::*;
 use dbaas_api::cluster::ClusterPhase;
-use dbaas_api::{DatabaseCluster, DatabaseEngine};
+use dbaas_api::ops::OpsPhase;
+use dbaas_api::{DatabaseCluster, DatabaseEngine, OpsRequest};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
 use dbaas_testkit::node::{NodeCluster, shared_node};
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
-use kube::api::{ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -191,6 +192,388 @@ spec:
     }
 }
 
+impl E2e {
+    /// Creates an OpsRequest on `cluster` and waits until it succeeds
+    /// (failing the test with its message if it fails).
+    async fn op(&self, cluster: &str, name: &str, fields: &str) -> OpsRequest {
+        let ops: Api<OpsRequest> = self.ns.api();
+        let op: OpsRequest = from_yaml(&format!(
+            "apiVersion: dbaas.io/v1\nkind: OpsRequest\nmetadata: {{name: {name}}}\n\
+             spec: {{clusterRef: {{name: {cluster}}}, {fields}}}"
+        ));
+        ops.create(&PostParams::default(), &op)
+            .await
+            .unwrap_or_else(|e| panic!("create OpsRequest {name}: {e}"));
+        let started = std::time::Instant::now();
+        let done = dbaas_testkit::wait_for(
+            &ops,
+            name,
+            UP,
+            "the OpsRequest to end",
+            |o: Option<&OpsRequest>| {
+                o.and_then(|o| o.status.as_ref())
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| {
+                        matches!(
+                            p,
+                            OpsPhase::Succeeded | OpsPhase::Failed | OpsPhase::Cancelled
+                        )
+                    })
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let status = done.status.clone().unwrap();
+        assert_eq!(
+            status.phase,
+            Some(OpsPhase::Succeeded),
+            "OpsRequest {name}: {:?}",
+            status.message
+        );
+        eprintln!(
+            "e2e: OpsRequest {name} succeeded in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        done
+    }
+
+    async fn cnpg(&self, name: &str) -> CnpgCluster {
+        let engines: Api<CnpgCluster> = self.ns.api();
+        engines.get(name).await.unwrap()
+    }
+
+    /// The pod's address for PostgreSQL.
+    async fn pod_addr(&self, pod: &str) -> SocketAddr {
+        let pods: Api<Pod> = self.ns.api();
+        let pod = pods.get(pod).await.unwrap();
+        let ip = pod.status.unwrap().pod_ip.unwrap();
+        format!("{ip}:5432").parse().unwrap()
+    }
+
+    async fn count_rows(&self, cluster: &DatabaseCluster, addr: SocketAddr) -> i64 {
+        let db = self.connect(cluster, addr).await;
+        db.query_one("SELECT count(*) FROM items", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Waits until every standby has replayed what the primary wrote.
+    async fn standbys_caught_up(&self, cluster: &DatabaseCluster, standbys: i64) {
+        let db = self
+            .connect(
+                cluster,
+                self.service(&format!("{}-rw", cluster.metadata.name.as_deref().unwrap()))
+                    .await,
+            )
+            .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let caught_up: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_replication \
+                     WHERE state = 'streaming' AND replay_lsn >= pg_current_wal_lsn()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if caught_up == standbys {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{caught_up} of {standbys} standbys caught up"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// The day-2 path on one cluster, each step judged by what PostgreSQL and
+/// CloudNativePG themselves show: scale out, switchover, reconfigure,
+/// vertical scaling, restart, failover, hibernation, delete.
+#[tokio::test]
+async fn day_two_operations_on_the_real_operator() {
+    let e2e = E2e::new("e2e-day2").await;
+    let version = e2e.newest_version();
+    e2e.create("pg", 1, &version).await;
+    let cluster = e2e.ready("pg").await;
+    let rw = e2e.service("pg-rw").await;
+    {
+        let db = e2e.connect(&cluster, rw).await;
+        db.batch_execute(
+            "CREATE TABLE items (id serial PRIMARY KEY, note text);
+             INSERT INTO items (note) SELECT 'row ' || g FROM generate_series(1, 100) g;",
+        )
+        .await
+        .unwrap();
+    }
+
+    // HorizontalScaling 1 -> 3: two streaming standbys holding the rows.
+    e2e.op(
+        "pg",
+        "scale-out",
+        "type: HorizontalScaling, horizontalScaling: {replicas: 3}",
+    )
+    .await;
+    let cluster = e2e.ready("pg").await;
+    assert_eq!(cluster.status.as_ref().unwrap().ready, 3);
+    let pods = e2e.pods("pg").await;
+    assert_eq!(pods.len(), 3, "three instance pods");
+    e2e.standbys_caught_up(&cluster, 2).await;
+    let primary = e2e
+        .cnpg("pg")
+        .await
+        .status
+        .unwrap()
+        .current_primary
+        .unwrap();
+    for pod in &pods {
+        let name = pod.metadata.name.clone().unwrap();
+        let db = e2e.connect(&cluster, e2e.pod_addr(&name).await).await;
+        let in_recovery: bool = db
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(in_recovery, name != primary, "{name} (primary {primary})");
+        let rows: i64 = db
+            .query_one("SELECT count(*) FROM items", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 100, "rows on {name}");
+    }
+
+    // Switchover to a standby: done only once CloudNativePG reports it.
+    let target = pods
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .find(|n| *n != primary)
+        .unwrap();
+    e2e.op(
+        "pg",
+        "switchover",
+        &format!("type: Switchover, switchover: {{instanceName: {target}}}"),
+    )
+    .await;
+    assert_eq!(
+        e2e.cnpg("pg")
+            .await
+            .status
+            .unwrap()
+            .current_primary
+            .as_deref(),
+        Some(target.as_str()),
+        "the OpsRequest succeeded before CloudNativePG reported the new primary"
+    );
+    let cluster = e2e.ready("pg").await;
+    {
+        let db = e2e.connect(&cluster, e2e.pod_addr(&target).await).await;
+        db.execute("INSERT INTO items (note) VALUES ('after switchover')", &[])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        e2e.count_rows(&cluster, rw).await,
+        101,
+        "writes through the Service reach the new primary"
+    );
+
+    // Reconfiguring: the parameter as PostgreSQL shows it.
+    e2e.op(
+        "pg",
+        "work-mem",
+        "type: Reconfiguring, reconfiguring: {config: [{name: work_mem, value: 8MB}]}",
+    )
+    .await;
+    let cluster = e2e.ready("pg").await;
+    {
+        let db = e2e.connect(&cluster, rw).await;
+        let work_mem: String = db.query_one("SHOW work_mem", &[]).await.unwrap().get(0);
+        assert_eq!(work_mem, "8MB");
+    }
+
+    // VerticalScaling: CloudNativePG rolls the pods to the new resources.
+    e2e.op(
+        "pg",
+        "resize",
+        "type: VerticalScaling, verticalScaling: {resources: {requests: {cpu: 60m, memory: 160Mi}}}",
+    )
+    .await;
+    e2e.ready("pg").await;
+    for pod in e2e.pods("pg").await {
+        let postgres = pod
+            .spec
+            .unwrap()
+            .containers
+            .into_iter()
+            .find(|c| c.name == "postgres")
+            .unwrap();
+        let requests = postgres.resources.unwrap().requests.unwrap();
+        assert_eq!(requests["memory"].0, "160Mi", "{:?}", pod.metadata.name);
+        assert_eq!(requests["cpu"].0, "60m", "{:?}", pod.metadata.name);
+    }
+
+    // Restart: every instance pod restarted (CloudNativePG's restartedAt).
+    e2e.op("pg", "restart", "type: Restart").await;
+    for pod in e2e.pods("pg").await {
+        let annotations = pod.metadata.annotations.unwrap_or_default();
+        assert!(
+            annotations.contains_key("kubectl.kubernetes.io/restartedAt"),
+            "{:?} was not restarted",
+            pod.metadata.name
+        );
+    }
+    let cluster = e2e.ready("pg").await;
+
+    // Failover: the primary's pod is deleted; CloudNativePG promotes a
+    // standby; our status leaves Ready and comes back; no committed row lost.
+    e2e.standbys_caught_up(&cluster, 2).await;
+    let before = e2e.count_rows(&cluster, rw).await;
+    let old_primary = e2e
+        .cnpg("pg")
+        .await
+        .status
+        .unwrap()
+        .current_primary
+        .unwrap();
+    let phases = watch_phases(e2e.clusters(), "pg");
+    let pods: Api<Pod> = e2e.ns.api();
+    pods.delete(
+        &old_primary,
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let new_primary = dbaas_testkit::wait_for(
+        &e2e.ns.api::<CnpgCluster>(),
+        "pg",
+        UP,
+        "a new primary",
+        |c: Option<&CnpgCluster>| {
+            c.and_then(|c| c.status.as_ref())
+                .and_then(|s| s.current_primary.as_deref())
+                .is_some_and(|p| p != old_primary)
+        },
+    )
+    .await
+    .unwrap()
+    .status
+    .unwrap()
+    .current_primary
+    .unwrap();
+    let cluster = e2e.ready("pg").await;
+    let seen = phases.stop().await;
+    assert!(
+        seen.iter().any(|p| *p != ClusterPhase::Ready),
+        "the status never left Ready during the failover: {seen:?}"
+    );
+    eprintln!("e2e: failover {old_primary} -> {new_primary}, phases {seen:?}");
+    assert_eq!(
+        e2e.count_rows(&cluster, rw).await,
+        before,
+        "rows lost in the failover"
+    );
+
+    // Stop: hibernation removes the pods and keeps the volumes; Start brings
+    // the same data back.
+    e2e.op("pg", "stop", "type: Stop").await;
+    let deadline = std::time::Instant::now() + UP;
+    while !e2e.pods("pg").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pods still there after Stop"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let claims: Api<PersistentVolumeClaim> = e2e.ns.api();
+    let kept = claims
+        .list(&ListParams::default().labels("cnpg.io/cluster=pg"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(kept.len(), 3, "the volumes are kept while stopped");
+    e2e.op("pg", "start", "type: Start").await;
+    let cluster = e2e.ready("pg").await;
+    assert_eq!(
+        e2e.count_rows(&cluster, rw).await,
+        before,
+        "rows after Start"
+    );
+
+    // Delete: pods, volumes and Services go with the cluster.
+    e2e.clusters()
+        .delete("pg", &DeleteParams::default())
+        .await
+        .unwrap();
+    let services: Api<Service> = e2e.ns.api();
+    let deadline = std::time::Instant::now() + UP;
+    loop {
+        let selector = ListParams::default().labels("cnpg.io/cluster=pg");
+        let left = (
+            pods.list(&selector).await.unwrap().items.len(),
+            claims.list(&selector).await.unwrap().items.len(),
+            services.list(&selector).await.unwrap().items.len(),
+        );
+        if left == (0, 0, 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left after delete (pods, volumes, services): {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Records every phase a DatabaseCluster's status shows until stopped.
+struct PhaseWatch {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Vec<ClusterPhase>>,
+}
+
+impl PhaseWatch {
+    async fn stop(self) -> Vec<ClusterPhase> {
+        let _ = self.stop.send(());
+        self.task.await.unwrap()
+    }
+}
+
+fn watch_phases(api: Api<DatabaseCluster>, name: &str) -> PhaseWatch {
+    use futures::StreamExt;
+    use kube::runtime::WatchStreamExt;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let config = kube::runtime::watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let task = tokio::spawn(async move {
+        let mut seen: Vec<ClusterPhase> = Vec::new();
+        let mut events = kube::runtime::watcher(api, config)
+            .applied_objects()
+            .boxed();
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return seen,
+                event = events.next() => match event {
+                    Some(Ok(cluster)) => {
+                        if let Some(phase) = cluster.status.and_then(|s| s.phase)
+                            && seen.last() != Some(&phase)
+                        {
+                            seen.push(phase);
+                        }
+                    }
+                    Some(Err(_)) => {}
+                    None => return seen,
+                }
+            }
+        }
+    });
+    PhaseWatch { stop, task }
+}
+
 #[tokio::test]
 async fn a_cluster_comes_up_from_the_real_operator_and_takes_writes() {
     let e2e = E2e::new("e2e-up").await;
@@ -247,4 +630,62 @@ async fn a_cluster_comes_up_from_the_real_operator_and_takes_writes() {
     );
     assert_eq!(e2e.pods("pg1").await.len(), 1);
     let _ = &e2e.client;
+}
+
+/// Input our API accepts but CloudNativePG's own webhook refuses: a fixed
+/// PostgreSQL parameter. The refusal reaches the DatabaseCluster as a
+/// condition carrying CloudNativePG's words, and nothing is created.
+#[tokio::test]
+async fn what_only_cloudnative_pg_refuses_is_a_condition_with_its_message() {
+    let e2e = E2e::new("e2e-refused").await;
+    let version = e2e.newest_version();
+    create_cluster(
+        &e2e.clusters(),
+        &format!(
+            r#"
+apiVersion: dbaas.io/v1
+kind: DatabaseCluster
+metadata: {{name: fixed-port}}
+spec:
+  engine: {{type: postgresql, version: "{version}"}}
+  clusterSize: 1
+  storage: {{size: 1Gi}}
+  config: [{{name: port, value: "5433"}}]
+"#
+        ),
+    )
+    .await;
+    let refused = e2e
+        .wait(
+            "fixed-port",
+            "Valid=False EngineRejected",
+            Duration::from_secs(60),
+            has_condition("Valid", "False", "EngineRejected"),
+        )
+        .await;
+    let valid = condition(&refused, "Valid");
+    assert!(
+        valid
+            .message
+            .contains("Can't set fixed configuration parameter"),
+        "{}",
+        valid.message
+    );
+    assert!(valid.message.contains("port"), "{}", valid.message);
+    let engines: Api<CnpgCluster> = e2e.ns.api();
+    assert!(
+        engines.get_opt("fixed-port").await.unwrap().is_none(),
+        "CloudNativePG refused it: no Cluster exists"
+    );
+
+    // Fixed by the user: the same cluster comes up.
+    e2e.clusters()
+        .patch(
+            "fixed-port",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"config": [{"name": "work_mem", "value": "4MB"}]}})),
+        )
+        .await
+        .unwrap();
+    e2e.ready("fixed-port").await;
 }
