@@ -98,22 +98,7 @@ func generatePKI(p *pki) error {
 	}
 
 	issue := func(certPath, keyPath string, tmpl *x509.Certificate) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return err
-		}
-		tmpl.SerialNumber = serial()
-		tmpl.NotBefore = now
-		tmpl.NotAfter = notAfter
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
-		if err != nil {
-			return err
-		}
-		if err := writeCert(certPath, der); err != nil {
-			return err
-		}
-		return writeKey(keyPath, key)
+		return signCert(caCert, caKey, certPath, keyPath, tmpl)
 	}
 
 	if err := issue(p.ServingCert, p.ServingKey, &x509.Certificate{
@@ -184,6 +169,12 @@ func issueFromCA(p *pki, certPath, keyPath string, tmpl *x509.Certificate) error
 	if err != nil {
 		return err
 	}
+	return signCert(caCert, caKey, certPath, keyPath, tmpl)
+}
+
+// signCert issues a certificate for a new P-256 key with the CA, valid for
+// ten years from an hour ago (small clock skews), and writes both files.
+func signCert(caCert *x509.Certificate, caKey crypto.Signer, certPath, keyPath string, tmpl *x509.Certificate) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err

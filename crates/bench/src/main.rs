@@ -13,6 +13,7 @@
 mod apimetrics;
 mod claims;
 mod convergence;
+mod first_login;
 mod fleet;
 mod list;
 mod process;
@@ -85,8 +86,16 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         full_samples: usize,
     },
+    /// On the real node with the real CloudNativePG operator: seconds from
+    /// create to the first superuser login, a DatabaseCluster beside a plain
+    /// CloudNativePG Cluster of the same size (needs root: see hack/node).
+    FirstLogin {
+        /// clusterSize values to measure, in order.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 3])]
+        sizes: Vec<u32>,
+    },
     /// Every target: convergence 100 and 1000, steady 10000, claims 1000,
-    /// list 10000, in one table.
+    /// list 10000, first login (sizes 1 and 3), in one table.
     All,
 }
 
@@ -188,6 +197,7 @@ async fn run_one(scenario: Scenario, log_dir: &Path) -> anyhow::Result<Vec<Row>>
             })
             .await
         }
+        Scenario::FirstLogin { sizes } => first_login::run(&sizes, log_dir).await,
         Scenario::All => anyhow::bail!("`all` runs the other scenarios, not itself"),
     }
 }
@@ -225,6 +235,7 @@ async fn run_all(log_dir: &Path) -> (Vec<Row>, usize) {
             page_samples: 300,
             full_samples: 20,
         },
+        Scenario::FirstLogin { sizes: vec![1, 3] },
     ];
     let mut rows = Vec::new();
     let mut failed = 0;

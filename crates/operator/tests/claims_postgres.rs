@@ -820,6 +820,7 @@ async fn rotation_under_load_loses_no_query() {
         ns.name.clone(),
         "app-db".into(),
         dir.path().to_owned(),
+        std::collections::BTreeMap::new(),
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !dir.path().join("password").exists() {
@@ -838,28 +839,7 @@ async fn rotation_under_load_loses_no_query() {
             .await
             .unwrap();
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let (pool, stop) = (pool.clone(), stop.clone());
-        workers.push(tokio::spawn(async move {
-            let (mut ok, mut failed) = (0u64, Vec::new());
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let result = async {
-                    let conn = pool.get().await.map_err(|e| e.to_string())?;
-                    conn.execute("INSERT INTO hits VALUES (1)", &[])
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                .await;
-                match result {
-                    Ok(_) => ok += 1,
-                    Err(e) => failed.push(e),
-                }
-            }
-            (ok, failed)
-        }));
-    }
+    let load = Load::start(&pool, 4);
     const ROTATIONS: usize = 50;
     let mut logins = Vec::new();
     for round in 1..=ROTATIONS {
@@ -888,13 +868,7 @@ async fn rotation_under_load_loses_no_query() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut total, mut failures) = (0u64, Vec::new());
-    for worker in workers {
-        let (ok, failed) = worker.await.unwrap();
-        total += ok;
-        failures.extend(failed);
-    }
+    let (total, failures) = load.finish().await;
     kubelet.abort();
     println!(
         "rotation under load: {ROTATIONS} rotations, {total} queries, {} failed",
@@ -911,35 +885,6 @@ async fn rotation_under_load_loses_no_query() {
     assert!(logins.windows(2).all(|w| w[0] != w[1]), "{logins:?}");
     drop(operator);
     ns.delete().await.unwrap();
-}
-
-/// Mirrors a Secret into `dir` the way the kubelet updates a Secret volume:
-/// a new timestamped directory, then an atomic swap of the `..data` link.
-fn kubelet_mirror(
-    client: Client,
-    namespace: String,
-    name: String,
-    dir: std::path::PathBuf,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let secrets: Api<Secret> = Api::namespaced(client, &namespace);
-        let mut volume = dbaas_hotload::test_util::KubeletDir::new(dir).unwrap();
-        let mut last = None;
-        loop {
-            if let Ok(Some(secret)) = secrets.get_opt(&name).await {
-                let data = secret.data.unwrap_or_default();
-                if last.as_ref() != Some(&data) {
-                    let files: Vec<(String, String)> = data
-                        .iter()
-                        .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
-                        .collect();
-                    volume.publish(&files).unwrap();
-                    last = Some(data);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
 }
 
 #[tokio::test]

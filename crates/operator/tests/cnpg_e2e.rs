@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
+mod claim_support;
 mod common;
 
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ struct E2e {
     node: &'static NodeCluster,
     client: Client,
     ns: dbaas_testkit::TestNamespace,
-    _operator: Operator,
+    operator: Option<Operator>,
     /// version -> image, newest last.
     versions: BTreeMap<String, String>,
 }
@@ -66,7 +67,7 @@ impl E2e {
             node,
             client,
             ns,
-            _operator: operator,
+            operator: Some(operator),
             versions,
         }
     }
@@ -688,4 +689,148 @@ spec:
         .await
         .unwrap();
     e2e.ready("fixed-port").await;
+}
+
+/// "My app needs a database" on a cluster of ours: a DatabaseServer that
+/// references the CloudNativePG cluster, a claim on it, the app's login, and
+/// password rotations while an app queries the whole time without a failure.
+/// The operator and the app run outside the node here: each reaches the
+/// cluster's read-write Service through a loopback forward into the node
+/// (the operator through its --connect-to, the app through the host and
+/// port its mounted Secret is rewritten to); the Secret itself names the
+/// Service, as an app in the cluster uses it.
+#[tokio::test]
+async fn a_claim_on_a_database_server_backed_by_the_cluster() {
+    use claim_support::*;
+    use dbaas_api::DatabaseClaim;
+    use dbaas_hotload::{HotPool, HotPoolOptions};
+    use dbaas_operator::server::endpoint::ConnectTo;
+    use dbaas_testkit::db::DbKind;
+
+    let mut e2e = E2e::new("e2e-claim").await;
+    let version = e2e.newest_version();
+    e2e.create("appdb", 1, &version).await;
+    e2e.ready("appdb").await;
+    let forward = e2e
+        .node
+        .control_plane
+        .forward_into_node(e2e.service("appdb-rw").await)
+        .await
+        .unwrap();
+    let service_host = format!("appdb-rw.{}.svc", e2e.ns.name);
+    drop(e2e.operator.take());
+    e2e.operator = Some(claim_operator_dialling(
+        &e2e.client,
+        &e2e.ns.name,
+        vec![ConnectTo {
+            from_host: service_host.clone(),
+            from_port: 5432,
+            to_host: "127.0.0.1".into(),
+            to_port: forward.local_addr().port(),
+        }],
+    ));
+
+    let servers: Api<dbaas_api::DatabaseServer> = e2e.ns.api();
+    servers
+        .create(
+            &PostParams::default(),
+            &from_yaml(
+                "apiVersion: dbaas.io/v1\nkind: DatabaseServer\n\
+                 metadata: {name: appdb, labels: {dbaas.io/instance: e2e}}\n\
+                 spec: {engine: postgres, clusterRef: {name: appdb}}",
+            ),
+        )
+        .await
+        .unwrap();
+    let claims: Api<DatabaseClaim> = e2e.ns.api();
+    create_claim(
+        &claims,
+        &claim(
+            "orders",
+            DbKind::Postgres,
+            "orders",
+            "orders",
+            json!({"instanceLabel": "e2e.orders"}),
+        ),
+    )
+    .await;
+    claim_where(&claims, "orders", "ready", is_ready).await;
+    let data = secret_data(&e2e.client, &e2e.ns.name, "orders-db").await;
+    assert_eq!(data["host"], service_host, "the app is given the Service");
+    let mut reachable = data.clone();
+    reachable.insert("host".into(), "127.0.0.1".into());
+    reachable.insert("port".into(), forward.local_addr().port().to_string());
+    login_with(DbKind::Postgres, &reachable)
+        .await
+        .expect("the app's login works");
+
+    // The app's pool follows the mounted Secret; rotations under load.
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = kubelet_mirror(
+        e2e.client.clone(),
+        e2e.ns.name.clone(),
+        "orders-db".into(),
+        dir.path().to_owned(),
+        BTreeMap::from([
+            ("host".to_owned(), "127.0.0.1".to_owned()),
+            ("port".to_owned(), forward.local_addr().port().to_string()),
+        ]),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !dir.path().join("password").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Secret never reached the volume"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pool = HotPool::open(dir.path(), HotPoolOptions::default())
+        .await
+        .unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE hits (n bigint)")
+        .await
+        .unwrap();
+    let load = Load::start(&pool, 2);
+    const ROTATIONS: usize = 5;
+    for round in 1..=ROTATIONS {
+        let reloads = pool.reloads();
+        claims
+            .patch(
+                "orders",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    &json!({"metadata": {"annotations": {"dbaas.io/rotate": round.to_string()}}}),
+                ),
+            )
+            .await
+            .unwrap();
+        claim_where(&claims, "orders", "rotated", |s| {
+            s.handled_rotate_request.as_deref() == Some(round.to_string().as_str())
+        })
+        .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while pool.reloads() == reloads {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pool did not reload after rotation {round}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (total, failures) = load.finish().await;
+    mirror.abort();
+    eprintln!(
+        "e2e: {ROTATIONS} rotations, {total} queries, {} failed",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert!(total > 50, "only {total} queries ran");
 }

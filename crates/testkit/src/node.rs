@@ -111,6 +111,17 @@ pub fn shared_node() -> &'static NodeCluster {
 }
 
 fn start_node_cluster() -> Result<NodeCluster, Error> {
+    NodeCluster::start()
+}
+
+impl NodeCluster {
+    /// Starts a node cluster of its own (what [`shared_node`] shares).
+    pub fn start() -> Result<Self, Error> {
+        start_new_node_cluster()
+    }
+}
+
+fn start_new_node_cluster() -> Result<NodeCluster, Error> {
     let assets = NodeAssets::build()?;
     // CloudNativePG's CRDs come from its release manifest, at the version that runs.
     let mut crds = vec![our_crds()];
@@ -240,18 +251,7 @@ impl ControlPlane {
             .netns
             .clone()
             .ok_or_else(|| std::io::Error::other("this control plane has no node"))?;
-        // A thread of its own enters the namespace and ends with it; the
-        // socket stays in the namespace it was made in.
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(format!("/run/netns/{netns}"))?;
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&file),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )?;
-            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        })
-        .join()
-        .map_err(|_| std::io::Error::other("the connecting thread panicked"))?
+        connect_in(&netns, addr)
     }
 
     /// [`Self::connect`] as a tokio stream.
@@ -260,4 +260,73 @@ impl ControlPlane {
         stream.set_nonblocking(true)?;
         tokio::net::TcpStream::from_std(stream)
     }
+}
+
+/// A loopback port of the host forwarded to an address inside the node: for
+/// clients that run outside it (the operator in tests, psql on the host).
+/// Stops when dropped.
+pub struct NodeForward {
+    addr: SocketAddr,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl NodeForward {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for NodeForward {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+impl ControlPlane {
+    /// Forwards a free loopback port of the host to `target` inside the node.
+    pub async fn forward_into_node(&self, target: SocketAddr) -> std::io::Result<NodeForward> {
+        let netns = self
+            .netns
+            .clone()
+            .ok_or_else(|| std::io::Error::other("this control plane has no node"))?;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = listener.local_addr()?;
+        let acceptor = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let netns = netns.clone();
+                tokio::spawn(async move {
+                    let Ok(Ok(upstream)) =
+                        tokio::task::spawn_blocking(move || connect_in(&netns, target)).await
+                    else {
+                        return;
+                    };
+                    if upstream.set_nonblocking(true).is_err() {
+                        return;
+                    }
+                    let Ok(mut upstream) = tokio::net::TcpStream::from_std(upstream) else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
+                });
+            }
+        });
+        Ok(NodeForward { addr, acceptor })
+    }
+}
+
+/// A TCP connection to `addr` made from inside the network namespace
+/// `netns`: a thread of its own enters the namespace and ends with it; the
+/// socket stays in the namespace it was made in.
+fn connect_in(netns: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let path = format!("/run/netns/{netns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(path)?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the connecting thread panicked"))?
 }

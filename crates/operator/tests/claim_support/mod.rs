@@ -263,3 +263,89 @@ pub fn assert_no_password_in(claim: &DatabaseClaim, data: &BTreeMap<String, Stri
         "the claim object carries the password"
     );
 }
+
+/// Clients querying through `pool` the whole time: `workers` tasks each
+/// inserting a row into `hits` until [`Load::finish`].
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<(u64, Vec<String>)>>,
+}
+
+impl Load {
+    pub fn start(pool: &dbaas_hotload::HotPool, workers: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers = (0..workers)
+            .map(|_| {
+                let (pool, stop) = (pool.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let (mut ok, mut failed) = (0u64, Vec::new());
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let result = async {
+                            let conn = pool.get().await.map_err(|e| e.to_string())?;
+                            conn.execute("INSERT INTO hits VALUES (1)", &[])
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                        .await;
+                        match result {
+                            Ok(_) => ok += 1,
+                            Err(e) => failed.push(e),
+                        }
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        Self { stop, workers }
+    }
+
+    /// Stops the clients: the queries that succeeded, and every failure.
+    pub async fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut total, mut failures) = (0u64, Vec::new());
+        for worker in self.workers {
+            let (ok, failed) = worker.await.unwrap();
+            total += ok;
+            failures.extend(failed);
+        }
+        (total, failures)
+    }
+}
+
+/// Plays the kubelet: mirrors the Secret `name` into `dir` the way a
+/// Secret volume is updated (atomic symlink swap), with `overrides`
+/// replacing some keys' values (e.g. the address a client outside the
+/// cluster dials instead of the Service).
+pub fn kubelet_mirror(
+    client: Client,
+    namespace: String,
+    name: String,
+    dir: std::path::PathBuf,
+    overrides: BTreeMap<String, String>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let secrets: Api<Secret> = Api::namespaced(client, &namespace);
+        let mut volume = dbaas_hotload::test_util::KubeletDir::new(dir).unwrap();
+        let mut last = None;
+        loop {
+            if let Ok(Some(secret)) = secrets.get_opt(&name).await {
+                let data = secret.data.unwrap_or_default();
+                if last.as_ref() != Some(&data) {
+                    let files: Vec<(String, String)> = data
+                        .iter()
+                        .map(|(k, v)| {
+                            let value = overrides
+                                .get(k)
+                                .cloned()
+                                .unwrap_or_else(|| String::from_utf8(v.0.clone()).unwrap());
+                            (k.clone(), value)
+                        })
+                        .collect();
+                    volume.publish(&files).unwrap();
+                    last = Some(data);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
