@@ -727,6 +727,25 @@ fn observe_phase(
         );
     }
 
+    let error = || {
+        let detail = engine_message.clone().or_else(|| error_condition(status));
+        observed(
+            ClusterPhase::Error,
+            "EngineError",
+            match detail {
+                Some(detail) => {
+                    format!("the Percona Operator for MongoDB reports an error: {detail}")
+                }
+                None => "the Percona Operator for MongoDB reports an error".to_owned(),
+            },
+        )
+    };
+    // An error wins over pausing: the real operator fails a pause it cannot
+    // carry out (it cannot reach the primary) and stays in `error`.
+    if text == state::ERROR {
+        return error();
+    }
+
     if input.paused {
         return if text == state::PAUSED && saw_latest_spec {
             observed(
@@ -774,19 +793,7 @@ fn observe_phase(
         state::STOPPING => progressing("EngineStopping", with_message(&text)),
         // Still paused although we no longer ask for it: resuming.
         state::PAUSED => progressing("Resuming", with_message(&text)),
-        state::ERROR => {
-            let detail = engine_message.clone().or_else(|| error_condition(status));
-            observed(
-                ClusterPhase::Error,
-                "EngineError",
-                match detail {
-                    Some(detail) => {
-                        format!("the Percona Operator for MongoDB reports an error: {detail}")
-                    }
-                    None => "the Percona Operator for MongoDB reports an error".to_owned(),
-                },
-            )
-        }
+        state::ERROR => error(),
         _ => observed(
             ClusterPhase::Unknown,
             "UnknownEnginePhase",

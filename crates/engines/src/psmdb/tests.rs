@@ -897,6 +897,29 @@ fn progress_messages_include_percona_s_message() {
     assert_eq!(o.phase.message, "initializing: rs0: waiting for members");
 }
 
+/// Seen from the real Percona Operator for MongoDB 1.20.1 on the local node:
+/// a pause it cannot carry out leaves it in `error` (with the generation not
+/// observed), which is an Error, not an endless "pausing".
+#[test]
+fn an_error_while_pausing_is_an_error() {
+    let at = applied();
+    let mut paused = input(&at, Some(ClusterPhase::Creating));
+    paused.paused = true;
+    let mut s = status("error", 1, 0, 1);
+    s["message"] =
+        json!("Error: delete psmdb pods: is pod primary: failed to create standalone client");
+    let o = observe(&engine_with(Some(s)), &paused);
+    assert_eq!(
+        (o.phase.phase, o.phase.reason),
+        (ClusterPhase::Error, "EngineError")
+    );
+    assert!(
+        o.phase.message.contains("is pod primary"),
+        "{}",
+        o.phase.message
+    );
+}
+
 #[test]
 fn paused_is_paused_once_percona_reports_it_for_our_spec() {
     let at = applied();
