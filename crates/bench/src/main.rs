@@ -93,6 +93,9 @@ enum Scenario {
         /// clusterSize values to measure, in order.
         #[arg(long, value_delimiter = ',', default_values_t = [1, 3])]
         sizes: Vec<u32>,
+        /// Pairs measured per size, in alternating order; medians reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Every target: convergence 100 and 1000, steady 10000, claims 1000,
     /// list 10000, first login (sizes 1 and 3), in one table.
@@ -197,7 +200,7 @@ async fn run_one(scenario: Scenario, log_dir: &Path) -> anyhow::Result<Vec<Row>>
             })
             .await
         }
-        Scenario::FirstLogin { sizes } => first_login::run(&sizes, log_dir).await,
+        Scenario::FirstLogin { sizes, rounds } => first_login::run(&sizes, rounds, log_dir).await,
         Scenario::All => anyhow::bail!("`all` runs the other scenarios, not itself"),
     }
 }
@@ -235,7 +238,10 @@ async fn run_all(log_dir: &Path) -> (Vec<Row>, usize) {
             page_samples: 300,
             full_samples: 20,
         },
-        Scenario::FirstLogin { sizes: vec![1, 3] },
+        Scenario::FirstLogin {
+            sizes: vec![1, 3],
+            rounds: 3,
+        },
     ];
     let mut rows = Vec::new();
     let mut failed = 0;
