@@ -53,8 +53,9 @@ cleanup() {
   [[ -n "${port_forward_pid:-}" ]] && kill "$port_forward_pid" 2>/dev/null
   [[ -n "$operator_pid" ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
   [[ -n "${postgres_in:-}" ]] && { exec {postgres_in}>&- 2>/dev/null || true; wait "${postgres_pid:-}" 2>/dev/null || true; }
-  exec {CONTROLPLANE[1]}>&- 2>/dev/null || true
-  wait "$CONTROLPLANE_PID" 2>/dev/null || true
+  # bash unsets a coproc's variables once it has exited.
+  if [[ -n "${CONTROLPLANE[1]:-}" ]]; then exec {CONTROLPLANE[1]}>&- 2>/dev/null || true; fi
+  [[ -n "${CONTROLPLANE_PID:-}" ]] && wait "$CONTROLPLANE_PID" 2>/dev/null || true
   rm -rf "$dev"
 }
 trap cleanup EXIT
