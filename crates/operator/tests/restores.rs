@@ -315,6 +315,20 @@ async fn restores_into_a_running_cluster_through_each_engines_own_resource() {
         assert!(text.contains("s3-creds"), "{engine}: {text}");
         assert!(text.contains("2026-11-24 03:30:00"), "{engine}: {text}");
         op_where(&ops, &op, OpsPhase::Running).await;
+        // The cluster controller knows a restore runs from the head of the
+        // cluster's queue, written apart from the OpsRequest's status (CI
+        // once saw the edit below reconciled before that write).
+        common::cluster_where(
+            &clusters,
+            &name,
+            "the restore at the head of the queue",
+            |c| {
+                c.and_then(|c| c.status.as_ref())
+                    .and_then(|s| s.ops_queue.first())
+                    .is_some_and(|q| q.name == op && q.phase == OpsPhase::Running)
+            },
+        )
+        .await;
 
         // The engine operator pauses the cluster to restore it: our
         // reconcile (triggered here by a spec edit) must not resume it.
