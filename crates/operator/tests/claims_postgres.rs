@@ -843,30 +843,8 @@ async fn rotation_under_load_loses_no_query() {
     const ROTATIONS: usize = 50;
     let mut logins = Vec::new();
     for round in 1..=ROTATIONS {
-        let reloads = pool.reloads();
-        claims
-            .patch(
-                "app",
-                &PatchParams::default(),
-                &Patch::Merge(
-                    &json!({"metadata": {"annotations": {"dbaas.io/rotate": round.to_string()}}}),
-                ),
-            )
-            .await
-            .unwrap();
-        let c = claim_where(&claims, "app", "rotated", |s| {
-            s.handled_rotate_request.as_deref() == Some(round.to_string().as_str())
-        })
-        .await;
+        let c = rotate_and_reload(&claims, "app", round, &pool, Duration::from_secs(30)).await;
         logins.push(c.status.unwrap().active_login.unwrap());
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while pool.reloads() == reloads {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the pool did not reload after rotation {round}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
     let (total, failures) = load.finish().await;
     kubelet.abort();

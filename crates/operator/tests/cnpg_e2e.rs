@@ -796,29 +796,7 @@ async fn a_claim_on_a_database_server_backed_by_the_cluster() {
     let load = Load::start(&pool, 2);
     const ROTATIONS: usize = 5;
     for round in 1..=ROTATIONS {
-        let reloads = pool.reloads();
-        claims
-            .patch(
-                "orders",
-                &PatchParams::default(),
-                &Patch::Merge(
-                    &json!({"metadata": {"annotations": {"dbaas.io/rotate": round.to_string()}}}),
-                ),
-            )
-            .await
-            .unwrap();
-        claim_where(&claims, "orders", "rotated", |s| {
-            s.handled_rotate_request.as_deref() == Some(round.to_string().as_str())
-        })
-        .await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while pool.reloads() == reloads {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the pool did not reload after rotation {round}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        rotate_and_reload(&claims, "orders", round, &pool, Duration::from_secs(60)).await;
     }
     let (total, failures) = load.finish().await;
     mirror.abort();

@@ -349,3 +349,39 @@ pub fn kubelet_mirror(
         }
     })
 }
+
+/// Asks for rotation `round` of the claim `name`, waits until the operator
+/// handled it, then until `pool` reloaded the new credentials (within
+/// `reload_within`); returns the claim as it was once rotated.
+pub async fn rotate_and_reload(
+    claims: &Api<DatabaseClaim>,
+    name: &str,
+    round: usize,
+    pool: &dbaas_hotload::HotPool,
+    reload_within: Duration,
+) -> DatabaseClaim {
+    let reloads = pool.reloads();
+    claims
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                &serde_json::json!({"metadata": {"annotations": {"dbaas.io/rotate": round.to_string()}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let rotated = claim_where(claims, name, "rotated", |s| {
+        s.handled_rotate_request.as_deref() == Some(round.to_string().as_str())
+    })
+    .await;
+    let deadline = std::time::Instant::now() + reload_within;
+    while pool.reloads() == reloads {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool did not reload after rotation {round}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rotated
+}
