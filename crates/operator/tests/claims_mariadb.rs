@@ -226,12 +226,10 @@ async fn a_mariadb_claim_in_another_namespace_cannot_take_over() {
     second.delete().await.unwrap();
 }
 
-#[tokio::test]
-async fn mariadb_stored_procedures_create_rotate_and_delete() {
-    let (client, ns, operator) = setup("maria-proc").await;
-    let db = DbServer::shared_mariadb();
-    let id = unique();
-    let schema = format!("dba_{id}");
+/// A DBA's procedures in database `schema`, idempotent as DBAs write
+/// them: create makes the database and user if missing and gives the user
+/// the new password; every call is logged.
+async fn dba_procedures(db: &DbServer, schema: &str) {
     let mut conn = admin(db).await;
     conn.query_drop(format!("CREATE DATABASE {schema}"))
         .await
@@ -243,8 +241,9 @@ async fn mariadb_stored_procedures_create_rotate_and_delete() {
     .unwrap();
     conn.query_drop(format!(r#"CREATE PROCEDURE {schema}.create_db(IN db VARCHAR(64), IN usr VARCHAR(80), IN pw VARCHAR(128))
         BEGIN
-            SET @stmt = CONCAT('CREATE DATABASE ', CONCAT('`', REPLACE(db, '`', '``'), '`')); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
-            SET @stmt = CONCAT('CREATE USER ', QUOTE(usr), '@''%'' IDENTIFIED BY ', QUOTE(pw)); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
+            SET @stmt = CONCAT('CREATE DATABASE IF NOT EXISTS ', CONCAT('`', REPLACE(db, '`', '``'), '`')); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
+            SET @stmt = CONCAT('CREATE USER IF NOT EXISTS ', QUOTE(usr), '@''%'''); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
+            SET @stmt = CONCAT('ALTER USER ', QUOTE(usr), '@''%'' IDENTIFIED BY ', QUOTE(pw)); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
             SET @stmt = CONCAT('GRANT ALL ON ', CONCAT('`', REPLACE(db, '`', '``'), '`'), '.* TO ', QUOTE(usr), '@''%'''); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
             INSERT INTO {schema}.log VALUES ('create', db, usr);
             SELECT usr AS username, 'made by the DBA procedure' AS note;
@@ -257,14 +256,91 @@ async fn mariadb_stored_procedures_create_rotate_and_delete() {
         END"#)).await.unwrap();
     conn.query_drop(format!(r#"CREATE PROCEDURE {schema}.delete_db(IN db VARCHAR(64), IN usr VARCHAR(80))
         BEGIN
-            SET @stmt = CONCAT('DROP DATABASE ', CONCAT('`', REPLACE(db, '`', '``'), '`')); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
-            SET @stmt = CONCAT('DROP USER ', QUOTE(usr), '@''%'''); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
+            SET @stmt = CONCAT('DROP DATABASE IF EXISTS ', CONCAT('`', REPLACE(db, '`', '``'), '`')); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
+            SET @stmt = CONCAT('DROP USER IF EXISTS ', QUOTE(usr), '@''%'''); PREPARE s FROM @stmt; EXECUTE s; DEALLOCATE PREPARE s;
             INSERT INTO {schema}.log VALUES ('delete', db, usr);
         END"#)).await.unwrap();
-    drop(conn);
-    register_server(&client, &ns.name, "maria", db, None, json!({"storedProcedures": {
-        "create": format!("{schema}.create_db"), "rotate": format!("{schema}.rotate_db"), "delete": format!("{schema}.delete_db")
-    }})).await;
+}
+
+/// `spec` of a DatabaseServer calling [`dba_procedures`].
+fn procedures(schema: &str) -> serde_json::Value {
+    json!({"storedProcedures": {
+        "create": format!("{schema}.create_db"),
+        "rotate": format!("{schema}.rotate_db"),
+        "delete": format!("{schema}.delete_db"),
+    }})
+}
+
+#[tokio::test]
+async fn mariadb_stored_procedure_names_of_one_namespace_are_not_anothers() {
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let first = TestNamespace::create(&client, "mproc-own").await.unwrap();
+    let second = TestNamespace::create(&client, "mproc-thief").await.unwrap();
+    let _op1 = claim_operator(&client, &first.name);
+    let _op2 = claim_operator(&client, &second.name);
+    let db = DbServer::shared_mariadb();
+    let id = unique();
+    let schema = format!("dba_{id}");
+    dba_procedures(db, &schema).await;
+    for ns in [&first, &second] {
+        register_server(&client, &ns.name, "maria", db, None, procedures(&schema)).await;
+    }
+    let delete = json!({"deletePolicy": "delete"});
+    let name = format!("proc_{id}");
+    let owners: Api<DatabaseClaim> = first.api();
+    create_claim(
+        &owners,
+        &claim("app", DbKind::MariaDb, &name, &name, delete.clone()),
+    )
+    .await;
+    claim_where(&owners, "app", "ready", is_ready).await;
+    let before = secret_data(&client, &first.name, "app-db").await;
+
+    // The same names from another namespace: without the records, the
+    // DBA's idempotent create would hand this claim the owner's user with
+    // a new password, and delete would drop the owner's database.
+    let thieves: Api<DatabaseClaim> = second.api();
+    create_claim(
+        &thieves,
+        &claim("app", DbKind::MariaDb, &name, &name, delete),
+    )
+    .await;
+    let refused = claim_where(
+        &thieves,
+        "app",
+        "refused",
+        ready_is("False", "OwnedByAnotherClaim"),
+    )
+    .await;
+    let error = refused.status.unwrap().error.unwrap();
+    assert!(!error.contains(&first.name), "{error}");
+    let secrets: Api<Secret> = second.api();
+    assert!(secrets.get_opt("app-db").await.unwrap().is_none());
+    thieves
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&thieves, "app", CLAIM_TIMEOUT).await.unwrap();
+    assert!(database_exists(db, &name).await);
+    login_with(DbKind::MariaDb, &before).await.unwrap();
+    let mut conn = admin(db).await;
+    let log: Vec<String> = conn
+        .query(format!("SELECT CONCAT(action, ':', usr) FROM {schema}.log"))
+        .await
+        .unwrap();
+    assert_eq!(log, vec![format!("create:{name}")]);
+    first.delete().await.unwrap();
+    second.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn mariadb_stored_procedures_create_rotate_and_delete() {
+    let (client, ns, operator) = setup("maria-proc").await;
+    let db = DbServer::shared_mariadb();
+    let id = unique();
+    let schema = format!("dba_{id}");
+    dba_procedures(db, &schema).await;
+    register_server(&client, &ns.name, "maria", db, None, procedures(&schema)).await;
     let claims: Api<DatabaseClaim> = ns.api();
     let name = format!("proc_{id}");
     create_claim(

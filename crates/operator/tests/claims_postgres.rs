@@ -512,7 +512,10 @@ async fn a_claim_in_another_namespace_cannot_take_over_a_database() {
         ready_is("False", "OwnedByAnotherClaim"),
     )
     .await;
-    assert!(refused.status.unwrap().error.unwrap().contains(&first.name));
+    // Refused without naming the other namespace's claim.
+    let error = refused.status.unwrap().error.unwrap();
+    assert!(!error.contains(&first.name), "{error}");
+    assert!(error.contains("another namespace"), "{error}");
     // A different user but the same database: refused too.
     create_claim(
         &thief_claims,
@@ -698,23 +701,20 @@ async fn a_deleted_secret_comes_back_and_the_old_login_keeps_working() {
     ns.delete().await.unwrap();
 }
 
-#[tokio::test]
-async fn stored_procedures_create_rotate_and_delete() {
-    let (client, ns, operator) = setup("claim-proc").await;
-    let db = DbServer::shared_postgres();
-    let id = unique();
-    let schema = format!("dba_{id}");
-    let database = format!("procdb_{id}");
-    // The DBA's procedures: they make the user their own way (PostgreSQL
-    // cannot CREATE DATABASE inside a procedure, so the DBA made it) and say
-    // what the app gets.
-    admin_exec(db, &format!("CREATE DATABASE {database}")).await;
+/// A DBA's functions in `schema`, idempotent as DBAs write them: create
+/// makes the user (or gives an existing one the new password) with CONNECT
+/// on an existing database (PostgreSQL cannot CREATE DATABASE inside a
+/// function) and says what the app gets; every call is logged.
+async fn dba_functions(db: &DbServer, schema: &str) {
     admin_exec(db, &format!(r#"
         CREATE SCHEMA {schema};
         CREATE TABLE {schema}.log (action text, db text, usr text);
         CREATE FUNCTION {schema}.create_db(db text, usr text, pw text) RETURNS TABLE (username text, note text)
         LANGUAGE plpgsql AS $$ BEGIN
-            EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', usr, pw);
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = usr) THEN
+                EXECUTE format('CREATE ROLE %I LOGIN', usr);
+            END IF;
+            EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', usr, pw);
             EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', db, usr);
             INSERT INTO {schema}.log VALUES ('create', db, usr);
             RETURN QUERY SELECT usr, 'made by the DBA procedure'::text;
@@ -728,13 +728,31 @@ async fn stored_procedures_create_rotate_and_delete() {
         CREATE FUNCTION {schema}.delete_db(db text, usr text) RETURNS void
         LANGUAGE plpgsql AS $$ BEGIN
             EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM %I', db, usr);
-            EXECUTE format('DROP ROLE %I', usr);
+            EXECUTE format('DROP ROLE IF EXISTS %I', usr);
             INSERT INTO {schema}.log VALUES ('delete', db, usr);
         END $$;
     "#)).await;
-    register_server(&client, &ns.name, "pg", db, None, json!({"storedProcedures": {
-        "create": format!("{schema}.create_db"), "rotate": format!("{schema}.rotate_db"), "delete": format!("{schema}.delete_db")
-    }})).await;
+}
+
+/// `spec` of a DatabaseServer calling [`dba_functions`].
+fn procedures(schema: &str) -> serde_json::Value {
+    json!({"storedProcedures": {
+        "create": format!("{schema}.create_db"),
+        "rotate": format!("{schema}.rotate_db"),
+        "delete": format!("{schema}.delete_db"),
+    }})
+}
+
+#[tokio::test]
+async fn stored_procedures_create_rotate_and_delete() {
+    let (client, ns, operator) = setup("claim-proc").await;
+    let db = DbServer::shared_postgres();
+    let id = unique();
+    let schema = format!("dba_{id}");
+    let database = format!("procdb_{id}");
+    admin_exec(db, &format!("CREATE DATABASE {database}")).await;
+    dba_functions(db, &schema).await;
+    register_server(&client, &ns.name, "pg", db, None, procedures(&schema)).await;
     let claims: Api<DatabaseClaim> = ns.api();
     let user = format!("proc_{id}");
     create_claim(
@@ -790,6 +808,104 @@ async fn stored_procedures_create_rotate_and_delete() {
     );
     drop(operator);
     ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn stored_procedure_names_of_one_namespace_are_not_anothers() {
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let first = TestNamespace::create(&client, "proc-own").await.unwrap();
+    let second = TestNamespace::create(&client, "proc-thief").await.unwrap();
+    let _op1 = claim_operator(&client, &first.name);
+    let _op2 = claim_operator(&client, &second.name);
+    let db = DbServer::shared_postgres();
+    let id = unique();
+    let schema = format!("dba_{id}");
+    let database = format!("procdb_{id}");
+    admin_exec(db, &format!("CREATE DATABASE {database}")).await;
+    dba_functions(db, &schema).await;
+    for ns in [&first, &second] {
+        register_server(&client, &ns.name, "pg", db, None, procedures(&schema)).await;
+    }
+    let delete = json!({"deletePolicy": "delete"});
+    let (user, reports) = (format!("proc_{id}"), format!("rep_{id}"));
+    let owners: Api<DatabaseClaim> = first.api();
+    // Claims of one namespace share the DBA's database, a user each.
+    for (name, username) in [("app", &user), ("reports", &reports)] {
+        create_claim(
+            &owners,
+            &claim(name, DbKind::Postgres, &database, username, delete.clone()),
+        )
+        .await;
+        claim_where(&owners, name, "ready", is_ready).await;
+    }
+    let before = secret_data(&client, &first.name, "app-db").await;
+
+    // Another namespace naming the same user, or only the same database:
+    // refused before any procedure runs, without naming the holder.
+    let thieves: Api<DatabaseClaim> = second.api();
+    for (name, username) in [("app", user.clone()), ("other", format!("thief_{id}"))] {
+        create_claim(
+            &thieves,
+            &claim(name, DbKind::Postgres, &database, &username, delete.clone()),
+        )
+        .await;
+        let refused = claim_where(
+            &thieves,
+            name,
+            "refused",
+            ready_is("False", "OwnedByAnotherClaim"),
+        )
+        .await;
+        let error = refused.status.unwrap().error.unwrap();
+        assert!(!error.contains(&first.name), "{error}");
+        assert!(error.contains("another namespace"), "{error}");
+    }
+    let secrets: Api<Secret> = second.api();
+    assert!(secrets.get_opt("app-db").await.unwrap().is_none());
+    assert!(secrets.get_opt("other-db").await.unwrap().is_none());
+    // Deleting them calls no delete procedure.
+    for name in ["app", "other"] {
+        thieves
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_gone(&thieves, name, CLAIM_TIMEOUT).await.unwrap();
+    }
+    login_with(DbKind::Postgres, &before).await.unwrap();
+    let log = |schema: String| async move {
+        let mut log = admin_query(
+            db,
+            &format!("SELECT action || ':' || usr FROM {schema}.log"),
+        )
+        .await;
+        log.sort();
+        log
+    };
+    assert_eq!(
+        log(schema.clone()).await,
+        vec![format!("create:{user}"), format!("create:{reports}")]
+    );
+
+    // Once the namespace's last claim on the database is gone, the
+    // database is free for another namespace.
+    for name in ["app", "reports"] {
+        owners.delete(name, &DeleteParams::default()).await.unwrap();
+        wait_gone(&owners, name, CLAIM_TIMEOUT).await.unwrap();
+    }
+    create_claim(
+        &thieves,
+        &claim(
+            "later",
+            DbKind::Postgres,
+            &database,
+            &format!("later_{id}"),
+            delete,
+        ),
+    )
+    .await;
+    claim_where(&thieves, "later", "ready", is_ready).await;
+    first.delete().await.unwrap();
+    second.delete().await.unwrap();
 }
 
 #[tokio::test]

@@ -129,6 +129,40 @@ impl Admin {
         }
     }
 
+    /// Records `owner` as holding the `database` and `username` it passes
+    /// to the stored procedures, or confirms that it already does;
+    /// idempotent. Refuses with [`SqlError::OwnedByOther`], changing
+    /// nothing, when either name is recorded as another claim's: the
+    /// procedures receive only names, so these records are what keeps one
+    /// namespace's claim from rotating or deleting another's. Call it
+    /// before every procedure call. See the crate docs for where the
+    /// records live.
+    pub async fn hold_procedure_names(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        match &mut self.inner {
+            Inner::Postgres(pg) => pg.hold_procedure_names(owner, database, username).await,
+            Inner::MySql(my) => my.hold_procedure_names(owner, database, username).await,
+        }
+    }
+
+    /// Removes what [`Admin::hold_procedure_names`] recorded for `owner`
+    /// (after the delete procedure); others' records stay.
+    pub async fn release_procedure_names(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        match &mut self.inner {
+            Inner::Postgres(pg) => pg.release_procedure_names(owner, database, username).await,
+            Inner::MySql(my) => my.release_procedure_names(owner, database, username).await,
+        }
+    }
+
     /// Calls the create procedure with `(database, username, password)`;
     /// its row becomes the result (see the crate docs).
     pub async fn call_create(

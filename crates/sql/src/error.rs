@@ -28,8 +28,9 @@ pub enum SqlError {
     /// The admin is logged in but may not do this.
     #[error("the admin user lacks a privilege: {detail}")]
     PermissionDenied { detail: String },
-    /// The object exists and is not this claim's (`owner` is `<namespace>/<name>`
-    /// of the claim it is recorded for, or `unknown` when nobody recorded it).
+    /// The object exists and is not this claim's. `owner` says who holds it
+    /// as far as this claim may know: a claim of its own namespace by name,
+    /// any other only as "a claim in another namespace".
     #[error("{object} already exists and belongs to {owner}, not to this claim")]
     OwnedByOther { object: String, owner: String },
     /// The object should exist by now (e.g. a login before its password is set).

@@ -75,6 +75,7 @@
 
 mod admin;
 mod error;
+mod holds;
 mod mysql;
 mod names;
 mod password;

@@ -8,6 +8,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, Row, SslOpts, Value};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::holds::{self, Hold};
 use crate::names::Record;
 use crate::password::unknown_password;
 use crate::postgres::{CONNECT_TIMEOUT, Login};
@@ -16,6 +17,9 @@ use crate::{ClaimNames, ClaimOwner, Endpoint, Ensured, SqlError, TlsMode, tls};
 
 /// The database holding the ownership records.
 pub(crate) const CATALOG_DATABASE: &str = "dbaas_operator";
+
+/// The ownership records, quoted.
+const CATALOG_TABLE: &str = "`dbaas_operator`.`ownership`";
 
 const CATALOG_DDL: &str = "CREATE TABLE IF NOT EXISTS `dbaas_operator`.`ownership` (\
     object_kind VARCHAR(16) NOT NULL, \
@@ -292,7 +296,7 @@ impl Object {
             None if !self.exists => Ok(()),
             record => Err(SqlError::OwnedByOther {
                 object: self.label(),
-                owner: Record::label(record.as_ref()),
+                owner: Record::label(record.as_ref(), owner),
             }),
         }
     }
@@ -385,30 +389,67 @@ impl MyAdmin {
         Ok(())
     }
 
-    /// The claim's database and logins, with their records.
-    async fn inspect(&mut self, names: &ClaimNames) -> Result<Vec<Object>, SqlError> {
+    /// The ownership records of objects named `names` (any kind).
+    async fn records(&mut self, names: &[&str]) -> Result<Vec<holds::Row>, SqlError> {
         self.ensure_catalog().await?;
-        let [login_a, login_b] = &names.logins;
-        let records = self
+        let placeholders = vec!["?"; names.len()].join(", ");
+        let names: Vec<Value> = names.iter().map(|name| Value::from(*name)).collect();
+        Ok(self
             .rows(
                 "reading the ownership records",
-                "SELECT object_kind, object_name, claim_namespace, claim_name, claim_uid \
-                 FROM `dbaas_operator`.`ownership` \
-                 WHERE (object_kind = 'database' AND object_name = ?) \
-                    OR (object_kind = 'user' AND object_name IN (?, ?))",
-                (names.database.as_str(), login_a.as_str(), login_b.as_str()),
+                &format!(
+                    "SELECT object_kind, object_name, claim_namespace, claim_name, claim_uid \
+                     FROM {CATALOG_TABLE} WHERE object_name IN ({placeholders})"
+                ),
+                Params::Positional(names),
             )
-            .await?;
-        let record_of = |kind: Kind, name: &str| {
-            records
-                .iter()
-                .find(|row| text_at(row, 0) == kind.as_str() && text_at(row, 1) == name)
-                .map(|row| Record {
-                    namespace: text_at(row, 2),
-                    name: text_at(row, 3),
-                    uid: text_at(row, 4),
-                })
-        };
+            .await?
+            .iter()
+            .map(|row| holds::Row {
+                kind: text_at(row, 0),
+                name: text_at(row, 1),
+                record: Record::named(text_at(row, 2), text_at(row, 3), text_at(row, 4)),
+            })
+            .collect())
+    }
+
+    /// Removes `owner`'s records of `objects` (kind, name); others' stay.
+    async fn forget(
+        &mut self,
+        owner: &ClaimOwner,
+        objects: &[(Kind, &str)],
+    ) -> Result<(), SqlError> {
+        for (kind, name) in objects {
+            if let Err(err) = self
+                .conn
+                .exec_drop(
+                    "DELETE FROM `dbaas_operator`.`ownership` \
+                     WHERE claim_namespace = ? AND claim_name = ? \
+                       AND object_kind = ? AND object_name = ?",
+                    (
+                        owner.namespace.as_str(),
+                        owner.name.as_str(),
+                        kind.as_str(),
+                        *name,
+                    ),
+                )
+                .await
+            {
+                return Err(self.error(err, "removing the ownership records"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The claim's database and logins, with their records.
+    async fn inspect(&mut self, names: &ClaimNames) -> Result<Vec<Object>, SqlError> {
+        let [login_a, login_b] = &names.logins;
+        let wanted = [
+            (Kind::Database, names.database.as_str()),
+            (Kind::User, login_a.as_str()),
+            (Kind::User, login_b.as_str()),
+        ];
+        let records = self.records(&wanted.map(|(_, name)| name)).await?;
         let database_exists = !self
             .rows(
                 "reading databases",
@@ -427,21 +468,21 @@ impl MyAdmin {
             .iter()
             .map(|row| text_at(row, 0))
             .collect();
-        let mut objects = vec![Object {
-            kind: Kind::Database,
-            name: names.database.clone(),
-            exists: database_exists,
-            record: record_of(Kind::Database, &names.database),
-        }];
-        for login in &names.logins {
-            objects.push(Object {
-                kind: Kind::User,
-                name: login.clone(),
-                exists: users.contains(login),
-                record: record_of(Kind::User, login),
-            });
-        }
-        Ok(objects)
+        Ok(wanted
+            .iter()
+            .map(|(kind, name)| Object {
+                kind: *kind,
+                name: (*name).to_owned(),
+                record: records
+                    .iter()
+                    .find(|row| row.kind == kind.as_str() && row.name == *name)
+                    .map(|row| row.record.clone()),
+                exists: match kind {
+                    Kind::Database => database_exists,
+                    Kind::User => users.iter().any(|user| user == name),
+                },
+            })
+            .collect())
     }
 
     pub(crate) async fn ensure_claim(
@@ -516,51 +557,36 @@ impl MyAdmin {
         if pending.is_empty() {
             return Ok(());
         }
-        self.run("recording ownership", "START TRANSACTION").await?;
-        let mut result = Ok(());
-        for object in pending {
-            let (sql, params): (&str, Params) = if object.record.is_none() {
-                (
-                    "INSERT INTO `dbaas_operator`.`ownership` \
-                     (object_kind, object_name, claim_namespace, claim_name, claim_uid) \
-                     VALUES (?, ?, ?, ?, ?)",
-                    (
-                        object.kind.as_str(),
-                        object.name.as_str(),
-                        owner.namespace.as_str(),
-                        owner.name.as_str(),
-                        owner.uid.as_str(),
-                    )
-                        .into(),
-                )
-            } else {
-                (
-                    "UPDATE `dbaas_operator`.`ownership` SET claim_uid = ? \
-                     WHERE object_kind = ? AND object_name = ? \
-                       AND claim_namespace = ? AND claim_name = ?",
-                    (
-                        owner.uid.as_str(),
-                        object.kind.as_str(),
-                        object.name.as_str(),
-                        owner.namespace.as_str(),
-                        owner.name.as_str(),
-                    )
-                        .into(),
-                )
-            };
-            if let Err(err) = self.conn.exec_drop(sql, params).await {
-                result = Err(self.error(err, "recording ownership"));
-                break;
-            }
-        }
-        match result {
-            Ok(()) => self.run("recording ownership", "COMMIT").await,
-            Err(err) => {
-                // Best effort: the connection rolls back when it closes anyway.
-                let _ = self.conn.query_drop("ROLLBACK").await;
-                Err(err)
-            }
-        }
+        let writes: Vec<holds::Write<'_>> = pending
+            .iter()
+            .map(|object| {
+                let (kind, name) = (object.kind.as_str(), object.name.as_str());
+                if object.record.is_none() {
+                    holds::Write::Insert { kind, name }
+                } else {
+                    holds::Write::UpdateUid { kind, name }
+                }
+            })
+            .collect();
+        self.write_records(owner, &writes).await
+    }
+
+    /// Carries out `writes` in one transaction.
+    async fn write_records(
+        &mut self,
+        owner: &ClaimOwner,
+        writes: &[holds::Write<'_>],
+    ) -> Result<(), SqlError> {
+        let statements = holds::write_statements(writes, owner, CATALOG_TABLE, mysql_literal);
+        self.in_transaction("recording ownership", |admin| {
+            Box::pin(async move {
+                for statement in &statements {
+                    admin.run("recording ownership", statement).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub(crate) async fn set_password(
@@ -653,25 +679,93 @@ impl MyAdmin {
             )
             .await?;
         }
-        match self
-            .conn
-            .exec_drop(
-                "DELETE FROM `dbaas_operator`.`ownership` \
-                 WHERE claim_namespace = ? AND claim_name = ? \
-                   AND ((object_kind = 'database' AND object_name = ?) \
-                     OR (object_kind = 'user' AND object_name IN (?, ?)))",
-                (
-                    owner.namespace.as_str(),
-                    owner.name.as_str(),
-                    names.database.as_str(),
-                    login_a.as_str(),
-                    login_b.as_str(),
-                ),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(err) => Err(self.error(err, "removing the ownership records")),
+        self.forget(
+            owner,
+            &[
+                (Kind::Database, names.database.as_str()),
+                (Kind::User, login_a.as_str()),
+                (Kind::User, login_b.as_str()),
+            ],
+        )
+        .await
+    }
+
+    /// Records `owner` as holding the database and user names it passes to
+    /// the stored procedures, or confirms it (see [`crate::Admin::hold_procedure_names`]).
+    pub(crate) async fn hold_procedure_names(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        // A concurrent claim for the same name loses on the primary key.
+        match self.try_hold(owner, database, username).await {
+            Err(err) if err.is_conflict() => self.try_hold(owner, database, username).await,
+            other => other,
+        }
+    }
+
+    async fn try_hold(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        let hold = Hold::new(database, username);
+        let rows = self.records(&hold.wanted().map(|(_, name)| name)).await?;
+        let writes = hold.plan(owner, &rows)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.write_records(owner, &writes).await
+    }
+
+    /// Removes what [`MyAdmin::hold_procedure_names`] recorded for `owner`.
+    pub(crate) async fn release_procedure_names(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        self.ensure_catalog().await?;
+        let release = Hold::new(database, username).release(owner, CATALOG_TABLE, mysql_literal);
+        self.in_transaction("removing the ownership records", |admin| {
+            Box::pin(async move {
+                let context = "removing the ownership records";
+                admin.run(context, &release.forget_claim).await?;
+                let uses_left = admin
+                    .rows(context, &release.uses_left, ())
+                    .await?
+                    .first()
+                    .and_then(|row| row.get_opt::<u64, usize>(0))
+                    .and_then(Result::ok)
+                    .unwrap_or(0);
+                if uses_left == 0 {
+                    admin.run(context, &release.forget_database).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Runs `body` between START TRANSACTION and COMMIT; rolls back when it fails.
+    async fn in_transaction<'a, F>(&'a mut self, context: &str, body: F) -> Result<(), SqlError>
+    where
+        F: for<'b> FnOnce(
+            &'b mut MyAdmin,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), SqlError>> + Send + 'b>,
+        >,
+    {
+        self.run(context, "START TRANSACTION").await?;
+        match body(self).await {
+            Ok(()) => self.run(context, "COMMIT").await,
+            Err(err) => {
+                // Best effort: the connection rolls back when it closes anyway.
+                let _ = self.conn.query_drop("ROLLBACK").await;
+                Err(err)
+            }
         }
     }
 

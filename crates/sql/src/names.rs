@@ -17,12 +17,24 @@ impl ClaimOwner {
         self.namespace == namespace && self.name == name
     }
 
-    /// The PostgreSQL role comment: `dbaas.io/claim=<namespace>/<name> uid=<uid>`.
+    /// The PostgreSQL role comment: `dbaas.io/claim-sha256=<digest> uid=<uid>`.
+    /// Role comments are readable by every login on the server, so they
+    /// carry a digest of `<namespace>/<name>`, never the names themselves.
     pub(crate) fn comment(&self) -> String {
-        format!(
-            "{COMMENT_PREFIX}{}/{} uid={}",
-            self.namespace, self.name, self.uid
-        )
+        format!("{DIGEST_PREFIX}{} uid={}", self.digest(), self.uid)
+    }
+
+    /// Hex SHA-256 of `<namespace>/<name>`.
+    fn digest(&self) -> String {
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            format!("{}/{}", self.namespace, self.name).as_bytes(),
+        );
+        digest
+            .as_ref()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
     }
 }
 
@@ -32,43 +44,92 @@ impl std::fmt::Display for ClaimOwner {
     }
 }
 
-const COMMENT_PREFIX: &str = "dbaas.io/claim=";
+/// Comments written before digests (still read, rewritten on the next change).
+const NAMED_PREFIX: &str = "dbaas.io/claim=";
+const DIGEST_PREFIX: &str = "dbaas.io/claim-sha256=";
+
+/// Which claim a record names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Claimant {
+    Named {
+        namespace: String,
+        name: String,
+    },
+    /// [`ClaimOwner::digest`] of the claim.
+    Digest(String),
+}
 
 /// A claim recorded on the server, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
-    pub namespace: String,
-    pub name: String,
+    pub claimant: Claimant,
     pub uid: String,
 }
 
 impl Record {
-    /// Parses a role comment written by [`ClaimOwner::comment`]; anything
-    /// else (no comment, someone's own comment) is no record.
+    pub(crate) fn named(namespace: String, name: String, uid: String) -> Record {
+        Record {
+            claimant: Claimant::Named { namespace, name },
+            uid,
+        }
+    }
+
+    /// Parses a role comment written by [`ClaimOwner::comment`] (or the
+    /// older `dbaas.io/claim=<namespace>/<name> uid=<uid>`); anything else
+    /// (no comment, someone's own comment) is no record.
     pub(crate) fn from_comment(comment: &str) -> Option<Record> {
-        let rest = comment.strip_prefix(COMMENT_PREFIX)?;
+        if let Some(rest) = comment.strip_prefix(DIGEST_PREFIX) {
+            let (digest, uid) = rest.split_once(" uid=")?;
+            let valid = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+            return valid.then(|| Record {
+                claimant: Claimant::Digest(digest.to_ascii_lowercase()),
+                uid: uid.to_owned(),
+            });
+        }
+        let rest = comment.strip_prefix(NAMED_PREFIX)?;
         let (claim, uid) = rest.split_once(" uid=")?;
         let (namespace, name) = claim.split_once('/')?;
         if namespace.is_empty() || name.is_empty() {
             return None;
         }
-        Some(Record {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            uid: uid.to_owned(),
-        })
+        Some(Record::named(
+            namespace.to_owned(),
+            name.to_owned(),
+            uid.to_owned(),
+        ))
     }
 
-    /// `<namespace>/<name>`, for [`crate::SqlError::OwnedByOther`].
-    pub(crate) fn label(record: Option<&Record>) -> String {
-        record.map_or_else(
-            || "unknown".to_owned(),
-            |r| format!("{}/{}", r.namespace, r.name),
-        )
+    /// Who holds an object, as told to `asker` in
+    /// [`crate::SqlError::OwnedByOther`]: a claim of the asker's own
+    /// namespace by name, any other only as "a claim in another namespace"
+    /// (one tenant learns nothing of another's names).
+    pub(crate) fn label(record: Option<&Record>, asker: &ClaimOwner) -> String {
+        match record.map(|r| &r.claimant) {
+            None => "someone outside dbaas-operator (no ownership record)".to_owned(),
+            Some(Claimant::Named { namespace, name }) if *namespace == asker.namespace => {
+                format!("claim {namespace}/{name}")
+            }
+            Some(_) => "a claim in another namespace".to_owned(),
+        }
     }
 
     pub(crate) fn belongs_to(&self, owner: &ClaimOwner) -> bool {
-        owner.is(&self.namespace, &self.name)
+        match &self.claimant {
+            Claimant::Named { namespace, name } => owner.is(namespace, name),
+            Claimant::Digest(digest) => *digest == owner.digest(),
+        }
+    }
+
+    /// Recorded for a claim of `owner`'s namespace.
+    pub(crate) fn in_namespace_of(&self, owner: &ClaimOwner) -> bool {
+        matches!(&self.claimant, Claimant::Named { namespace, .. } if *namespace == owner.namespace)
+    }
+
+    /// Recorded for `owner`, with its uid, in the current comment format.
+    pub(crate) fn is_current_for(&self, owner: &ClaimOwner) -> bool {
+        matches!(self.claimant, Claimant::Digest(_))
+            && self.belongs_to(owner)
+            && self.uid == owner.uid
     }
 }
 
@@ -326,13 +387,68 @@ mod tests {
         assert!(record.belongs_to(&other_uid), "the uid does not decide");
         let other_ns = ClaimOwner {
             namespace: "evil".into(),
-            ..owner
+            ..owner.clone()
         };
         assert!(!record.belongs_to(&other_ns));
-        for foreign in ["", "app role", "dbaas.io/claim=", "dbaas.io/claim=ns uid=1"] {
+        assert!(record.is_current_for(&owner));
+        assert!(!record.is_current_for(&other_uid));
+        for foreign in [
+            "",
+            "app role",
+            "dbaas.io/claim=",
+            "dbaas.io/claim=ns uid=1",
+            "dbaas.io/claim-sha256=abc uid=1",
+        ] {
             assert_eq!(Record::from_comment(foreign), None, "{foreign:?}");
         }
-        assert_eq!(Record::label(None), "unknown");
-        assert_eq!(Record::label(Some(&record)), "shop/orders.v2");
+    }
+
+    #[test]
+    fn comments_name_no_namespace_or_claim() {
+        let owner = ClaimOwner {
+            namespace: "team-secret".into(),
+            name: "payroll".into(),
+            uid: "u1".into(),
+        };
+        let comment = owner.comment();
+        assert!(
+            !comment.contains("team-secret") && !comment.contains("payroll"),
+            "{comment}"
+        );
+        // Comments written before digests are still understood, and are
+        // not current (the next change rewrites them).
+        let legacy = Record::from_comment("dbaas.io/claim=team-secret/payroll uid=u1").unwrap();
+        assert!(legacy.belongs_to(&owner));
+        assert!(!legacy.is_current_for(&owner));
+    }
+
+    #[test]
+    fn refusals_name_only_claims_of_the_askers_namespace() {
+        let asker = ClaimOwner {
+            namespace: "shop".into(),
+            name: "cart".into(),
+            uid: "u".into(),
+        };
+        let neighbour = Record::named("shop".into(), "orders".into(), "u2".into());
+        assert_eq!(Record::label(Some(&neighbour), &asker), "claim shop/orders");
+        let foreign = Record::named("bank".into(), "ledger".into(), "u3".into());
+        let label = Record::label(Some(&foreign), &asker);
+        assert!(
+            !label.contains("bank") && !label.contains("ledger"),
+            "{label}"
+        );
+        let digest = Record::from_comment(
+            &ClaimOwner {
+                namespace: "bank".into(),
+                name: "ledger".into(),
+                uid: "u3".into(),
+            }
+            .comment(),
+        );
+        assert_eq!(
+            Record::label(digest.as_ref(), &asker),
+            "a claim in another namespace"
+        );
+        assert!(Record::label(None, &asker).contains("no ownership record"));
     }
 }

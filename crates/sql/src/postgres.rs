@@ -7,11 +7,29 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::{Client, NoTls};
 
+use crate::holds::{self, Hold};
 use crate::names::Record;
 use crate::quote::{pg_ident, pg_literal};
 use crate::{ClaimNames, ClaimOwner, Endpoint, Ensured, SqlError, scram, tls};
 
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where stored-procedure claims are recorded ([`crate::holds`]; DDL claims
+/// are recorded in role comments), in the admin's database.
+const PROCEDURE_CATALOG: &str = "dbaas_operator.ownership";
+
+/// The schema is the admin's: PUBLIC gets nothing on it.
+const PROCEDURE_CATALOG_DDL: &str = "CREATE SCHEMA IF NOT EXISTS dbaas_operator;
+REVOKE ALL ON SCHEMA dbaas_operator FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS dbaas_operator.ownership (
+    object_kind text NOT NULL,
+    object_name text NOT NULL,
+    claim_namespace text NOT NULL,
+    claim_name text NOT NULL,
+    claim_uid text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (object_kind, object_name)
+);";
 
 /// Who is connecting: decides how a refused login is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +193,7 @@ impl State {
             {
                 return Err(SqlError::OwnedByOther {
                     object: format!("role {role}"),
-                    owner: Record::label(record.as_ref()),
+                    owner: Record::label(record.as_ref(), owner),
                 });
             }
         }
@@ -184,7 +202,7 @@ impl State {
         {
             return Err(SqlError::OwnedByOther {
                 object: format!("database {}", names.database),
-                owner: Record::label(record.as_ref()),
+                owner: Record::label(record.as_ref(), owner),
             });
         }
         Ok(())
@@ -343,7 +361,7 @@ impl PgAdmin {
             let current = existing
                 .as_ref()
                 .and_then(Option::as_ref)
-                .is_some_and(|r| r.uid == owner.uid);
+                .is_some_and(|r| r.is_current_for(owner));
             if !current {
                 sql.push_str(&format!("COMMENT ON ROLE {role_ident} IS {comment};\n"));
             }
@@ -542,6 +560,111 @@ impl PgAdmin {
             &format!("DROP ROLE IF EXISTS {role_list}"),
         )
         .await
+    }
+
+    /// The table of stored-procedure ownership records, in the admin's
+    /// database, made when missing. A new schema grants nothing to PUBLIC.
+    async fn ensure_procedure_catalog(&mut self) -> Result<(), SqlError> {
+        let exists: bool = self
+            .client
+            .query_one(
+                "SELECT to_regclass('dbaas_operator.ownership') IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(|err| self.error(&err, "reading the ownership records"))?
+            .get(0);
+        if !exists {
+            self.batch("creating the ownership catalog", PROCEDURE_CATALOG_DDL)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records `owner` as holding the database and user names it passes to
+    /// the stored procedures, or confirms it (see [`crate::Admin::hold_procedure_names`]).
+    pub(crate) async fn hold_procedure_names(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        // A concurrent claim for the same name loses on the primary key
+        // (or on creating the catalog); the second look decides.
+        match self.try_hold(owner, database, username).await {
+            Err(err) if err.is_conflict() => self.try_hold(owner, database, username).await,
+            other => other,
+        }
+    }
+
+    async fn try_hold(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        self.ensure_procedure_catalog().await?;
+        let hold = Hold::new(database, username);
+        let names: Vec<&str> = hold.wanted().iter().map(|(_, name)| *name).collect();
+        let rows: Vec<holds::Row> = self
+            .client
+            .query(
+                "SELECT object_kind, object_name, claim_namespace, claim_name, claim_uid \
+                 FROM dbaas_operator.ownership WHERE object_name = ANY($1::text[])",
+                &[&names],
+            )
+            .await
+            .map_err(|err| self.error(&err, "reading the ownership records"))?
+            .iter()
+            .map(|row| holds::Row {
+                kind: row.get(0),
+                name: row.get(1),
+                record: Record::named(row.get(2), row.get(3), row.get(4)),
+            })
+            .collect();
+        let writes = hold.plan(owner, &rows)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let sql =
+            holds::write_statements(&writes, owner, PROCEDURE_CATALOG, pg_literal).join(";\n");
+        let classify = |err: tokio_postgres::Error| {
+            classify(&err, &self.endpoint, None, "recording ownership")
+        };
+        let transaction = self.client.transaction().await.map_err(classify)?;
+        transaction.batch_execute(&sql).await.map_err(classify)?;
+        transaction.commit().await.map_err(classify)
+    }
+
+    /// Removes what [`PgAdmin::hold_procedure_names`] recorded for `owner`.
+    pub(crate) async fn release_procedure_names(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
+        self.ensure_procedure_catalog().await?;
+        let release = Hold::new(database, username).release(owner, PROCEDURE_CATALOG, pg_literal);
+        let classify = |err: tokio_postgres::Error| {
+            classify(&err, &self.endpoint, None, "removing the ownership records")
+        };
+        let transaction = self.client.transaction().await.map_err(classify)?;
+        transaction
+            .batch_execute(&release.forget_claim)
+            .await
+            .map_err(classify)?;
+        let uses_left: i64 = transaction
+            .query_one(&release.uses_left, &[])
+            .await
+            .map_err(classify)?
+            .get(0);
+        if uses_left == 0 {
+            transaction
+                .batch_execute(&release.forget_database)
+                .await
+                .map_err(classify)?;
+        }
+        transaction.commit().await.map_err(classify)
     }
 
     /// `SELECT row_to_json(t)::text FROM (SELECT * FROM fn($1, $2[, $3])) t`.

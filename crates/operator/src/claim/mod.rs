@@ -599,7 +599,14 @@ async fn provide(
             CreateDatabaseStrategy::FileCopy => dbaas_sql::CreateDatabaseStrategy::FileCopy,
         }
     }));
-    if !procedure_mode {
+    if procedure_mode {
+        // The procedures receive only names: our records say whose they are.
+        timed(
+            "recording the claim's names",
+            admin.hold_procedure_names(&owner, &database, &claim.spec.username),
+        )
+        .await?;
+    } else {
         timed(
             "creating the database and users",
             admin.ensure_claim(&owner, &names),
@@ -945,8 +952,7 @@ async fn cleanup(claim: Arc<DatabaseClaim>, ctx: Arc<ClaimContext>) -> Result<Ac
         .as_ref()
         .and_then(|p| p.delete.clone());
     if procedure.is_some() && status.db_created_at.is_none() {
-        // The DBA's procedures keep no ownership records: only call delete
-        // for what create made.
+        // Create was never called, so there is nothing for delete to undo.
         return Ok(Action::await_change());
     }
     let dropped = async {
@@ -962,9 +968,21 @@ async fn cleanup(claim: Arc<DatabaseClaim>, ctx: Arc<ClaimContext>) -> Result<Ac
         let mut admin = timed("connecting as admin", Admin::connect(&resolved.admin)).await?;
         match procedure.as_deref() {
             Some(procedure) => {
+                let (owner, database) = (owner_of(&claim), database_of(&claim));
+                // Only names this claim holds are handed to delete.
+                timed(
+                    "checking the claim's names",
+                    admin.hold_procedure_names(&owner, database, &claim.spec.username),
+                )
+                .await?;
                 timed(
                     "calling the delete procedure",
-                    admin.call_delete(procedure, database_of(&claim), &claim.spec.username),
+                    admin.call_delete(procedure, database, &claim.spec.username),
+                )
+                .await?;
+                timed(
+                    "removing the claim's records",
+                    admin.release_procedure_names(&owner, database, &claim.spec.username),
                 )
                 .await
             }
