@@ -125,6 +125,23 @@ pub const SERVER_NAMESPACE_PERMISSIONS: &[Permission] = &[Permission {
     required: false,
 }];
 
+/// What DatabaseEngines may install through OLM by default (the
+/// operator's `DBAAS_OLM_ALLOWLIST`): the engine operators' packages from
+/// OperatorHub's catalog, each serving its own namespace only. The same as
+/// the operator's built-in default (`OlmAllowlist::default()`; a test in
+/// dbaas-operator compares them).
+pub fn default_olm_allowlist() -> Value {
+    json!({
+        "packages": [
+            "cloudnative-pg",
+            "percona-xtradb-cluster-operator",
+            "percona-server-mongodb-operator",
+        ],
+        "catalogs": [{"name": "operatorhubio-catalog", "namespace": "olm"}],
+        "installModes": ["OwnNamespace"],
+    })
+}
+
 /// What the packaged objects are made with: concrete values for `dbaasctl
 /// install`, Helm template expressions for the chart.
 #[derive(Clone, Debug)]
@@ -139,6 +156,8 @@ pub struct Settings {
     pub operator_replicas: Value,
     /// "true" or "false" (an env value).
     pub leader_election: Value,
+    /// The `DBAAS_OLM_ALLOWLIST` env value: the OLM allowlist as JSON text.
+    pub olm_allowlist: Value,
     pub operator_resources: Value,
     pub server_replicas: Value,
     pub server_resources: Value,
@@ -193,6 +212,10 @@ impl Settings {
             }),
             operator_replicas: json!(options.operator_replicas),
             leader_election: json!(options.leader_election.to_string()),
+            // serde_json writes keys sorted and compact, as Helm's toJson.
+            olm_allowlist: json!(
+                serde_json::to_string(&default_olm_allowlist()).unwrap_or_default()
+            ),
             operator_resources: operator_resources(),
             server_replicas: json!(SERVER_REPLICAS),
             server_resources: server_resources(),
@@ -307,6 +330,8 @@ pub fn operator_deployment_spec(settings: &Settings) -> Value {
                         env("DBAAS_SERVICE_ACCOUNT", &json!(format!("$(POD_NAMESPACE):{OPERATOR_NAME}"))),
                         env("DBAAS_METRICS_ADDR", &json!(format!("0.0.0.0:{HTTP_PORT}"))),
                         env("DBAAS_LOG_FORMAT", &json!("json")),
+                        // What DatabaseEngines may install through OLM.
+                        env("DBAAS_OLM_ALLOWLIST", &settings.olm_allowlist),
                     ],
                     "ports": [{"name": "metrics", "containerPort": HTTP_PORT, "protocol": "TCP"}],
                     "livenessProbe": probe("/healthz", "metrics", 20),
@@ -606,6 +631,11 @@ pub mod helm {
             false,
         ),
         (
+            "HELM__olmAllowlist__",
+            "{{ .Values.operator.olmAllowlist | toJson | quote }}",
+            false,
+        ),
+        (
             "HELM__operatorResources__",
             ".Values.operator.resources",
             true,
@@ -630,6 +660,7 @@ pub mod helm {
             watch_namespace_env: json!({"name": "DBAAS_WATCH_NAMESPACE", "value": "HELM__watchNamespace__"}),
             operator_replicas: json!("HELM__operatorReplicas__"),
             leader_election: json!("HELM__leaderElection__"),
+            olm_allowlist: json!("HELM__olmAllowlist__"),
             operator_resources: json!("HELM__operatorResources__"),
             server_replicas: json!("HELM__serverReplicas__"),
             server_resources: json!("HELM__serverResources__"),
@@ -687,6 +718,7 @@ pub mod helm {
                 "replicas": defaults.operator_replicas,
                 "leaderElection": defaults.leader_election,
                 "resources": operator_resources(),
+                "olmAllowlist": default_olm_allowlist(),
             },
             "apiServer": {
                 "enabled": defaults.api_server,
@@ -715,6 +747,18 @@ pub mod helm {
                 "properties": properties,
             })
         };
+        let names = json!({"type": "array", "items": {"type": "string", "minLength": 1}});
+        let olm_allowlist = closed(
+            json!({
+                "packages": names,
+                "catalogs": {"type": "array", "items": closed(json!({
+                    "name": {"type": "string", "minLength": 1},
+                    "namespace": {"type": "string", "minLength": 1},
+                }), &["name", "namespace"])},
+                "installModes": {"type": "array", "items": {"enum": ["OwnNamespace", "AllNamespaces"]}},
+            }),
+            &["packages", "catalogs", "installModes"],
+        );
         let mut schema = closed(
             json!({
                 "image": closed(json!({
@@ -727,7 +771,8 @@ pub mod helm {
                     "replicas": {"type": "integer", "minimum": 1},
                     "leaderElection": {"type": "boolean"},
                     "resources": resources,
-                }), &["replicas", "leaderElection"]),
+                    "olmAllowlist": olm_allowlist,
+                }), &["replicas", "leaderElection", "olmAllowlist"]),
                 "apiServer": closed(json!({
                     "enabled": {"type": "boolean"},
                     "replicas": {"type": "integer", "minimum": 1},
@@ -752,6 +797,11 @@ pub mod helm {
 # watchNamespace: watch only this namespace (\"\": all namespaces).
 # operator.leaderElection: replicas elect a leader with a Lease; the others
 #   stand by (keep it on with more than one replica).
+# operator.olmAllowlist: what DatabaseEngines may install through OLM (the
+#   operator subscribes and approves with its own cluster-wide account): OLM
+#   packages, CatalogSources (name and namespace) and install modes
+#   (OwnNamespace, AllNamespaces). Anything else is refused with
+#   Ready=False, OperatorInstallNotAllowed. Lists replace the defaults.
 # apiServer.enabled: also run the REST API server (dbaas-server).
 ";
 

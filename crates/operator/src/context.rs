@@ -2,7 +2,7 @@
 //! cache of which engine operators' CRDs are installed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dbaas_api::cluster::EngineObjectRef;
@@ -14,6 +14,7 @@ use kube::core::GroupVersionKind;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::cluster::unchanged::AppliedRecord;
+use crate::engine::allowlist::OlmAllowlist;
 use crate::metrics::ApplyResult;
 use crate::tolerant::Synced;
 use kube::runtime::reflector::Store;
@@ -54,6 +55,8 @@ pub struct Context {
     applied_versions: Mutex<HashMap<String, String>>,
     /// Engine applies sent and skipped.
     pub engine_applies: Family<ApplyResult, Counter>,
+    /// What DatabaseEngines may install through OLM (the SRE's allowlist).
+    pub olm_allowlist: Arc<OlmAllowlist>,
 }
 
 impl Context {
@@ -84,7 +87,15 @@ impl Context {
             applied: Mutex::new(HashMap::new()),
             applied_versions: Mutex::new(HashMap::new()),
             engine_applies: Family::default(),
+            olm_allowlist: Arc::new(OlmAllowlist::default()),
         }
+    }
+
+    /// Installs through OLM only what `allowlist` holds.
+    #[must_use]
+    pub fn with_olm_allowlist(mut self, allowlist: OlmAllowlist) -> Self {
+        self.olm_allowlist = Arc::new(allowlist);
+        self
     }
 
     /// Counts engine applies into `family` (the one `/metrics` serves).

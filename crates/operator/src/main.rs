@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dbaas_operator::claim::ClaimsConfig;
+use dbaas_operator::engine::allowlist::OlmAllowlist;
 use dbaas_operator::leader::{self, LeaseConfig};
 use dbaas_operator::metrics::{self, Metrics};
 use dbaas_operator::preflight;
@@ -89,6 +90,19 @@ struct Args {
     /// Seconds between renewals, and between tries of a standby.
     #[arg(long, default_value_t = 2, env = "DBAAS_LEASE_RETRY_PERIOD_SECONDS")]
     lease_retry_period_seconds: u64,
+    /// What DatabaseEngines may install through OLM, as YAML or JSON:
+    /// `{packages: [NAME...], catalogs: [{name: CATALOGSOURCE, namespace: NS}...],
+    /// installModes: [OwnNamespace|AllNamespaces...]}` (every key required; it
+    /// replaces the default). Unset or empty: the engine operators'
+    /// packages (cloudnative-pg, percona-xtradb-cluster-operator,
+    /// percona-server-mongodb-operator) from olm/operatorhubio-catalog,
+    /// OwnNamespace only.
+    #[arg(long, value_name = "YAML", env = "DBAAS_OLM_ALLOWLIST")]
+    olm_allowlist: Option<String>,
+    /// A file holding the OLM allowlist (as --olm-allowlist), read at start;
+    /// --olm-allowlist wins when both are set.
+    #[arg(long, value_name = "PATH", env = "DBAAS_OLM_ALLOWLIST_FILE")]
+    olm_allowlist_file: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -122,6 +136,13 @@ async fn operate() -> anyhow::Result<()> {
             .with_env_filter(filter)
             .init(),
     }
+    // A broken allowlist stops the operator at start, before it installs
+    // anything.
+    let olm_allowlist = OlmAllowlist::from_config(
+        args.olm_allowlist.as_deref(),
+        args.olm_allowlist_file.as_deref(),
+    )?;
+    tracing::info!("OLM allowlist: {}", olm_allowlist.summary());
     let client = kube::Client::try_default().await?;
     if args.preflight {
         preflight::check_at_start(&client, args.namespace.as_deref(), &args.service_account)
@@ -143,6 +164,7 @@ async fn operate() -> anyhow::Result<()> {
         },
         server_check_interval: Duration::from_secs(args.server_check_interval),
         metrics: metrics.clone(),
+        olm_allowlist,
     };
     let shutdown = async {
         // Ctrl-C or SIGTERM from the kubelet.

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::claim::{ClaimContext, ClaimsConfig};
 use crate::context::Context;
+use crate::engine::allowlist::OlmAllowlist;
 use crate::metrics::{ErrorReason, KindLabel, Metrics, PhaseLabel};
 use crate::server::ServerContext;
 use crate::tolerant::Synced;
@@ -47,6 +48,10 @@ pub struct OperatorConfig {
     pub server_check_interval: Duration,
     /// Where the controllers count what they do.
     pub metrics: Arc<Metrics>,
+    /// What DatabaseEngines may install through OLM (packages, catalogs,
+    /// install modes); the default holds the engine operators from
+    /// OperatorHub's catalog in their own namespace.
+    pub olm_allowlist: OlmAllowlist,
 }
 
 impl Default for OperatorConfig {
@@ -58,6 +63,7 @@ impl Default for OperatorConfig {
             claims: ClaimsConfig::default(),
             server_check_interval: Duration::from_secs(60),
             metrics: Arc::new(Metrics::default()),
+            olm_allowlist: OlmAllowlist::default(),
         }
     }
 }
@@ -167,7 +173,8 @@ pub async fn run(
             [engines_synced, templates_synced],
             config.detection_interval,
         )
-        .with_apply_counter(config.metrics.engine_applies.clone()),
+        .with_apply_counter(config.metrics.engine_applies.clone())
+        .with_olm_allowlist(config.olm_allowlist.clone()),
     );
     let ctx_for_engines = ctx.clone();
     let ctx_for_ops = ctx.clone();

@@ -1,7 +1,9 @@
 //! Engine operators installed through OLM, against the real control plane
 //! with the real `operators.coreos.com` CRDs. No OLM runs here: the test
 //! plays its part, making InstallPlans, ClusterServiceVersions and
-//! Subscription statuses the way OLM does, and checks what we approve.
+//! Subscription statuses the way OLM does, and checks what we approve, and
+//! that only what the SRE's OLM allowlist holds is subscribed to or
+//! approved.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
@@ -10,12 +12,17 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use dbaas_api::engine::{DatabaseEngine, EngineOperatorStatus, OperatorInstallSource};
+use dbaas_api::engine::{
+    DatabaseEngine, EngineOperatorStatus, OlmInstallMode, OperatorInstallSource,
+};
 use dbaas_engine_crds::olm_installplan::InstallPlan;
 use dbaas_engine_crds::olm_operatorgroup::OperatorGroup;
 use dbaas_engine_crds::olm_subscription::Subscription;
+use dbaas_operator::OperatorConfig;
+use dbaas_operator::engine::allowlist::{CatalogRef, OlmAllowlist};
 use dbaas_testkit::accounts::{service_account_token, shipped_operator_role};
 use dbaas_testkit::wait_for;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -47,6 +54,35 @@ async fn create_catalog_source(client: &Client, ns: &str, name: &str) {
         .create(&PostParams::default(), &catalog)
         .await
         .unwrap();
+}
+
+/// The catalog the default allowlist holds, `olm/operatorhubio-catalog`, as
+/// OLM's own install creates it (shared by the tests, made once).
+async fn default_catalog(client: &Client) {
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "olm"}})).unwrap();
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(err) => panic!("creating namespace olm: {err}"),
+    }
+    let catalog: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": OLM, "kind": "CatalogSource",
+        "metadata": {"name": "operatorhubio-catalog"},
+        "spec": {"sourceType": "grpc", "image": "quay.io/operatorhubio/catalog:latest"},
+    }))
+    .unwrap();
+    match dynamic(client, "olm", "CatalogSource", "catalogsources")
+        .create(&PostParams::default(), &catalog)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(err) => panic!("creating CatalogSource olm/operatorhubio-catalog: {err}"),
+    }
 }
 
 fn engine_with_operator(engine_type: &str, olm: Value) -> DatabaseEngine {
@@ -119,6 +155,15 @@ async fn engine_where(
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn ready_message(engine: &DatabaseEngine) -> String {
+    engine
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
 fn ready_reason(engine: &DatabaseEngine) -> Option<&str> {
     engine
         .status
@@ -178,7 +223,9 @@ async fn olm_install_and_manual_upgrade() {
     let subscriptions: Api<Subscription> = ns.api();
     let plans: Api<InstallPlan> = ns.api();
     let groups: Api<OperatorGroup> = ns.api();
-    create_catalog_source(&client, &ns.name, "operatorhubio").await;
+    // The operator runs with the default allowlist: CloudNativePG from
+    // OperatorHub's catalog, in its own namespace, installs out of the box.
+    default_catalog(&client).await;
 
     // The SRE asks for CloudNativePG from the catalog.
     engines
@@ -186,7 +233,7 @@ async fn olm_install_and_manual_upgrade() {
             &PostParams::default(),
             &engine_with_operator(
                 "postgresql",
-                json!({"catalogSource": "operatorhubio", "catalogSourceNamespace": ns.name,
+                json!({"catalogSource": "operatorhubio-catalog", "catalogSourceNamespace": "olm",
                        "package": "cloudnative-pg", "channel": "stable-v1"}),
             ),
         )
@@ -201,8 +248,8 @@ async fn olm_install_and_manual_upgrade() {
     .await;
     assert_eq!(subscription.spec.name, "cloudnative-pg");
     assert_eq!(subscription.spec.channel.as_deref(), Some("stable-v1"));
-    assert_eq!(subscription.spec.source, "operatorhubio");
-    assert_eq!(subscription.spec.source_namespace, ns.name);
+    assert_eq!(subscription.spec.source, "operatorhubio-catalog");
+    assert_eq!(subscription.spec.source_namespace, "olm");
     let group = groups.get("dbaas-engine-operators").await.unwrap();
     assert_eq!(
         group.spec.target_namespaces,
@@ -404,7 +451,31 @@ async fn installed_engine(engines: &Api<DatabaseEngine>) -> DatabaseEngine {
 
 #[tokio::test]
 async fn bad_olm_input_is_refused_or_named_and_changes_nothing() {
-    let (client, ns, _operator) = setup("olm-bad").await;
+    let client = dbaas_testkit::shared().client().await.unwrap();
+    let ns = dbaas_testkit::TestNamespace::create(&client, "olm-bad")
+        .await
+        .unwrap();
+    // The SRE allows this namespace's catalogs: what is named below is
+    // about them being missing or conflicting, not about the allowlist.
+    let _operator = start_operator_with(
+        &client,
+        OperatorConfig {
+            namespace: Some(ns.name.clone()),
+            concurrency: 4,
+            detection_interval: Duration::from_secs(1),
+            olm_allowlist: OlmAllowlist {
+                packages: vec!["percona-xtradb-cluster-operator".into()],
+                catalogs: ["missing", "present"]
+                    .map(|name| CatalogRef {
+                        name: name.into(),
+                        namespace: ns.name.clone(),
+                    })
+                    .to_vec(),
+                install_modes: vec![OlmInstallMode::OwnNamespace],
+            },
+            ..OperatorConfig::default()
+        },
+    );
     let engines: Api<DatabaseEngine> = ns.api();
     let subscriptions: Api<Subscription> = ns.api();
 
@@ -487,12 +558,13 @@ async fn bad_olm_input_is_refused_or_named_and_changes_nothing() {
     );
 
     // Two OperatorGroups in the namespace: OLM would install nothing; we
-    // say so and subscribe to nothing.
+    // say so and subscribe to nothing. (They serve this namespace only:
+    // one serving all namespaces is refused by the allowlist.)
     create_catalog_source(&client, &ns.name, "present").await;
     for name in ["group-a", "group-b"] {
         let group: OperatorGroup = serde_json::from_value(json!({
             "apiVersion": "operators.coreos.com/v1", "kind": "OperatorGroup",
-            "metadata": {"name": name}, "spec": {},
+            "metadata": {"name": name}, "spec": {"targetNamespaces": [ns.name]},
         }))
         .unwrap();
         ns.api::<OperatorGroup>()
@@ -555,4 +627,243 @@ async fn bad_olm_input_is_refused_or_named_and_changes_nothing() {
         .map(|g| g.name_any())
         .collect();
     assert_eq!(groups, vec!["group-a".to_owned()]);
+}
+
+async fn assert_nothing_subscribed(ns: &dbaas_testkit::TestNamespace, what: &str) {
+    let subscriptions = ns
+        .api::<Subscription>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        subscriptions.is_empty(),
+        "{what}: {:?}",
+        subscriptions
+            .iter()
+            .map(|s| s.name_any())
+            .collect::<Vec<_>>()
+    );
+}
+
+async fn assert_no_operator_group_of_ours(ns: &dbaas_testkit::TestNamespace, what: &str) {
+    let groups = ns
+        .api::<OperatorGroup>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        groups
+            .iter()
+            .all(|g| g.name_any() != "dbaas-engine-operators"),
+        "{what}"
+    );
+}
+
+/// Waits for Ready=False OperatorInstallNotAllowed with a message holding
+/// every part of `parts`, and checks the rest of the status.
+async fn refused_with(engines: &Api<DatabaseEngine>, name: &str, parts: &[&str]) {
+    let wanted: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
+    let refused = engine_where(
+        engines,
+        name,
+        &format!("{name}: OperatorInstallNotAllowed naming {parts:?}"),
+        move |e| {
+            ready_reason(e) == Some("OperatorInstallNotAllowed")
+                && wanted.iter().all(|p| ready_message(e).contains(p.as_str()))
+        },
+    )
+    .await;
+    let message = ready_message(&refused);
+    assert!(message.contains("an SRE must allow it"), "{message}");
+    let status = refused.status.unwrap();
+    assert_eq!(status.status, Some(EngineOperatorStatus::NotInstalled));
+    assert_eq!(status.install_source, Some(OperatorInstallSource::Olm));
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "False");
+}
+
+#[tokio::test]
+async fn olm_installs_only_what_the_sre_allows() {
+    // The operator runs with the default allowlist: the engine operators'
+    // packages from olm/operatorhubio-catalog, OwnNamespace only.
+    let (client, ns, _operator) = setup("olm-allow").await;
+    let engines: Api<DatabaseEngine> = ns.api();
+    let subscriptions: Api<Subscription> = ns.api();
+    let plans: Api<InstallPlan> = ns.api();
+    default_catalog(&client).await;
+    // A catalog that exists, in the user's namespace: existing is not enough.
+    create_catalog_source(&client, &ns.name, "private").await;
+
+    // A package not on the list, from the allowed catalog.
+    engines
+        .create(
+            &PostParams::default(),
+            &engine_with_operator(
+                "postgresql",
+                json!({"catalogSource": "operatorhubio-catalog", "catalogSourceNamespace": "olm",
+                       "package": "cluster-admin-operator", "channel": "stable"}),
+            ),
+        )
+        .await
+        .unwrap();
+    // An allowed package from a catalog not on the list.
+    engines
+        .create(
+            &PostParams::default(),
+            &engine_with_operator(
+                "mysql",
+                json!({"catalogSource": "private", "catalogSourceNamespace": ns.name,
+                       "package": "percona-xtradb-cluster-operator", "channel": "stable"}),
+            ),
+        )
+        .await
+        .unwrap();
+    // An allowed package and catalog, for every namespace.
+    engines
+        .create(
+            &PostParams::default(),
+            &engine_with_operator(
+                "mongodb",
+                json!({"catalogSource": "operatorhubio-catalog", "catalogSourceNamespace": "olm",
+                       "package": "percona-server-mongodb-operator", "channel": "stable",
+                       "installMode": "AllNamespaces"}),
+            ),
+        )
+        .await
+        .unwrap();
+    refused_with(&engines, "postgresql", &["package cluster-admin-operator"]).await;
+    refused_with(
+        &engines,
+        "mysql",
+        &[&format!("CatalogSource {}/private", ns.name)],
+    )
+    .await;
+    refused_with(&engines, "mongodb", &["installMode AllNamespaces"]).await;
+    // Only what was refused is named.
+    let mysql = ready_message(&engines.get("mysql").await.unwrap());
+    assert!(!mysql.contains("package"), "{mysql}");
+    // Several reconciles later (1 s detection interval): still nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_nothing_subscribed(&ns, "refused installs subscribe to nothing").await;
+    assert_no_operator_group_of_ours(&ns, "refused installs create no OperatorGroup").await;
+
+    // OwnNamespace asked for, but the namespace's (foreign) OperatorGroup
+    // serves every namespace: that is the install mode OLM would use.
+    let everyone: OperatorGroup = serde_json::from_value(json!({
+        "apiVersion": "operators.coreos.com/v1", "kind": "OperatorGroup",
+        "metadata": {"name": "everyone"}, "spec": {},
+    }))
+    .unwrap();
+    ns.api::<OperatorGroup>()
+        .create(&PostParams::default(), &everyone)
+        .await
+        .unwrap();
+    engines
+        .patch(
+            "mongodb",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"operator": {"olm": {"installMode": "OwnNamespace"}}}})),
+        )
+        .await
+        .unwrap();
+    refused_with(
+        &engines,
+        "mongodb",
+        &["OperatorGroup everyone serves all namespaces"],
+    )
+    .await;
+    assert_nothing_subscribed(&ns, "an all-namespaces OperatorGroup subscribes to nothing").await;
+
+    // The group serves this namespace only: what is allowed installs.
+    ns.api::<OperatorGroup>()
+        .patch(
+            "everyone",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"targetNamespaces": [ns.name]}})),
+        )
+        .await
+        .unwrap();
+    let subscription = engine_object(
+        &subscriptions,
+        "percona-server-mongodb-operator",
+        "the Subscription once everything asked for is allowed",
+        |s: &Subscription| s.spec.install_plan_approval.as_deref() == Some("Manual"),
+    )
+    .await;
+    assert_eq!(
+        (
+            subscription.spec.source.as_str(),
+            subscription.spec.source_namespace.as_str()
+        ),
+        ("operatorhubio-catalog", "olm")
+    );
+
+    // Checked again at approval: a plan for our allowed Subscription that
+    // would also install a CSV of another package is never approved.
+    let csvs = "percona-server-mongodb-operator.v1.20.1";
+    let plan: InstallPlan = serde_json::from_value(json!({
+        "apiVersion": OLM, "kind": "InstallPlan",
+        "metadata": {"name": "install-1", "ownerReferences": [{
+            "apiVersion": OLM, "kind": "Subscription",
+            "name": subscription.name_any(), "uid": subscription.uid().unwrap(),
+            "blockOwnerDeletion": false, "controller": false}]},
+        "spec": {"approval": "Manual", "approved": false,
+                 "clusterServiceVersionNames": [csvs, "cluster-admin.v1.0.0"], "generation": 1},
+    }))
+    .unwrap();
+    plans.create(&PostParams::default(), &plan).await.unwrap();
+    plans
+        .patch_status(
+            "install-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "RequiresApproval", "catalogSources": []}})),
+        )
+        .await
+        .unwrap();
+    olm_subscription_status(
+        &subscriptions,
+        "percona-server-mongodb-operator",
+        json!({"installPlanRef": plan_ref(&ns.name, "install-1"),
+               "currentCSV": csvs, "state": "UpgradePending"}),
+    )
+    .await;
+    engine_where(
+        &engines,
+        "mongodb",
+        "OperatorInstallNotAllowed naming the foreign CSV",
+        |e| {
+            ready_reason(e) == Some("OperatorInstallNotAllowed")
+                && ready_message(e).contains("cluster-admin.v1.0.0")
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !approved(&plans, "install-1").await,
+        "a plan with a CSV off the allowlist was approved"
+    );
+
+    // The refused engines still have nothing.
+    for name in ["postgresql", "mysql"] {
+        assert_eq!(
+            ready_reason(&engines.get(name).await.unwrap()),
+            Some("OperatorInstallNotAllowed"),
+            "{name}"
+        );
+    }
+    let names: Vec<String> = subscriptions
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|s| s.name_any())
+        .collect();
+    assert_eq!(names, vec!["percona-server-mongodb-operator".to_owned()]);
 }

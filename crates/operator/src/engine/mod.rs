@@ -3,8 +3,12 @@
 //! versions the engine offers, and which of them the SRE allows. With
 //! `spec.operator.olm` it installs the operator through OLM (OperatorGroup,
 //! Subscription with manual approval), approves the first InstallPlan and
-//! the upgrades the SRE approved, and reads the version from the CSV.
+//! the upgrades the SRE approved, and reads the version from the CSV. Only
+//! what the SRE's allowlist ([`allowlist::OlmAllowlist`], the operator's
+//! configuration) holds is subscribed to or approved; anything else is
+//! refused with `Ready=False`, reason `OperatorInstallNotAllowed`.
 
+pub mod allowlist;
 pub mod olm;
 pub mod status;
 
@@ -120,8 +124,9 @@ fn not_served(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 404)
 }
 
-/// The OLM path: check the catalog and the OperatorGroup, apply the
-/// Subscription, approve what may be approved, read what OLM reports.
+/// The OLM path: check the SRE's allowlist, the catalog and the
+/// OperatorGroup, apply the Subscription, approve what may be approved,
+/// read what OLM reports.
 async fn install_through_olm(
     ctx: &Context,
     engine: &DatabaseEngine,
@@ -136,6 +141,12 @@ async fn install_through_olm(
             source,
         }
     };
+    // The SRE's allowlist first: what it refuses is never created, whatever
+    // else is there.
+    if let Some(refusal) = ctx.olm_allowlist.refuse(&install.olm) {
+        warn!(engine = id, "refused: {}", refusal.message());
+        return Ok(olm::blocked(allowlist::NOT_ALLOWED, refusal.message()));
+    }
     let groups: Api<OperatorGroup> = ctx.api(namespace);
     let existing_groups = match groups.list(&ListParams::default()).await {
         Ok(list) => list.items,
@@ -191,7 +202,17 @@ async fn install_through_olm(
                 olm::OPERATOR_GROUP_NAME
             );
         }
-        olm::OperatorGroupChoice::Reuse(_) => {}
+        olm::OperatorGroupChoice::Reuse(name) => {
+            // Reused as it is: the install mode that counts is the group's.
+            let refusal = existing_groups
+                .iter()
+                .find(|g| g.name_any() == name)
+                .and_then(|g| ctx.olm_allowlist.refuse_group(g));
+            if let Some(message) = refusal {
+                warn!(engine = id, "refused: {message}");
+                return Ok(olm::blocked(allowlist::NOT_ALLOWED, message));
+            }
+        }
     }
     let subscriptions: Api<Subscription> = ctx.api(namespace);
     let desired = olm::subscription(engine, install);
@@ -238,7 +259,7 @@ async fn install_through_olm(
         install_plans,
         csv,
     };
-    let judgement = olm::judge(install, &observed);
+    let judgement = olm::judge(install, &observed, &ctx.olm_allowlist);
     let plans: Api<InstallPlan> = ctx.api(namespace);
     for name in &judgement.approve {
         let approval = json!({

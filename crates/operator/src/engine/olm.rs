@@ -14,6 +14,8 @@ use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use kube::core::ApiResource;
 
+use super::allowlist::{self, OlmAllowlist};
+
 /// The OperatorGroup we create in a namespace that has none.
 pub const OPERATOR_GROUP_NAME: &str = "dbaas-engine-operators";
 
@@ -252,8 +254,14 @@ fn subscription_condition<'a>(
         .and_then(|c| c.iter().find(|c| c.type_ == type_ && c.status == "True"))
 }
 
-/// Decides which InstallPlans to approve and what to report.
-pub fn judge(install: &EngineOperatorInstall, observed: &Observed) -> Judgement {
+/// Decides which InstallPlans to approve and what to report. Nothing the
+/// allowlist refuses is approved (the Subscription as stored and every CSV
+/// of the plan are checked again here).
+pub fn judge(
+    install: &EngineOperatorInstall,
+    observed: &Observed,
+    allowed: &OlmAllowlist,
+) -> Judgement {
     let Some(subscription) = &observed.subscription else {
         return Judgement {
             status: EngineOperatorStatus::Installing,
@@ -286,7 +294,10 @@ pub fn judge(install: &EngineOperatorInstall, observed: &Observed) -> Judgement 
 
     let mut approve = Vec::new();
     let mut upgrade = None;
+    let refused = waiting.and_then(|plan| allowed.refuse_plan(subscription, plan));
     match (waiting, &installed_csv) {
+        // Not on the SRE's allowlist: never approved.
+        (Some(_), _) if refused.is_some() => {}
         // Nothing installed yet: the SRE asked for the install.
         (Some(plan), None) => approve.push(plan.name_any()),
         (Some(plan), Some(_)) => {
@@ -338,6 +349,12 @@ pub fn judge(install: &EngineOperatorInstall, observed: &Observed) -> Judgement 
                 csv.version.as_deref().unwrap_or("no version")
             ),
         )
+    } else if let Some(message) = refused.clone() {
+        (
+            EngineOperatorStatus::Installing,
+            allowlist::NOT_ALLOWED,
+            message,
+        )
     } else if let Some(message) = resolution_failed {
         (
             EngineOperatorStatus::Installing,
@@ -373,6 +390,9 @@ pub fn judge(install: &EngineOperatorInstall, observed: &Observed) -> Judgement 
     };
 
     let upgrade_condition = match (&upgrade, running.is_some()) {
+        (None, true) if refused.is_some() => {
+            (false, allowlist::NOT_ALLOWED, refused.unwrap_or_default())
+        }
         (Some(u), _) => (
             true,
             "UpgradeAvailable",
@@ -436,6 +456,17 @@ mod tests {
             operator["approvedVersion"] = json!(v);
         }
         engine(operator).spec.operator.unwrap()
+    }
+
+    /// The tests' catalog and package on the allowlist.
+    fn allowed() -> OlmAllowlist {
+        OlmAllowlist {
+            catalogs: vec![allowlist::CatalogRef {
+                name: "operatorhubio".into(),
+                namespace: "olm".into(),
+            }],
+            ..OlmAllowlist::default()
+        }
     }
 
     fn sub(installed: Option<&str>, plan: Option<&str>) -> Subscription {
@@ -525,7 +556,7 @@ mod tests {
             )],
             csv: None,
         };
-        let j = judge(&install(None), &observed);
+        let j = judge(&install(None), &observed, &allowed());
         assert_eq!(j.approve, vec!["install-1".to_owned()]);
         assert_eq!(j.status, EngineOperatorStatus::Installing);
         assert_eq!(j.reason, "InstallPending");
@@ -541,7 +572,11 @@ mod tests {
             ],
             csv: None,
         };
-        assert!(judge(&install(None), &observed).approve.is_empty());
+        assert!(
+            judge(&install(None), &observed, &allowed())
+                .approve
+                .is_empty()
+        );
     }
 
     #[test]
@@ -554,7 +589,7 @@ mod tests {
             ],
             csv: Some(csv("cloudnative-pg.v1.27.1", "1.27.1", "Succeeded")),
         };
-        let j = judge(&install(None), &observed);
+        let j = judge(&install(None), &observed, &allowed());
         assert!(j.approve.is_empty());
         assert_eq!(j.status, EngineOperatorStatus::Installed);
         assert_eq!(j.operator_version.as_deref(), Some("1.27.1"));
@@ -569,15 +604,87 @@ mod tests {
         assert_eq!(j.upgrade_condition.1, "UpgradeAvailable");
         // Another version approved: still waits.
         assert!(
-            judge(&install(Some("1.29.0")), &observed)
+            judge(&install(Some("1.29.0")), &observed, &allowed())
                 .approve
                 .is_empty()
         );
         for approval in ["1.28.0", "cloudnative-pg.v1.28.0"] {
-            let j = judge(&install(Some(approval)), &observed);
+            let j = judge(&install(Some(approval)), &observed, &allowed());
             assert_eq!(j.approve, vec!["upgrade-1".to_owned()], "{approval}");
             assert_eq!(j.upgrade, None);
         }
+    }
+
+    #[test]
+    fn plans_off_the_allowlist_are_never_approved() {
+        // The first install, but the Subscription as stored names a catalog
+        // (or package) the allowlist does not hold: not approved, and said.
+        let observed = Observed {
+            subscription: Some(sub(None, Some("install-1"))),
+            install_plans: vec![plan(
+                "install-1",
+                "cloudnative-pg.v1.27.1",
+                "sub-uid",
+                false,
+            )],
+            csv: None,
+        };
+        let j = judge(&install(None), &observed, &OlmAllowlist::default());
+        assert!(j.approve.is_empty());
+        assert_eq!(
+            (j.status, j.reason),
+            (EngineOperatorStatus::Installing, allowlist::NOT_ALLOWED)
+        );
+        assert!(
+            j.message.contains("CatalogSource olm/operatorhubio")
+                && j.message.contains("an SRE must allow it"),
+            "{}",
+            j.message
+        );
+        let no_packages = OlmAllowlist {
+            packages: Vec::new(),
+            ..allowed()
+        };
+        assert!(
+            judge(&install(None), &observed, &no_packages)
+                .approve
+                .is_empty()
+        );
+
+        // A plan that would also install a CSV of another package (a
+        // dependency OLM resolved): not approved.
+        let observed = Observed {
+            install_plans: vec![serde_json::from_value(json!({
+                "apiVersion": "operators.coreos.com/v1alpha1", "kind": "InstallPlan",
+                "metadata": {"name": "install-1", "namespace": "team", "ownerReferences": [{
+                    "apiVersion": "operators.coreos.com/v1alpha1", "kind": "Subscription",
+                    "name": "cloudnative-pg", "uid": "sub-uid"}]},
+                "spec": {"approval": "Manual", "approved": false,
+                         "clusterServiceVersionNames": ["cloudnative-pg.v1.27.1", "cluster-admin.v1.0.0"]},
+            }))
+            .unwrap()],
+            ..observed
+        };
+        let j = judge(&install(None), &observed, &allowed());
+        assert!(j.approve.is_empty());
+        assert_eq!(j.reason, allowlist::NOT_ALLOWED);
+        assert!(j.message.contains("cluster-admin.v1.0.0"), "{}", j.message);
+
+        // An upgrade the SRE approved, to a CSV of another package: still
+        // not approved; the running operator stays Ready.
+        let observed = Observed {
+            subscription: Some(sub(Some("cloudnative-pg.v1.27.1"), Some("upgrade-1"))),
+            install_plans: vec![plan("upgrade-1", "other.v2.0.0", "sub-uid", false)],
+            csv: Some(csv("cloudnative-pg.v1.27.1", "1.27.1", "Succeeded")),
+        };
+        let j = judge(&install(Some("other.v2.0.0")), &observed, &allowed());
+        assert!(j.approve.is_empty());
+        assert_eq!(j.status, EngineOperatorStatus::Installed);
+        assert_eq!(j.upgrade, None);
+        assert_eq!(
+            (j.upgrade_condition.0, j.upgrade_condition.1),
+            (false, allowlist::NOT_ALLOWED)
+        );
     }
 
     #[test]
@@ -593,6 +700,7 @@ mod tests {
                 subscription: Some(s),
                 ..Observed::default()
             },
+            &allowed(),
         );
         assert_eq!(j.reason, "SubscriptionFailed");
         assert!(j.message.contains("no operators found"), "{}", j.message);
@@ -603,6 +711,7 @@ mod tests {
                 csv: Some(csv("cloudnative-pg.v1.27.1", "1.27.1", "Failed")),
                 ..Observed::default()
             },
+            &allowed(),
         );
         assert_eq!(
             (j.status, j.reason),
