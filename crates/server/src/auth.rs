@@ -3,6 +3,25 @@
 //! the matching resource, verb and namespace (both answers cached briefly),
 //! and writes go to the API server impersonating the caller, so the
 //! cluster's own RBAC and audit log decide and record them.
+//!
+//! On a registered (remote) cluster the caller is not trusted to be the
+//! same principal as on the management cluster: there they are
+//! [`RemoteIdentity::map`]ped, like kube-apiserver's OIDC username and groups
+//! prefixes: the user name and every group get a prefix (default `dbaas:`),
+//! `system:` groups of the management cluster (`system:masters`,
+//! `system:authenticated`, `system:serviceaccounts`, ...) are dropped, and
+//! the uid and extras are not sent. So remote RBAC must name
+//! `dbaas:system:serviceaccount:team-a:ci` (or `dbaas:<group>`) explicitly.
+//! The remote API server itself adds `system:authenticated` to every user
+//! it lets us impersonate, so the SubjectAccessReviews asked there carry it
+//! too: reads and writes are judged alike.
+//!
+//! kube (5.0, `kube-client/src/client/config_ext.rs`) does send
+//! `Impersonate-Uid` and `Impersonate-Extra-<key>` headers when
+//! `impersonate_uid` / `impersonate_user_extra` are set; on the local
+//! cluster both are passed on as the TokenReview named them (and the
+//! SubjectAccessReview carries the same uid and extras), on remote
+//! clusters neither is sent nor asked about.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -94,6 +113,8 @@ pub struct AuthConfig {
     pub cache_capacity: usize,
     /// How many impersonating clients are kept (one per distinct caller).
     pub client_capacity: usize,
+    /// Who a caller is on registered clusters.
+    pub remote_identity: RemoteIdentity,
 }
 
 impl Default for AuthConfig {
@@ -102,8 +123,85 @@ impl Default for AuthConfig {
             cache_ttl: Duration::from_secs(10),
             cache_capacity: 10_000,
             client_capacity: 256,
+            remote_identity: RemoteIdentity::default(),
         }
     }
+}
+
+/// The default prefix of user and group names on registered clusters.
+pub const DEFAULT_REMOTE_PREFIX: &str = "dbaas:";
+
+/// How a caller of the management cluster is named on a registered
+/// cluster (`--remote-username-prefix`, `--remote-groups-prefix`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteIdentity {
+    pub username_prefix: String,
+    pub groups_prefix: String,
+}
+
+impl Default for RemoteIdentity {
+    fn default() -> Self {
+        Self {
+            username_prefix: DEFAULT_REMOTE_PREFIX.to_owned(),
+            groups_prefix: DEFAULT_REMOTE_PREFIX.to_owned(),
+        }
+    }
+}
+
+/// The group every authenticated user is in; a remote API server adds it
+/// to every user it lets us impersonate.
+const ALL_AUTHENTICATED: &str = "system:authenticated";
+
+impl RemoteIdentity {
+    /// Refuses prefixes that would let a local name pass as a remote one:
+    /// empty (no prefix at all) or in the reserved `system:` namespace.
+    pub fn check(&self) -> Result<(), String> {
+        for (flag, prefix) in [
+            ("--remote-username-prefix", &self.username_prefix),
+            ("--remote-groups-prefix", &self.groups_prefix),
+        ] {
+            if prefix.is_empty() {
+                return Err(format!(
+                    "{flag} must not be empty: remote clusters would take local names as their own"
+                ));
+            }
+            if prefix.starts_with("system:") {
+                return Err(format!(
+                    "{flag} {prefix:?} must not start with \"system:\" (reserved by Kubernetes)"
+                ));
+            }
+            if axum::http::HeaderValue::from_str(prefix).is_err() {
+                return Err(format!("{flag} {prefix:?} is not valid in an HTTP header"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `caller` as a registered cluster sees it: prefixed user name,
+    /// prefixed groups without the management cluster's `system:` groups,
+    /// no uid, no extras.
+    pub fn map(&self, caller: &Caller) -> Caller {
+        Caller {
+            username: format!("{}{}", self.username_prefix, caller.username),
+            uid: None,
+            groups: caller
+                .groups
+                .iter()
+                .filter(|g| !g.starts_with("system:"))
+                .map(|g| format!("{}{g}", self.groups_prefix))
+                .collect(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which identity an [`Auth`] asks about and impersonates.
+#[derive(Clone, Debug)]
+enum Identity {
+    /// The management cluster: the caller as its TokenReview named them.
+    Local,
+    /// A registered cluster: the caller mapped by the prefixes.
+    Remote(RemoteIdentity),
 }
 
 type TokenDigest = [u8; 32];
@@ -113,6 +211,7 @@ pub struct Auth {
     client: Client,
     /// The server's own connection settings, the base of impersonating clients.
     config: kube::Config,
+    identity: Identity,
     tokens: TtlCache<TokenDigest, Option<Arc<Caller>>>,
     reviews: TtlCache<(Arc<Caller>, Permission), bool>,
     clients: Mutex<HashMap<Arc<Caller>, (Instant, Client)>>,
@@ -120,10 +219,28 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Authorization on the management cluster, for callers as they are.
     pub fn new(client: Client, config: kube::Config, settings: &AuthConfig) -> Self {
+        Self::with_identity(client, config, settings, Identity::Local)
+    }
+
+    /// Authorization on a registered cluster, through its registered
+    /// credentials, for callers mapped by `settings.remote_identity`.
+    pub fn remote(client: Client, config: kube::Config, settings: &AuthConfig) -> Self {
+        let identity = Identity::Remote(settings.remote_identity.clone());
+        Self::with_identity(client, config, settings, identity)
+    }
+
+    fn with_identity(
+        client: Client,
+        config: kube::Config,
+        settings: &AuthConfig,
+        identity: Identity,
+    ) -> Self {
         Self {
             client,
             config,
+            identity,
             tokens: TtlCache::new(settings.cache_ttl, settings.cache_capacity),
             reviews: TtlCache::new(settings.cache_ttl, settings.cache_capacity),
             clients: Mutex::new(HashMap::new()),
@@ -171,10 +288,15 @@ impl Auth {
             ..TokenReview::default()
         };
         let api: Api<TokenReview> = Api::all(self.client.clone());
+        // The caller is not authenticated yet: the failure's details (who
+        // the server is, what it may not do) are for the log, not for them.
         let answer = api
             .create(&PostParams::default(), &review)
             .await
-            .map_err(|e| ApiError::Kube(format!("TokenReview: {e}")))?;
+            .map_err(|err| {
+                tracing::warn!(%err, "TokenReview failed");
+                ApiError::Kube("the bearer token could not be reviewed; try again later".into())
+            })?;
         let Some(status) = answer.status else {
             return Ok(None);
         };
@@ -195,25 +317,43 @@ impl Auth {
         })))
     }
 
-    /// Ok when the caller holds `permission`, else 403 naming it.
+    /// The caller as the cluster of this `Auth` knows them.
+    pub fn identity_of(&self, caller: &Caller) -> Caller {
+        match &self.identity {
+            Identity::Local => caller.clone(),
+            Identity::Remote(remote) => remote.map(caller),
+        }
+    }
+
+    /// Ok when the caller holds `permission`, else 403 naming it (and the
+    /// name the caller has on this cluster).
     pub async fn authorize(
         &self,
         caller: &Arc<Caller>,
         permission: Permission,
     ) -> Result<(), ApiError> {
-        let key = (caller.clone(), permission);
-        let allowed = match self.reviews.get(&key) {
-            Some(allowed) => allowed,
-            None => {
-                let allowed = self.review_access(caller, &key.1).await?;
-                self.reviews.insert(key.clone(), allowed);
-                allowed
-            }
-        };
-        if allowed {
+        if self.allows(caller, &permission).await? {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(key.1.denied_message(caller)))
+            let named = self.identity_of(caller);
+            Err(ApiError::Forbidden(permission.denied_message(&named)))
+        }
+    }
+
+    /// Whether the caller holds `permission`.
+    pub async fn allows(
+        &self,
+        caller: &Arc<Caller>,
+        permission: &Permission,
+    ) -> Result<bool, ApiError> {
+        let key = (caller.clone(), permission.clone());
+        match self.reviews.get(&key) {
+            Some(allowed) => Ok(allowed),
+            None => {
+                let allowed = self.review_access(caller, permission).await?;
+                self.reviews.insert(key, allowed);
+                Ok(allowed)
+            }
         }
     }
 
@@ -222,12 +362,17 @@ impl Auth {
         caller: &Caller,
         permission: &Permission,
     ) -> Result<bool, ApiError> {
+        let mut subject = self.identity_of(caller);
+        if matches!(self.identity, Identity::Remote(_)) {
+            // What the remote API server adds to every impersonated user.
+            subject.groups.push(ALL_AUTHENTICATED.to_owned());
+        }
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
-                user: Some(caller.username.clone()),
-                uid: caller.uid.clone(),
-                groups: Some(caller.groups.clone()),
-                extra: Some(caller.extra.clone().into_iter().collect()),
+                user: Some(subject.username),
+                uid: subject.uid,
+                groups: Some(subject.groups),
+                extra: Some(subject.extra.into_iter().collect()),
                 resource_attributes: Some(ResourceAttributes {
                     verb: Some(permission.verb.to_owned()),
                     group: Some(permission.group.clone()),
@@ -245,7 +390,17 @@ impl Auth {
         let answer = api
             .create(&PostParams::default(), &review)
             .await
-            .map_err(|e| ApiError::Kube(format!("SubjectAccessReview: {e}")))?;
+            .map_err(|err| match self.identity {
+                Identity::Local => ApiError::Kube(format!("SubjectAccessReview: {err}")),
+                // A registered cluster's answer is not passed on.
+                Identity::Remote(_) => {
+                    tracing::warn!(%err, "SubjectAccessReview on a registered cluster failed");
+                    ApiError::Kube(
+                        "the registered cluster's SubjectAccessReview failed; try again later"
+                            .into(),
+                    )
+                }
+            })?;
         Ok(answer
             .status
             .is_some_and(|s| s.allowed && s.denied != Some(true)))
@@ -258,11 +413,12 @@ impl Auth {
             *used = Instant::now();
             return Ok(client.clone());
         }
+        let subject = self.identity_of(caller);
         let mut config = self.config.clone();
-        config.auth_info.impersonate = Some(caller.username.clone());
-        config.auth_info.impersonate_uid = caller.uid.clone();
-        config.auth_info.impersonate_groups = Some(caller.groups.clone());
-        config.auth_info.impersonate_user_extra = Some(caller.extra.clone().into_iter().collect());
+        config.auth_info.impersonate = Some(subject.username);
+        config.auth_info.impersonate_uid = subject.uid;
+        config.auth_info.impersonate_groups = Some(subject.groups);
+        config.auth_info.impersonate_user_extra = Some(subject.extra.into_iter().collect());
         let client = Client::try_from(config)
             .map_err(|e| ApiError::Internal(format!("building an impersonating client: {e}")))?;
         if clients.len() >= self.client_capacity {
@@ -318,6 +474,54 @@ mod tests {
             secret.denied_message(&caller("bob")),
             "user bob cannot get secrets \"pg-superuser\" in namespace team-a"
         );
+    }
+
+    #[test]
+    fn remote_names_are_prefixed_and_system_groups_stay_home() {
+        let caller = Caller {
+            username: "system:serviceaccount:team-a:ci".into(),
+            uid: Some("0b7e".into()),
+            groups: vec![
+                "system:masters".into(),
+                "system:serviceaccounts".into(),
+                "system:serviceaccounts:team-a".into(),
+                "system:authenticated".into(),
+                "dbas".into(),
+            ],
+            extra: BTreeMap::from([(
+                "authentication.kubernetes.io/pod-name".to_owned(),
+                vec!["ci-0".to_owned()],
+            )]),
+        };
+        let remote = RemoteIdentity::default().map(&caller);
+        assert_eq!(
+            remote,
+            Caller {
+                username: "dbaas:system:serviceaccount:team-a:ci".into(),
+                uid: None,
+                groups: vec!["dbaas:dbas".into()],
+                extra: BTreeMap::new(),
+            }
+        );
+        let custom = RemoteIdentity {
+            username_prefix: "mgmt-east#".into(),
+            groups_prefix: "mgmt-east:".into(),
+        };
+        let mapped = custom.map(&caller);
+        assert_eq!(mapped.username, "mgmt-east#system:serviceaccount:team-a:ci");
+        assert_eq!(mapped.groups, ["mgmt-east:dbas"]);
+    }
+
+    #[test]
+    fn remote_prefixes_must_separate_the_names() {
+        assert!(RemoteIdentity::default().check().is_ok());
+        for (user, group) in [("", "dbaas:"), ("dbaas:", ""), ("system:x:", "dbaas:")] {
+            let identity = RemoteIdentity {
+                username_prefix: user.into(),
+                groups_prefix: group.into(),
+            };
+            assert!(identity.check().is_err(), "{identity:?}");
+        }
     }
 
     #[test]

@@ -162,7 +162,9 @@ pub fn pod_requests(pod: &Pod) -> Amounts {
 }
 
 /// A Kubernetes quantity (`250m`, `1.5`, `2Gi`, `1e3`, `500M`) in
-/// thousandths of its unit, rounded up; None when it is not a quantity.
+/// thousandths of its unit, rounded up; None when it is not a quantity or
+/// does not fit in a u64 (never a panic: the text comes from whatever a
+/// registered cluster answers).
 pub fn parse_quantity_millis(text: &str) -> Option<u64> {
     let text = text.trim();
     let number_end = text
@@ -183,7 +185,7 @@ pub fn parse_quantity_millis(text: &str) -> Option<u64> {
     }
     // value = mantissa / 10^scale, then times the suffix.
     let mantissa: u128 = format!("{whole}{fraction}").parse().ok()?;
-    let scale = fraction.len() as u32;
+    let scale = i32::try_from(fraction.len()).ok()?;
     // (multiplier numerator, decimal exponent) so that the suffix is
     // numerator * 10^exponent.
     let (numerator, exponent): (u128, i32) = match suffix {
@@ -209,13 +211,17 @@ pub fn parse_quantity_millis(text: &str) -> Option<u64> {
         }
     };
     // millis = mantissa * numerator * 10^(exponent + 3 - scale), rounded up.
-    let power = exponent + 3 - scale as i32;
+    let power = exponent.checked_add(3)?.checked_sub(scale)?;
     let base = mantissa.checked_mul(numerator)?;
     let millis = if power >= 0 {
-        base.checked_mul(10u128.checked_pow(power as u32)?)?
+        base.checked_mul(10u128.checked_pow(power.unsigned_abs())?)?
     } else {
-        let divisor = 10u128.checked_pow(power.unsigned_abs())?;
-        base.div_ceil(divisor)
+        match 10u128.checked_pow(power.unsigned_abs()) {
+            Some(divisor) => base.div_ceil(divisor),
+            // Smaller than any u128 divisor can express: less than one
+            // thousandth, rounded up.
+            None => u128::from(base > 0),
+        }
     };
     u64::try_from(millis).ok()
 }
@@ -266,6 +272,31 @@ mod tests {
         assert_eq!(parse_quantity_millis("1Zi"), None);
         assert_eq!(parse_quantity_millis(""), None);
         assert_eq!(parse_quantity_millis("abc"), None);
+    }
+
+    #[test]
+    fn quantities_that_overflow_are_none_never_a_panic() {
+        for text in [
+            "1e2147483647",
+            "1e2147483645",
+            "1E2147483640",
+            "99999999999999999999Ei",
+            "1e30",
+            "18446744073709551616",
+            "340282366920938463463374607431768211456",
+            "1.00000000000000000000000000000000000000000001",
+            "1e-2147483648",
+        ] {
+            let parsed = std::panic::catch_unwind(|| parse_quantity_millis(text));
+            assert!(parsed.is_ok(), "{text} panicked");
+        }
+        assert_eq!(parse_quantity_millis("1e2147483647"), None);
+        assert_eq!(parse_quantity_millis("99999999999999999999Ei"), None);
+        assert_eq!(parse_quantity_millis("1e30"), None);
+        // Tiny but positive: one thousandth, rounded up; zero stays zero.
+        assert_eq!(parse_quantity_millis("1e-2147483648"), Some(1));
+        assert_eq!(parse_quantity_millis("0e-2147483648"), Some(0));
+        assert_eq!(parse_quantity_millis("1e-50"), Some(1));
     }
 
     #[test]

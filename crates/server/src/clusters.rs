@@ -2,6 +2,11 @@
 //! the server's own namespace (labelled as a registration), loaded at start,
 //! with one set of watch caches per cluster started on registration and
 //! stopped on unregistration. The kubeconfig never leaves the Secret again.
+//!
+//! Registering makes the server connect where the kubeconfig says, so its
+//! URL is checked first ([`crate::cluster_url`]), what the remote end
+//! answered is never passed back (failures are fixed descriptions), and
+//! there are at most `--max-cluster-registrations` registrations.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Auth, AuthConfig};
+use crate::cluster_url::RegistrationPolicy;
 use crate::error::ApiError;
 use crate::resources::Stores;
 
@@ -44,7 +50,9 @@ pub struct KubernetesCluster {
     pub reachable: bool,
     /// Every watch cache of the cluster has its first full list.
     pub synced: bool,
-    /// Why the last check failed, when it did.
+    /// Why the last check failed, when it did: a fixed description (never
+    /// the remote answer). Only for callers who may manage registrations
+    /// (`patch kubernetesclusters`); null for the others.
     pub last_error: Option<String>,
 }
 
@@ -87,23 +95,21 @@ pub struct RemoteCluster {
 }
 
 impl RemoteCluster {
+    /// `server` is the URL as the kubeconfig gave it; `config` has passed
+    /// the registration policy.
     fn start(
         secret_name: String,
+        server: String,
         config: kube::Config,
         auth: &AuthConfig,
     ) -> Result<Arc<Self>, ApiError> {
-        let server = config
-            .cluster_url
-            .to_string()
-            .trim_end_matches('/')
-            .to_owned();
         let client = Client::try_from(config.clone())
             .map_err(|e| invalid_kubeconfig(format!("cannot build a client: {e}")))?;
         let cluster = Self {
             secret_name,
             server,
             stores: Stores::default(),
-            auth: Auth::new(client.clone(), config, auth),
+            auth: Auth::remote(client.clone(), config, auth),
             client: client.clone(),
             health: Arc::new(Health::default()),
             tasks: Mutex::new(Vec::new()),
@@ -115,8 +121,8 @@ impl RemoteCluster {
                 let answer = tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await;
                 let error = match answer {
                     Ok(Ok(_)) => None,
-                    Ok(Err(err)) => Some(err.to_string()),
-                    Err(_) => Some(format!("no answer within {REACH_TIMEOUT:?}")),
+                    Ok(Err(err)) => Some(describe_failure(&err).to_owned()),
+                    Err(_) => Some(format!("it did not answer within {REACH_TIMEOUT:?}")),
                 };
                 health.reachable.store(error.is_none(), Ordering::Release);
                 *health.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
@@ -143,18 +149,23 @@ impl RemoteCluster {
         self.stores.sync_state().iter().all(|(_, synced)| *synced)
     }
 
-    pub fn summary(&self, name: &str) -> KubernetesCluster {
+    /// The registration as the API shows it; `last_error` only when
+    /// `with_error` (the caller may manage registrations).
+    pub fn summary(&self, name: &str, with_error: bool) -> KubernetesCluster {
         KubernetesCluster {
             name: name.to_owned(),
             server: self.server.clone(),
             reachable: self.health.reachable.load(Ordering::Acquire),
             synced: self.is_synced(),
-            last_error: self
-                .health
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last_error: if with_error {
+                self.health
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            } else {
+                None
+            },
         }
     }
 }
@@ -180,6 +191,7 @@ pub struct ClusterRegistry {
     /// The server's own identity on the management cluster.
     admin: Client,
     auth: AuthConfig,
+    policy: RegistrationPolicy,
     clusters: RwLock<BTreeMap<String, Arc<RemoteCluster>>>,
     loaded: AtomicBool,
     /// Registrations, renames and removals one at a time.
@@ -187,11 +199,17 @@ pub struct ClusterRegistry {
 }
 
 impl ClusterRegistry {
-    pub fn new(admin: Client, namespace: String, auth: AuthConfig) -> Self {
+    pub fn new(
+        admin: Client,
+        namespace: String,
+        auth: AuthConfig,
+        policy: RegistrationPolicy,
+    ) -> Self {
         Self {
             namespace,
             admin,
             auth,
+            policy,
             clusters: RwLock::new(BTreeMap::new()),
             loaded: AtomicBool::new(false),
             changes: tokio::sync::Mutex::new(()),
@@ -229,7 +247,8 @@ impl ClusterRegistry {
 
     /// Loads the registrations stored in Secrets, retrying until the
     /// management cluster answers. A stored kubeconfig that no longer
-    /// parses is skipped with a warning.
+    /// parses, or that the registration policy now refuses, is skipped
+    /// with a warning.
     pub async fn load(&self) {
         let params = ListParams::default().labels(&format!("{LABEL_REGISTRATION}=true"));
         let secrets = loop {
@@ -266,8 +285,10 @@ impl ClusterRegistry {
                 .and_then(|d| d.get(KUBECONFIG_KEY))
                 .map(|b| String::from_utf8_lossy(&b.0).into_owned())
                 .unwrap_or_default();
-            let started = match config_from_yaml(&kubeconfig).await {
-                Ok(config) => RemoteCluster::start(secret_name.clone(), config, &self.auth),
+            let started = match self.checked_config(&kubeconfig).await {
+                Ok((server, config)) => {
+                    RemoteCluster::start(secret_name.clone(), server, config, &self.auth)
+                }
                 Err(err) => Err(err),
             };
             match started {
@@ -282,25 +303,47 @@ impl ClusterRegistry {
         self.loaded.store(true, Ordering::Release);
     }
 
+    /// The kubeconfig's connection settings once the registration policy
+    /// allows them (pinned to the checked address), and its API server URL
+    /// as given.
+    async fn checked_config(&self, yaml: &str) -> Result<(String, kube::Config), ApiError> {
+        let mut config = config_from_yaml(yaml).await?;
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        self.policy.check(&mut config).await?;
+        Ok((server, config))
+    }
+
     /// Checks the kubeconfig (decodes, parses, has a current context,
-    /// inline credentials only, the API server answers), stores it, and
-    /// starts the cluster's watches.
-    pub async fn register(&self, request: RegisterCluster) -> Result<KubernetesCluster, ApiError> {
+    /// inline credentials only, the registration policy allows its URL,
+    /// the API server answers), stores it, and starts the cluster's
+    /// watches.
+    pub async fn register(
+        &self,
+        request: RegisterCluster,
+        with_error: bool,
+    ) -> Result<KubernetesCluster, ApiError> {
         check_cluster_name(&request.name)?;
+        // Before connecting anywhere.
+        self.check_room()?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(request.kubeconfig.trim())
             .map_err(|e| invalid_kubeconfig(format!("kubeconfig is not base64: {e}")))?;
         let yaml = String::from_utf8(bytes)
             .map_err(|_| invalid_kubeconfig("kubeconfig is not UTF-8 text".into()))?;
-        let config = config_from_yaml(&yaml).await?;
-        let server = config.cluster_url.to_string();
+        let (server, config) = self.checked_config(&yaml).await?;
         let client = Client::try_from(config.clone())
             .map_err(|e| invalid_kubeconfig(format!("cannot build a client: {e}")))?;
+        // Fixed descriptions only: what answered there is not passed back.
         match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => {
                 return Err(unreachable(format!(
-                    "the API server {server} did not answer: {err}"
+                    "the API server {server}: {}",
+                    describe_failure(&err)
                 )));
             }
             Err(_) => {
@@ -311,6 +354,7 @@ impl ClusterRegistry {
         }
         let _changes = self.changes.lock().await;
         self.check_free(&request.name)?;
+        self.check_room()?;
         let secret: Secret = serde_json::from_value(serde_json::json!({
             "metadata": {
                 "generateName": "dbaas-kubernetes-cluster-",
@@ -333,7 +377,7 @@ impl ClusterRegistry {
             .await
             .map_err(|e| ApiError::Kube(format!("storing the registration: {e}")))?;
         let secret_name = created.metadata.name.unwrap_or_default();
-        let cluster = match RemoteCluster::start(secret_name.clone(), config, &self.auth) {
+        let cluster = match RemoteCluster::start(secret_name.clone(), server, config, &self.auth) {
             Ok(cluster) => cluster,
             Err(err) => {
                 let _ = self
@@ -343,9 +387,24 @@ impl ClusterRegistry {
                 return Err(err);
             }
         };
-        let summary = cluster.summary(&request.name);
+        let summary = cluster.summary(&request.name, with_error);
         self.write().insert(request.name, cluster);
         Ok(summary)
+    }
+
+    /// Refuses a registration beyond `--max-cluster-registrations`.
+    fn check_room(&self) -> Result<(), ApiError> {
+        let max = self.policy.max_registrations;
+        if self.read().len() >= max {
+            return Err(ApiError::Upstream {
+                code: 409,
+                reason: "TooManyRegistrations".into(),
+                message: format!(
+                    "{max} Kubernetes clusters are registered, the most this server allows (--max-cluster-registrations); unregister one first"
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn check_free(&self, name: &str) -> Result<(), ApiError> {
@@ -360,12 +419,17 @@ impl ClusterRegistry {
     }
 
     /// Renames a registration (its Secret's name label).
-    pub async fn rename(&self, name: &str, new_name: &str) -> Result<KubernetesCluster, ApiError> {
+    pub async fn rename(
+        &self,
+        name: &str,
+        new_name: &str,
+        with_error: bool,
+    ) -> Result<KubernetesCluster, ApiError> {
         check_cluster_name(new_name)?;
         let _changes = self.changes.lock().await;
         let cluster = self.get(name).ok_or_else(|| not_registered(name))?;
         if name == new_name {
-            return Ok(cluster.summary(new_name));
+            return Ok(cluster.summary(new_name, with_error));
         }
         self.check_free(new_name)?;
         let patch =
@@ -381,7 +445,7 @@ impl ClusterRegistry {
         let mut clusters = self.write();
         clusters.remove(name);
         clusters.insert(new_name.to_owned(), cluster.clone());
-        Ok(cluster.summary(new_name))
+        Ok(cluster.summary(new_name, with_error))
     }
 
     /// Forgets a cluster: deletes its Secret and stops its watches.
@@ -407,6 +471,24 @@ pub fn not_registered(name: &str) -> ApiError {
     ApiError::NotFound(format!(
         "no Kubernetes cluster named {name:?} is registered"
     ))
+}
+
+/// A fixed description of why a registered API server could not be asked
+/// for its version: never its answer (status, message or body), which is
+/// whatever sits at a URL of the caller's choosing.
+fn describe_failure(err: &kube::Error) -> &'static str {
+    match err {
+        kube::Error::Api(_) => {
+            "it answered with an error (are the kubeconfig's credentials valid there?)"
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            "it could not be connected to, or TLS with it failed (does certificate-authority-data match its serving certificate?)"
+        }
+        kube::Error::SerdeError(_) | kube::Error::FromUtf8(_) => {
+            "it did not answer as a Kubernetes API server"
+        }
+        _ => "it could not be asked for its version",
+    }
 }
 
 fn unreachable(message: String) -> ApiError {
@@ -444,13 +526,19 @@ async fn config_from_yaml(yaml: &str) -> Result<kube::Config, ApiError> {
         )));
     }
     for named in &kubeconfig.clusters {
-        if named
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.certificate_authority.is_some())
-        {
+        let Some(cluster) = &named.cluster else {
+            continue;
+        };
+        if cluster.certificate_authority.is_some() {
             return Err(invalid_kubeconfig(format!(
                 "cluster {:?}: certificate-authority names a file; use certificate-authority-data",
+                named.name
+            )));
+        }
+        // The server would connect to it, and it to anything.
+        if cluster.proxy_url.as_deref().is_some_and(|p| !p.is_empty()) {
+            return Err(invalid_kubeconfig(format!(
+                "cluster {:?}: proxy-url is not accepted",
                 named.name
             )));
         }

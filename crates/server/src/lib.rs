@@ -14,10 +14,13 @@
 //! - Several clusters ([`clusters`], [`multicluster`]): registered
 //!   Kubernetes clusters (kubeconfigs in Secrets of the server's namespace)
 //!   each get their own watch caches; reads there are authorized by that
-//!   cluster's SubjectAccessReview, writes impersonate the caller there.
+//!   cluster's SubjectAccessReview, writes impersonate the caller there,
+//!   under a prefixed name ([`auth::RemoteIdentity`]). Where a kubeconfig
+//!   may point is checked before the server connects ([`cluster_url`]).
 
 pub mod auth;
 pub mod capacity;
+pub mod cluster_url;
 pub mod clusters;
 pub mod error;
 pub mod list_bench;
@@ -39,7 +42,8 @@ use axum::extract::DefaultBodyLimit;
 use kube::Client;
 use tokio::net::TcpListener;
 
-pub use auth::AuthConfig;
+pub use auth::{AuthConfig, RemoteIdentity};
+pub use cluster_url::RegistrationPolicy;
 pub use error::{ApiError, ErrorBody};
 use resources::Stores;
 
@@ -65,6 +69,8 @@ pub struct ServerConfig {
     /// The server's own namespace: cluster registrations are Secrets here,
     /// and `kubernetesclusters.dbaas.io` permissions are asked here.
     pub namespace: String,
+    /// Where registered clusters may point, and how many there may be.
+    pub registration: RegistrationPolicy,
 }
 
 /// Where the server keeps cluster registrations unless told otherwise.
@@ -76,6 +82,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             body_limit: 1024 * 1024,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            registration: RegistrationPolicy::default(),
         }
     }
 }
@@ -83,6 +90,8 @@ impl Default for ServerConfig {
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("kubernetes client: {0}")]
     Client(#[source] kube::Error),
     #[error("listening: {0}")]
@@ -154,6 +163,11 @@ pub fn start(
     listener: TcpListener,
     config: &ServerConfig,
 ) -> Result<RunningServer, ServerError> {
+    config
+        .auth
+        .remote_identity
+        .check()
+        .map_err(ServerError::Config)?;
     let client = Client::try_from(kube_config.clone()).map_err(ServerError::Client)?;
     let addr = listener.local_addr().map_err(ServerError::Listen)?;
     let state = Arc::new(AppState {
@@ -164,6 +178,7 @@ pub fn start(
             client.clone(),
             config.namespace.clone(),
             config.auth.clone(),
+            config.registration.clone(),
         ),
         client: client.clone(),
     });

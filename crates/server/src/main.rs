@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use dbaas_server::{AuthConfig, ServerConfig};
+use dbaas_server::{AuthConfig, RegistrationPolicy, RemoteIdentity, ServerConfig};
 
 #[derive(Parser, Debug)]
 #[command(name = "dbaas-server", version, about = "The dbaas-operator REST API")]
@@ -23,6 +23,30 @@ struct Args {
     /// The server's own namespace: cluster registrations are Secrets here.
     #[arg(long, env = "POD_NAMESPACE", default_value = dbaas_server::DEFAULT_NAMESPACE)]
     namespace: String,
+    /// Let registered clusters point at loopback addresses (`localhost`),
+    /// use plain `http://` or `insecure-skip-tls-verify` (and everything
+    /// --allow-private-cluster-addresses allows). For development and
+    /// tests; link-local, metadata, unspecified and multicast addresses
+    /// stay refused.
+    #[arg(long)]
+    allow_insecure_cluster_urls: bool,
+    /// Let registered clusters point at private addresses (10/8,
+    /// 172.16/12, 192.168/16, 100.64/10, fc00::/7) and in-cluster Service
+    /// names (`*.svc`, `*.cluster.local`).
+    #[arg(long)]
+    allow_private_cluster_addresses: bool,
+    /// The most Kubernetes clusters that may be registered.
+    #[arg(long, default_value_t = dbaas_server::cluster_url::DEFAULT_MAX_REGISTRATIONS)]
+    max_cluster_registrations: usize,
+    /// Prefix of a caller's user name on registered clusters (like
+    /// kube-apiserver's --oidc-username-prefix); remote RBAC names
+    /// e.g. `dbaas:system:serviceaccount:team-a:ci`. Not empty, not `system:`.
+    #[arg(long, default_value = dbaas_server::auth::DEFAULT_REMOTE_PREFIX)]
+    remote_username_prefix: String,
+    /// Prefix of a caller's groups on registered clusters; the management
+    /// cluster's `system:` groups are never sent there.
+    #[arg(long, default_value = dbaas_server::auth::DEFAULT_REMOTE_PREFIX)]
+    remote_groups_prefix: String,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -41,20 +65,35 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    let config = ServerConfig {
+        auth: AuthConfig {
+            cache_ttl: Duration::from_secs(args.auth_cache_seconds),
+            remote_identity: RemoteIdentity {
+                username_prefix: args.remote_username_prefix,
+                groups_prefix: args.remote_groups_prefix,
+            },
+            ..AuthConfig::default()
+        },
+        body_limit: args.body_limit,
+        namespace: args.namespace,
+        registration: RegistrationPolicy {
+            allow_insecure_urls: args.allow_insecure_cluster_urls,
+            allow_private_addresses: args.allow_private_cluster_addresses,
+            max_registrations: args.max_cluster_registrations,
+        },
+    };
+    // Refuse bad prefixes before anything else.
+    config
+        .auth
+        .remote_identity
+        .check()
+        .map_err(anyhow::Error::msg)?;
     let kube_config = kube::Config::infer()
         .await
         .context("loading the Kubernetes configuration")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let config = ServerConfig {
-        auth: AuthConfig {
-            cache_ttl: Duration::from_secs(args.auth_cache_seconds),
-            ..AuthConfig::default()
-        },
-        body_limit: args.body_limit,
-        namespace: args.namespace,
-    };
     let server = dbaas_server::start(kube_config, listener, &config)?;
     tracing::info!(addr = %server.addr, "serving; /readyz turns 200 once the caches are synced");
     tokio::signal::ctrl_c()

@@ -8,11 +8,15 @@
 //!   (local) cluster for the pseudo-resource `kubernetesclusters.dbaas.io`
 //!   in the server's namespace (verbs list, get, create, patch, delete);
 //!   callers never need access to the Secrets holding the kubeconfigs;
+//! - a registration's `lastError`: shown only to callers who may `patch`
+//!   that registration (who manage it); others see null;
 //! - anything inside a registered cluster: `get kubernetesclusters` on the
 //!   management cluster for that registration, AND a SubjectAccessReview
 //!   on THAT cluster, made with the registered credentials, asking about the
-//!   caller's user, groups and extras (as the management cluster's
-//!   TokenReview named them); writes impersonate the caller there.
+//!   caller under their prefixed remote name ([`crate::auth::RemoteIdentity`]:
+//!   `dbaas:<user>`, `dbaas:<group>` for each group that is not a `system:`
+//!   one, no uid, no extras); writes impersonate that name there. Remote RBAC
+//!   must grant the prefixed names explicitly.
 
 use std::sync::Arc;
 
@@ -133,6 +137,15 @@ fn registration_permission(state: &AppState, verb: &'static str, name: Option<&s
     }
 }
 
+/// Whether the caller may manage the registration `name` (and so see why
+/// its checks fail).
+async fn may_manage(state: &AppState, caller: &Arc<Caller>, name: &str) -> Result<bool, ApiError> {
+    state
+        .auth
+        .allows(caller, &registration_permission(state, "patch", Some(name)))
+        .await
+}
+
 /// The cluster `name` names, once the caller may use it: `local` needs
 /// nothing more; a registered cluster needs `get kubernetesclusters` on
 /// the management cluster. Unknown clusters are a 404.
@@ -203,12 +216,11 @@ async fn list_registrations(
             "the cluster registrations are still loading".into(),
         ));
     }
-    let items: Vec<_> = state
-        .clusters
-        .all()
-        .iter()
-        .map(|(name, cluster)| cluster.summary(name))
-        .collect();
+    let mut items = Vec::new();
+    for (name, cluster) in state.clusters.all() {
+        let with_error = may_manage(&state, &caller, &name).await?;
+        items.push(cluster.summary(&name, with_error));
+    }
     to_json(StatusCode::OK, &serde_json::json!({ "items": items }))
 }
 
@@ -224,7 +236,8 @@ async fn register(
         .authorize(&caller, registration_permission(&state, "create", None))
         .await?;
     let request: RegisterCluster = json_body(&state, &headers, body, false)?;
-    let summary = state.clusters.register(request).await?;
+    let with_error = may_manage(&state, &caller, &request.name).await?;
+    let summary = state.clusters.register(request, with_error).await?;
     to_json(StatusCode::CREATED, &summary)
 }
 
@@ -246,7 +259,8 @@ async fn read_registration(
         .clusters
         .get(&path.cluster)
         .ok_or_else(|| not_registered(&path.cluster))?;
-    to_json(StatusCode::OK, &cluster.summary(&path.cluster))
+    let with_error = may_manage(&state, &caller, &path.cluster).await?;
+    to_json(StatusCode::OK, &cluster.summary(&path.cluster, with_error))
 }
 
 async fn rename_registration(
@@ -266,7 +280,11 @@ async fn rename_registration(
         )
         .await?;
     let request: RenameCluster = json_body(&state, &headers, body, true)?;
-    let summary = state.clusters.rename(&path.cluster, &request.name).await?;
+    // Authorized to patch it above: the caller manages it.
+    let summary = state
+        .clusters
+        .rename(&path.cluster, &request.name, true)
+        .await?;
     to_json(StatusCode::OK, &summary)
 }
 

@@ -502,8 +502,8 @@ fn build() -> Value {
                             .request_body(body("RegisterCluster", JSON)),
                     )
                     .response("201", ok("The registered cluster", "KubernetesCluster"))
-                    .response("409", error("The name is taken"))
-                    .response("422", error("ClusterUnreachable: the API server did not answer")),
+                    .response("409", error("AlreadyExists: the name is taken; TooManyRegistrations: --max-cluster-registrations reached"))
+                    .response("422", error("ClusterUrlRefused: the kubeconfig points where registrations may not (loopback, link-local, metadata, private, plain http, insecure-skip-tls-verify; see --allow-insecure-cluster-urls, --allow-private-cluster-addresses); ClusterUnreachable: the API server did not answer (a fixed description, never its answer)")),
                 )
                 .build(),
         )

@@ -1028,6 +1028,17 @@ async fn install_engine_operator(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     check_object_path(&path)?;
+    // Authorized before the lookup: a caller who may neither create nor
+    // update it learns nothing about whether it exists.
+    let create = permission::<DatabaseEngine>("create", Some(&path.namespace), None);
+    let update = permission::<DatabaseEngine>("update", Some(&path.namespace), Some(&path.name));
+    if !state.auth.allows(&caller, &create).await? && !state.auth.allows(&caller, &update).await? {
+        return Err(ApiError::Forbidden(format!(
+            "{}, nor update databaseengines.dbaas.io {:?} there",
+            create.denied_message(&caller),
+            path.name
+        )));
+    }
     let existing = engine_opt(&state, &caller, &path.namespace, &path.name).await?;
     let verb = if existing.is_some() {
         "update"

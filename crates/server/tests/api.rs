@@ -191,6 +191,47 @@ async fn missing_or_invalid_tokens_get_401_and_health_needs_none() {
 }
 
 #[tokio::test]
+async fn a_failed_token_review_tells_the_unauthenticated_caller_nothing() {
+    // A server whose own identity may not create TokenReviews.
+    let cp = dbaas_testkit::shared();
+    let admin = cp.client().await.unwrap();
+    let ns = TestNamespace::create(&admin, "srv-tr").await.unwrap();
+    let powerless = dbaas_testkit::accounts::service_account_token(&admin, &ns.name, "powerless")
+        .await
+        .unwrap();
+    let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
+    let mut kube_config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+    kube_config.auth_info = kube::config::AuthInfo {
+        token: Some(powerless.into()),
+        ..kube::config::AuthInfo::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server =
+        dbaas_server::start(kube_config, listener, &ServerConfig::default()).expect("starts");
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/namespaces/{}/databaseclusters",
+            server.url(),
+            ns.name
+        ))
+        .bearer_auth("whatever-token")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("could not be reviewed"), "{body}");
+    for secret in ["forbidden", "powerless", "serviceaccount", "tokenreviews"] {
+        assert!(!message.contains(secret), "{secret}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn rbac_decides_reads_and_403_names_the_missing_permission() {
     let h = harness("srv-authz").await;
     let ns = h.ns.name.clone();

@@ -116,9 +116,15 @@ async fn sres_install_and_approve_engine_operators_through_the_api() {
         "{body}"
     );
 
+    let refused_before = body;
+
     // No DatabaseEngine yet: created, named after its type, as the caller.
     let (code, body) = h.send(&sre, Method::PUT, &install, olm("stable")).await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
+    // The 403 does not tell whether it exists: the same answer as before.
+    let (code, refused_after) = h.send(&viewer, Method::PUT, &install, olm("stable")).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{refused_after}");
+    assert_eq!(refused_after, refused_before);
     assert_eq!(body["spec"]["type"], "postgresql");
     assert_eq!(body["spec"]["operator"]["olm"]["package"], "cloudnative-pg");
     let engines: Api<DatabaseEngine> = h.ns.api();

@@ -2,17 +2,23 @@
 //! one is the management cluster the server runs against; a second,
 //! independent one is registered through the API with its admin kubeconfig.
 //! Callers are ServiceAccounts of the management cluster; on the second
-//! cluster they hold RBAC through bindings naming the same ServiceAccount.
+//! cluster they hold RBAC through bindings naming their prefixed remote
+//! name (`dbaas:system:serviceaccount:<ns>:<name>`), never the
+//! ServiceAccount itself. Both control planes listen on loopback, so the
+//! servers here run with `allow_insecure_urls` (--allow-insecure-cluster-urls)
+//! unless a test is about the default policy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use dbaas_api::DatabaseCluster;
-use dbaas_server::{RunningServer, ServerConfig};
+use dbaas_server::auth::{Caller, Permission};
+use dbaas_server::{RegistrationPolicy, RunningServer, ServerConfig};
 use dbaas_testkit::accounts::namespaced_user;
 use dbaas_testkit::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
@@ -43,7 +49,20 @@ struct Harness {
     http: reqwest::Client,
 }
 
+/// The registration policy of these tests: the second control plane is on
+/// loopback.
+fn loopback_allowed() -> RegistrationPolicy {
+    RegistrationPolicy {
+        allow_insecure_urls: true,
+        ..RegistrationPolicy::default()
+    }
+}
+
 async fn start_server(ns: &str) -> RunningServer {
+    start_server_with(ns, loopback_allowed()).await
+}
+
+async fn start_server_with(ns: &str, registration: RegistrationPolicy) -> RunningServer {
     let cp = dbaas_testkit::shared();
     let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
     let kube_config =
@@ -53,6 +72,7 @@ async fn start_server(ns: &str) -> RunningServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServerConfig {
         namespace: ns.to_owned(),
+        registration,
         ..ServerConfig::default()
     };
     let server = dbaas_server::start(kube_config, listener, &config).expect("server starts");
@@ -61,11 +81,15 @@ async fn start_server(ns: &str) -> RunningServer {
 }
 
 async fn harness(prefix: &str) -> Harness {
+    harness_with(prefix, loopback_allowed()).await
+}
+
+async fn harness_with(prefix: &str, registration: RegistrationPolicy) -> Harness {
     let second = tokio::task::spawn_blocking(second).await.unwrap();
     let admin = dbaas_testkit::shared().client().await.unwrap();
     let remote_admin = second.client().await.unwrap();
     let ns = TestNamespace::create(&admin, prefix).await.unwrap();
-    let server = start_server(&ns.name).await;
+    let server = start_server_with(&ns.name, registration).await;
     Harness {
         server,
         admin,
@@ -78,6 +102,26 @@ async fn harness(prefix: &str) -> Harness {
 fn second_kubeconfig_base64() -> String {
     let text = std::fs::read(second().kubeconfig()).unwrap();
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// The second control plane's admin kubeconfig with its API server URL
+/// replaced by `server`, base64-encoded.
+fn second_kubeconfig_via(server: &str) -> String {
+    let text = std::fs::read_to_string(second().kubeconfig()).unwrap();
+    assert!(text.contains(second().server()), "{text}");
+    base64::engine::general_purpose::STANDARD.encode(text.replace(second().server(), server))
+}
+
+/// A kubeconfig pointing at `server` with an inline token, base64-encoded.
+fn kubeconfig_for(server: &str, cluster_extra: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}'{cluster_extra}}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+    ))
+}
+
+/// The remote name of the ServiceAccount `name` of namespace `ns`.
+fn remote_user(ns: &str, name: &str) -> String {
+    format!("dbaas:system:serviceaccount:{ns}:{name}")
 }
 
 impl Harness {
@@ -128,9 +172,25 @@ impl Harness {
     }
 
     /// Grants the ServiceAccount `name` of the server's namespace `rules`
-    /// cluster-wide on the cluster of `client`.
+    /// cluster-wide on the management cluster.
     async fn grant_cluster_wide(&self, client: &Client, name: &str, rules: Value) {
-        let role_name = format!("{}-{name}", self.ns.name);
+        let subject = json!({"kind": "ServiceAccount", "name": name, "namespace": self.ns.name});
+        self.bind(client, name, subject, rules).await;
+    }
+
+    /// Grants the ServiceAccount `name` of the server's namespace `rules`
+    /// cluster-wide on the registered (second) cluster, under its remote
+    /// name.
+    async fn grant_remote(&self, name: &str, rules: Value) {
+        let subject = json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+            "name": remote_user(&self.ns.name, name)});
+        self.bind(&self.remote_admin, name, subject, rules).await;
+    }
+
+    /// A ClusterRole `<ns>-<suffix>` with `rules`, bound to `subject` on
+    /// the cluster of `client`.
+    async fn bind(&self, client: &Client, suffix: &str, subject: Value, rules: Value) {
+        let role_name = format!("{}-{suffix}", self.ns.name);
         let roles: Api<ClusterRole> = Api::all(client.clone());
         let role = serde_json::from_value(json!({"metadata": {"name": role_name}, "rules": rules}))
             .unwrap();
@@ -139,7 +199,7 @@ impl Harness {
         let binding = serde_json::from_value(json!({
             "metadata": {"name": role_name},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": self.ns.name}],
+            "subjects": [subject],
         }))
         .unwrap();
         bindings
@@ -278,8 +338,7 @@ async fn register_list_across_clusters_rename_restart_unregister() {
         .as_array_mut()
         .unwrap()
         .push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}));
-    h.grant_cluster_wide(&h.remote_admin, "alice", remote_rules)
-        .await;
+    h.grant_remote("alice", remote_rules).await;
 
     let registered = h.register_second(&token, "east").await;
     assert_eq!(registered["name"], "east");
@@ -602,7 +661,7 @@ async fn callers_without_permission_get_403() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains(&format!("system:serviceaccount:{ns}:viewer cannot list databaseclusters.dbaas.io in namespace default")),
+            .contains(&format!("user dbaas:system:serviceaccount:{ns}:viewer cannot list databaseclusters.dbaas.io in namespace default")),
         "{body}"
     );
     let (status, body) = h.get(&viewer, "/v1/kubernetesclusters/far/resources").await;
@@ -623,8 +682,7 @@ async fn callers_without_permission_get_403() {
     let remote_only = namespaced_user(&h.admin, &ns, "remote-only", json!([]))
         .await
         .unwrap();
-    h.grant_cluster_wide(
-        &h.remote_admin,
+    h.grant_remote(
         "remote-only",
         json!([{"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"], "verbs": ["list"]}]),
     )
@@ -659,8 +717,7 @@ async fn available_resources_are_allocatable_minus_requests() {
     let h = harness("mc-res").await;
     let ns = h.ns.name.clone();
     let (_, token) = h.registrar("sre").await;
-    h.grant_cluster_wide(
-        &h.remote_admin,
+    h.grant_remote(
         "sre",
         json!([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]),
     )
@@ -748,4 +805,372 @@ async fn available_resources_are_allocatable_minus_requests() {
         .get(&token, "/v1/kubernetesclusters/nowhere/resources")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// A plain-HTTP server on loopback that answers every request with
+/// `status` and `body`; returns its URL.
+async fn answering(status: &'static str, body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+fn message(body: &Value) -> &str {
+    body["message"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn the_default_policy_refuses_loopback_metadata_private_and_insecure_urls() {
+    let h = harness_with("mc-ssrf", RegistrationPolicy::default()).await;
+    let (_, token) = h.registrar("sre").await;
+    // Something listening on loopback: the server must not even connect.
+    let listener = dbaas_testkit::forward::Forwarder::start(None)
+        .await
+        .unwrap();
+    let cases = [
+        (second_kubeconfig_base64(), "loopback"),
+        (
+            kubeconfig_for(&listener.https_url(), ""),
+            "--allow-insecure-cluster-urls",
+        ),
+        (
+            kubeconfig_for(
+                &format!("https://localhost:{}", listener.local_addr().port()),
+                "",
+            ),
+            "loopback",
+        ),
+        (kubeconfig_for("https://169.254.169.254", ""), "link-local"),
+        (kubeconfig_for("https://[fe80::1]:6443", ""), "link-local"),
+        (
+            kubeconfig_for("https://[::ffff:169.254.169.254]", ""),
+            "link-local",
+        ),
+        (
+            kubeconfig_for("https://metadata.google.internal", ""),
+            "metadata",
+        ),
+        (
+            kubeconfig_for("https://kubernetes.default.svc", ""),
+            "--allow-private-cluster-addresses",
+        ),
+        (kubeconfig_for("https://10.96.0.1", ""), "private"),
+        (kubeconfig_for("https://0.0.0.0:6443", ""), "unspecified"),
+        (kubeconfig_for("http://8.8.8.8", ""), "https://"),
+        (
+            kubeconfig_for("https://8.8.8.8", ", insecure-skip-tls-verify: true"),
+            "insecure-skip-tls-verify",
+        ),
+    ];
+    for (kubeconfig, needle) in cases {
+        let (status, body) = h
+            .post(
+                &token,
+                "/v1/kubernetesclusters",
+                json!({"name": "x", "kubeconfig": kubeconfig}),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 422, "{needle}: {body}");
+        assert_eq!(body["reason"], "ClusterUrlRefused", "{body}");
+        assert!(message(&body).contains(needle), "{needle}: {body}");
+        // A name's resolved addresses are not told.
+        if message(&body).contains("localhost") {
+            assert!(!message(&body).contains("127.0.0.1"), "{body}");
+        }
+    }
+    // A proxy would connect anywhere for us.
+    let (status, body) = h
+        .post(
+            &token,
+            "/v1/kubernetesclusters",
+            json!({"name": "x", "kubeconfig": kubeconfig_for("https://8.8.8.8", ", proxy-url: 'http://127.0.0.1:3128'")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(message(&body).contains("proxy-url"), "{body}");
+    assert_eq!(listener.accepted(), 0, "no connection was attempted");
+    let stored = registrations(&h.ns.name, &h.admin)
+        .list(&ListParams::default().labels("dbaas.io/kubernetes-cluster-registration=true"))
+        .await
+        .unwrap();
+    assert!(stored.items.is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn what_a_registered_url_answers_is_not_passed_back() {
+    let h = harness("mc-echo").await;
+    let (_, token) = h.registrar("sre").await;
+    let refusing = answering(
+        "418 SECRET-REASON",
+        r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"SECRET-BODY internal data","reason":"SECRET-REASON","code":418}"#,
+    )
+    .await;
+    let not_kubernetes = answering("200 OK", "SECRET-PAGE <html>internal</html>").await;
+    for url in [refusing, not_kubernetes] {
+        let (status, body) = h
+            .post(
+                &token,
+                "/v1/kubernetesclusters",
+                json!({"name": "x", "kubeconfig": kubeconfig_for(&url, "")}),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 422, "{body}");
+        assert_eq!(body["reason"], "ClusterUnreachable", "{body}");
+        assert!(message(&body).contains(&url), "{body}");
+        assert!(!body.to_string().contains("SECRET"), "{body}");
+        assert!(!body.to_string().contains("internal"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn last_errors_only_for_callers_who_manage_registrations() {
+    let h = harness("mc-lasterr").await;
+    let ns = h.ns.name.clone();
+    let (_, registrar) = h.registrar("sre").await;
+    let viewer = namespaced_user(
+        &h.admin,
+        &ns,
+        "viewer",
+        json!([{"apiGroups": ["dbaas.io"], "resources": ["kubernetesclusters"], "verbs": ["get", "list"]}]),
+    )
+    .await
+    .unwrap();
+    let forwarder = dbaas_testkit::forward::Forwarder::start(Some(second().api_addr().unwrap()))
+        .await
+        .unwrap();
+    let (status, body) = h
+        .post(
+            &registrar,
+            "/v1/kubernetesclusters",
+            json!({"name": "flaky", "kubeconfig": second_kubeconfig_via(&forwarder.https_url())}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    h.wait_cluster_synced(&registrar, "flaky").await;
+    // The API server goes away: the next check fails.
+    forwarder.switch_to(None);
+    let seen = eventually("the failed check", || async {
+        let (status, body) = h.get(&registrar, "/v1/kubernetesclusters/flaky").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (body["reachable"] == false && body["lastError"].is_string()).then_some(body)
+    })
+    .await;
+    assert!(
+        message_free(&seen["lastError"]),
+        "a fixed description: {seen}"
+    );
+    let (_, list) = h.get(&registrar, "/v1/kubernetesclusters").await;
+    assert!(list["items"][0]["lastError"].is_string(), "{list}");
+    // Someone who may only look sees that it is unreachable, not why.
+    let (status, body) = h.get(&viewer, "/v1/kubernetesclusters/flaky").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["reachable"], false, "{body}");
+    assert_eq!(body["lastError"], Value::Null, "{body}");
+    let (status, list) = h.get(&viewer, "/v1/kubernetesclusters").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["items"][0]["name"], "flaky", "{list}");
+    assert_eq!(list["items"][0]["lastError"], Value::Null, "{list}");
+}
+
+/// A fixed description names no address and quotes nothing.
+fn message_free(value: &Value) -> bool {
+    let text = value.as_str().unwrap_or_default();
+    !text.is_empty() && !text.contains("127.0.0.1") && !text.contains("error trying")
+}
+
+#[tokio::test]
+async fn registrations_are_capped() {
+    let h = harness_with(
+        "mc-cap",
+        RegistrationPolicy {
+            max_registrations: 1,
+            ..loopback_allowed()
+        },
+    )
+    .await;
+    let (_, token) = h.registrar("sre").await;
+    h.register_second(&token, "one").await;
+    let (status, body) = h
+        .post(
+            &token,
+            "/v1/kubernetesclusters",
+            json!({"name": "two", "kubeconfig": second_kubeconfig_base64()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["reason"], "TooManyRegistrations", "{body}");
+    assert!(
+        message(&body).contains("--max-cluster-registrations"),
+        "{body}"
+    );
+    let stored = registrations(&h.ns.name, &h.admin)
+        .list(&ListParams::default().labels("dbaas.io/kubernetes-cluster-registration=true"))
+        .await
+        .unwrap();
+    assert_eq!(stored.items.len(), 1);
+    // Room again after unregistering.
+    let (status, _) = h
+        .send(
+            &token,
+            reqwest::Method::DELETE,
+            "/v1/kubernetesclusters/one",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    h.register_second(&token, "two").await;
+}
+
+fn list_databases() -> Permission {
+    Permission {
+        verb: "list",
+        group: "dbaas.io".into(),
+        resource: "databaseclusters".into(),
+        subresource: None,
+        namespace: None,
+        name: None,
+    }
+}
+
+fn caller(username: &str, groups: &[&str]) -> Arc<Caller> {
+    Arc::new(Caller {
+        username: username.to_owned(),
+        uid: None,
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        extra: BTreeMap::new(),
+    })
+}
+
+#[tokio::test]
+async fn remote_rbac_must_name_the_prefixed_identity() {
+    let h = harness("mc-ident").await;
+    let ns = h.ns.name.clone();
+    let (_, registrar) = h.registrar("sre").await;
+    h.register_second(&registrar, "far").await;
+    h.wait_cluster_synced(&registrar, "far").await;
+    let remote_ns = format!("{ns}-remote");
+    create_namespace(&h.remote_admin, &remote_ns).await;
+    let db_rules = json!([{"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"],
+        "verbs": ["get", "list", "create"]}]);
+
+    // Granted on the registered cluster under the management cluster's
+    // names (the ServiceAccount, and the same user name): not enough.
+    let plain = namespaced_user(
+        &h.admin,
+        &ns,
+        "plain",
+        json!([{"apiGroups": ["dbaas.io"], "resources": ["kubernetesclusters"], "verbs": ["get", "list"]}]),
+    )
+    .await
+    .unwrap();
+    h.bind(
+        &h.remote_admin,
+        "plain-sa",
+        json!({"kind": "ServiceAccount", "name": "plain", "namespace": ns}),
+        db_rules.clone(),
+    )
+    .await;
+    h.bind(
+        &h.remote_admin,
+        "plain-user",
+        json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+            "name": format!("system:serviceaccount:{ns}:plain")}),
+        db_rules.clone(),
+    )
+    .await;
+    let list_path = format!("/v1/kubernetesclusters/far/namespaces/{remote_ns}/databaseclusters");
+    let (status, body) = h.get(&plain, &list_path).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        message(&body).contains(&format!(
+            "user {} cannot list databaseclusters.dbaas.io",
+            remote_user(&ns, "plain")
+        )),
+        "{body}"
+    );
+    let (status, body) = h.post(&plain, &list_path, cluster_body("nope")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Granted under the prefixed name: allowed (once the cached denial
+    // expires), and the write impersonates that name there.
+    h.grant_remote("plain", db_rules.clone()).await;
+    eventually("the prefixed grant applies", || async {
+        let (status, _) = h.get(&plain, &list_path).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+    let (status, body) = eventually("the create", || async {
+        let (status, body) = h.post(&plain, &list_path, cluster_body("db-plain")).await;
+        (status != StatusCode::FORBIDDEN).then_some((status, body))
+    })
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The local cluster keeps the caller's own identity: system:masters
+    // there is everything...
+    let far = h.server.state.clusters.get("far").unwrap();
+    let root = caller("root", &["system:masters", "system:authenticated"]);
+    h.server
+        .state
+        .auth
+        .authorize(&root, list_databases())
+        .await
+        .unwrap();
+    let local: Api<DatabaseCluster> = Api::all(h.server.state.auth.client_for(&root).unwrap());
+    local.list(&ListParams::default()).await.unwrap();
+    // ... and nothing extra on the registered cluster: neither the
+    // SubjectAccessReview there nor the impersonated request.
+    let err = far
+        .auth
+        .authorize(&root, list_databases())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().as_u16(), 403, "{err}");
+    assert!(err.to_string().contains("user dbaas:root cannot"), "{err}");
+    let remote: Api<DatabaseCluster> = Api::all(far.auth.client_for(&root).unwrap());
+    match remote.list(&ListParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("system:masters must not carry over: {other:?}"),
+    }
+
+    // Groups: the prefixed name counts, the bare one does not.
+    h.bind(
+        &h.remote_admin,
+        "db-admins",
+        json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "dbaas:db-admins"}),
+        db_rules.clone(),
+    )
+    .await;
+    h.bind(
+        &h.remote_admin,
+        "db-ops",
+        json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "db-ops"}),
+        db_rules,
+    )
+    .await;
+    let carol = caller("carol", &["db-admins"]);
+    far.auth.authorize(&carol, list_databases()).await.unwrap();
+    let as_carol: Api<DatabaseCluster> = Api::all(far.auth.client_for(&carol).unwrap());
+    as_carol.list(&ListParams::default()).await.unwrap();
+    let dave = caller("dave", &["db-ops"]);
+    assert!(far.auth.authorize(&dave, list_databases()).await.is_err());
+    let as_dave: Api<DatabaseCluster> = Api::all(far.auth.client_for(&dave).unwrap());
+    assert!(as_dave.list(&ListParams::default()).await.is_err());
 }
