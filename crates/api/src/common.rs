@@ -107,4 +107,7 @@ pub mod condition {
     pub const VALID: &str = "Valid";
     /// The engine operator's CRDs are installed in the cluster.
     pub const ENGINE_AVAILABLE: &str = "EngineAvailable";
+    /// A DatabaseServer's certificate is checked before the admin password
+    /// is sent (False for TLS modes that accept any certificate).
+    pub const CERTIFICATE_VERIFIED: &str = "CertificateVerified";
 }

@@ -6,6 +6,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{LocalObjectReference, SecretKeyReference};
 
+/// The annotation by which a Secret lets DatabaseServers of its namespace
+/// use it as admin credentials: their names, comma-separated, or `*` for
+/// all. Whoever may write the Secret decides, so a user who may create
+/// DatabaseServers but not read Secrets cannot send someone's credentials
+/// to a host of their choosing.
+pub const ANNOTATION_DATABASE_SERVERS: &str = "dbaas.io/database-servers";
+
+/// Whether a Secret annotated `annotation` ([`ANNOTATION_DATABASE_SERVERS`])
+/// lets DatabaseServer `server` use it.
+pub fn secret_shared_with(annotation: Option<&str>, server: &str) -> bool {
+    annotation.is_some_and(|names| {
+        names
+            .split(',')
+            .map(str::trim)
+            .any(|name| name == "*" || name == server)
+    })
+}
+
 /// A database server the operator provisions databases and users into:
 /// external (host, port, TLS mode, admin credentials) or one of our own
 /// DatabaseClusters. Its labels are what DatabaseClaims match.
@@ -146,4 +164,19 @@ pub struct DatabaseServerStatus {
     pub last_checked: Option<Time>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[cfg(test)]
+mod secret_sharing_tests {
+    use super::secret_shared_with;
+
+    #[test]
+    fn a_secret_names_the_servers_that_may_use_it() {
+        assert!(secret_shared_with(Some("*"), "pg"));
+        assert!(secret_shared_with(Some("pg"), "pg"));
+        assert!(secret_shared_with(Some("other, pg"), "pg"));
+        for refused in [None, Some(""), Some("pg2"), Some("p*"), Some("other")] {
+            assert!(!secret_shared_with(refused, "pg"), "{refused:?}");
+        }
+    }
 }

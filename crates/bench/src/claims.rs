@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dbaas_api::DatabaseClaim;
+use dbaas_api::server::ANNOTATION_DATABASE_SERVERS;
 use dbaas_operator::OperatorConfig;
 use dbaas_operator::claim::ClaimsConfig;
 use dbaas_sql::{
@@ -130,7 +131,8 @@ pub async fn run(
         .create(
             &PostParams::default(),
             &serde_json::from_value(json!({
-                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg-admin"},
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "pg-admin", "annotations": {(ANNOTATION_DATABASE_SERVERS): "pg"}},
                 "stringData": {"username": db.admin_user(), "password": db.admin_password()},
             }))?,
         )

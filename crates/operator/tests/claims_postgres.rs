@@ -13,7 +13,7 @@ use dbaas_api::{DatabaseClaim, DatabaseServer};
 use dbaas_testkit::db::{DbKind, DbServer};
 use dbaas_testkit::{TestNamespace, wait_gone};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -473,6 +473,89 @@ async fn wrong_admin_credentials_are_a_condition() {
         ready_is("False", "AdminAuthFailed"),
     )
     .await;
+    drop(operator);
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_admin_secret_serves_only_the_servers_it_names() {
+    let (client, ns, operator) = setup("claim-share").await;
+    let db = DbServer::shared_postgres();
+    // Secret pg-admin, annotated for DatabaseServer pg only.
+    register_server(&client, &ns.name, "pg", db, None, json!({})).await;
+    // Someone who may create DatabaseServers names pg's Secret and points
+    // at a host they control: it must never receive a connection.
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trap_port = trap.local_addr().unwrap().port();
+    let servers: Api<DatabaseServer> = ns.api();
+    let borrowed: DatabaseServer = serde_json::from_value(json!({
+        "apiVersion": "dbaas.io/v1", "kind": "DatabaseServer",
+        "metadata": {"name": "borrowed"},
+        "spec": {
+            "engine": "postgres", "host": "127.0.0.1", "port": trap_port,
+            "adminCredentials": {
+                "username": {"name": "pg-admin", "key": "username"},
+                "password": {"name": "pg-admin", "key": "password"},
+            },
+        },
+    }))
+    .unwrap();
+    servers
+        .create(&PostParams::default(), &borrowed)
+        .await
+        .unwrap();
+    let condition = |server: &DatabaseServer, kind: &str| {
+        server
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == kind).cloned())
+    };
+    let refused = dbaas_testkit::wait_for(
+        &servers,
+        "borrowed",
+        CLAIM_TIMEOUT,
+        "AdminSecretNotShared",
+        |s: Option<&DatabaseServer>| {
+            s.and_then(|s| condition(s, "Ready"))
+                .is_some_and(|c| c.reason == "AdminSecretNotShared")
+        },
+    )
+    .await
+    .unwrap();
+    let message = condition(&refused, "Ready").unwrap().message;
+    assert!(message.contains("dbaas.io/database-servers"), "{message}");
+    // The default sslMode (prefer) accepts any certificate: said so.
+    assert_eq!(
+        condition(&refused, "CertificateVerified").unwrap().reason,
+        "CertificateNotVerified"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), trap.accept())
+            .await
+            .is_err(),
+        "the operator dialled a server its Secret does not name"
+    );
+    let pg = servers.get("pg").await.unwrap();
+    assert_eq!(condition(&pg, "Ready").unwrap().reason, "Reachable");
+    assert_eq!(
+        condition(&pg, "CertificateVerified").unwrap().reason,
+        "TLSDisabled"
+    );
+
+    // Whoever manages the Secret shares it: now the server is dialled.
+    let secrets: Api<Secret> = ns.api();
+    secrets
+        .patch(
+            "pg-admin",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"dbaas.io/database-servers": "pg, borrowed"}}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(CLAIM_TIMEOUT, trap.accept())
+        .await
+        .expect("a shared Secret is used")
+        .unwrap();
     drop(operator);
     ns.delete().await.unwrap();
 }

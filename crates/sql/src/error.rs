@@ -4,8 +4,11 @@
 /// Why a database operation failed. Messages never contain a password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SqlError {
-    /// No connection (refused, timed out, dropped mid-way, server shutting down).
-    #[error("cannot reach {host}:{port}: {detail}")]
+    /// No connection (refused, timed out, dropped mid-way, server shutting
+    /// down). One message for all of them: a DatabaseServer's author picks
+    /// the address, and telling "refused" from "timed out" in its status
+    /// would make the operator a port scanner. `detail` is for the log.
+    #[error("cannot reach {host}:{port}")]
     Unreachable {
         host: String,
         port: u16,

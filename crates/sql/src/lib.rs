@@ -27,7 +27,8 @@
 //! another claim's, or existing without a record (made by someone else),
 //! is refused with [`SqlError::OwnedByOther`] and left untouched.
 //!
-//! - PostgreSQL: a comment on each role, `dbaas.io/claim=<namespace>/<name> uid=<uid>`,
+//! - PostgreSQL: a comment on each role, `dbaas.io/claim-sha256=<digest> uid=<uid>`
+//!   (a digest of `<namespace>/<name>`: every login may read role comments),
 //!   written in the same transaction that creates the roles, before the
 //!   database (which `CREATE DATABASE` cannot join). The database is ours
 //!   when its owner is our recorded owner role, so a crash between the two
@@ -58,6 +59,10 @@
 //!   its `database` column.
 //! - MySQL/MariaDB: a **procedure** called as `CALL proc(?, ?, ?)`, whose
 //!   first result set (its `SELECT`) is the output.
+//!
+//! The procedures receive only names, so [`Admin::hold_procedure_names`]
+//! records which claim holds them before every call (a user per claim, a
+//! database per namespace; see `holds.rs`) and refuses another namespace's.
 //!
 //! The single row it returns becomes a map of column name -> value as text
 //! (`NULL` columns left out; no row gives an empty map, more than one row is

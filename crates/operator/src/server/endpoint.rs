@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::SecretKeyReference;
-use dbaas_api::server::{ServerEngine, SslMode};
+use dbaas_api::server::{ANNOTATION_DATABASE_SERVERS, ServerEngine, SslMode, secret_shared_with};
 use dbaas_api::{DatabaseCluster, DatabaseServer, EngineType};
 use dbaas_engines::provider_for;
 use dbaas_sql::{Endpoint, Engine, TlsMode};
@@ -91,6 +91,10 @@ pub enum EndpointError {
     SecretMissing { secret: String },
     #[error("Secret {secret} has no key {key}")]
     KeyMissing { secret: String, key: String },
+    #[error(
+        "Secret {secret} does not let DatabaseServer {server} use it; whoever manages the Secret annotates it {ANNOTATION_DATABASE_SERVERS}={server} (or \"*\")"
+    )]
+    SecretNotShared { secret: String, server: String },
     #[error("DatabaseCluster {0} does not exist")]
     ClusterMissing(String),
     #[error("DatabaseCluster {cluster} is not ready ({phase}); waiting for its endpoint")]
@@ -111,6 +115,7 @@ impl EndpointError {
         match self {
             Self::Kube { .. } => "KubernetesError",
             Self::SecretMissing { .. } | Self::KeyMissing { .. } => "AdminSecretInvalid",
+            Self::SecretNotShared { .. } => "AdminSecretNotShared",
             Self::ClusterMissing(_) => "ClusterMissing",
             Self::ClusterNotReady { .. } => "ClusterNotReady",
             Self::EngineMismatch { .. } => "EngineMismatch",
@@ -139,9 +144,14 @@ pub fn tls_mode(mode: SslMode) -> TlsMode {
     }
 }
 
+/// A Secret's key. `shared_with`: the DatabaseServer that must be named in
+/// the Secret's [`ANNOTATION_DATABASE_SERVERS`] (an external server's admin
+/// Secret, named by the server's author), checked before any value is read;
+/// `None` for the Secrets our engine operators made for our own clusters.
 async fn secret_key(
     secrets: &Api<Secret>,
     reference: &SecretKeyReference,
+    shared_with: Option<&str>,
 ) -> Result<String, EndpointError> {
     let secret = secrets
         .get_opt(&reference.name)
@@ -153,6 +163,18 @@ async fn secret_key(
         .ok_or_else(|| EndpointError::SecretMissing {
             secret: reference.name.clone(),
         })?;
+    if let Some(server) = shared_with {
+        let annotation = secret
+            .annotations()
+            .get(ANNOTATION_DATABASE_SERVERS)
+            .map(String::as_str);
+        if !secret_shared_with(annotation, server) {
+            return Err(EndpointError::SecretNotShared {
+                secret: reference.name.clone(),
+                server: server.to_owned(),
+            });
+        }
+    }
     secret
         .data
         .as_ref()
@@ -180,8 +202,10 @@ pub async fn resolve(
                 .admin_credentials
                 .as_ref()
                 .ok_or(EndpointError::Incomplete)?;
-            let user = secret_key(&secrets, &admin.username).await?;
-            let password = secret_key(&secrets, &admin.password).await?;
+            let server_name = server.name_any();
+            let shared_with = Some(server_name.as_str());
+            let user = secret_key(&secrets, &admin.username, shared_with).await?;
+            let password = secret_key(&secrets, &admin.password, shared_with).await?;
             let port = spec
                 .port
                 .and_then(|p| u16::try_from(p).ok())
@@ -261,12 +285,12 @@ async fn cluster_endpoint(
     // Each engine operator keeps its admin login in its own format.
     match (engine, server_engine) {
         (EngineType::Postgresql, ServerEngine::Postgres) => {
-            let user = secret_key(secrets, &key("username")).await?;
-            let password = secret_key(secrets, &key("password")).await?;
+            let user = secret_key(secrets, &key("username"), None).await?;
+            let password = secret_key(secrets, &key("password"), None).await?;
             Ok((host, port, user, password))
         }
         (EngineType::Mysql, ServerEngine::Mysql) => {
-            let password = secret_key(secrets, &key("root")).await?;
+            let password = secret_key(secrets, &key("root"), None).await?;
             Ok((host, port, "root".to_owned(), password))
         }
         _ => Err(mismatch()),

@@ -11,7 +11,8 @@ use std::time::Duration;
 use dbaas_api::DatabaseServer;
 use dbaas_api::common::{FIELD_MANAGER, condition};
 use dbaas_api::server::DatabaseServerStatus;
-use dbaas_sql::Admin;
+use dbaas_api::server::SslMode;
+use dbaas_sql::{Admin, SqlError};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -82,18 +83,24 @@ pub async fn probe(client: &Client, server: &DatabaseServer, connect_to: &[Conne
     };
     match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
         Ok(Ok(version)) => Probe::Reachable { version },
-        Ok(Err(err)) => Probe::Failed {
-            reason: err.reason(),
-            message: err.to_string(),
-        },
+        Ok(Err(err)) => {
+            if let SqlError::Unreachable { detail, .. } = &err {
+                debug!(server = %server.name_any(), "database server unreachable: {detail}");
+            }
+            Probe::Failed {
+                reason: err.reason(),
+                message: err.to_string(),
+            }
+        }
+        // The same message as any other unreachable server (see SqlError).
         Err(_) => Probe::Failed {
             reason: "ServerUnreachable",
-            message: format!(
-                "no answer from {}:{} within {}s",
-                resolved.admin.host,
-                resolved.admin.port,
-                PROBE_TIMEOUT.as_secs()
-            ),
+            message: SqlError::Unreachable {
+                host: resolved.admin.host.clone(),
+                port: resolved.admin.port,
+                detail: String::new(),
+            }
+            .to_string(),
         },
     }
 }
@@ -131,11 +138,48 @@ pub fn compose(server: &DatabaseServer, probe: &Probe, now: &Time) -> DatabaseSe
             );
         }
     }
+    let (verified, reason, message) = certificate_check(server.spec.ssl_mode);
+    set_condition(
+        &mut status.conditions,
+        condition::CERTIFICATE_VERIFIED,
+        verified,
+        reason,
+        message.to_owned(),
+        server.metadata.generation,
+        now,
+    );
     status.last_checked = previous.last_checked.clone();
     if status != previous || status.last_checked.is_none() {
         status.last_checked = Some(now.clone());
     }
     status
+}
+
+/// Whether the admin password goes only to a server whose certificate was
+/// checked: the `CertificateVerified` condition for an SSL mode.
+fn certificate_check(mode: SslMode) -> (bool, &'static str, &'static str) {
+    match mode {
+        SslMode::VerifyFull => (
+            true,
+            "Verified",
+            "the certificate chain and host name are checked before the admin password is sent",
+        ),
+        SslMode::VerifyCa => (
+            true,
+            "ChainVerified",
+            "the certificate chain is checked, the host name is not (sslMode verify-full checks both)",
+        ),
+        SslMode::Prefer | SslMode::Require => (
+            false,
+            "CertificateNotVerified",
+            "this sslMode accepts any certificate, so whoever answers at this address receives the admin password; use verify-full",
+        ),
+        SslMode::Disable => (
+            false,
+            "TLSDisabled",
+            "sslMode disable sends the admin password unencrypted; use verify-full",
+        ),
+    }
 }
 
 /// Probes the server and records what was found.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dbaas_api::claim::DatabaseClaimStatus;
+use dbaas_api::server::ANNOTATION_DATABASE_SERVERS;
 use dbaas_api::{DatabaseClaim, DatabaseServer};
 use dbaas_operator::OperatorConfig;
 use dbaas_operator::claim::ClaimsConfig;
@@ -109,7 +110,10 @@ pub async fn register_server_with_password(
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": format!("{name}-admin")},
+        "metadata": {
+            "name": format!("{name}-admin"),
+            "annotations": {(ANNOTATION_DATABASE_SERVERS): name},
+        },
         "stringData": {"username": db.admin_user(), "password": password},
     }))
     .unwrap();
