@@ -15,6 +15,15 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{BackupSchedule, SchedulingSpec};
 use crate::common::{ConfigParameter, EngineType};
 
+/// Set to `"true"` by whoever may write a DatabaseClusterTemplate (an SRE)
+/// to let DatabaseClaims of its namespace provision clusters from it
+/// (`spec.shape`). A template without it serves `DatabaseCluster`s only.
+pub const ANNOTATION_USABLE_BY_CLAIMS: &str = "dbaas.io/usable-by-claims";
+
+/// The largest `minStorageGB` (whole GiB) a claim may ask of this template;
+/// no cap when unset.
+pub const ANNOTATION_CLAIM_MAX_STORAGE_GB: &str = "dbaas.io/claim-max-storage-gb";
+
 /// A preset for DatabaseClusters of one engine: resource size, engine
 /// configuration, and a fragment merged into the generated engine resource
 /// (fields the unified spec does not know). Its labels and annotations

@@ -1098,6 +1098,69 @@ async fn a_claim_that_matches_no_server_gets_a_cluster_from_its_shape() {
         .unwrap();
     let claims: Api<DatabaseClaim> = ns.api();
     let id = unique();
+    let clusters: Api<DatabaseCluster> = ns.api();
+    // A template nobody marked for claims makes no cluster for one.
+    create_claim(
+        &claims,
+        &claim(
+            "early",
+            DbKind::Postgres,
+            &format!("early_{id}"),
+            &format!("early_{id}"),
+            json!({
+                "shape": "small", "minStorageGB": 5
+            }),
+        ),
+    )
+    .await;
+    claim_where(
+        &claims,
+        "early",
+        "refused",
+        ready_is("False", "TemplateNotForClaims"),
+    )
+    .await;
+    // Marked, with a cap: a claim above it makes nothing either.
+    templates
+        .patch(
+            "small",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {
+                "dbaas.io/usable-by-claims": "true", "dbaas.io/claim-max-storage-gb": "8",
+            }}})),
+        )
+        .await
+        .unwrap();
+    create_claim(
+        &claims,
+        &claim(
+            "big",
+            DbKind::Postgres,
+            &format!("big_{id}"),
+            &format!("big_{id}"),
+            json!({
+                "shape": "small", "minStorageGB": 50
+            }),
+        ),
+    )
+    .await;
+    claim_where(
+        &claims,
+        "big",
+        "refused",
+        ready_is("False", "StorageAboveTemplateMaximum"),
+    )
+    .await;
+    for refused in ["early", "big"] {
+        assert!(
+            clusters.get_opt(refused).await.unwrap().is_none(),
+            "{refused}"
+        );
+        claims
+            .delete(refused, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
     create_claim(&claims, &claim("app", DbKind::Postgres, &format!("dyn_{id}"), &format!("dyn_{id}"), json!({
         "instanceLabel": "dynamic.app", "shape": "small", "minStorageGB": 5, "deletePolicy": "delete"
     }))).await;
@@ -1107,7 +1170,6 @@ async fn a_claim_that_matches_no_server_gets_a_cluster_from_its_shape() {
     .await;
 
     // The cluster comes from the template and the claim, and runs on CNPG.
-    let clusters: Api<DatabaseCluster> = ns.api();
     let cluster = clusters.get("app").await.unwrap();
     assert_eq!(cluster.spec.storage.size.0, "5Gi");
     assert_eq!(

@@ -11,6 +11,7 @@ use dbaas_api::common::{
     LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
 };
 use dbaas_api::server::ServerEngine;
+use dbaas_api::template::{ANNOTATION_CLAIM_MAX_STORAGE_GB, ANNOTATION_USABLE_BY_CLAIMS};
 use dbaas_api::{
     DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate, DatabaseServer, EngineType,
 };
@@ -127,6 +128,51 @@ pub fn build(claim: &DatabaseClaim, template: &str, engine: EngineType) -> (Valu
     (cluster, server)
 }
 
+/// Whether `claim` may provision from `template` (named `name`): only
+/// templates whoever writes them marked usable for claims, within their
+/// storage cap. A claim is a request anyone with claim rights can make, so
+/// without the mark a claim could create clusters its author may not.
+fn usable_by(
+    template: &DatabaseClusterTemplate,
+    name: &str,
+    claim: &DatabaseClaim,
+) -> Result<(), Blocked> {
+    let annotations = template.annotations();
+    if annotations
+        .get(ANNOTATION_USABLE_BY_CLAIMS)
+        .map(String::as_str)
+        != Some("true")
+    {
+        return Err(Blocked::new(
+            "TemplateNotForClaims",
+            format!(
+                "DatabaseClusterTemplate {name} is not marked usable for claims; whoever manages it annotates it {ANNOTATION_USABLE_BY_CLAIMS}=true (and may cap storage with {ANNOTATION_CLAIM_MAX_STORAGE_GB})"
+            ),
+        ));
+    }
+    let Some(cap) = annotations.get(ANNOTATION_CLAIM_MAX_STORAGE_GB) else {
+        return Ok(());
+    };
+    let cap: i32 = cap.trim().parse().map_err(|_| {
+        Blocked::new(
+            "TemplateNotForClaims",
+            format!(
+                "DatabaseClusterTemplate {name}: {ANNOTATION_CLAIM_MAX_STORAGE_GB} must be a whole number of GiB, not {cap:?}"
+            ),
+        )
+    })?;
+    let wanted = claim.spec.min_storage_gb.unwrap_or(DEFAULT_STORAGE_GB);
+    if wanted > cap {
+        return Err(Blocked::new(
+            "StorageAboveTemplateMaximum",
+            format!(
+                "the claim asks for {wanted} GiB; DatabaseClusterTemplate {name} allows claims at most {cap} GiB"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether an existing object was made for `claim` (never take over a
 /// cluster or server someone else made under the same name).
 fn made_for(labels: &BTreeMap<String, String>, claim: &DatabaseClaim) -> bool {
@@ -179,7 +225,7 @@ pub(super) async fn ensure(client: &Client, claim: &DatabaseClaim) -> Result<Pro
             )
             .into());
         }
-        Some(_) => {}
+        Some(found) => usable_by(&found, template, claim)?,
     }
     let name = cluster_name(claim);
     let clusters: Api<DatabaseCluster> = Api::namespaced(client.clone(), &namespace);
@@ -253,6 +299,49 @@ mod tests {
         assert!(!server.labels().contains_key(LABEL_INSTANCE));
         assert!(made_for(server.labels(), &claim("orders", "delete")));
         assert!(!made_for(server.labels(), &claim("other", "delete")));
+    }
+
+    fn template(annotations: Value) -> DatabaseClusterTemplate {
+        serde_json::from_value(json!({
+            "apiVersion": "dbaas.io/v1", "kind": "DatabaseClusterTemplate",
+            "metadata": {"name": "small", "annotations": annotations},
+            "spec": {"engineType": "postgresql"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn claims_use_only_templates_marked_for_them_within_their_cap() {
+        let claim = claim("orders", "delete"); // asks for 20 GiB
+        let reason = |annotations: Value| {
+            usable_by(&template(annotations), "small", &claim)
+                .err()
+                .map(|blocked| blocked.reason)
+        };
+        assert_eq!(reason(json!({})), Some("TemplateNotForClaims"));
+        assert_eq!(
+            reason(json!({(ANNOTATION_USABLE_BY_CLAIMS): "yes"})),
+            Some("TemplateNotForClaims")
+        );
+        assert_eq!(reason(json!({(ANNOTATION_USABLE_BY_CLAIMS): "true"})), None);
+        assert_eq!(
+            reason(
+                json!({(ANNOTATION_USABLE_BY_CLAIMS): "true", (ANNOTATION_CLAIM_MAX_STORAGE_GB): "20"})
+            ),
+            None
+        );
+        assert_eq!(
+            reason(
+                json!({(ANNOTATION_USABLE_BY_CLAIMS): "true", (ANNOTATION_CLAIM_MAX_STORAGE_GB): "19"})
+            ),
+            Some("StorageAboveTemplateMaximum")
+        );
+        assert_eq!(
+            reason(
+                json!({(ANNOTATION_USABLE_BY_CLAIMS): "true", (ANNOTATION_CLAIM_MAX_STORAGE_GB): "lots"})
+            ),
+            Some("TemplateNotForClaims")
+        );
     }
 
     #[test]
