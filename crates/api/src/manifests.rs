@@ -23,6 +23,15 @@ pub const IMAGE_REPOSITORY: &str = "ghcr.io/dbaas-operator/dbaas-operator";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Port of the operator's `/metrics`, `/healthz`, `/readyz` and of the API.
 pub const HTTP_PORT: i32 = 8080;
+/// The API server's HTTPS port (container and Service).
+pub const SERVER_PORT: i32 = 8443;
+/// The `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`) the API server
+/// serves HTTPS with, unless the chart's `apiServer.tls.secretName` says
+/// otherwise; created by the installer, or by cert-manager from the
+/// chart's Certificate (`apiServer.tls.certManager.enabled`).
+pub const SERVER_TLS_SECRET: &str = "dbaas-server-tls";
+/// Where the API server's Secret is mounted.
+const SERVER_TLS_DIR: &str = "/etc/dbaas-server/tls";
 /// Label every packaged object carries, and the Namespace `dbaasctl
 /// install` created (uninstall deletes only such a Namespace).
 pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
@@ -161,6 +170,8 @@ pub struct Settings {
     pub operator_resources: Value,
     pub server_replicas: Value,
     pub server_resources: Value,
+    /// The Secret with the API server's `tls.crt` and `tls.key`.
+    pub server_tls_secret: Value,
 }
 
 /// The knobs of `dbaasctl install` (and the chart's defaults).
@@ -219,6 +230,7 @@ impl Settings {
             operator_resources: operator_resources(),
             server_replicas: json!(SERVER_REPLICAS),
             server_resources: server_resources(),
+            server_tls_secret: json!(SERVER_TLS_SECRET),
         }
     }
 }
@@ -245,6 +257,10 @@ fn metadata(name: &str, namespace: Option<&Value>, component: &str) -> Value {
 
 fn probe(path: &str, port: &str, period: i32) -> Value {
     json!({"httpGet": {"path": path, "port": port}, "periodSeconds": period, "failureThreshold": 3})
+}
+
+fn https_probe(path: &str, port: &str, period: i32) -> Value {
+    json!({"httpGet": {"path": path, "port": port, "scheme": "HTTPS"}, "periodSeconds": period, "failureThreshold": 3})
 }
 
 /// Non-root, no privilege escalation, read-only root, no capabilities: the
@@ -358,23 +374,37 @@ pub fn server_deployment_spec(settings: &Settings) -> Value {
                     "name": "api-server",
                     "image": settings.image,
                     "imagePullPolicy": settings.image_pull_policy,
-                    "command": ["dbaas-server", "--log-format", "json"],
+                    // HTTPS from the mounted Secret, read again when
+                    // the kubelet updates it (cert-manager renewals).
+                    "command": [
+                        "dbaas-server", "--log-format", "json",
+                        "--tls-cert-file", format!("{SERVER_TLS_DIR}/tls.crt"),
+                        "--tls-key-file", format!("{SERVER_TLS_DIR}/tls.key"),
+                    ],
                     "env": [
-                        env("DBAAS_SERVER_LISTEN", &json!(format!("0.0.0.0:{HTTP_PORT}"))),
+                        env("DBAAS_SERVER_LISTEN", &json!(format!("0.0.0.0:{SERVER_PORT}"))),
                         field_env("POD_NAMESPACE", "metadata.namespace"),
                     ],
-                    "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
-                    "livenessProbe": probe("/healthz", "http", 20),
-                    "readinessProbe": probe("/readyz", "http", 10),
+                    "ports": [{"name": "https", "containerPort": SERVER_PORT, "protocol": "TCP"}],
+                    "livenessProbe": https_probe("/healthz", "https", 20),
+                    "readinessProbe": https_probe("/readyz", "https", 10),
                     "resources": settings.server_resources,
                     "securityContext": container_security_context(),
+                    "volumeMounts": [{"name": "tls", "mountPath": SERVER_TLS_DIR, "readOnly": true}],
                 }],
+                "volumes": [{"name": "tls", "secret": {"secretName": settings.server_tls_secret}}],
             },
         },
     })
 }
 
-fn service(name: &str, namespace: Option<&Value>, component: &str, port: &str) -> Value {
+fn service(
+    name: &str,
+    namespace: Option<&Value>,
+    component: &str,
+    port: &str,
+    number: i32,
+) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -382,19 +412,49 @@ fn service(name: &str, namespace: Option<&Value>, component: &str, port: &str) -
         "spec": {
             "type": "ClusterIP",
             "selector": selector(component),
-            "ports": [{"name": port, "port": HTTP_PORT, "targetPort": port, "protocol": "TCP"}],
+            "ports": [{"name": port, "port": number, "targetPort": port, "protocol": "TCP"}],
         },
     })
 }
 
 /// The operator's metrics Service.
 pub fn metrics_service(namespace: Option<&Value>) -> Value {
-    service(METRICS_SERVICE_NAME, namespace, "operator", "metrics")
+    service(
+        METRICS_SERVICE_NAME,
+        namespace,
+        "operator",
+        "metrics",
+        HTTP_PORT,
+    )
 }
 
 /// The API server's Service.
 pub fn server_service(namespace: Option<&Value>) -> Value {
-    service(SERVER_NAME, namespace, "api-server", "http")
+    service(SERVER_NAME, namespace, "api-server", "https", SERVER_PORT)
+}
+
+/// A cert-manager Certificate for the API server's Service names, into
+/// `settings.server_tls_secret` (the chart renders it when
+/// `apiServer.tls.certManager.enabled`).
+pub fn server_certificate(settings: &Settings, issuer_name: &Value, issuer_kind: &Value) -> Value {
+    let ns = &settings.namespace;
+    let ns_text = ns.as_str().unwrap_or_default();
+    json!({
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": metadata(SERVER_NAME, Some(ns), "api-server"),
+        "spec": {
+            "secretName": settings.server_tls_secret,
+            "dnsNames": [
+                SERVER_NAME,
+                format!("{SERVER_NAME}.{ns_text}"),
+                format!("{SERVER_NAME}.{ns_text}.svc"),
+                format!("{SERVER_NAME}.{ns_text}.svc.cluster.local"),
+            ],
+            "usages": ["digital signature", "key encipherment", "server auth"],
+            "issuerRef": {"name": issuer_name, "kind": issuer_kind, "group": "cert-manager.io"},
+        },
+    })
 }
 
 fn service_account(name: &str, namespace: &Value, component: &str) -> Value {
@@ -650,6 +710,21 @@ pub mod helm {
             ".Values.apiServer.resources",
             true,
         ),
+        (
+            "HELM__serverTlsSecret__",
+            "{{ .Values.apiServer.tls.secretName }}",
+            false,
+        ),
+        (
+            "HELM__issuerName__",
+            "{{ required \"apiServer.tls.certManager.issuerRef.name is required\" .Values.apiServer.tls.certManager.issuerRef.name }}",
+            false,
+        ),
+        (
+            "HELM__issuerKind__",
+            "{{ .Values.apiServer.tls.certManager.issuerRef.kind }}",
+            false,
+        ),
     ];
 
     fn settings() -> Settings {
@@ -664,6 +739,7 @@ pub mod helm {
             operator_resources: json!("HELM__operatorResources__"),
             server_replicas: json!("HELM__serverReplicas__"),
             server_resources: json!("HELM__serverResources__"),
+            server_tls_secret: json!("HELM__serverTlsSecret__"),
         }
     }
 
@@ -724,6 +800,13 @@ pub mod helm {
                 "enabled": defaults.api_server,
                 "replicas": SERVER_REPLICAS,
                 "resources": server_resources(),
+                "tls": {
+                    "secretName": SERVER_TLS_SECRET,
+                    "certManager": {
+                        "enabled": false,
+                        "issuerRef": {"name": "", "kind": "Issuer"},
+                    },
+                },
             },
         })
     }
@@ -777,7 +860,17 @@ pub mod helm {
                     "enabled": {"type": "boolean"},
                     "replicas": {"type": "integer", "minimum": 1},
                     "resources": resources,
-                }), &["enabled", "replicas"]),
+                    "tls": closed(json!({
+                        "secretName": {"type": "string", "minLength": 1},
+                        "certManager": closed(json!({
+                            "enabled": {"type": "boolean"},
+                            "issuerRef": closed(json!({
+                                "name": {"type": "string"},
+                                "kind": {"enum": ["Issuer", "ClusterIssuer"]},
+                            }), &["name", "kind"]),
+                        }), &["enabled", "issuerRef"]),
+                    }), &["secretName", "certManager"]),
+                }), &["enabled", "replicas", "tls"]),
             }),
             &["image", "operator", "apiServer"],
         );
@@ -803,6 +896,11 @@ pub mod helm {
 #   (OwnNamespace, AllNamespaces). Anything else is refused with
 #   Ready=False, OperatorInstallNotAllowed. Lists replace the defaults.
 # apiServer.enabled: also run the REST API server (dbaas-server).
+# apiServer.tls.secretName: the kubernetes.io/tls Secret (tls.crt, tls.key)
+#   the API server serves HTTPS with (reloaded when it changes). Create it
+#   yourself, or let cert-manager: apiServer.tls.certManager.enabled renders
+#   a Certificate for the Service's names from issuerRef (an Issuer in the
+#   release namespace or a ClusterIssuer).
 ";
 
     /// The chart's files, relative to `deploy/`.
@@ -818,6 +916,11 @@ pub mod helm {
             "kubeVersion": ">=1.30.0-0",
         });
         let server = to_yaml_documents(&server_objects(&settings))?;
+        let certificate = yaml(&server_certificate(
+            &settings,
+            &json!("HELM__issuerName__"),
+            &json!("HELM__issuerKind__"),
+        ))?;
         let mut files = vec![
             PackageFile {
                 path: format!("{CHART_DIR}/Chart.yaml"),
@@ -843,8 +946,11 @@ pub mod helm {
             PackageFile {
                 path: format!("{CHART_DIR}/templates/api-server.yaml"),
                 contents: format!(
-                    "{GENERATED}{{{{- if .Values.apiServer.enabled }}}}\n{}{{{{- end }}}}\n",
-                    templated(&server)?
+                    "{GENERATED}{{{{- if .Values.apiServer.enabled }}}}\n{}\
+                     {{{{- if .Values.apiServer.tls.certManager.enabled }}}}\n---\n{}{{{{- end }}}}\n\
+                     {{{{- end }}}}\n",
+                    templated(&server)?,
+                    templated(&certificate)?
                 ),
             },
             PackageFile {

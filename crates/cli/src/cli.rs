@@ -44,6 +44,16 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,
 
+    /// Let --server be an http:// URL: the bearer token then crosses the
+    /// network readable (a local port-forward or tests only).
+    #[arg(long, global = true)]
+    pub insecure_plain_http: bool,
+
+    /// PEM file of the CA(s) that signed an https --server's certificate,
+    /// trusted instead of the system's roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub server_ca_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -142,10 +142,22 @@ impl Rest {
                 "--server {server:?} is not an http:// or https:// URL"
             )));
         }
+        if url.scheme_str() == Some("http") && !cli.insecure_plain_http {
+            return Err(CliError::Usage(format!(
+                "--server {server:?} is plain HTTP: the bearer token would cross the network \
+                 readable; use https:// or pass --insecure-plain-http"
+            )));
+        }
+        let root_cert = cli
+            .server_ca_file
+            .as_deref()
+            .map(read_certificates)
+            .transpose()?;
         let kubeconfig = read_kubeconfig(cli.kubeconfig.as_deref())?;
         let context = kubeconfig.as_ref().and_then(current_context);
         let mut config = Config::new(url);
         config.accept_invalid_certs = cli.insecure_skip_tls_verify;
+        config.root_cert = root_cert;
         config.default_namespace = cli
             .namespace
             .clone()
@@ -722,6 +734,34 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<Option<Kubeconfig>, CliError> 
     }
 }
 
+/// The DER certificates of a PEM file (`--server-ca-file`).
+fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, CliError> {
+    use base64::Engine as _;
+    let invalid =
+        |detail: String| CliError::Usage(format!("--server-ca-file {}: {detail}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+    let mut certificates = Vec::new();
+    let mut body: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        match (&mut body, line) {
+            (None, "-----BEGIN CERTIFICATE-----") => body = Some(String::new()),
+            (Some(pem), "-----END CERTIFICATE-----") => {
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(pem.as_bytes())
+                    .map_err(|e| invalid(format!("not PEM: {e}")))?;
+                certificates.push(der);
+                body = None;
+            }
+            (Some(pem), line) => pem.push_str(line),
+            (None, _) => {}
+        }
+    }
+    if certificates.is_empty() {
+        return Err(invalid("holds no PEM certificate".to_owned()));
+    }
+    Ok(certificates)
+}
+
 fn current_context(kubeconfig: &Kubeconfig) -> Option<&kube::config::Context> {
     let current = kubeconfig.current_context.as_deref()?;
     kubeconfig
@@ -787,6 +827,39 @@ mod tests {
             let err = run(cli, bad).await.err().unwrap();
             assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{bad}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_not_sent_over_plain_http_unless_asked() {
+        let argv = |extra: &[&'static str]| {
+            let mut argv = vec!["dbaasctl", "--server", "http://127.0.0.1:9", "--token", "t"];
+            argv.extend(extra);
+            argv.extend(["cluster", "list"]);
+            Cli::try_parse_from(argv).unwrap()
+        };
+        let err = run(argv(&[]), "http://127.0.0.1:9").await.unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
+        assert!(err.to_string().contains("--insecure-plain-http"), "{err}");
+        // Told so, it connects (and fails: nothing listens there).
+        let err = run(argv(&["--insecure-plain-http"]), "http://127.0.0.1:9")
+            .await
+            .unwrap_err();
+        assert_ne!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
+    }
+
+    #[test]
+    fn ca_files_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "nothing here").unwrap();
+        assert!(read_certificates(&empty).is_err());
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\nAAEC\nAw==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert_eq!(read_certificates(&pem).unwrap(), vec![vec![0, 1, 2, 3]]);
     }
 
     #[test]

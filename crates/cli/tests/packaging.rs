@@ -186,6 +186,37 @@ async fn helm_template_equals_dbaasctl_install_and_applies() {
     .collect();
     pretty_assertions::assert_eq!(custom, sorted(expected));
 
+    // The API server's TLS Secret, and cert-manager making it when asked.
+    let with_cert_manager = template(
+        &ns.name,
+        "apiServer.tls.secretName=my-tls,apiServer.tls.certManager.enabled=true,\
+         apiServer.tls.certManager.issuerRef.name=ca,apiServer.tls.certManager.issuerRef.kind=ClusterIssuer",
+    );
+    let certificate = with_cert_manager
+        .iter()
+        .find(|o| o["kind"] == "Certificate")
+        .expect("a Certificate");
+    assert_eq!(certificate["spec"]["secretName"], "my-tls");
+    assert_eq!(
+        certificate["spec"]["issuerRef"],
+        json!({"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"})
+    );
+    assert!(
+        certificate["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("dbaas-server.{}.svc", ns.name)))
+    );
+    let server = with_cert_manager
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "dbaas-server")
+        .expect("the server's Deployment");
+    assert_eq!(
+        server["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        "my-tls"
+    );
+    assert!(!rendered.iter().any(|o| o["kind"] == "Certificate"));
+
     // Applied to the real API server, unknown fields refused.
     let mut applier = Applier::new(client.clone());
     for object in &rendered {

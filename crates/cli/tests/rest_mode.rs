@@ -5,12 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
+use std::path::PathBuf;
 use std::process::Output;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use dbaas_api::DatabaseCluster;
-use dbaas_server::ServerConfig;
+use dbaas_server::{ServerConfig, TlsFiles, Transport};
 use dbaas_testkit::accounts::namespaced_user;
+use dbaas_testkit::tls::TestCa;
 use dbaas_testkit::{TestNamespace, shared};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -18,8 +21,12 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
+/// The CA of the server's HTTPS certificate, trusted with --server-ca-file.
+static SERVER_CA: OnceLock<PathBuf> = OnceLock::new();
+
 /// The binary in REST mode: no kubeconfig at all (KUBECONFIG points
-/// nowhere), so nothing can go to the Kubernetes API by mistake.
+/// nowhere), so nothing can go to the Kubernetes API by mistake; the
+/// server is HTTPS, its CA given with --server-ca-file.
 fn rest_command(
     server: &str,
     token: &str,
@@ -31,9 +38,11 @@ fn rest_command(
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .env_remove("DBAAS_SERVER")
         .env_remove("DBAAS_TOKEN")
-        .args(["--server", server, "--token", token, "-n", namespace])
-        .args(args)
-        .kill_on_drop(true);
+        .args(["--server", server, "--token", token, "-n", namespace]);
+    if let Some(ca) = SERVER_CA.get() {
+        command.arg("--server-ca-file").arg(ca);
+    }
+    command.args(args).kill_on_drop(true);
     command
 }
 
@@ -98,6 +107,10 @@ async fn assert_same_output(server: &str, token: &str, namespace: &str, args: &[
 async fn rest_mode_create_list_get_credentials_delete() {
     let admin = shared().client().await.unwrap();
     let ns = TestNamespace::create(&admin, "cli-rest").await.unwrap();
+    let tls_dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::create(tls_dir.path()).unwrap();
+    let cert = ca.server_cert("dbaas-server").unwrap();
+    SERVER_CA.set(ca.cert.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = dbaas_server::start(
         kube::Config::from_custom_kubeconfig(
@@ -109,12 +122,14 @@ async fn rest_mode_create_list_get_credentials_delete() {
         listener,
         &ServerConfig {
             namespace: ns.name.clone(),
+            transport: Transport::Tls(TlsFiles::new(&cert.cert, &cert.key)),
             ..ServerConfig::default()
         },
     )
     .unwrap();
     server.wait_synced(Duration::from_secs(30)).await.unwrap();
     let url = server.url();
+    assert!(url.starts_with("https://"), "{url}");
 
     let writer = namespaced_user(
         &admin,
@@ -294,6 +309,27 @@ async fn rest_mode_create_list_get_credentials_delete() {
         "{}",
         stderr(&unauthenticated)
     );
+    // The server's certificate is not trusted without its CA...
+    let untrusted = tokio::process::Command::new(env!("CARGO_BIN_EXE_dbaasctl"))
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("DBAAS_SERVER")
+        .env_remove("DBAAS_TOKEN")
+        .args([
+            "--server", &url, "--token", &writer, "-n", &ns.name, "cluster", "list",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&untrusted, 1);
+    // ...and the token is not sent to an http:// URL (exit code 2, usage).
+    let plain_url = url.replacen("https://", "http://", 1);
+    let plain = rest(&plain_url, &writer, &ns.name, &["cluster", "list"]).await;
+    assert_exit(&plain, 2);
+    assert!(
+        stderr(&plain).contains("--insecure-plain-http"),
+        "{}",
+        stderr(&plain)
+    );
     // No backup permission: the server's 403, exit code 1.
     let forbidden = rest(&url, &writer, &ns.name, &["backup", "list"]).await;
     assert_exit(&forbidden, 1);
@@ -336,6 +372,8 @@ async fn rest_mode_create_list_get_credentials_delete() {
         .env_remove("DBAAS_TOKEN")
         .arg("--kubeconfig")
         .arg(kubeconfig.path())
+        .arg("--server-ca-file")
+        .arg(&ca.cert)
         .args(["cluster", "get", "orders", "-o", "json"])
         .output()
         .await

@@ -61,7 +61,7 @@ async fn the_api_server_runs_with_its_packaged_cluster_role_alone() {
         // namespace, read at start with the packaged Role.
         &ServerConfig {
             namespace: ns.name.clone(),
-            ..ServerConfig::default()
+            ..ServerConfig::plain_http()
         },
     )
     .unwrap();

@@ -24,6 +24,7 @@
 //! clusters neither is sent nor asked about.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,17 @@ pub struct AuthConfig {
     pub client_capacity: usize,
     /// Who a caller is on registered clusters.
     pub remote_identity: RemoteIdentity,
+    /// Audiences the bearer tokens must be for (`--token-audiences`).
+    /// Empty: the API server's own audiences (tokens kubectl would use);
+    /// else each TokenReview asks for these and its answer must name one
+    /// of them.
+    pub token_audiences: Vec<String>,
+    /// Tokens not in the cache are reviewed at most this many times a
+    /// second on average (`--token-review-qps`)...
+    pub token_reviews_per_second: f64,
+    /// ...and at most this many at once after a quiet spell
+    /// (`--token-review-burst`). Beyond it: 429 with `Retry-After`.
+    pub token_review_burst: u32,
 }
 
 impl Default for AuthConfig {
@@ -124,7 +136,58 @@ impl Default for AuthConfig {
             cache_capacity: 10_000,
             client_capacity: 256,
             remote_identity: RemoteIdentity::default(),
+            token_audiences: Vec::new(),
+            token_reviews_per_second: DEFAULT_TOKEN_REVIEWS_PER_SECOND,
+            token_review_burst: DEFAULT_TOKEN_REVIEW_BURST,
         }
+    }
+}
+
+pub const DEFAULT_TOKEN_REVIEWS_PER_SECOND: f64 = 20.0;
+pub const DEFAULT_TOKEN_REVIEW_BURST: u32 = 100;
+
+/// A token bucket: `burst` tokens, refilled at `rate` a second.
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            rate: if rate.is_finite() && rate > 0.0 {
+                rate
+            } else {
+                0.0
+            },
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Takes a token, or says in how many whole seconds one will be there.
+    pub fn take(&self) -> Result<(), u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = &mut *state;
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        if self.rate <= 0.0 {
+            return Err(60);
+        }
+        let wait = ((1.0 - *tokens) / self.rate).ceil();
+        // At least a second, at most an hour (and no float surprises).
+        Err(if wait.is_finite() {
+            (wait as u64).clamp(1, 3600)
+        } else {
+            3600
+        })
     }
 }
 
@@ -216,6 +279,11 @@ pub struct Auth {
     reviews: TtlCache<(Arc<Caller>, Permission), bool>,
     clients: Mutex<HashMap<Arc<Caller>, (Instant, Client)>>,
     client_capacity: usize,
+    audiences: Vec<String>,
+    /// Paces the TokenReviews of tokens not in `tokens`.
+    new_tokens: TokenBucket,
+    /// TokenReviews sent so far.
+    token_reviews: AtomicU64,
 }
 
 impl Auth {
@@ -245,7 +313,18 @@ impl Auth {
             reviews: TtlCache::new(settings.cache_ttl, settings.cache_capacity),
             clients: Mutex::new(HashMap::new()),
             client_capacity: settings.client_capacity.max(1),
+            audiences: settings.token_audiences.clone(),
+            new_tokens: TokenBucket::new(
+                settings.token_reviews_per_second,
+                settings.token_review_burst,
+            ),
+            token_reviews: AtomicU64::new(0),
         }
+    }
+
+    /// How many TokenReviews this server has sent.
+    pub fn token_reviews(&self) -> u64 {
+        self.token_reviews.load(Ordering::Relaxed)
     }
 
     /// The caller behind `Authorization: Bearer <token>`, or 401.
@@ -271,6 +350,13 @@ impl Auth {
         let caller = match self.tokens.get(&digest) {
             Some(cached) => cached,
             None => {
+                // A token not seen lately costs a TokenReview: paced, so a
+                // flood of made-up tokens cannot become a flood of reviews.
+                self.new_tokens.take().map_err(|retry_after_seconds| {
+                    ApiError::TooManyTokenReviews {
+                        retry_after_seconds,
+                    }
+                })?;
                 let reviewed = self.review_token(token).await?;
                 self.tokens.insert(digest, reviewed.clone());
                 reviewed
@@ -283,10 +369,11 @@ impl Auth {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: token.to_owned(),
-                audiences: None,
+                audiences: (!self.audiences.is_empty()).then(|| self.audiences.clone()),
             },
             ..TokenReview::default()
         };
+        self.token_reviews.fetch_add(1, Ordering::Relaxed);
         let api: Api<TokenReview> = Api::all(self.client.clone());
         // The caller is not authenticated yet: the failure's details (who
         // the server is, what it may not do) are for the log, not for them.
@@ -302,6 +389,14 @@ impl Auth {
         };
         if status.authenticated != Some(true) {
             return Ok(None);
+        }
+        // An authenticator that ignores audiences answers without them:
+        // asked for audiences, only an answer naming one of them counts.
+        if !self.audiences.is_empty() {
+            let granted = status.audiences.as_deref().unwrap_or_default();
+            if !granted.iter().any(|a| self.audiences.contains(a)) {
+                return Ok(None);
+            }
         }
         let Some(user) = status.user else {
             return Ok(None);
@@ -522,6 +617,21 @@ mod tests {
             };
             assert!(identity.check().is_err(), "{identity:?}");
         }
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_paces() {
+        let bucket = TokenBucket::new(1.0, 3);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(), Ok(()));
+        }
+        assert_eq!(bucket.take(), Err(1));
+        let slow = TokenBucket::new(0.1, 1);
+        assert_eq!(slow.take(), Ok(()));
+        assert_eq!(slow.take(), Err(10));
+        let never = TokenBucket::new(0.0, 1);
+        assert_eq!(never.take(), Ok(()));
+        assert_eq!(never.take(), Err(60));
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub struct ErrorBody {
     pub code: u16,
     /// Machine-readable reason, e.g. `InvalidBody`, `UnknownField`, `InvalidName`,
     /// `NotFound`, `Forbidden`, `Unauthenticated`, `PayloadTooLarge`,
-    /// `AlreadyExists`, `Conflict`, `Invalid` (the API server's validation).
+    /// `AlreadyExists`, `Conflict`, `Invalid` (the API server's validation),
+    /// `TooManyRequests`, `Overloaded`, `Timeout`.
     pub reason: String,
     /// What went wrong, for people.
     pub message: String,
@@ -45,6 +46,17 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     NotReady(String),
+    /// Too many bearer tokens the server has not seen lately are being
+    /// checked; 429 with `Retry-After`.
+    #[error("too many new bearer tokens are being checked; retry in {retry_after_seconds}s")]
+    TooManyTokenReviews { retry_after_seconds: u64 },
+    /// The server handles as many requests as it may at once; 503 with
+    /// `Retry-After`.
+    #[error("the server is handling as many requests as it may; retry in {retry_after_seconds}s")]
+    Overloaded { retry_after_seconds: u64 },
+    /// The request took longer than the server's request timeout.
+    #[error("the request did not finish within {0:?}")]
+    Timeout(std::time::Duration),
     /// The API server refused or failed a request we made for the caller;
     /// its status code and reason are passed on.
     #[error("{message}")]
@@ -73,7 +85,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyTokenReviews { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream { code, .. } => {
                 StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -95,9 +109,25 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::NotReady(_) => "NotReady",
+            Self::TooManyTokenReviews { .. } => "TooManyRequests",
+            Self::Overloaded { .. } => "Overloaded",
+            Self::Timeout(_) => "Timeout",
             Self::Upstream { reason, .. } => reason,
             Self::Kube(_) => "UpstreamUnavailable",
             Self::Internal(_) => "InternalError",
+        }
+    }
+
+    /// Seconds a client should wait before trying again, if it should.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyTokenReviews {
+                retry_after_seconds,
+            }
+            | Self::Overloaded {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            _ => None,
         }
     }
 
@@ -112,10 +142,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status().is_server_error() {
+        // Shedding is expected under load: not worth a log line each.
+        if self.status().is_server_error() && !matches!(self, Self::Overloaded { .. }) {
             tracing::warn!(error = %self, "request failed");
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

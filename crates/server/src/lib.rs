@@ -17,12 +17,17 @@
 //!   cluster's SubjectAccessReview, writes impersonate the caller there,
 //!   under a prefixed name ([`auth::RemoteIdentity`]). Where a kubeconfig
 //!   may point is checked before the server connects ([`cluster_url`]).
+//! - HTTPS from a certificate and key file, reloaded when they change
+//!   ([`tls`]); plain HTTP only when asked for ([`Transport`]).
+//! - Limits ([`limits`]): requests at once, request time, list page size;
+//!   TokenReviews of unknown tokens are paced ([`auth`]).
 
 pub mod auth;
 pub mod capacity;
 pub mod cluster_url;
 pub mod clusters;
 pub mod error;
+pub mod limits;
 pub mod list_bench;
 pub mod multicluster;
 pub mod names;
@@ -31,6 +36,7 @@ pub mod resources;
 pub mod routes;
 pub mod selector;
 pub mod store;
+pub mod tls;
 pub mod ttl_cache;
 
 use std::net::SocketAddr;
@@ -45,7 +51,9 @@ use tokio::net::TcpListener;
 pub use auth::{AuthConfig, RemoteIdentity};
 pub use cluster_url::RegistrationPolicy;
 pub use error::{ApiError, ErrorBody};
+pub use limits::Limits;
 use resources::Stores;
+pub use tls::TlsFiles;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -58,6 +66,8 @@ pub struct AppState {
     /// The server's own identity on the management cluster (reads of Nodes,
     /// Pods and StorageClasses for available resources).
     pub client: Client,
+    /// Request timeout, concurrency and page size limits.
+    pub limits: Limits,
 }
 
 /// Settings of the server.
@@ -71,6 +81,24 @@ pub struct ServerConfig {
     pub namespace: String,
     /// Where registered clusters may point, and how many there may be.
     pub registration: RegistrationPolicy,
+    /// HTTPS or plain HTTP; [`Transport::Unset`] (the default) refuses to
+    /// start, so every caller decides.
+    pub transport: Transport,
+    pub limits: Limits,
+}
+
+/// How the server talks to its clients.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Not decided: [`start`] refuses.
+    #[default]
+    Unset,
+    /// HTTPS with the certificate and key of these files, reloaded when
+    /// they change.
+    Tls(TlsFiles),
+    /// Plain HTTP (`--insecure-plain-http`): bearer tokens cross the
+    /// network readable; behind a TLS-terminating proxy or in tests only.
+    PlainHttp,
 }
 
 /// Where the server keeps cluster registrations unless told otherwise.
@@ -83,9 +111,26 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             registration: RegistrationPolicy::default(),
+            transport: Transport::Unset,
+            limits: Limits::default(),
         }
     }
 }
+
+impl ServerConfig {
+    /// The defaults, serving plain HTTP (tests and benchmarks on loopback).
+    pub fn plain_http() -> Self {
+        Self {
+            transport: Transport::PlainHttp,
+            ..Self::default()
+        }
+    }
+}
+
+/// Why the server refuses to start without a transport.
+pub const NO_TRANSPORT: &str = "refusing to serve: no TLS certificate (--tls-cert-file and --tls-key-file) \
+     and no --insecure-plain-http; bearer tokens must not cross the network in plain text \
+     unless plain HTTP is asked for explicitly";
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -100,21 +145,28 @@ pub enum ServerError {
     Serve(#[source] std::io::Error),
     #[error("the watch caches did not sync within {0:?}")]
     NotSynced(Duration),
+    #[error("serving certificate: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("TLS configuration: {0}")]
+    TlsConfig(#[source] rustls::Error),
 }
 
 /// The router over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.body_limit;
-    routes::Registry::build()
+    let limits = state.limits.clone();
+    let router = routes::Registry::build()
         .router
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit));
+    limits::apply(router, &limits).with_state(state)
 }
 
 /// A server running in this process; stops when dropped.
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    /// Whether it serves HTTPS.
+    pub tls: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -138,9 +190,10 @@ impl RunningServer {
         Ok(())
     }
 
-    /// `http://<addr>`.
+    /// `https://<addr>` or, with plain HTTP, `http://<addr>`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -168,6 +221,17 @@ pub fn start(
         .remote_identity
         .check()
         .map_err(ServerError::Config)?;
+    // The certificate loads before anything starts: a bad pair is a
+    // startup error, not a server that fails every handshake.
+    let tls = match &config.transport {
+        Transport::Unset => return Err(ServerError::Config(NO_TRANSPORT.to_owned())),
+        Transport::PlainHttp => None,
+        Transport::Tls(files) => {
+            let cert = tls::ReloadingCert::load(files.clone())?;
+            let rustls_config = cert.server_config().map_err(ServerError::TlsConfig)?;
+            Some((cert, Arc::new(rustls_config)))
+        }
+    };
     let client = Client::try_from(kube_config.clone()).map_err(ServerError::Client)?;
     let addr = listener.local_addr().map_err(ServerError::Listen)?;
     let state = Arc::new(AppState {
@@ -181,15 +245,28 @@ pub fn start(
             config.registration.clone(),
         ),
         client: client.clone(),
+        limits: config.limits.clone(),
     });
     let mut tasks = state.stores.start_watches(&client);
     let loading = state.clone();
     tasks.push(tokio::spawn(async move { loading.clusters.load().await }));
     let app = router(state.clone());
-    tasks.push(tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, app).await {
-            tracing::error!(%err, "HTTP server stopped");
+    let serves_tls = tls.is_some();
+    match tls {
+        Some((cert, rustls_config)) => {
+            tasks.push(tokio::spawn(cert.watch()));
+            tasks.push(tokio::spawn(tls::serve(listener, rustls_config, app)));
         }
-    }));
-    Ok(RunningServer { addr, state, tasks })
+        None => tasks.push(tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(%err, "HTTP server stopped");
+            }
+        })),
+    }
+    Ok(RunningServer {
+        addr,
+        state,
+        tls: serves_tls,
+        tasks,
+    })
 }

@@ -146,7 +146,16 @@ pub async fn run(
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let syncing = Instant::now();
-    let server = crate::start(kube_config, listener, &ServerConfig::default())?;
+    // Plain HTTP on loopback; pages as large as the whole list, so the
+    // `full` measurement is one response as kube-apiserver's is.
+    let config = ServerConfig {
+        limits: crate::Limits {
+            max_page_size: options.clusters.max(1),
+            ..crate::Limits::default()
+        },
+        ..ServerConfig::plain_http()
+    };
+    let server = crate::start(kube_config, listener, &config)?;
     server.wait_synced(Duration::from_secs(120)).await?;
     let cache_synced = syncing.elapsed();
     eprintln!(

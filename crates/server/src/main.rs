@@ -2,18 +2,68 @@
 //! kubeconfig (or the in-cluster config when deployed).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use dbaas_server::{AuthConfig, RegistrationPolicy, RemoteIdentity, ServerConfig};
+use dbaas_server::{
+    AuthConfig, Limits, RegistrationPolicy, RemoteIdentity, ServerConfig, TlsFiles, Transport,
+};
 
 #[derive(Parser, Debug)]
 #[command(name = "dbaas-server", version, about = "The dbaas-operator REST API")]
 struct Args {
     /// Address to listen on.
-    #[arg(long, env = "DBAAS_SERVER_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "DBAAS_SERVER_LISTEN", default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
+    /// PEM certificate (chain) to serve HTTPS with; read again when it
+    /// changes. Needs --tls-key-file.
+    #[arg(
+        long,
+        env = "DBAAS_TLS_CERT_FILE",
+        requires = "tls_key_file",
+        value_name = "FILE"
+    )]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(
+        long,
+        env = "DBAAS_TLS_KEY_FILE",
+        requires = "tls_cert_file",
+        value_name = "FILE"
+    )]
+    tls_key_file: Option<PathBuf>,
+    /// Seconds between two reads of the certificate and key files.
+    #[arg(long, default_value_t = 5)]
+    tls_reload_seconds: u64,
+    /// Serve plain HTTP: bearer tokens cross the network readable. Only
+    /// behind a TLS-terminating proxy on the same host, or in tests.
+    /// Without it and without --tls-cert-file the server does not start.
+    #[arg(long, conflicts_with_all = ["tls_cert_file", "tls_key_file"])]
+    insecure_plain_http: bool,
+    /// Audiences bearer tokens must be for, comma-separated (e.g.
+    /// `dbaas-server`): TokenReviews ask for them and an answer must name
+    /// one. Empty (default): the API server's own audiences, i.e. the
+    /// tokens kubectl uses are accepted.
+    #[arg(long, value_delimiter = ',')]
+    token_audiences: Vec<String>,
+    /// Average TokenReviews a second for tokens not in the cache; more get 429.
+    #[arg(long, default_value_t = dbaas_server::auth::DEFAULT_TOKEN_REVIEWS_PER_SECOND)]
+    token_review_qps: f64,
+    /// TokenReviews of new tokens allowed at once after a quiet spell.
+    #[arg(long, default_value_t = dbaas_server::auth::DEFAULT_TOKEN_REVIEW_BURST)]
+    token_review_burst: u32,
+    /// Seconds a request may take; then 504.
+    #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_REQUEST_TIMEOUT.as_secs())]
+    request_timeout_seconds: u64,
+    /// Requests handled at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+    /// Most items in one list page (a larger or no `limit` gets this many
+    /// and a `continue` token).
+    #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_PAGE_SIZE)]
+    max_page_size: usize,
     /// Seconds TokenReview and SubjectAccessReview answers are reused.
     #[arg(long, default_value_t = 10)]
     auth_cache_seconds: u64,
@@ -65,6 +115,25 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    let transport = match (args.tls_cert_file, args.tls_key_file) {
+        (Some(cert), Some(key)) => Transport::Tls(TlsFiles {
+            reload_interval: Duration::from_secs(args.tls_reload_seconds.max(1)),
+            ..TlsFiles::new(cert, key)
+        }),
+        _ if args.insecure_plain_http => {
+            tracing::warn!(
+                "serving plain HTTP (--insecure-plain-http): bearer tokens are readable on the network"
+            );
+            Transport::PlainHttp
+        }
+        _ => anyhow::bail!(dbaas_server::NO_TRANSPORT),
+    };
+    let token_audiences: Vec<String> = args
+        .token_audiences
+        .into_iter()
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
     let config = ServerConfig {
         auth: AuthConfig {
             cache_ttl: Duration::from_secs(args.auth_cache_seconds),
@@ -72,6 +141,9 @@ async fn main() -> anyhow::Result<()> {
                 username_prefix: args.remote_username_prefix,
                 groups_prefix: args.remote_groups_prefix,
             },
+            token_audiences,
+            token_reviews_per_second: args.token_review_qps,
+            token_review_burst: args.token_review_burst,
             ..AuthConfig::default()
         },
         body_limit: args.body_limit,
@@ -80,6 +152,12 @@ async fn main() -> anyhow::Result<()> {
             allow_insecure_urls: args.allow_insecure_cluster_urls,
             allow_private_addresses: args.allow_private_cluster_addresses,
             max_registrations: args.max_cluster_registrations,
+        },
+        transport,
+        limits: Limits {
+            request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
+            max_in_flight: args.max_in_flight.max(1),
+            max_page_size: args.max_page_size.max(1),
         },
     };
     // Refuse bad prefixes before anything else.

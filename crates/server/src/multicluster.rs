@@ -412,6 +412,7 @@ async fn list_cluster_databases(
         &target.stores().clusters,
         Some(&path.namespace),
         &query,
+        state.limits.max_page_size,
         &|_| true,
     )?;
     Ok(page_response(page))
@@ -586,7 +587,7 @@ async fn list_databases_everywhere(
             .map(|(name, cluster)| (name, Target::Remote(cluster))),
     );
     targets.sort_by(|a, b| a.0.cmp(&b.0));
-    let limit = query.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let limit = query.page_size(state.limits.max_page_size);
     let mut body = String::from("{\"items\":[");
     let mut count = 0usize;
     let mut next: Option<(String, ObjectKey)> = None;

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use dbaas_api::DatabaseCluster;
-use dbaas_server::{AuthConfig, RunningServer, ServerConfig};
+use dbaas_server::{AuthConfig, RunningServer, ServerConfig, Transport};
 use dbaas_testkit::TestNamespace;
 use dbaas_testkit::accounts::namespaced_user;
 use k8s_openapi::api::core::v1::Secret;
@@ -47,6 +47,7 @@ async fn harness_with(prefix: &str, auth: AuthConfig) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServerConfig {
         auth,
+        transport: Transport::PlainHttp,
         ..ServerConfig::default()
     };
     let server = dbaas_server::start(kube_config, listener, &config).expect("server starts");
@@ -210,7 +211,7 @@ async fn a_failed_token_review_tells_the_unauthenticated_caller_nothing() {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server =
-        dbaas_server::start(kube_config, listener, &ServerConfig::default()).expect("starts");
+        dbaas_server::start(kube_config, listener, &ServerConfig::plain_http()).expect("starts");
     let response = reqwest::Client::new()
         .get(format!(
             "{}/v1/namespaces/{}/databaseclusters",

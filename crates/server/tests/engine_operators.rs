@@ -36,7 +36,7 @@ async fn harness(prefix: &str) -> Harness {
             .await
             .expect("kube config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = dbaas_server::start(kube_config, listener, &ServerConfig::default())
+    let server = dbaas_server::start(kube_config, listener, &ServerConfig::plain_http())
         .expect("server starts");
     server.wait_synced(TIMEOUT).await.expect("caches sync");
     Harness {

@@ -44,7 +44,7 @@ async fn a_malformed_object_is_left_out_and_the_rest_is_served() {
             .await
             .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = dbaas_server::start(kube_config, listener, &ServerConfig::default()).unwrap();
+    let server = dbaas_server::start(kube_config, listener, &ServerConfig::plain_http()).unwrap();
     server
         .wait_synced(Duration::from_secs(30))
         .await

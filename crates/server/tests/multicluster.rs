@@ -18,7 +18,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use dbaas_api::DatabaseCluster;
 use dbaas_server::auth::{Caller, Permission};
-use dbaas_server::{RegistrationPolicy, RunningServer, ServerConfig};
+use dbaas_server::{RegistrationPolicy, RunningServer, ServerConfig, Transport};
 use dbaas_testkit::accounts::namespaced_user;
 use dbaas_testkit::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
@@ -73,6 +73,7 @@ async fn start_server_with(ns: &str, registration: RegistrationPolicy) -> Runnin
     let config = ServerConfig {
         namespace: ns.to_owned(),
         registration,
+        transport: Transport::PlainHttp,
         ..ServerConfig::default()
     };
     let server = dbaas_server::start(kube_config, listener, &config).expect("server starts");

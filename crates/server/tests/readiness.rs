@@ -12,7 +12,12 @@ async fn not_ready_until_the_caches_are_synced() {
     // An API server that is not there: the watches never sync.
     let kube_config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = dbaas_server::start(kube_config, listener, &Default::default()).unwrap();
+    let server = dbaas_server::start(
+        kube_config,
+        listener,
+        &dbaas_server::ServerConfig::plain_http(),
+    )
+    .unwrap();
     assert!(
         server
             .wait_synced(Duration::from_millis(300))

@@ -20,6 +20,7 @@ pub mod db;
 pub mod forward;
 pub mod node;
 pub mod schema;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -113,7 +114,8 @@ fn new_data_dir() -> PathBuf {
     ))
 }
 
-fn controlplane_binary() -> Result<PathBuf, Error> {
+/// The multi-call control-plane binary (kube-apiserver, kubectl, ...).
+pub fn controlplane_binary() -> Result<PathBuf, Error> {
     if let Some(bin) = std::env::var_os("DBAAS_CONTROLPLANE_BIN") {
         return Ok(PathBuf::from(bin));
     }
