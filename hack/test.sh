@@ -13,6 +13,10 @@ bash hack/ensure-tools.sh
 # kopium, the test control planes and the benches all read this.
 DBAAS_UPSTREAM_CRDS=$(bash hack/upstream-crds.sh)
 export DBAAS_UPSTREAM_CRDS
+# The API fuzzer (crates/server/tests/fuzz.rs runs it): schemathesis, pinned,
+# in a virtualenv under ~/.cache/dbaas-operator.
+DBAAS_SCHEMATHESIS=$(bash hack/ensure-fuzz-tools.sh)
+export DBAAS_SCHEMATHESIS
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -3,6 +3,10 @@
 
 use crate::error::ApiError;
 
+/// [`is_dns_label`] as a regular expression (with at most 63 characters),
+/// for the OpenAPI document.
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 /// At most 63 characters of `[a-z0-9-]`, starting and ending alphanumeric.
 pub fn is_dns_label(name: &str) -> bool {
     let bytes = name.as_bytes();

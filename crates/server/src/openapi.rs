@@ -11,7 +11,7 @@ use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem, PathItemBuilder,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApiBuilder, PathsBuilder, Ref, Required,
@@ -22,6 +22,7 @@ use crate::capacity::{Amounts, Capacity, NodeCapacity};
 use crate::clusters::{KubernetesCluster, RegisterCluster, RenameCluster};
 use crate::error::ErrorBody;
 use crate::multicluster::{AvailableResources, SkippedCluster, StorageClassSummary};
+use crate::names::DNS_LABEL_PATTERN;
 use crate::routes::{
     ApproveUpgrade, Credentials, EngineVersions, EngineVersionsList, KindDoc, Registry,
 };
@@ -52,13 +53,23 @@ fn ok(description: &str, schema: &str) -> utoipa::openapi::Response {
         .build()
 }
 
+/// Every name in a path is a DNS label ([`crate::names`]); anything else
+/// is a 400 before it is looked up.
+fn dns_label() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(DNS_LABEL_PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(63))
+}
+
 fn path_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
         .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(dns_label()))
         .build()
 }
 
@@ -72,7 +83,13 @@ fn query_param(
         .parameter_in(ParameterIn::Query)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(schema_type)))
+        .schema(Some(match schema_type {
+            // `limit` is a count.
+            Type::Integer => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+            other => ObjectBuilder::new().schema_type(other),
+        }))
         .build()
 }
 
@@ -114,6 +131,39 @@ fn body(schema: &str, content_type: &str) -> Option<utoipa::openapi::request_bod
             )
             .build(),
     )
+}
+
+/// The body of a create: the kind's schema with `metadata.name` required
+/// (the URL names no object).
+fn create_body(kind: &str) -> Option<utoipa::openapi::request_body::RequestBody> {
+    Some(
+        RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content(
+                JSON,
+                ContentBuilder::new()
+                    .schema(Some(
+                        AllOfBuilder::new().item(Ref::from_schema_name(kind)).item(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Object)
+                                .property(
+                                    "metadata",
+                                    ObjectBuilder::new()
+                                        .schema_type(Type::Object)
+                                        .required("name"),
+                                )
+                                .required("metadata"),
+                        ),
+                    ))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// The schema of a JSON merge patch of `kind` (see [`patch_schema`]).
+fn patch_schema_name(kind: &str) -> String {
+    format!("{kind}Patch")
 }
 
 fn write_errors(operation: OperationBuilder) -> OperationBuilder {
@@ -175,9 +225,10 @@ fn kind_paths(mut paths: PathsBuilder, doc: &KindDoc) -> PathsBuilder {
                     format!("Create a {kind}, as the caller"),
                 )
                 .parameter(namespace())
-                .request_body(body(kind, JSON)),
+                .request_body(create_body(kind)),
             )
-            .response("201", ok("The created object", kind)),
+            .response("201", ok("The created object", kind))
+            .response("404", error("The namespace does not exist")),
         );
     }
     paths = paths.path(
@@ -221,7 +272,10 @@ fn kind_paths(mut paths: PathsBuilder, doc: &KindDoc) -> PathsBuilder {
                 )
                 .parameter(namespace())
                 .parameter(name())
-                .request_body(body(kind, "application/merge-patch+json")),
+                .request_body(body(
+                    &patch_schema_name(kind),
+                    "application/merge-patch+json",
+                )),
             )
             .response("200", ok("The patched object", kind))
             .response("404", error("No such object")),
@@ -599,10 +653,10 @@ fn build() -> Value {
                             .tag("kubernetesclusters")
                             .parameter(cluster())
                             .parameter(namespace())
-                            .request_body(body("DatabaseCluster", JSON)),
+                            .request_body(create_body("DatabaseCluster")),
                     )
                     .response("201", ok("The created object", "DatabaseCluster"))
-                    .response("404", error("Not registered")),
+                    .response("404", error("Not registered, or the namespace does not exist there")),
                 )
                 .build(),
         )
@@ -635,7 +689,7 @@ fn build() -> Value {
                             .parameter(cluster())
                             .parameter(namespace())
                             .parameter(name())
-                            .request_body(body("DatabaseCluster", "application/merge-patch+json")),
+                            .request_body(body(&patch_schema_name("DatabaseCluster"), "application/merge-patch+json")),
                     )
                     .response("200", ok("The patched object", "DatabaseCluster"))
                     .response("404", error("No such object or cluster")),
@@ -733,6 +787,12 @@ fn build() -> Value {
         .security(Some([SecurityRequirement::new("bearer", Vec::<String>::new())]))
         .build();
     let mut value = serde_json::to_value(&document).unwrap_or(Value::Null);
+    let patched: Vec<String> = registry
+        .kinds
+        .iter()
+        .filter(|k| k.writes.patch)
+        .map(|k| k.kind.clone())
+        .collect();
     // The resource schemas: each CRD's own structural schema.
     if let Some(schemas) = value
         .pointer_mut("/components/schemas")
@@ -746,20 +806,216 @@ fn build() -> Value {
                 .and_then(|v| v.schema.as_ref())
                 .and_then(|s| s.open_api_v3_schema.as_ref())
                 .and_then(|s| serde_json::to_value(s).ok());
-            if let Some(schema) = schema {
-                schemas.insert(crd.spec.names.kind.clone(), schema);
+            if let Some(mut schema) = schema {
+                let version = crd.spec.versions.first().map(|v| v.name.as_str());
+                let api_version = format!("{}/{}", crd.spec.group, version.unwrap_or("v1"));
+                strict(&mut schema);
+                with_type_and_object_meta(&mut schema, &api_version, &crd.spec.names.kind);
+                let kind = &crd.spec.names.kind;
+                if patched.contains(kind) {
+                    schemas.insert(patch_schema_name(kind), patch_schema(&schema));
+                }
+                schemas.insert(kind.clone(), schema);
             }
         }
         // The body of installEngineOperator: DatabaseEngine's spec.operator.
-        if let Some(operator) = schemas
+        if let Some(mut operator) = schemas
             .get("DatabaseEngine")
             .and_then(|s| s.pointer("/properties/spec/properties/operator"))
             .cloned()
         {
+            // The body is an object; `null` is for the field, not the body.
+            operator["type"] = "object".into();
             schemas.insert("EngineOperatorInstall".into(), operator);
+        }
+        // What the handlers check before the API server sees it.
+        for (schema, property) in [("RegisterCluster", "name"), ("RenameCluster", "name")] {
+            if let Some(field) = schemas
+                .get_mut(schema)
+                .and_then(|s| s.pointer_mut(&format!("/properties/{property}")))
+                .and_then(Value::as_object_mut)
+            {
+                field.insert("pattern".into(), DNS_LABEL_PATTERN.into());
+                field.insert("minLength".into(), 1.into());
+                field.insert("maxLength".into(), 63.into());
+            }
+        }
+        // ApproveUpgrade.version becomes spec.operator.approvedVersion.
+        let approved = schemas
+            .get("DatabaseEngine")
+            .and_then(|s| {
+                s.pointer("/properties/spec/properties/operator/properties/approvedVersion")
+            })
+            .cloned();
+        if let (Some(approved), Some(version)) = (
+            approved,
+            schemas
+                .get_mut("ApproveUpgrade")
+                .and_then(|s| s.pointer_mut("/properties/version"))
+                .and_then(Value::as_object_mut),
+        ) {
+            for keyword in ["pattern", "minLength", "maxLength"] {
+                if let Some(constraint) = approved.get(keyword) {
+                    version.insert(keyword.into(), constraint.clone());
+                }
+            }
         }
     }
     value
+}
+
+/// Keywords whose values are data, not schemas.
+const DATA_KEYWORDS: [&str; 5] = [
+    "default",
+    "example",
+    "examples",
+    "enum",
+    "x-kubernetes-validations",
+];
+
+/// A CRD schema (OpenAPI 3.0, Kubernetes dialect) as this document's
+/// OpenAPI 3.1 says what the server accepts: objects with properties take
+/// no others (the server refuses unknown fields, [`crate::routes`]),
+/// `nullable` is a `null` type, and int-or-string is either.
+fn strict(schema: &mut Value) {
+    let Value::Object(map) = schema else {
+        return;
+    };
+    if map.remove("nullable") == Some(Value::Bool(true)) {
+        allow_null(map);
+    }
+    if map.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+        && !map.contains_key("type")
+        && !map.contains_key("anyOf")
+    {
+        map.insert(
+            "anyOf".into(),
+            serde_json::json!([{"type": "integer"}, {"type": "string"}]),
+        );
+    }
+    if map.contains_key("properties")
+        && !map.contains_key("additionalProperties")
+        && map.get("x-kubernetes-preserve-unknown-fields") != Some(&Value::Bool(true))
+    {
+        map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    for (key, value) in map.iter_mut() {
+        if DATA_KEYWORDS.contains(&key.as_str()) {
+            continue;
+        }
+        match key.as_str() {
+            "properties" => {
+                if let Value::Object(properties) = value {
+                    properties.values_mut().for_each(strict);
+                }
+            }
+            _ => match value {
+                Value::Array(items) => items.iter_mut().for_each(strict),
+                other => strict(other),
+            },
+        }
+    }
+}
+
+/// Adds `null` to the schema's type (and enum).
+fn allow_null(map: &mut serde_json::Map<String, Value>) {
+    match map.get_mut("type") {
+        Some(Value::String(single)) => {
+            let single = single.clone();
+            map.insert("type".into(), serde_json::json!([single, "null"]));
+        }
+        Some(Value::Array(types)) => {
+            if !types.contains(&Value::from("null")) {
+                types.push("null".into());
+            }
+        }
+        _ => return,
+    }
+    if let Some(Value::Array(values)) = map.get_mut("enum")
+        && !values.contains(&Value::Null)
+    {
+        values.push(Value::Null);
+    }
+}
+
+/// `apiVersion`, `kind` and `metadata` of a served kind: the CRD schema
+/// leaves them to Kubernetes, the server checks them.
+fn with_type_and_object_meta(schema: &mut Value, api_version: &str, kind: &str) {
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.insert(
+            "apiVersion".into(),
+            serde_json::json!({"type": "string", "enum": [api_version]}),
+        );
+        properties.insert(
+            "kind".into(),
+            serde_json::json!({"type": "string", "enum": [kind]}),
+        );
+        properties.insert("metadata".into(), object_meta());
+    }
+}
+
+/// Kubernetes ObjectMeta as the server reads it: these fields and no
+/// others; names are DNS labels. Server-set fields are ignored on writes.
+fn object_meta() -> Value {
+    let strings = serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let objects = serde_json::json!({"type": "array", "items": {"type": "object"}});
+    serde_json::json!({
+        "type": "object",
+        "description": "Kubernetes ObjectMeta. name (a DNS label) is required on create unless the URL names the object; namespace must match the URL's.",
+        "properties": {
+            "name": {"type": "string", "pattern": DNS_LABEL_PATTERN, "minLength": 1, "maxLength": 63},
+            "namespace": {"type": "string", "pattern": DNS_LABEL_PATTERN, "minLength": 1, "maxLength": 63},
+            "generateName": {"type": "string"},
+            "labels": strings,
+            "annotations": strings,
+            "finalizers": {"type": "array", "items": {"type": "string"}},
+            "ownerReferences": objects,
+            "resourceVersion": {"type": "string"},
+            "uid": {"type": "string"},
+            "generation": {"type": "integer"},
+            "creationTimestamp": {"type": "string"},
+            "deletionTimestamp": {"type": "string"},
+            "deletionGracePeriodSeconds": {"type": "integer"},
+            "managedFields": objects,
+            "selfLink": {"type": "string"},
+        },
+        "additionalProperties": false,
+    })
+}
+
+/// A JSON merge patch (RFC 7386) of a kind: any part of it, `null`
+/// removing a field; the server applies it to the object it knows and
+/// checks the result.
+fn patch_schema(schema: &Value) -> Value {
+    fn loosen(schema: &mut Value) {
+        let Value::Object(map) = schema else {
+            return;
+        };
+        map.remove("required");
+        map.remove("x-kubernetes-validations");
+        if let Some(Value::Object(properties)) = map.get_mut("properties") {
+            for property in properties.values_mut() {
+                if let Value::Object(field) = property {
+                    allow_null(field);
+                }
+                loosen(property);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(inner) = map.get_mut(key) {
+                loosen(inner);
+            }
+        }
+    }
+    let mut patch = schema.clone();
+    loosen(&mut patch);
+    if let Some(map) = patch.as_object_mut() {
+        map.insert(
+            "description".into(),
+            "A JSON merge patch (RFC 7386): any part of the object; null removes a field. The patched object must be valid.".into(),
+        );
+    }
+    patch
 }
 
 /// The document (built once).
@@ -773,4 +1029,75 @@ pub fn to_pretty_json() -> String {
     let mut text = serde_json::to_string_pretty(document()).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operations of the document: (id, operation).
+    fn operations() -> Vec<(String, &'static Value)> {
+        document()["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.values())
+            .map(|op| {
+                (
+                    op["operationId"].as_str().unwrap_or_default().to_owned(),
+                    op,
+                )
+            })
+            .collect()
+    }
+
+    /// Found by fuzzing: a create in a namespace that does not exist is
+    /// the API server's 404, which the document did not list.
+    #[test]
+    fn creates_document_a_missing_namespace() {
+        let creates: Vec<_> = operations()
+            .into_iter()
+            .filter(|(id, _)| id.starts_with("create"))
+            .collect();
+        assert!(creates.len() >= 9, "{}", creates.len());
+        for (id, op) in creates {
+            assert!(op["responses"].get("404").is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn path_names_are_dns_labels() {
+        for (id, op) in operations() {
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "path" {
+                    assert_eq!(parameter["schema"]["pattern"], DNS_LABEL_PATTERN, "{id}");
+                    assert_eq!(parameter["schema"]["maxLength"], 63, "{id}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kind_schemas_take_no_unknown_fields_and_know_object_meta() {
+        let schemas = &document()["components"]["schemas"];
+        let cluster = &schemas["DatabaseCluster"];
+        assert_eq!(cluster["additionalProperties"], false);
+        assert_eq!(cluster["properties"]["spec"]["additionalProperties"], false);
+        assert_eq!(
+            cluster["properties"]["metadata"]["properties"]["name"]["pattern"],
+            DNS_LABEL_PATTERN
+        );
+        assert_eq!(cluster["properties"]["kind"]["enum"][0], "DatabaseCluster");
+        // OpenAPI 3.1 has no `nullable`: optional fields take null.
+        assert!(
+            !serde_json::to_string(cluster)
+                .unwrap()
+                .contains("\"nullable\"")
+        );
+        // A merge patch may leave anything out.
+        let patch = &schemas["DatabaseClusterPatch"];
+        assert!(patch["required"].is_null());
+        assert!(patch["properties"]["spec"]["required"].is_null());
+    }
 }

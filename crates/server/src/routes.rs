@@ -95,7 +95,9 @@ pub struct ObjectPath {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// At most this many items (0 or unset: all).
+    /// At most this many items; unset, 0 or above the server's maximum
+    /// page size (`--max-page-size`, default 500): that maximum. Follow
+    /// `continue` for the rest.
     pub(crate) limit: Option<usize>,
     /// The token of the previous page.
     #[serde(rename = "continue")]
@@ -103,6 +105,14 @@ pub struct ListQuery {
     /// Kubernetes label selector syntax.
     #[serde(rename = "labelSelector")]
     pub(crate) label_selector: Option<String>,
+}
+
+impl ListQuery {
+    /// The page size: `limit` clamped to `max` (unset and 0 mean `max`).
+    pub(crate) fn page_size(&self, max: usize) -> usize {
+        let max = max.max(1);
+        self.limit.filter(|l| *l > 0).map_or(max, |l| l.min(max))
+    }
 }
 
 /// Writes take no query parameters.
@@ -170,10 +180,12 @@ pub(crate) fn page_response<K>(page: Page<K>) -> Response {
     json_response(StatusCode::OK, body)
 }
 
+/// A page of `store`'s objects, of at most `max_page` items.
 pub(crate) fn list_page<K: Served>(
     store: &WatchStore<K>,
     namespace: Option<&str>,
     query: &ListQuery,
+    max_page: usize,
     filter: &dyn Fn(&K) -> bool,
 ) -> Result<Page<K>, ApiError> {
     if !store.is_synced() {
@@ -190,7 +202,8 @@ pub(crate) fn list_page<K: Served>(
         .filter(|t| !t.is_empty())
         .map(|t| decode_continue(t, namespace))
         .transpose()?;
-    Ok(store.list(namespace, &selector, filter, after.as_ref(), query.limit))
+    let limit = query.page_size(max_page);
+    Ok(store.list(namespace, &selector, filter, after.as_ref(), Some(limit)))
 }
 
 pub(crate) fn permission<K: Served>(
@@ -219,7 +232,13 @@ async fn list_all<K: Served>(
         .auth
         .authorize(&caller, permission::<K>("list", None, None))
         .await?;
-    let page = list_page(K::store(&state.stores), None, &query, &|_| true)?;
+    let page = list_page(
+        K::store(&state.stores),
+        None,
+        &query,
+        state.limits.max_page_size,
+        &|_| true,
+    )?;
     Ok(page_response(page))
 }
 
@@ -241,6 +260,7 @@ async fn list_namespaced<K: Served>(
         K::store(&state.stores),
         Some(&path.namespace),
         &query,
+        state.limits.max_page_size,
         &|_| true,
     )?;
     Ok(page_response(page))
@@ -402,22 +422,30 @@ fn typed_strictly<K: Served>(value: &Value) -> Result<K, ApiError> {
     let text = value.to_string();
     let mut unknown = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_str(&text);
-    let object: K = serde_ignored::deserialize(&mut deserializer, |path| {
+    let mut note_unknown = |path: serde_ignored::Path<'_>| {
         let path = path.to_string();
         if path != "apiVersion" && path != "kind" {
             unknown.push(path);
         }
-    })
-    .map_err(|e| {
-        // Position in our compact re-rendering means nothing to the caller.
-        let message = e.to_string();
+    };
+    let ignoring = serde_ignored::Deserializer::new(&mut deserializer, &mut note_unknown);
+    let object: K = serde_path_to_error::deserialize(ignoring).map_err(|e| {
+        // Position in our compact re-rendering means nothing to the caller;
+        // the field's path does.
+        let message = e.inner().to_string();
         let message = message
             .split(" at line ")
             .next()
             .unwrap_or(&message)
             .to_owned();
+        let field = e.path().to_string();
+        let at = if field == "." {
+            String::new()
+        } else {
+            format!(" at {field}")
+        };
         ApiError::InvalidBody(format!(
-            "the request body is not a valid {}: {message}",
+            "the request body is not a valid {}{at}: {message}",
             K::kind(&())
         ))
     })?;
@@ -891,6 +919,7 @@ async fn of_cluster<K: Served>(
         K::store(&state.stores),
         Some(&path.namespace),
         &query,
+        state.limits.max_page_size,
         &move |object: &K| belongs(object, &cluster),
     )?;
     Ok(page_response(page))
@@ -944,7 +973,9 @@ async fn engine_versions(
     let page = list_page(
         &state.stores.engines,
         Some(&path.namespace),
+        // Every engine of the namespace: a handful, not a page.
         &ListQuery::default(),
+        usize::MAX,
         &|_| true,
     )?;
     let items = page
@@ -1352,6 +1383,19 @@ mod tests {
         let mut target = serde_json::json!({"a": [1, 2]});
         merge_patch(&mut target, &serde_json::json!({"a": [3], "b": {"x": 1}}));
         assert_eq!(target, serde_json::json!({"a": [3], "b": {"x": 1}}));
+    }
+
+    #[test]
+    fn page_sizes_are_clamped_to_the_maximum() {
+        let query = |limit| ListQuery {
+            limit,
+            ..ListQuery::default()
+        };
+        assert_eq!(query(None).page_size(500), 500);
+        assert_eq!(query(Some(0)).page_size(500), 500);
+        assert_eq!(query(Some(10)).page_size(500), 10);
+        assert_eq!(query(Some(100_000)).page_size(500), 500);
+        assert_eq!(query(Some(10)).page_size(0), 1);
     }
 
     #[test]
