@@ -127,6 +127,13 @@ pub struct AuthConfig {
     /// ...and at most this many at once after a quiet spell
     /// (`--token-review-burst`). Beyond it: 429 with `Retry-After`.
     pub token_review_burst: u32,
+    /// How long a token the last TokenReview found valid is reviewed
+    /// again without waiting for the pace above: a flood of made-up
+    /// tokens cannot lock out callers whose cached answer expired. They
+    /// still get a real TokenReview each time their cached answer expires
+    /// (so revocation is noticed within `cache_ttl`); only digests are
+    /// kept, at most `cache_capacity` of them.
+    pub recently_valid_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -139,12 +146,15 @@ impl Default for AuthConfig {
             token_audiences: Vec::new(),
             token_reviews_per_second: DEFAULT_TOKEN_REVIEWS_PER_SECOND,
             token_review_burst: DEFAULT_TOKEN_REVIEW_BURST,
+            recently_valid_ttl: DEFAULT_RECENTLY_VALID_TTL,
         }
     }
 }
 
 pub const DEFAULT_TOKEN_REVIEWS_PER_SECOND: f64 = 20.0;
 pub const DEFAULT_TOKEN_REVIEW_BURST: u32 = 100;
+/// The default of [`AuthConfig::recently_valid_ttl`].
+pub const DEFAULT_RECENTLY_VALID_TTL: Duration = Duration::from_secs(600);
 
 /// A token bucket: `burst` tokens, refilled at `rate` a second.
 pub struct TokenBucket {
@@ -276,6 +286,9 @@ pub struct Auth {
     config: kube::Config,
     identity: Identity,
     tokens: TtlCache<TokenDigest, Option<Arc<Caller>>>,
+    /// Digests of tokens whose last TokenReview found them valid: their
+    /// next review skips `new_tokens`.
+    recently_valid: TtlCache<TokenDigest, ()>,
     reviews: TtlCache<(Arc<Caller>, Permission), bool>,
     clients: Mutex<HashMap<Arc<Caller>, (Instant, Client)>>,
     client_capacity: usize,
@@ -310,6 +323,7 @@ impl Auth {
             config,
             identity,
             tokens: TtlCache::new(settings.cache_ttl, settings.cache_capacity),
+            recently_valid: TtlCache::new(settings.recently_valid_ttl, settings.cache_capacity),
             reviews: TtlCache::new(settings.cache_ttl, settings.cache_capacity),
             clients: Mutex::new(HashMap::new()),
             client_capacity: settings.client_capacity.max(1),
@@ -352,12 +366,21 @@ impl Auth {
             None => {
                 // A token not seen lately costs a TokenReview: paced, so a
                 // flood of made-up tokens cannot become a flood of reviews.
-                self.new_tokens.take().map_err(|retry_after_seconds| {
-                    ApiError::TooManyTokenReviews {
-                        retry_after_seconds,
-                    }
-                })?;
+                // A token found valid lately is reviewed again unpaced, so
+                // that flood cannot lock its callers out either.
+                if self.recently_valid.get(&digest).is_none() {
+                    self.new_tokens.take().map_err(|retry_after_seconds| {
+                        ApiError::TooManyTokenReviews {
+                            retry_after_seconds,
+                        }
+                    })?;
+                }
                 let reviewed = self.review_token(token).await?;
+                if reviewed.is_some() {
+                    self.recently_valid.insert(digest, ());
+                } else {
+                    self.recently_valid.remove(&digest);
+                }
                 self.tokens.insert(digest, reviewed.clone());
                 reviewed
             }
@@ -514,8 +537,14 @@ impl Auth {
         config.auth_info.impersonate_uid = subject.uid;
         config.auth_info.impersonate_groups = Some(subject.groups);
         config.auth_info.impersonate_user_extra = Some(subject.extra.into_iter().collect());
-        let client = Client::try_from(config)
-            .map_err(|e| ApiError::Internal(format!("building an impersonating client: {e}")))?;
+        // kube's error may carry the server's proxy URL (and its credentials).
+        let client = Client::try_from(config).map_err(|err| {
+            tracing::warn!(
+                cause = crate::clusters::client_build_failure(&err),
+                "cannot build an impersonating client"
+            );
+            ApiError::Internal("building an impersonating client failed".into())
+        })?;
         if clients.len() >= self.client_capacity {
             let least_recent = clients
                 .iter()

@@ -11,16 +11,21 @@
 //!   must be a public address. Never allowed, whatever the flags: the
 //!   unspecified addresses (`0.0.0.0/8`, `::`), link-local (`169.254.0.0/16`,
 //!   `fe80::/10`, which hold the cloud metadata endpoints), multicast,
-//!   the reserved `240.0.0.0/4` (and broadcast), and the known cloud metadata
-//!   addresses outside link-local (`fd00:ec2::254`, `100.100.100.200`,
-//!   `metadata.google.internal`). Private addresses (`10.0.0.0/8`,
-//!   `172.16.0.0/12`, `192.168.0.0/16`, shared `100.64.0.0/10`, `fc00::/7`,
-//!   `fec0::/10`) and in-cluster Service names (`*.svc`, `*.cluster.local`)
+//!   the reserved `240.0.0.0/4` (and broadcast), Teredo (`2001::/32`, whose
+//!   IPv4 end is obfuscated), and the known cloud metadata addresses outside
+//!   link-local (`fd00:ec2::254`, `100.100.100.200`, Azure's
+//!   `168.63.129.16`, `metadata.google.internal`). Private and special-use
+//!   addresses (`10.0.0.0/8`, `172.16.0.0/12`, `192.168.0.0/16`, shared
+//!   `100.64.0.0/10`, IETF protocol assignments `192.0.0.0/24`, benchmarking
+//!   `198.18.0.0/15`, `fc00::/7`, `fec0::/10`) and in-cluster Service names
+//!   (`*.svc`, `*.cluster.local`)
 //!   need `--allow-private-cluster-addresses` (or
 //!   `--allow-insecure-cluster-urls`); loopback (`127.0.0.0/8`, `::1`,
 //!   `localhost`) needs `--allow-insecure-cluster-urls`. IPv4 addresses
-//!   inside IPv6 ones (mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96`, 6to4
-//!   `2002::/16`) are judged as the IPv4 address.
+//!   inside IPv6 ones (mapped `::ffff:0:0/96`, translated `::ffff:0:0:0/96`,
+//!   NAT64 `64:ff9b::/96` and the local-use `64:ff9b:1::/48`, whose last 32
+//!   bits are read as with `/96`, 6to4 `2002::/16`) are judged as the IPv4
+//!   address.
 //! - A name is resolved once and the cluster is then contacted at the
 //!   address that was checked (TLS still verifies the name, and the `Host`
 //!   header still carries it), so a DNS answer that changes afterwards
@@ -101,7 +106,7 @@ pub fn classify(ip: IpAddr) -> Place {
 }
 
 fn classify_v4(ip: Ipv4Addr) -> Place {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     if a == 0 {
         Place::Never("an unspecified address")
     } else if ip.is_loopback() {
@@ -112,9 +117,18 @@ fn classify_v4(ip: Ipv4Addr) -> Place {
         Place::Never("a multicast address")
     } else if a >= 240 {
         Place::Never("a reserved or broadcast address")
-    } else if ip == Ipv4Addr::new(100, 100, 100, 200) {
+    } else if ip == Ipv4Addr::new(100, 100, 100, 200) || ip == Ipv4Addr::new(168, 63, 129, 16) {
+        // Alibaba's metadata endpoint and Azure's wire server (metadata,
+        // extension configuration and health).
         Place::Never("a cloud metadata address")
-    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
+    } else if ip.is_private()
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b & 0xfe) == 18)
+    {
+        // Private, shared (carrier-grade NAT), IETF protocol assignments
+        // (192.0.0.0/24) and benchmarking (198.18.0.0/15) addresses: none
+        // is reachable from the public internet.
         Place::Private
     } else {
         Place::Public
@@ -131,12 +145,22 @@ fn classify_v6(ip: Ipv6Addr) -> Place {
         let [c, d] = low.to_be_bytes();
         Ipv4Addr::new(a, b, c, d)
     };
-    // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach an IPv4 address.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // NAT64 (64:ff9b::/96, and the local-use 64:ff9b:1::/48 read the same
+    // way), IPv4-translated (::ffff:0:0:0/96, SIIT) and 6to4 (2002::/16)
+    // addresses reach an IPv4 address.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || segments[..3] == [0x64, 0xff9b, 1]
+        || segments[..6] == [0, 0, 0, 0, 0xffff, 0]
+    {
         return classify_v4(embedded(segments[6], segments[7]));
     }
     if segments[0] == 0x2002 {
         return classify_v4(embedded(segments[1], segments[2]));
+    }
+    // Teredo (2001::/32) tunnels to an IPv4 address stored obfuscated (and
+    // through a relay of someone else's): never an API server to register.
+    if segments[..2] == [0x2001, 0] {
+        return Place::Never("a Teredo address (an IPv4 address tunnelled through a relay)");
     }
     if ip.is_unspecified() {
         Place::Never("an unspecified address")
@@ -319,7 +343,20 @@ mod tests {
 
     #[test]
     fn addresses_are_classified() {
-        for public in ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "100.128.0.1"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2001:4860:4860::8888",
+            "100.128.0.1",
+            // Just outside 192.0.0.0/24 and 198.18.0.0/15.
+            "192.0.1.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "168.63.129.17",
+            // The IPv4 inside is what counts.
+            "64:ff9b:1::808:808",
+            "::ffff:0:808:808",
+        ] {
             assert_eq!(ip(public), Place::Public, "{public}");
         }
         for private in [
@@ -332,10 +369,25 @@ mod tests {
             "::ffff:10.1.2.3",
             "64:ff9b::a00:1",
             "2002:c0a8:101::1",
+            "192.0.0.1",
+            "192.0.0.170",
+            "198.18.0.1",
+            "198.19.255.254",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:abcd::c0a8:101",
+            "::ffff:0:a00:1",
+            "::ffff:0:c612:1",
         ] {
             assert_eq!(ip(private), Place::Private, "{private}");
         }
-        for loopback in ["127.0.0.1", "127.8.9.1", "::1", "::ffff:127.0.0.1"] {
+        for loopback in [
+            "127.0.0.1",
+            "127.8.9.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::7f00:1",
+        ] {
             assert_eq!(ip(loopback), Place::Loopback, "{loopback}");
         }
         for never in [
@@ -356,6 +408,19 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2002:a9fe:a9fe::1",
             "::a9fe:a9fe",
+            // Local-use NAT64 and IPv4-translated forms of the metadata address.
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:ffff:ffff:ffff:a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:0:0",
+            // Teredo, whatever it encodes.
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            // Azure's wire server, as it is and inside IPv6.
+            "168.63.129.16",
+            "::ffff:168.63.129.16",
+            "64:ff9b::a83f:8110",
+            "::ffff:0:a83f:8110",
         ] {
             assert!(matches!(ip(never), Place::Never(_)), "{never}");
         }

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Api, Client};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -103,8 +103,7 @@ impl RemoteCluster {
         config: kube::Config,
         auth: &AuthConfig,
     ) -> Result<Arc<Self>, ApiError> {
-        let client = Client::try_from(config.clone())
-            .map_err(|e| invalid_kubeconfig(format!("cannot build a client: {e}")))?;
+        let client = build_client(&config)?;
         let cluster = Self {
             secret_name,
             server,
@@ -173,6 +172,38 @@ impl RemoteCluster {
 impl Drop for RemoteCluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A client for a registered cluster's (checked) connection settings. A
+/// failure is answered with a fixed message: kube's errors can carry the
+/// proxy URL (with its credentials) and other settings of the server's.
+fn build_client(config: &kube::Config) -> Result<Client, ApiError> {
+    Client::try_from(config.clone()).map_err(|err| {
+        tracing::debug!(
+            cause = client_build_failure(&err),
+            "cannot build a client for a registered cluster"
+        );
+        invalid_kubeconfig(
+            "cannot build a client from the kubeconfig; check its certificate-authority-data, \
+             client-certificate-data, client-key-data and token"
+                .into(),
+        )
+    })
+}
+
+/// What went wrong building a client, for the log: never a URL (a proxy's
+/// may hold credentials) nor a credential.
+pub(crate) fn client_build_failure(err: &kube::Error) -> String {
+    match err {
+        kube::Error::ProxyProtocolUnsupported { .. }
+        | kube::Error::ProxyProtocolDisabled { .. } => {
+            "a proxy is set whose protocol is not supported".to_owned()
+        }
+        // Certificate and key parsing: the messages name the problem only.
+        kube::Error::RustlsTls(tls) => format!("TLS settings: {tls}"),
+        kube::Error::Auth(_) => "the credentials are not usable".to_owned(),
+        _ => "an unexpected error".to_owned(),
     }
 }
 
@@ -335,8 +366,7 @@ impl ClusterRegistry {
         let yaml = String::from_utf8(bytes)
             .map_err(|_| invalid_kubeconfig("kubeconfig is not UTF-8 text".into()))?;
         let (server, config) = self.checked_config(&yaml).await?;
-        let client = Client::try_from(config.clone())
-            .map_err(|e| invalid_kubeconfig(format!("cannot build a client: {e}")))?;
+        let client = build_client(&config)?;
         // Fixed descriptions only: what answered there is not passed back.
         match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
             Ok(Ok(_)) => {}
@@ -573,9 +603,23 @@ async fn config_from_yaml(yaml: &str) -> Result<kube::Config, ApiError> {
             return Err(invalid_kubeconfig(format!("user {:?}: {why}", named.name)));
         }
     }
-    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| invalid_kubeconfig(format!("kubeconfig is not usable: {e}")))
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| match e {
+                // From the server's own HTTPS_PROXY / https_proxy environment,
+                // not from the kubeconfig (its proxy-url is refused above).
+                KubeconfigError::ParseProxyUrl(_) => ApiError::Internal(
+                    "the server's HTTPS_PROXY environment variable is not a valid URL".into(),
+                ),
+                e => invalid_kubeconfig(format!("kubeconfig is not usable: {e}")),
+            })?;
+    // kube fills this in from HTTPS_PROXY / https_proxy even though the
+    // kubeconfig names none: a registered cluster is dialled directly at
+    // the address the registration policy checked and pinned, never
+    // through a proxy (which would also decide where the name leads).
+    config.proxy_url = None;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -623,5 +667,80 @@ current-context: x
 
         let err = config_from_yaml("::: not yaml").await.unwrap_err();
         assert_eq!(err.status().as_u16(), 400);
+    }
+
+    const PROXY: &str = "http://proxyuser:hunter2@proxy.example:3128";
+
+    /// kube reads HTTPS_PROXY into `proxy_url`: the registered cluster is
+    /// still dialled directly. The environment is changed in a child
+    /// process (this one's is shared by every test thread).
+    #[test]
+    fn the_proxy_environment_is_not_used_for_registered_clusters() {
+        let exe = std::env::current_exe().unwrap();
+        let output = std::process::Command::new(exe)
+            .args([
+                "clusters::tests::with_proxy_environment",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("HTTPS_PROXY", PROXY)
+            .env("https_proxy", PROXY)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    }
+
+    /// Run by the test above, with HTTPS_PROXY set.
+    #[tokio::test]
+    #[ignore = "run by the_proxy_environment_is_not_used_for_registered_clusters"]
+    async fn with_proxy_environment() {
+        if std::env::var("HTTPS_PROXY").ok().as_deref() != Some(PROXY) {
+            return;
+        }
+        // kube itself takes the proxy from the environment...
+        let kubeconfig = Kubeconfig::from_yaml(INLINE).unwrap();
+        let plain = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        assert!(plain.proxy_url.is_some());
+        // ...a registration's settings do not.
+        let config = config_from_yaml(INLINE).await.unwrap();
+        assert_eq!(config.proxy_url, None);
+        assert!(build_client(&config).is_ok());
+    }
+
+    #[tokio::test]
+    async fn client_build_errors_name_no_proxy_url() {
+        let mut config = config_from_yaml(INLINE).await.unwrap();
+        for proxy in [
+            "ftp://proxyuser:hunter2@proxy.example:21",
+            "socks5://proxyuser:hunter2@proxy.example:1080",
+            PROXY,
+        ] {
+            config.proxy_url = Some(proxy.parse().unwrap());
+            // Builds (a proxy feature is on) or fails with a fixed message.
+            if let Err(err) = build_client(&config) {
+                assert_eq!(err.reason(), "InvalidKubeconfig");
+                let message = err.to_string();
+                for secret in ["hunter2", "proxyuser", "proxy.example", "proxy"] {
+                    assert!(!message.contains(secret), "{message}");
+                }
+            }
+        }
+        config.proxy_url = Some("ftp://proxyuser:hunter2@proxy.example:21".parse().unwrap());
+        let Err(err) = build_client(&config) else {
+            panic!("an ftp:// proxy is not supported");
+        };
+        assert!(err.to_string().contains("cannot build a client"), "{err}");
+        let Err(kube_err) = Client::try_from(config.clone()) else {
+            panic!("an ftp:// proxy is not supported");
+        };
+        assert!(!client_build_failure(&kube_err).contains("hunter2"));
     }
 }

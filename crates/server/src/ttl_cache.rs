@@ -100,6 +100,15 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         }
     }
 
+    /// Forgets `key` (its element in the queue goes stale and is skipped).
+    pub fn remove(&self, key: &K) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .remove(key);
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -128,6 +137,22 @@ mod tests {
         assert_eq!(cache.get(&"c"), Some(3));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get(&"c"), None, "expired");
+    }
+
+    #[test]
+    fn removed_entries_are_gone_and_do_not_disturb_eviction() {
+        let cache = TtlCache::new(Duration::from_secs(60), 2);
+        cache.insert("a", 1);
+        cache.insert("b", 2);
+        cache.remove(&"a");
+        assert_eq!(cache.get(&"a"), None);
+        cache.insert("c", 3);
+        // Room was made by the removal: "b" stays.
+        assert_eq!(cache.get(&"b"), Some(2));
+        assert_eq!(cache.get(&"c"), Some(3));
+        cache.insert("a", 4);
+        assert_eq!(cache.get(&"a"), Some(4));
+        assert_eq!(cache.get(&"b"), None, "the oldest live entry is evicted");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Hardening of the server: HTTPS with a certificate reloaded from its
 //! files, no start without a transport, token audiences, and a paced path
 //! for bearer tokens the server has not seen (random tokens cost at most
-//! the bucket's number of TokenReviews; the rest get 429).
+//! the bucket's number of TokenReviews; the rest get 429) that does not
+//! hold up tokens found valid lately.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
@@ -230,6 +231,73 @@ async fn random_tokens_cost_at_most_the_bucket_and_get_429() {
     assert_eq!(paced, 60 - unauthenticated);
     let after = http.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(after.status(), 200);
+    ns.delete().await.unwrap();
+}
+
+/// A flood of made-up tokens exhausts the bucket, yet a caller whose token
+/// was valid lately (its cached answer expired since) is reviewed again
+/// and served; new tokens still wait.
+#[tokio::test]
+async fn recently_valid_tokens_are_not_locked_out_by_random_tokens() {
+    let admin = dbaas_testkit::shared().client().await.unwrap();
+    let ns = TestNamespace::create(&admin, "srv-lockout").await.unwrap();
+    let token = namespaced_user(
+        &admin,
+        &ns.name,
+        "reader",
+        json!([{"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"], "verbs": ["list"]}]),
+    )
+    .await
+    .unwrap();
+    const BURST: u32 = 3;
+    const CACHE_TTL: Duration = Duration::from_millis(500);
+    let server = start(ServerConfig {
+        auth: AuthConfig {
+            cache_ttl: CACHE_TTL,
+            token_reviews_per_second: 0.001,
+            token_review_burst: BURST,
+            ..AuthConfig::default()
+        },
+        ..ServerConfig::plain_http()
+    })
+    .await;
+    let url = format!(
+        "{}/v1/namespaces/{}/databaseclusters",
+        server.url(),
+        ns.name
+    );
+    let http = reqwest::Client::new();
+    let status = |token: String| {
+        let request = http.get(&url).bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(token.clone()).await, 200);
+    assert_eq!(server.state.auth.token_reviews(), 1);
+    // Random tokens take the rest of the bucket, then get 429.
+    let pid = std::process::id();
+    let mut answers = Vec::new();
+    for i in 0..10 {
+        answers.push(status(format!("random-lockout-{i}-{pid}")).await);
+    }
+    let expected: Vec<u16> = (0..10)
+        .map(|i| if i + 1 < BURST { 401 } else { 429 })
+        .collect();
+    assert_eq!(answers, expected);
+    let reviews = server.state.auth.token_reviews();
+    assert_eq!(reviews, u64::from(BURST));
+
+    // The valid token's cached answer expires: it is reviewed again (a
+    // real TokenReview, so a revocation would be noticed) and served.
+    tokio::time::sleep(CACHE_TTL * 3).await;
+    assert_eq!(status(token.clone()).await, 200);
+    assert_eq!(server.state.auth.token_reviews(), reviews + 1);
+    // New random tokens still wait, and cost no TokenReview.
+    assert_eq!(status(format!("random-lockout-late-{pid}")).await, 429);
+    assert_eq!(server.state.auth.token_reviews(), reviews + 1);
+    // And again after the next expiry.
+    tokio::time::sleep(CACHE_TTL * 3).await;
+    assert_eq!(status(token).await, 200);
+    assert_eq!(server.state.auth.token_reviews(), reviews + 2);
     ns.delete().await.unwrap();
 }
 
