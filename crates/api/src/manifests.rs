@@ -838,7 +838,7 @@ pub mod helm {
                     "name": {"type": "string", "minLength": 1},
                     "namespace": {"type": "string", "minLength": 1},
                 }), &["name", "namespace"])},
-                "installModes": {"type": "array", "items": {"enum": ["OwnNamespace", "AllNamespaces"]}},
+                "installModes": {"type": "array", "items": {"enum": ["OwnNamespace", "SingleNamespace", "MultiNamespace", "AllNamespaces"]}},
             }),
             &["packages", "catalogs", "installModes"],
         );
@@ -893,7 +893,8 @@ pub mod helm {
 # operator.olmAllowlist: what DatabaseEngines may install through OLM (the
 #   operator subscribes and approves with its own cluster-wide account): OLM
 #   packages, CatalogSources (name and namespace) and install modes
-#   (OwnNamespace, AllNamespaces). Anything else is refused with
+#   (OwnNamespace, SingleNamespace, MultiNamespace, AllNamespaces:
+#   the namespaces an OperatorGroup reaches). Anything else is refused with
 #   Ready=False, OperatorInstallNotAllowed. Lists replace the defaults.
 # apiServer.enabled: also run the REST API server (dbaas-server).
 # apiServer.tls.secretName: the kubernetes.io/tls Secret (tls.crt, tls.key)

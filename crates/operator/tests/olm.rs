@@ -12,14 +12,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use dbaas_api::engine::{
-    DatabaseEngine, EngineOperatorStatus, OlmInstallMode, OperatorInstallSource,
-};
+use dbaas_api::engine::{DatabaseEngine, EngineOperatorStatus, OperatorInstallSource};
 use dbaas_engine_crds::olm_installplan::InstallPlan;
 use dbaas_engine_crds::olm_operatorgroup::OperatorGroup;
 use dbaas_engine_crds::olm_subscription::Subscription;
 use dbaas_operator::OperatorConfig;
-use dbaas_operator::engine::allowlist::{CatalogRef, OlmAllowlist};
+use dbaas_operator::engine::allowlist::{CatalogRef, InstallMode, OlmAllowlist};
 use dbaas_testkit::accounts::{service_account_token, shipped_operator_role};
 use dbaas_testkit::wait_for;
 use k8s_openapi::api::core::v1::Namespace;
@@ -277,6 +275,38 @@ async fn olm_install_and_manual_upgrade() {
     )
     .await;
 
+    // The DatabaseEngine warns about it: OLM installs what it asks for
+    // (automatically: no installPlanApproval is OLM's Automatic), whatever
+    // the allowlist says.
+    let warned = engine_where(
+        &engines,
+        "postgresql",
+        "ForeignSubscriptions naming someone-else",
+        |e| {
+            e.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "ForeignSubscriptions"
+                        && c.status == "True"
+                        && c.message
+                            .contains("someone-else (not made by dbaas-operator")
+                })
+            })
+        },
+    )
+    .await;
+    let foreign_condition = warned
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "ForeignSubscriptions")
+        .unwrap();
+    assert!(
+        !foreign_condition.message.contains("cloudnative-pg ("),
+        "ours is not foreign: {}",
+        foreign_condition.message
+    );
+
     // OLM resolves ours: an InstallPlan for the first install. We approve it.
     olm_install_plan(&plans, "install-1", "cloudnative-pg.v1.27.1", &subscription).await;
     olm_subscription_status(
@@ -471,7 +501,7 @@ async fn bad_olm_input_is_refused_or_named_and_changes_nothing() {
                         namespace: ns.name.clone(),
                     })
                     .to_vec(),
-                install_modes: vec![OlmInstallMode::OwnNamespace],
+                install_modes: vec![InstallMode::OwnNamespace],
             },
             ..OperatorConfig::default()
         },
@@ -780,12 +810,51 @@ async fn olm_installs_only_what_the_sre_allows() {
     .await;
     assert_nothing_subscribed(&ns, "an all-namespaces OperatorGroup subscribes to nothing").await;
 
+    // Nor may it target other namespaces: OLM would grant the operator RBAC
+    // there (SingleNamespace, MultiNamespace; a label selector counts as
+    // MultiNamespace, whatever it selects today).
+    for (spec, parts) in [
+        (
+            json!({"targetNamespaces": ["other-tenant"]}),
+            vec![
+                "targets namespaces [other-tenant]".to_owned(),
+                "installMode SingleNamespace".to_owned(),
+            ],
+        ),
+        (
+            json!({"targetNamespaces": [ns.name, "kube-system"]}),
+            vec![
+                format!("targets namespaces [{}, kube-system]", ns.name),
+                "installMode MultiNamespace".to_owned(),
+            ],
+        ),
+        (
+            json!({"targetNamespaces": null, "selector": {"matchLabels": {"tenant": "team-a"}}}),
+            vec![
+                "with a label selector".to_owned(),
+                "installMode MultiNamespace".to_owned(),
+            ],
+        ),
+    ] {
+        ns.api::<OperatorGroup>()
+            .patch(
+                "everyone",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .unwrap();
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        refused_with(&engines, "mongodb", &parts).await;
+        assert_nothing_subscribed(&ns, &format!("OperatorGroup {spec}")).await;
+    }
+
     // The group serves this namespace only: what is allowed installs.
     ns.api::<OperatorGroup>()
         .patch(
             "everyone",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"targetNamespaces": [ns.name]}})),
+            &Patch::Merge(json!({"spec": {"targetNamespaces": [ns.name], "selector": null}})),
         )
         .await
         .unwrap();

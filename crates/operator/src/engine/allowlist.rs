@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeSet;
+
 use dbaas_api::engine::{OlmInstallMode, OlmSource};
 use dbaas_engine_crds::olm_installplan::InstallPlan;
 use dbaas_engine_crds::olm_operatorgroup::OperatorGroup;
@@ -49,8 +51,36 @@ pub struct OlmAllowlist {
     pub packages: Vec<String>,
     /// CatalogSources, by name and namespace.
     pub catalogs: Vec<CatalogRef>,
-    /// Install modes: `OwnNamespace`, `AllNamespaces`.
-    pub install_modes: Vec<OlmInstallMode>,
+    /// Install modes: `OwnNamespace`, `SingleNamespace`, `MultiNamespace`,
+    /// `AllNamespaces` (OLM's names). The last three reach namespaces other
+    /// than the DatabaseEngine's; only `OwnNamespace` is in the default.
+    pub install_modes: Vec<InstallMode>,
+}
+
+/// An install mode, as OLM names them: which namespaces the installed
+/// operator serves (and gets RBAC in), decided by the namespace's
+/// OperatorGroup. A DatabaseEngine asks for `OwnNamespace` or
+/// `AllNamespaces` (the OperatorGroup we create); an existing OperatorGroup,
+/// reused as it is, may stand for any of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum InstallMode {
+    /// The DatabaseEngine's namespace only.
+    OwnNamespace,
+    /// One namespace, not the DatabaseEngine's.
+    SingleNamespace,
+    /// Several namespaces (or a label selector of namespaces).
+    MultiNamespace,
+    /// Every namespace.
+    AllNamespaces,
+}
+
+impl From<OlmInstallMode> for InstallMode {
+    fn from(mode: OlmInstallMode) -> Self {
+        match mode {
+            OlmInstallMode::OwnNamespace => Self::OwnNamespace,
+            OlmInstallMode::AllNamespaces => Self::AllNamespaces,
+        }
+    }
 }
 
 /// The packages the product installs by default: the engine operators it
@@ -76,7 +106,7 @@ impl Default for OlmAllowlist {
                 name: DEFAULT_CATALOG.0.to_owned(),
                 namespace: DEFAULT_CATALOG.1.to_owned(),
             }],
-            install_modes: vec![OlmInstallMode::OwnNamespace],
+            install_modes: vec![InstallMode::OwnNamespace],
         }
     }
 }
@@ -91,7 +121,7 @@ pub enum AllowlistError {
         source: std::io::Error,
     },
     #[error(
-        "the OLM allowlist is not valid YAML/JSON of the form {{packages: [...], catalogs: [{{name, namespace}}], installModes: [OwnNamespace|AllNamespaces]}}: {0}"
+        "the OLM allowlist is not valid YAML/JSON of the form {{packages: [...], catalogs: [{{name, namespace}}], installModes: [OwnNamespace|SingleNamespace|MultiNamespace|AllNamespaces]}}: {0}"
     )]
     Parse(String),
     #[error("the OLM allowlist has an empty {0}")]
@@ -103,7 +133,7 @@ pub enum AllowlistError {
 pub struct Refusal {
     pub package: Option<String>,
     pub catalog: Option<CatalogRef>,
-    pub install_mode: Option<OlmInstallMode>,
+    pub install_mode: Option<InstallMode>,
 }
 
 impl Refusal {
@@ -179,7 +209,7 @@ impl OlmAllowlist {
             .any(|c| c.name == name && c.namespace == namespace)
     }
 
-    fn mode_allowed(&self, mode: OlmInstallMode) -> bool {
+    fn mode_allowed(&self, mode: InstallMode) -> bool {
         self.install_modes.contains(&mode)
     }
 
@@ -194,21 +224,25 @@ impl OlmAllowlist {
                 name: source.catalog_source.clone(),
                 namespace: source.catalog_source_namespace.clone(),
             }),
-            install_mode: (!self.mode_allowed(source.install_mode)).then_some(source.install_mode),
+            install_mode: Some(InstallMode::from(source.install_mode))
+                .filter(|mode| !self.mode_allowed(*mode)),
         };
         (!refusal.is_empty()).then_some(refusal)
     }
 
-    /// Refuses an existing OperatorGroup (reused as it is) that serves every
-    /// namespace when `AllNamespaces` is not allowed: the install mode that
-    /// counts is the one OLM will use.
-    pub fn refuse_group(&self, group: &OperatorGroup) -> Option<String> {
-        if self.mode_allowed(OlmInstallMode::AllNamespaces) || !serves_all_namespaces(group) {
+    /// Refuses an existing OperatorGroup of `namespace` (reused as it is)
+    /// whose install mode is not allowed: the install mode that counts is
+    /// the one OLM will use, and OLM grants the operator RBAC in every
+    /// namespace the group targets.
+    pub fn refuse_group(&self, group: &OperatorGroup, namespace: &str) -> Option<String> {
+        let mode = group_install_mode(group, namespace);
+        if self.mode_allowed(mode) {
             return None;
         }
         Some(format!(
-            "the namespace's OperatorGroup {} serves all namespaces, so OLM would install the operator with installMode AllNamespaces, which the operator's OLM allowlist does not allow; nothing was subscribed or approved: {WHERE_TO_ALLOW}, or the OperatorGroup must target this namespace only",
-            kube::ResourceExt::name_any(group)
+            "the namespace's OperatorGroup {} {}, so OLM would install the operator with installMode {mode:?}, which the operator's OLM allowlist does not allow; nothing was subscribed or approved: {WHERE_TO_ALLOW}, or the OperatorGroup must target this namespace only",
+            kube::ResourceExt::name_any(group),
+            group_reach(group, mode)
         ))
     }
 
@@ -237,11 +271,56 @@ impl OlmAllowlist {
             .collect()
     }
 
+    /// What `plan` would install from a CatalogSource not on the list, as
+    /// `<bundle or step> (CatalogSource <namespace>/<name>)`: the bundles
+    /// OLM looks up (`status.bundleLookups[].catalogSourceRef`) and the
+    /// steps it planned (`status.plan[].resource.sourceName` /
+    /// `sourceNamespace`). Empty when OLM recorded neither: then only the
+    /// CSV names can be checked.
+    pub fn refused_bundle_catalogs(&self, plan: &InstallPlan) -> Vec<String> {
+        let Some(status) = plan.status.as_ref() else {
+            return Vec::new();
+        };
+        let lookups = status.bundle_lookups.as_deref().unwrap_or_default();
+        let steps = status.plan.as_deref().unwrap_or_default();
+        let mut refused: Vec<String> = lookups
+            .iter()
+            .filter_map(|lookup| {
+                let catalog = &lookup.catalog_source_ref;
+                let name = catalog.name.as_deref().unwrap_or_default();
+                let namespace = catalog.namespace.as_deref().unwrap_or_default();
+                // A lookup without a catalog cannot be checked: refused.
+                (name.is_empty() || namespace.is_empty() || !self.catalog_allowed(name, namespace))
+                    .then(|| format!("{} (CatalogSource {namespace}/{name})", lookup.identifier))
+            })
+            .collect();
+        for step in steps {
+            let resource = &step.resource;
+            let (name, namespace) = (&resource.source_name, &resource.source_namespace);
+            // OLM names the catalog of every step it resolved; one it did
+            // not name is judged by the lookups and the CSV names.
+            if name.is_empty() || namespace.is_empty() || self.catalog_allowed(name, namespace) {
+                continue;
+            }
+            let what = format!(
+                "{} {} (CatalogSource {namespace}/{name})",
+                resource.kind, resource.name
+            );
+            if !refused.contains(&what) {
+                refused.push(what);
+            }
+        }
+        refused
+    }
+
     /// Why `plan`, waiting for approval for `subscription`, may not be
     /// approved; `None` when it may. Checked at approval time, whatever the
     /// DatabaseEngine says: the stored Subscription must ask for an allowed
     /// package from an allowed catalog, and every ClusterServiceVersion of
-    /// the plan must belong to an allowed package.
+    /// the plan must belong to an allowed package and, where OLM recorded
+    /// them (`status.bundleLookups`, `status.plan`), every bundle and step
+    /// must come from an allowed catalog (a CSV name proves nothing: any catalog can name a
+    /// bundle after an allowed package).
     pub fn refuse_plan(&self, subscription: &Subscription, plan: &InstallPlan) -> Option<String> {
         let plan_name = kube::ResourceExt::name_any(plan);
         if !self.allows_subscription(subscription) {
@@ -252,6 +331,13 @@ impl OlmAllowlist {
                 spec.name,
                 spec.source_namespace,
                 spec.source
+            ));
+        }
+        let catalogs = self.refused_bundle_catalogs(plan);
+        if !catalogs.is_empty() {
+            return Some(format!(
+                "InstallPlan {plan_name} is not approved: it would install {}, from no CatalogSource on the operator's OLM allowlist; {WHERE_TO_ALLOW}",
+                catalogs.join(", ")
             ));
         }
         let refused = self.refused_csvs(plan);
@@ -291,26 +377,57 @@ pub fn csv_package(csv: &str) -> &str {
     }
 }
 
-/// Whether an OperatorGroup serves every namespace: no target namespaces
-/// and no selector, or a selector that selects everything.
-pub fn serves_all_namespaces(group: &OperatorGroup) -> bool {
+/// The install mode OLM uses for an OperatorGroup of `namespace`:
+/// - a target namespace `""` (OLM's "all namespaces"), or neither target
+///   namespaces nor a selector (or a selector that selects everything):
+///   `AllNamespaces`;
+/// - a selector that selects something: `MultiNamespace` (which namespaces
+///   it selects, now or later, cannot be judged here), whatever the target
+///   namespaces;
+/// - target namespaces `[namespace]`: `OwnNamespace`; one other namespace:
+///   `SingleNamespace`; several: `MultiNamespace`.
+pub fn group_install_mode(group: &OperatorGroup, namespace: &str) -> InstallMode {
     let spec = &group.spec;
-    let targets = spec
-        .target_namespaces
-        .as_ref()
-        .is_some_and(|t| t.iter().any(|ns| !ns.is_empty()));
-    if targets {
-        return false;
+    let targets = spec.target_namespaces.as_deref().unwrap_or_default();
+    if targets.iter().any(String::is_empty) {
+        return InstallMode::AllNamespaces;
     }
-    match &spec.selector {
-        None => true,
-        Some(selector) => {
-            selector.match_labels.as_ref().is_none_or(|l| l.is_empty())
-                && selector
-                    .match_expressions
-                    .as_ref()
-                    .is_none_or(|e| e.is_empty())
+    if selects_by_label(group) {
+        return InstallMode::MultiNamespace;
+    }
+    let targets: BTreeSet<&str> = targets.iter().map(String::as_str).collect();
+    match targets.len() {
+        0 => InstallMode::AllNamespaces,
+        1 if targets.contains(namespace) => InstallMode::OwnNamespace,
+        1 => InstallMode::SingleNamespace,
+        _ => InstallMode::MultiNamespace,
+    }
+}
+
+/// Whether an OperatorGroup has a selector that selects by something (an
+/// empty selector selects every namespace).
+fn selects_by_label(group: &OperatorGroup) -> bool {
+    group.spec.selector.as_ref().is_some_and(|selector| {
+        selector
+            .match_labels
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
+            || selector
+                .match_expressions
+                .as_ref()
+                .is_some_and(|e| !e.is_empty())
+    })
+}
+
+/// What an OperatorGroup reaches, for a refusal's message.
+fn group_reach(group: &OperatorGroup, mode: InstallMode) -> String {
+    let targets = group.spec.target_namespaces.as_deref().unwrap_or_default();
+    match mode {
+        InstallMode::AllNamespaces => "serves all namespaces".to_owned(),
+        InstallMode::MultiNamespace if selects_by_label(group) => {
+            "selects its target namespaces with a label selector".to_owned()
         }
+        _ => format!("targets namespaces [{}]", targets.join(", ")),
     }
 }
 
@@ -356,7 +473,7 @@ mod tests {
             .unwrap();
         assert_eq!(refused.package.as_deref(), Some("cluster-admin-operator"));
         assert_eq!(refused.catalog.as_ref().unwrap().to_string(), "team/evil");
-        assert_eq!(refused.install_mode, Some(OlmInstallMode::AllNamespaces));
+        assert_eq!(refused.install_mode, Some(InstallMode::AllNamespaces));
         let message = refused.message();
         for part in [
             "package cluster-admin-operator",
@@ -378,7 +495,7 @@ mod tests {
         assert_eq!(
             refused,
             Refusal {
-                install_mode: Some(OlmInstallMode::AllNamespaces),
+                install_mode: Some(InstallMode::AllNamespaces),
                 ..Refusal::default()
             }
         );
@@ -406,9 +523,18 @@ mod tests {
                 name: "internal".into(),
                 namespace: "olm-catalogs".into(),
             }],
-            install_modes: vec![OlmInstallMode::OwnNamespace, OlmInstallMode::AllNamespaces],
+            install_modes: vec![InstallMode::OwnNamespace, InstallMode::AllNamespaces],
         };
         assert_eq!(OlmAllowlist::parse(yaml).unwrap(), expected);
+        // The modes only an existing OperatorGroup can stand for parse too.
+        assert_eq!(
+            OlmAllowlist::parse(
+                "{packages: [], catalogs: [], installModes: [SingleNamespace, MultiNamespace]}"
+            )
+            .unwrap()
+            .install_modes,
+            vec![InstallMode::SingleNamespace, InstallMode::MultiNamespace]
+        );
         assert_eq!(OlmAllowlist::parse(json_text).unwrap(), expected);
         assert_eq!(
             OlmAllowlist::from_config(Some(""), None).unwrap(),
@@ -520,36 +646,244 @@ mod tests {
         assert_eq!(list.refused_csvs(&plan(vec![])).len(), 1);
     }
 
+    fn group(spec: serde_json::Value) -> OperatorGroup {
+        serde_json::from_value(json!({"metadata": {"name": "g"}, "spec": spec})).unwrap()
+    }
+
     #[test]
-    fn operator_groups_serving_every_namespace_are_told_apart() {
-        let group = |spec: serde_json::Value| -> OperatorGroup {
-            serde_json::from_value(json!({"metadata": {"name": "g"}, "spec": spec})).unwrap()
-        };
-        assert!(serves_all_namespaces(&group(json!({}))));
-        assert!(serves_all_namespaces(&group(
-            json!({"targetNamespaces": [""]})
-        )));
-        assert!(serves_all_namespaces(&group(json!({"selector": {}}))));
-        assert!(!serves_all_namespaces(&group(
-            json!({"targetNamespaces": ["team"]})
-        )));
-        assert!(!serves_all_namespaces(&group(
-            json!({"selector": {"matchLabels": {"a": "b"}}})
-        )));
+    fn an_operator_groups_install_mode_is_what_it_targets() {
+        use InstallMode::*;
+        for (spec, mode) in [
+            (json!({}), AllNamespaces),
+            (json!({"targetNamespaces": []}), AllNamespaces),
+            (json!({"targetNamespaces": [""]}), AllNamespaces),
+            (json!({"targetNamespaces": ["team", ""]}), AllNamespaces),
+            (json!({"selector": {}}), AllNamespaces),
+            (
+                json!({"selector": {"matchLabels": {}, "matchExpressions": []}}),
+                AllNamespaces,
+            ),
+            (json!({"targetNamespaces": ["team"]}), OwnNamespace),
+            (json!({"targetNamespaces": ["team", "team"]}), OwnNamespace),
+            (
+                json!({"targetNamespaces": ["team"], "selector": {}}),
+                OwnNamespace,
+            ),
+            (
+                json!({"targetNamespaces": ["other-tenant"]}),
+                SingleNamespace,
+            ),
+            (
+                json!({"targetNamespaces": ["team", "kube-system"]}),
+                MultiNamespace,
+            ),
+            (json!({"targetNamespaces": ["a", "b"]}), MultiNamespace),
+            (
+                json!({"selector": {"matchLabels": {"tenant": "team"}}}),
+                MultiNamespace,
+            ),
+            (
+                json!({"selector": {"matchExpressions": [
+                    {"key": "tenant", "operator": "Exists"}]}}),
+                MultiNamespace,
+            ),
+            // A selector next to the target namespaces: judged by the selector.
+            (
+                json!({"targetNamespaces": ["team"], "selector": {"matchLabels": {"a": "b"}}}),
+                MultiNamespace,
+            ),
+        ] {
+            assert_eq!(
+                group_install_mode(&group(spec.clone()), "team"),
+                mode,
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
+    fn operator_groups_reaching_other_namespaces_are_refused_unless_allowed() {
         let list = OlmAllowlist::default();
-        let refused = list.refuse_group(&group(json!({}))).unwrap();
-        assert!(
-            refused.contains("OperatorGroup g serves all namespaces"),
-            "{refused}"
-        );
         assert_eq!(
-            list.refuse_group(&group(json!({"targetNamespaces": ["team"]}))),
+            list.refuse_group(&group(json!({"targetNamespaces": ["team"]})), "team"),
             None
         );
-        let everywhere = OlmAllowlist {
-            install_modes: vec![OlmInstallMode::AllNamespaces],
-            ..OlmAllowlist::default()
+        for (spec, parts) in [
+            (
+                json!({}),
+                vec![
+                    "OperatorGroup g serves all namespaces",
+                    "installMode AllNamespaces",
+                ],
+            ),
+            (
+                json!({"targetNamespaces": ["other-tenant"]}),
+                vec![
+                    "targets namespaces [other-tenant]",
+                    "installMode SingleNamespace",
+                ],
+            ),
+            (
+                json!({"targetNamespaces": ["team", "kube-system"]}),
+                vec![
+                    "targets namespaces [team, kube-system]",
+                    "installMode MultiNamespace",
+                ],
+            ),
+            (
+                json!({"selector": {"matchLabels": {"tenant": "x"}}}),
+                vec!["with a label selector", "installMode MultiNamespace"],
+            ),
+        ] {
+            let refused = list
+                .refuse_group(&group(spec.clone()), "team")
+                .unwrap_or_else(|| panic!("{spec} was not refused"));
+            for part in parts.iter().chain(&["an SRE must allow it"]) {
+                assert!(refused.contains(part), "{spec}: {refused}");
+            }
+        }
+        // Each mode the SRE allows, and only it, passes.
+        for (spec, mode) in [
+            (json!({}), InstallMode::AllNamespaces),
+            (
+                json!({"targetNamespaces": ["other-tenant"]}),
+                InstallMode::SingleNamespace,
+            ),
+            (
+                json!({"targetNamespaces": ["a", "b"]}),
+                InstallMode::MultiNamespace,
+            ),
+        ] {
+            let allowing = OlmAllowlist {
+                install_modes: vec![mode],
+                ..OlmAllowlist::default()
+            };
+            assert_eq!(allowing.refuse_group(&group(spec.clone()), "team"), None);
+            assert!(
+                allowing
+                    .refuse_group(&group(json!({"targetNamespaces": ["team"]})), "team")
+                    .is_some(),
+                "{mode:?} alone does not allow OwnNamespace"
+            );
+        }
+        // A DatabaseEngine asks for OwnNamespace or AllNamespaces only: the
+        // other modes never come from its spec.
+        assert_eq!(
+            InstallMode::from(OlmInstallMode::OwnNamespace),
+            InstallMode::OwnNamespace
+        );
+        assert_eq!(
+            InstallMode::from(OlmInstallMode::AllNamespaces),
+            InstallMode::AllNamespaces
+        );
+    }
+
+    #[test]
+    fn bundles_from_catalogs_off_the_list_are_refused() {
+        let sub: Subscription = serde_json::from_value(json!({
+            "metadata": {"name": "cloudnative-pg"},
+            "spec": {"name": "cloudnative-pg", "source": "operatorhubio-catalog", "sourceNamespace": "olm"},
+        }))
+        .unwrap();
+        let plan = |csvs: Vec<&str>, lookups: Option<serde_json::Value>| -> InstallPlan {
+            let mut status = json!({"phase": "RequiresApproval", "catalogSources": []});
+            if let Some(lookups) = lookups {
+                status["bundleLookups"] = lookups;
+            }
+            serde_json::from_value(json!({
+                "metadata": {"name": "p"},
+                "spec": {"approval": "Manual", "approved": false, "clusterServiceVersionNames": csvs},
+                "status": status,
+            }))
+            .unwrap()
         };
-        assert_eq!(everywhere.refuse_group(&group(json!({}))), None);
+        let lookup = |csv: &str, name: &str, namespace: &str| {
+            json!({"identifier": csv, "path": "quay.io/x/bundle:1", "replaces": "",
+                   "catalogSourceRef": {"name": name, "namespace": namespace}})
+        };
+        let list = OlmAllowlist::default();
+        // Named after the allowed package, unpacked from another catalog.
+        let spoofed = plan(
+            vec!["cloudnative-pg.v9-x"],
+            Some(json!([lookup("cloudnative-pg.v9-x", "evil", "tenant")])),
+        );
+        assert_eq!(csv_package("cloudnative-pg.v9-x"), "cloudnative-pg");
+        assert!(list.refused_csvs(&spoofed).is_empty());
+        let refused = list.refuse_plan(&sub, &spoofed).unwrap();
+        assert!(
+            refused.contains("cloudnative-pg.v9-x (CatalogSource tenant/evil)")
+                && refused.contains("an SRE must allow it"),
+            "{refused}"
+        );
+        // One bundle of several from elsewhere is enough; so is a lookup
+        // that names no catalog.
+        let mixed = plan(
+            vec!["cloudnative-pg.v1.27.1", "cloudnative-pg.v1.27.2"],
+            Some(json!([
+                lookup("cloudnative-pg.v1.27.1", "operatorhubio-catalog", "olm"),
+                lookup("cloudnative-pg.v1.27.2", "operatorhubio-catalog", "team"),
+            ])),
+        );
+        assert_eq!(
+            list.refused_bundle_catalogs(&mixed),
+            vec!["cloudnative-pg.v1.27.2 (CatalogSource team/operatorhubio-catalog)".to_owned()]
+        );
+        let unnamed = plan(
+            vec!["cloudnative-pg.v1.27.1"],
+            Some(
+                json!([{"identifier": "cloudnative-pg.v1.27.1", "path": "", "replaces": "",
+                         "catalogSourceRef": {}}]),
+            ),
+        );
+        assert!(list.refuse_plan(&sub, &unnamed).is_some());
+        // Every bundle from an allowed catalog: approved.
+        let good = plan(
+            vec!["cloudnative-pg.v1.27.1"],
+            Some(json!([lookup(
+                "cloudnative-pg.v1.27.1",
+                "operatorhubio-catalog",
+                "olm"
+            )])),
+        );
+        assert_eq!(list.refuse_plan(&sub, &good), None);
+        // The package check still applies to bundles from an allowed catalog.
+        let dependency = plan(
+            vec!["cloudnative-pg.v1.27.1", "etcd.v0.9.4"],
+            Some(json!([
+                lookup("cloudnative-pg.v1.27.1", "operatorhubio-catalog", "olm"),
+                lookup("etcd.v0.9.4", "operatorhubio-catalog", "olm"),
+            ])),
+        );
+        assert!(
+            list.refuse_plan(&sub, &dependency)
+                .unwrap()
+                .contains("etcd.v0.9.4")
+        );
+        // No lookups recorded: only the CSV names are checked.
+        assert_eq!(
+            list.refuse_plan(&sub, &plan(vec!["cloudnative-pg.v1.27.1"], None)),
+            None
+        );
+        // The steps OLM planned name their catalog too.
+        let mut stepped = plan(vec!["cloudnative-pg.v1.27.1"], None);
+        let step = |catalog: &str, namespace: &str| -> serde_json::Value {
+            json!({"resolving": "cloudnative-pg.v1.27.1", "status": "Unknown", "resource": {
+                "group": "operators.coreos.com", "version": "v1alpha1",
+                "kind": "ClusterServiceVersion", "name": "cloudnative-pg.v1.27.1",
+                "sourceName": catalog, "sourceNamespace": namespace}})
+        };
+        if let Some(status) = stepped.status.as_mut() {
+            status.plan = Some(vec![
+                serde_json::from_value(step("operatorhubio-catalog", "olm")).unwrap(),
+                serde_json::from_value(step("evil", "tenant")).unwrap(),
+            ]);
+        }
+        assert_eq!(
+            list.refused_bundle_catalogs(&stepped),
+            vec![
+                "ClusterServiceVersion cloudnative-pg.v1.27.1 (CatalogSource tenant/evil)"
+                    .to_owned()
+            ]
+        );
     }
 }

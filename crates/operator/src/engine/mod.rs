@@ -207,7 +207,7 @@ async fn install_through_olm(
             let refusal = existing_groups
                 .iter()
                 .find(|g| g.name_any() == name)
-                .and_then(|g| ctx.olm_allowlist.refuse_group(g));
+                .and_then(|g| ctx.olm_allowlist.refuse_group(g, namespace));
             if let Some(message) = refusal {
                 warn!(engine = id, "refused: {message}");
                 return Ok(olm::blocked(allowlist::NOT_ALLOWED, message));
@@ -259,7 +259,40 @@ async fn install_through_olm(
         install_plans,
         csv,
     };
-    let judgement = olm::judge(install, &observed, &ctx.olm_allowlist);
+    let mut judgement = olm::judge(install, &observed, &ctx.olm_allowlist);
+    // Advisory: Subscriptions we do not control install outside the
+    // allowlist. A failed read only leaves the condition out.
+    let all_subscriptions: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        namespace,
+        &kube::core::ApiResource::erase::<Subscription>(&()),
+    );
+    match all_subscriptions.list(&ListParams::default()).await {
+        Ok(list) => {
+            let seen: Vec<olm::SeenSubscription> = list
+                .items
+                .into_iter()
+                .map(|object| {
+                    let name = object.name_any();
+                    object
+                        .try_parse::<Subscription>()
+                        .map_or(olm::SeenSubscription::Unreadable(name), |s| {
+                            olm::SeenSubscription::Read(Box::new(s))
+                        })
+                })
+                .collect();
+            let foreign = olm::foreign_subscriptions(&seen, &ctx.olm_allowlist);
+            if !foreign.is_empty() {
+                warn!(
+                    engine = id,
+                    "Subscriptions outside the operator's control: {}",
+                    foreign.join(", ")
+                );
+            }
+            judgement.subscriptions_condition = Some(olm::subscriptions_condition(&foreign));
+        }
+        Err(err) => warn!(engine = id, "listing Subscriptions: {err}"),
+    }
     let plans: Api<InstallPlan> = ctx.api(namespace);
     for name in &judgement.approve {
         let approval = json!({

@@ -219,6 +219,9 @@ pub struct Judgement {
     pub upgrade: Option<OperatorUpgrade>,
     /// The UpgradeAvailable condition: status, reason, message.
     pub upgrade_condition: (bool, &'static str, String),
+    /// The ForeignSubscriptions condition (status, reason, message), once
+    /// the namespace's Subscriptions were read.
+    pub subscriptions_condition: Option<(bool, &'static str, String)>,
 }
 
 /// A Ready=False judgement before anything is installed (OLM missing,
@@ -233,7 +236,72 @@ pub fn blocked(reason: &'static str, message: String) -> Judgement {
         operator_version: None,
         upgrade: None,
         upgrade_condition: (false, reason, "nothing is installed yet".into()),
+        subscriptions_condition: None,
     }
+}
+
+/// The condition warning about Subscriptions of the namespace that the
+/// operator does not control.
+pub const FOREIGN_SUBSCRIPTIONS: &str = "ForeignSubscriptions";
+
+/// A Subscription of the namespace as read (a foreign one may not parse).
+pub enum SeenSubscription {
+    Read(Box<Subscription>),
+    Unreadable(String),
+}
+
+/// The Subscriptions of the namespace the operator does not control, each
+/// with why: not labelled as ours, `installPlanApproval` not `Manual` (OLM's
+/// default is `Automatic`: it installs and upgrades without anyone
+/// approving), or a package or catalog off the allowlist. OLM installs
+/// them with its own cluster-wide account, whatever our allowlist says.
+pub fn foreign_subscriptions(seen: &[SeenSubscription], allowed: &OlmAllowlist) -> Vec<String> {
+    seen.iter()
+        .filter_map(|s| {
+            let subscription = match s {
+                SeenSubscription::Read(subscription) => subscription,
+                SeenSubscription::Unreadable(name) => return Some(format!("{name} (unreadable)")),
+            };
+            let mut why = Vec::new();
+            let ours = subscription
+                .labels()
+                .get(LABEL_MANAGED_BY)
+                .is_some_and(|v| v == MANAGED_BY_VALUE);
+            if !ours {
+                why.push("not made by dbaas-operator".to_owned());
+            }
+            let approval = subscription.spec.install_plan_approval.as_deref();
+            if approval != Some(MANUAL) {
+                why.push(format!(
+                    "installPlanApproval {}",
+                    approval.unwrap_or("Automatic (unset)")
+                ));
+            }
+            if !allowed.allows_subscription(subscription) {
+                why.push("package or catalog off the OLM allowlist".to_owned());
+            }
+            (!why.is_empty()).then(|| format!("{} ({})", subscription.name_any(), why.join(", ")))
+        })
+        .collect()
+}
+
+/// The ForeignSubscriptions condition from [`foreign_subscriptions`].
+pub fn subscriptions_condition(foreign: &[String]) -> (bool, &'static str, String) {
+    if foreign.is_empty() {
+        return (
+            false,
+            "NoForeignSubscriptions",
+            "every Subscription of the namespace is the operator's, with manual approval".into(),
+        );
+    }
+    (
+        true,
+        "ForeignSubscriptionsFound",
+        format!(
+            "Subscriptions the operator does not control: {}; OLM installs what they ask for with its own cluster-wide account, outside the operator's OLM allowlist. Tenants must not be able to create or patch Subscriptions (OLM's aggregate-olm-edit ClusterRole gives that to every admin and edit binding)",
+            foreign.join(", ")
+        ),
+    )
 }
 
 /// Whether the SRE's `approvedVersion` names this CSV (by name or version).
@@ -431,6 +499,7 @@ pub fn judge(
         installed_csv: running.map(|c| c.name.clone()),
         upgrade,
         upgrade_condition,
+        subscriptions_condition: None,
     }
 }
 
@@ -685,6 +754,47 @@ mod tests {
             (j.upgrade_condition.0, j.upgrade_condition.1),
             (false, allowlist::NOT_ALLOWED)
         );
+    }
+
+    #[test]
+    fn subscriptions_the_operator_does_not_control_are_named() {
+        let labelled = |name: &str, approval: Option<&str>, ours: bool| {
+            let mut s = sub(None, None);
+            s.metadata.name = Some(name.into());
+            s.spec.install_plan_approval = approval.map(str::to_owned);
+            if ours {
+                s.metadata.labels =
+                    Some([(LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned())].into());
+            }
+            SeenSubscription::Read(Box::new(s))
+        };
+        let seen = [
+            labelled("cloudnative-pg", Some("Manual"), true),
+            labelled("someone-else", None, false),
+            labelled("patched", Some("Automatic"), true),
+            SeenSubscription::Unreadable("broken".into()),
+        ];
+        let foreign = foreign_subscriptions(&seen, &allowed());
+        assert_eq!(
+            foreign,
+            vec![
+                "someone-else (not made by dbaas-operator, installPlanApproval Automatic (unset))"
+                    .to_owned(),
+                "patched (installPlanApproval Automatic)".to_owned(),
+                "broken (unreadable)".to_owned(),
+            ]
+        );
+        let (status, reason, message) = subscriptions_condition(&foreign);
+        assert!(status);
+        assert_eq!(reason, "ForeignSubscriptionsFound");
+        assert!(message.contains("aggregate-olm-edit"), "{message}");
+        // Ours, but its catalog is off the list.
+        assert_eq!(
+            foreign_subscriptions(&seen[..1], &OlmAllowlist::default()),
+            vec!["cloudnative-pg (package or catalog off the OLM allowlist)".to_owned()]
+        );
+        assert!(foreign_subscriptions(&seen[..1], &allowed()).is_empty());
+        assert!(!subscriptions_condition(&[]).0);
     }
 
     #[test]

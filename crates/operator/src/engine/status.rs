@@ -118,6 +118,14 @@ pub fn compose(
         Some(judgement) => {
             let (value, reason, message) = judgement.upgrade_condition.clone();
             conditions.push(make(UPGRADE_AVAILABLE, value, reason, message));
+            if let Some((value, reason, message)) = judgement.subscriptions_condition.clone() {
+                conditions.push(make(
+                    super::olm::FOREIGN_SUBSCRIPTIONS,
+                    value,
+                    reason,
+                    message,
+                ));
+            }
             (
                 Some(OperatorInstallSource::Olm),
                 judgement.operator_version.clone(),
