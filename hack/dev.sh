@@ -116,8 +116,8 @@ done
 pg_field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$pg_ready"; }
 "$cp_bin" kubectl create secret generic local-postgres-admin \
   --from-literal=username="$(pg_field user)" --from-literal=password="$(pg_field password)"
-# The Secret lets the DatabaseServer use it (docs: DatabaseServer admin Secrets).
-"$cp_bin" kubectl annotate secret local-postgres-admin dbaas.io/database-servers=local-postgres
+# The admin Secret says where its credentials may be sent (README: DatabaseServer).
+"$cp_bin" kubectl annotate secret local-postgres-admin "dbaas.io/database-server-endpoints=$(pg_field host):$(pg_field port)"
 "$cp_bin" kubectl apply -f - <<YAML
 apiVersion: dbaas.io/v1
 kind: DatabaseServer

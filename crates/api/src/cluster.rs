@@ -279,6 +279,7 @@ pub struct BackupSchedule {
     #[schemars(range(min = 1))]
     pub retention_copies: Option<i32>,
     /// BackupStorage this schedule writes to.
+    #[schemars(length(min = 1, max = 253))]
     pub storage_name: String,
 }
 

@@ -6,21 +6,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{LocalObjectReference, SecretKeyReference};
 
-/// The annotation by which a Secret lets DatabaseServers of its namespace
-/// use it as admin credentials: their names, comma-separated, or `*` for
-/// all. Whoever may write the Secret decides, so a user who may create
-/// DatabaseServers but not read Secrets cannot send someone's credentials
-/// to a host of their choosing.
-pub const ANNOTATION_DATABASE_SERVERS: &str = "dbaas.io/database-servers";
+/// The annotation by which a Secret says where its credentials may be
+/// sent as a DatabaseServer's admin login: `host:port` endpoints,
+/// comma-separated (`[v6]:port` for IPv6 addresses). Whoever may write the
+/// Secret decides, so a user who may create or edit DatabaseServers but not
+/// read Secrets cannot send someone's credentials to a host they control.
+pub const ANNOTATION_DATABASE_SERVER_ENDPOINTS: &str = "dbaas.io/database-server-endpoints";
 
-/// Whether a Secret annotated `annotation` ([`ANNOTATION_DATABASE_SERVERS`])
-/// lets DatabaseServer `server` use it.
-pub fn secret_shared_with(annotation: Option<&str>, server: &str) -> bool {
-    annotation.is_some_and(|names| {
-        names
-            .split(',')
-            .map(str::trim)
-            .any(|name| name == "*" || name == server)
+/// Whether a Secret annotated `annotation`
+/// ([`ANNOTATION_DATABASE_SERVER_ENDPOINTS`]) lets its credentials go to
+/// `host:port` (host names compared without regard to case).
+pub fn secret_sent_to(annotation: Option<&str>, host: &str, port: u16) -> bool {
+    annotation.is_some_and(|endpoints| {
+        endpoints.split(',').any(|endpoint| {
+            endpoint
+                .trim()
+                .rsplit_once(':')
+                .is_some_and(|(allowed_host, allowed_port)| {
+                    let allowed_host = allowed_host.trim_start_matches('[').trim_end_matches(']');
+                    allowed_host
+                        .eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
+                        && allowed_port.parse::<u16>() == Ok(port)
+                })
+        })
     })
 }
 
@@ -168,15 +176,33 @@ pub struct DatabaseServerStatus {
 
 #[cfg(test)]
 mod secret_sharing_tests {
-    use super::secret_shared_with;
+    use super::secret_sent_to;
 
     #[test]
-    fn a_secret_names_the_servers_that_may_use_it() {
-        assert!(secret_shared_with(Some("*"), "pg"));
-        assert!(secret_shared_with(Some("pg"), "pg"));
-        assert!(secret_shared_with(Some("other, pg"), "pg"));
-        for refused in [None, Some(""), Some("pg2"), Some("p*"), Some("other")] {
-            assert!(!secret_shared_with(refused, "pg"), "{refused:?}");
+    fn a_secret_names_the_endpoints_its_credentials_may_go_to() {
+        let listed = Some("pg.example.internal:5432, [fd00::5]:5433");
+        assert!(secret_sent_to(listed, "pg.example.internal", 5432));
+        assert!(secret_sent_to(listed, "PG.Example.Internal", 5432));
+        assert!(secret_sent_to(listed, "fd00::5", 5433));
+        for (host, port) in [
+            ("pg.example.internal", 5433),
+            ("evil.example", 5432),
+            ("pg.example.internal.evil.example", 5432),
+            ("fd00::5", 5432),
+        ] {
+            assert!(!secret_sent_to(listed, host, port), "{host}:{port}");
+        }
+        for refused in [
+            None,
+            Some(""),
+            Some("*"),
+            Some("pg.example.internal"),
+            Some("pg.example.internal:x"),
+        ] {
+            assert!(
+                !secret_sent_to(refused, "pg.example.internal", 5432),
+                "{refused:?}"
+            );
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dbaas_api::DatabaseClaim;
-use dbaas_api::server::ANNOTATION_DATABASE_SERVERS;
+use dbaas_api::server::ANNOTATION_DATABASE_SERVER_ENDPOINTS;
 use dbaas_operator::OperatorConfig;
 use dbaas_operator::claim::ClaimsConfig;
 use dbaas_sql::{
@@ -132,7 +132,7 @@ pub async fn run(
             &PostParams::default(),
             &serde_json::from_value(json!({
                 "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "pg-admin", "annotations": {(ANNOTATION_DATABASE_SERVERS): "pg"}},
+                "metadata": {"name": "pg-admin", "annotations": {(ANNOTATION_DATABASE_SERVER_ENDPOINTS): format!("{}:{}", db.host(), db.port())}},
                 "stringData": {"username": db.admin_user(), "password": db.admin_password()},
             }))?,
         )

@@ -378,6 +378,18 @@ fn crd_cases() -> Vec<(String, Value, &'static str)> {
             "spec.backup.schedules",
         ),
         (
+            "cluster: schedule storage name of 254 characters".into(),
+            cluster(
+                "c27",
+                with(
+                    &spec,
+                    "backup",
+                    json!({"schedules": [{"name": "nightly", "schedule": "0 1 * * *", "storageName": "s".repeat(254)}]}),
+                ),
+            ),
+            "storageName",
+        ),
+        (
             "cluster: credentials Secret name of 254 characters".into(),
             cluster(
                 "c26",

@@ -478,10 +478,10 @@ async fn wrong_admin_credentials_are_a_condition() {
 }
 
 #[tokio::test]
-async fn an_admin_secret_serves_only_the_servers_it_names() {
+async fn an_admin_secret_goes_only_to_the_endpoints_it_names() {
     let (client, ns, operator) = setup("claim-share").await;
     let db = DbServer::shared_postgres();
-    // Secret pg-admin, annotated for DatabaseServer pg only.
+    // Secret pg-admin, whose credentials may go to the PostgreSQL only.
     register_server(&client, &ns.name, "pg", db, None, json!({})).await;
     // Someone who may create DatabaseServers names pg's Secret and points
     // at a host they control: it must never receive a connection.
@@ -523,7 +523,10 @@ async fn an_admin_secret_serves_only_the_servers_it_names() {
     .await
     .unwrap();
     let message = condition(&refused, "Ready").unwrap().message;
-    assert!(message.contains("dbaas.io/database-servers"), "{message}");
+    assert!(
+        message.contains("dbaas.io/database-server-endpoints"),
+        "{message}"
+    );
     // The default sslMode (prefer) accepts any certificate: said so.
     assert_eq!(
         condition(&refused, "CertificateVerified").unwrap().reason,
@@ -541,14 +544,42 @@ async fn an_admin_secret_serves_only_the_servers_it_names() {
         condition(&pg, "CertificateVerified").unwrap().reason,
         "TLSDisabled"
     );
+    // Nor may the server the Secret was made for be pointed elsewhere.
+    servers
+        .patch(
+            "pg",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"host": "127.0.0.1", "port": trap_port}})),
+        )
+        .await
+        .unwrap();
+    dbaas_testkit::wait_for(
+        &servers,
+        "pg",
+        CLAIM_TIMEOUT,
+        "AdminSecretNotShared",
+        |s: Option<&DatabaseServer>| {
+            s.and_then(|s| condition(s, "Ready"))
+                .is_some_and(|c| c.reason == "AdminSecretNotShared")
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), trap.accept())
+            .await
+            .is_err(),
+        "the operator sent the Secret to where its server was moved"
+    );
 
-    // Whoever manages the Secret shares it: now the server is dialled.
+    // Whoever manages the Secret lists the endpoint: now it is dialled.
     let secrets: Api<Secret> = ns.api();
+    let endpoints = format!("{}:{}, 127.0.0.1:{trap_port}", db.host(), db.port());
     secrets
         .patch(
             "pg-admin",
             &PatchParams::default(),
-            &Patch::Merge(&json!({"metadata": {"annotations": {"dbaas.io/database-servers": "pg, borrowed"}}})),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"dbaas.io/database-server-endpoints": endpoints}}})),
         )
         .await
         .unwrap();

@@ -712,12 +712,18 @@ impl MyAdmin {
         username: &str,
     ) -> Result<(), SqlError> {
         let hold = Hold::new(database, username);
-        let rows = self.records(&hold.wanted().map(|(_, name)| name)).await?;
-        let writes = hold.plan(owner, &rows)?;
-        if writes.is_empty() {
-            return Ok(());
+        self.lock_catalog().await?;
+        let held = async {
+            let rows = self.records(&hold.wanted().map(|(_, name)| name)).await?;
+            let writes = hold.plan(owner, &rows)?;
+            if writes.is_empty() {
+                return Ok(());
+            }
+            self.write_records(owner, &writes).await
         }
-        self.write_records(owner, &writes).await
+        .await;
+        self.unlock_catalog().await;
+        held
     }
 
     /// Removes what [`MyAdmin::hold_procedure_names`] recorded for `owner`.
@@ -729,24 +735,60 @@ impl MyAdmin {
     ) -> Result<(), SqlError> {
         self.ensure_catalog().await?;
         let release = Hold::new(database, username).release(owner, CATALOG_TABLE, mysql_literal);
-        self.in_transaction("removing the ownership records", |admin| {
-            Box::pin(async move {
-                let context = "removing the ownership records";
-                admin.run(context, &release.forget_claim).await?;
-                let uses_left = admin
-                    .rows(context, &release.uses_left, ())
-                    .await?
-                    .first()
-                    .and_then(|row| row.get_opt::<u64, usize>(0))
-                    .and_then(Result::ok)
-                    .unwrap_or(0);
-                if uses_left == 0 {
-                    admin.run(context, &release.forget_database).await?;
-                }
-                Ok(())
+        self.lock_catalog().await?;
+        let released = self
+            .in_transaction("removing the ownership records", |admin| {
+                Box::pin(async move {
+                    let context = "removing the ownership records";
+                    admin.run(context, &release.forget_claim).await?;
+                    // A count that cannot be read keeps the database's record.
+                    let uses_left = admin
+                        .rows(context, &release.uses_left, ())
+                        .await?
+                        .first()
+                        .and_then(|row| row.get_opt::<u64, usize>(0))
+                        .and_then(Result::ok);
+                    if uses_left == Some(0) {
+                        admin.run(context, &release.forget_database).await?;
+                    }
+                    Ok(())
+                })
             })
-        })
-        .await
+            .await;
+        self.unlock_catalog().await;
+        released
+    }
+
+    /// Takes the server-wide lock on the procedure records (a named lock,
+    /// held by this session), so that a release deciding a database has no
+    /// users left cannot interleave with a hold.
+    async fn lock_catalog(&mut self) -> Result<(), SqlError> {
+        let got = self
+            .rows(
+                "locking the ownership records",
+                "SELECT GET_LOCK('dbaas_operator.ownership', 10)",
+                (),
+            )
+            .await?
+            .first()
+            .and_then(|row| row.get_opt::<i64, usize>(0))
+            .and_then(Result::ok);
+        if got == Some(1) {
+            Ok(())
+        } else {
+            Err(SqlError::Server {
+                code: "1205".to_owned(),
+                message: "the ownership records stayed locked for 10s".to_owned(),
+            })
+        }
+    }
+
+    /// Best effort: the lock also ends with the session.
+    async fn unlock_catalog(&mut self) {
+        let _ = self
+            .conn
+            .query_drop("DO RELEASE_LOCK('dbaas_operator.ownership')")
+            .await;
     }
 
     /// Runs `body` between START TRANSACTION and COMMIT; rolls back when it fails.

@@ -18,6 +18,10 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// are recorded in role comments), in the admin's database.
 const PROCEDURE_CATALOG: &str = "dbaas_operator.ownership";
 
+/// Held for the rest of a transaction that reads and writes the records
+/// (an advisory lock: readers elsewhere are not blocked).
+const LOCK_PROCEDURE_CATALOG: &str = "SELECT pg_advisory_xact_lock(7234017283807667300)";
+
 /// The schema is the admin's: PUBLIC gets nothing on it.
 const PROCEDURE_CATALOG_DDL: &str = "CREATE SCHEMA IF NOT EXISTS dbaas_operator;
 REVOKE ALL ON SCHEMA dbaas_operator FROM PUBLIC;
@@ -606,15 +610,24 @@ impl PgAdmin {
         self.ensure_procedure_catalog().await?;
         let hold = Hold::new(database, username);
         let names: Vec<&str> = hold.wanted().iter().map(|(_, name)| *name).collect();
-        let rows: Vec<holds::Row> = self
-            .client
+        let classify = |err: tokio_postgres::Error| {
+            classify(&err, &self.endpoint, None, "recording ownership")
+        };
+        // Read and write under the catalog's lock: a release deciding that a
+        // database has no users left cannot interleave with a hold.
+        let transaction = self.client.transaction().await.map_err(classify)?;
+        transaction
+            .batch_execute(LOCK_PROCEDURE_CATALOG)
+            .await
+            .map_err(classify)?;
+        let rows: Vec<holds::Row> = transaction
             .query(
                 "SELECT object_kind, object_name, claim_namespace, claim_name, claim_uid \
                  FROM dbaas_operator.ownership WHERE object_name = ANY($1::text[])",
                 &[&names],
             )
             .await
-            .map_err(|err| self.error(&err, "reading the ownership records"))?
+            .map_err(classify)?
             .iter()
             .map(|row| holds::Row {
                 kind: row.get(0),
@@ -623,16 +636,11 @@ impl PgAdmin {
             })
             .collect();
         let writes = hold.plan(owner, &rows)?;
-        if writes.is_empty() {
-            return Ok(());
+        if !writes.is_empty() {
+            let sql =
+                holds::write_statements(&writes, owner, PROCEDURE_CATALOG, pg_literal).join(";\n");
+            transaction.batch_execute(&sql).await.map_err(classify)?;
         }
-        let sql =
-            holds::write_statements(&writes, owner, PROCEDURE_CATALOG, pg_literal).join(";\n");
-        let classify = |err: tokio_postgres::Error| {
-            classify(&err, &self.endpoint, None, "recording ownership")
-        };
-        let transaction = self.client.transaction().await.map_err(classify)?;
-        transaction.batch_execute(&sql).await.map_err(classify)?;
         transaction.commit().await.map_err(classify)
     }
 
@@ -649,6 +657,10 @@ impl PgAdmin {
             classify(&err, &self.endpoint, None, "removing the ownership records")
         };
         let transaction = self.client.transaction().await.map_err(classify)?;
+        transaction
+            .batch_execute(LOCK_PROCEDURE_CATALOG)
+            .await
+            .map_err(classify)?;
         transaction
             .batch_execute(&release.forget_claim)
             .await

@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::SecretKeyReference;
-use dbaas_api::server::{ANNOTATION_DATABASE_SERVERS, ServerEngine, SslMode, secret_shared_with};
+use dbaas_api::server::{
+    ANNOTATION_DATABASE_SERVER_ENDPOINTS, ServerEngine, SslMode, secret_sent_to,
+};
 use dbaas_api::{DatabaseCluster, DatabaseServer, EngineType};
 use dbaas_engines::provider_for;
 use dbaas_sql::{Endpoint, Engine, TlsMode};
@@ -92,9 +94,9 @@ pub enum EndpointError {
     #[error("Secret {secret} has no key {key}")]
     KeyMissing { secret: String, key: String },
     #[error(
-        "Secret {secret} does not let DatabaseServer {server} use it; whoever manages the Secret annotates it {ANNOTATION_DATABASE_SERVERS}={server} (or \"*\")"
+        "Secret {secret} does not allow its credentials to be sent to {endpoint}; whoever manages the Secret lists it in the annotation {ANNOTATION_DATABASE_SERVER_ENDPOINTS}"
     )]
-    SecretNotShared { secret: String, server: String },
+    SecretNotShared { secret: String, endpoint: String },
     #[error("DatabaseCluster {0} does not exist")]
     ClusterMissing(String),
     #[error("DatabaseCluster {cluster} is not ready ({phase}); waiting for its endpoint")]
@@ -144,14 +146,15 @@ pub fn tls_mode(mode: SslMode) -> TlsMode {
     }
 }
 
-/// A Secret's key. `shared_with`: the DatabaseServer that must be named in
-/// the Secret's [`ANNOTATION_DATABASE_SERVERS`] (an external server's admin
-/// Secret, named by the server's author), checked before any value is read;
-/// `None` for the Secrets our engine operators made for our own clusters.
+/// A Secret's key. `sent_to`: the `(host, port)` the value goes to, which
+/// the Secret's [`ANNOTATION_DATABASE_SERVER_ENDPOINTS`] must list (an
+/// external server's admin Secret: the server's author picks both the
+/// Secret and the host), checked before any value is read; `None` for the
+/// Secrets our engine operators made for our own clusters.
 async fn secret_key(
     secrets: &Api<Secret>,
     reference: &SecretKeyReference,
-    shared_with: Option<&str>,
+    sent_to: Option<(&str, u16)>,
 ) -> Result<String, EndpointError> {
     let secret = secrets
         .get_opt(&reference.name)
@@ -163,15 +166,15 @@ async fn secret_key(
         .ok_or_else(|| EndpointError::SecretMissing {
             secret: reference.name.clone(),
         })?;
-    if let Some(server) = shared_with {
+    if let Some((host, port)) = sent_to {
         let annotation = secret
             .annotations()
-            .get(ANNOTATION_DATABASE_SERVERS)
+            .get(ANNOTATION_DATABASE_SERVER_ENDPOINTS)
             .map(String::as_str);
-        if !secret_shared_with(annotation, server) {
+        if !secret_sent_to(annotation, host, port) {
             return Err(EndpointError::SecretNotShared {
                 secret: reference.name.clone(),
-                server: server.to_owned(),
+                endpoint: format!("{host}:{port}"),
             });
         }
     }
@@ -202,14 +205,13 @@ pub async fn resolve(
                 .admin_credentials
                 .as_ref()
                 .ok_or(EndpointError::Incomplete)?;
-            let server_name = server.name_any();
-            let shared_with = Some(server_name.as_str());
-            let user = secret_key(&secrets, &admin.username, shared_with).await?;
-            let password = secret_key(&secrets, &admin.password, shared_with).await?;
             let port = spec
                 .port
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or_else(|| sql_engine(spec.engine).default_port());
+            let sent_to = Some((host.as_str(), port));
+            let user = secret_key(&secrets, &admin.username, sent_to).await?;
+            let password = secret_key(&secrets, &admin.password, sent_to).await?;
             (host.clone(), port, user, password)
         }
         (None, Some(reference)) => {

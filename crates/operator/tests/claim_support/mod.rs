@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dbaas_api::claim::DatabaseClaimStatus;
-use dbaas_api::server::ANNOTATION_DATABASE_SERVERS;
+use dbaas_api::server::ANNOTATION_DATABASE_SERVER_ENDPOINTS;
 use dbaas_api::{DatabaseClaim, DatabaseServer};
 use dbaas_operator::OperatorConfig;
 use dbaas_operator::claim::ClaimsConfig;
@@ -112,7 +112,7 @@ pub async fn register_server_with_password(
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {
             "name": format!("{name}-admin"),
-            "annotations": {(ANNOTATION_DATABASE_SERVERS): name},
+            "annotations": {(ANNOTATION_DATABASE_SERVER_ENDPOINTS): format!("{}:{}", db.host(), db.port())},
         },
         "stringData": {"username": db.admin_user(), "password": password},
     }))
