@@ -143,6 +143,20 @@ impl Admin {
         database: &str,
         username: &str,
     ) -> Result<(), SqlError> {
+        // A concurrent claim for the same name loses on the primary key (or
+        // on creating the catalog); the second look decides.
+        match self.try_hold(owner, database, username).await {
+            Err(err) if err.is_conflict() => self.try_hold(owner, database, username).await,
+            other => other,
+        }
+    }
+
+    async fn try_hold(
+        &mut self,
+        owner: &ClaimOwner,
+        database: &str,
+        username: &str,
+    ) -> Result<(), SqlError> {
         match &mut self.inner {
             Inner::Postgres(pg) => pg.hold_procedure_names(owner, database, username).await,
             Inner::MySql(my) => my.hold_procedure_names(owner, database, username).await,

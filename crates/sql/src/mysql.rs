@@ -690,22 +690,10 @@ impl MyAdmin {
         .await
     }
 
-    /// Records `owner` as holding the database and user names it passes to
-    /// the stored procedures, or confirms it (see [`crate::Admin::hold_procedure_names`]).
+    /// One attempt at recording `owner` as holding the database and user
+    /// names it passes to the stored procedures (see
+    /// [`crate::Admin::hold_procedure_names`], which retries a conflict).
     pub(crate) async fn hold_procedure_names(
-        &mut self,
-        owner: &ClaimOwner,
-        database: &str,
-        username: &str,
-    ) -> Result<(), SqlError> {
-        // A concurrent claim for the same name loses on the primary key.
-        match self.try_hold(owner, database, username).await {
-            Err(err) if err.is_conflict() => self.try_hold(owner, database, username).await,
-            other => other,
-        }
-    }
-
-    async fn try_hold(
         &mut self,
         owner: &ClaimOwner,
         database: &str,
