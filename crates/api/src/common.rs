@@ -6,6 +6,23 @@ use std::fmt;
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
+/// [`is_dns_label`] as a regular expression (with at most 63 characters),
+/// for OpenAPI documents and JSON schemas.
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+/// A name of RFC 1123 label form (namespaces, most objects): at most 63
+/// characters of `[a-z0-9-]`, starting and ending alphanumeric.
+pub fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
 /// Label put on every object the operator creates, so that objects made by
 /// someone else are never touched.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";

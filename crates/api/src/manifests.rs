@@ -179,8 +179,9 @@ pub struct Settings {
 pub struct InstallOptions {
     pub namespace: String,
     pub image: String,
-    /// Watch only this namespace; `None` watches all.
-    pub watch_namespace: Option<String>,
+    /// Watch only these namespaces, with Roles in each instead of a
+    /// ClusterRole; empty watches all.
+    pub watch_namespaces: Vec<String>,
     pub operator_replicas: i32,
     pub leader_election: bool,
     /// Also run the REST API server.
@@ -192,7 +193,7 @@ impl Default for InstallOptions {
         Self {
             namespace: OPERATOR_NAMESPACE.to_owned(),
             image: format!("{IMAGE_REPOSITORY}:{VERSION}"),
-            watch_namespace: None,
+            watch_namespaces: Vec::new(),
             operator_replicas: 2,
             leader_election: true,
             api_server: true,
@@ -219,7 +220,7 @@ impl Settings {
             image_pull_policy: json!("IfNotPresent"),
             watch_namespace_env: json!({
                 "name": "DBAAS_WATCH_NAMESPACE",
-                "value": options.watch_namespace.clone().unwrap_or_default(),
+                "value": options.watch_namespaces.join(","),
             }),
             operator_replicas: json!(options.operator_replicas),
             leader_election: json!(options.leader_election.to_string()),
@@ -512,13 +513,114 @@ fn deployment(name: &str, namespace: &Value, component: &str, spec: Value) -> Va
     })
 }
 
-/// The operator's objects, in apply order (no Namespace, no CRDs).
-pub fn operator_objects(settings: &Settings) -> Vec<Value> {
+/// The operator's ClusterRole and its binding: what it needs to watch
+/// every namespace.
+pub fn operator_cluster_rbac(settings: &Settings) -> Vec<Value> {
+    vec![
+        cluster_role(OPERATOR_NAME, "operator", operator_rules()),
+        cluster_role_binding(OPERATOR_NAME, &settings.namespace, "operator"),
+    ]
+}
+
+/// A RoleBinding in `namespace` of Role `role` to the operator's
+/// ServiceAccount in `account_namespace`.
+fn operator_role_binding(role: &str, namespace: &Value, account_namespace: &Value) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata(role, Some(namespace), "operator"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": account_namespace}],
+    })
+}
+
+/// The operator's Role in one watched namespace (the rules of its
+/// ClusterRole, granted there only) and its binding.
+pub fn operator_watched_namespace_rbac(settings: &Settings, watched: &Value) -> Vec<Value> {
+    vec![
+        role(OPERATOR_NAME, watched, "operator", operator_rules()),
+        operator_role_binding(OPERATOR_NAME, watched, &settings.namespace),
+    ]
+}
+
+/// Name of the Role for the leader Lease in the operator's own namespace,
+/// when it watches a list of namespaces.
+pub const OPERATOR_LEADER_ROLE: &str = "dbaas-operator-leader";
+
+/// With a list of watched namespaces: the Lease in the operator's own
+/// namespace.
+pub fn operator_leader_rbac(settings: &Settings) -> Vec<Value> {
+    let ns = &settings.namespace;
+    let leases = rbac::OPERATOR_PERMISSIONS
+        .iter()
+        .filter(|p| p.resource == "leases")
+        .copied()
+        .collect::<Vec<_>>();
+    vec![
+        role(OPERATOR_LEADER_ROLE, ns, "operator", rules(&leases)),
+        operator_role_binding(OPERATOR_LEADER_ROLE, ns, ns),
+    ]
+}
+
+/// With a list of watched namespaces: reading one allowed CatalogSource
+/// (`name` in `namespace`), which OLM installs check before subscribing.
+pub fn operator_catalog_rbac(settings: &Settings, name: &Value, namespace: &Value) -> Vec<Value> {
+    let role_name = format!(
+        "{OPERATOR_NAME}-catalog-{}",
+        name.as_str().unwrap_or_default()
+    );
+    vec![
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": metadata(&role_name, Some(namespace), "operator"),
+            "rules": [{
+                "apiGroups": ["operators.coreos.com"],
+                "resources": ["catalogsources"],
+                "resourceNames": [name],
+                "verbs": ["get"],
+            }],
+        }),
+        operator_role_binding(&role_name, namespace, &settings.namespace),
+    ]
+}
+
+/// The operator's RBAC when it watches `watched` only: a Role in each, the
+/// Lease's Role at home and one per allowed CatalogSource; no ClusterRole.
+pub fn operator_namespaced_rbac(settings: &Settings, watched: &[String]) -> Vec<Value> {
+    let mut objects: Vec<Value> = watched
+        .iter()
+        .flat_map(|ns| operator_watched_namespace_rbac(settings, &json!(ns)))
+        .collect();
+    objects.extend(operator_leader_rbac(settings));
+    let catalogs = default_olm_allowlist()["catalogs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for catalog in catalogs {
+        objects.extend(operator_catalog_rbac(
+            settings,
+            &catalog["name"],
+            &catalog["namespace"],
+        ));
+    }
+    objects
+}
+
+/// The operator's objects, in apply order (no Namespace, no CRDs), with
+/// `rbac` (cluster-wide or namespaced) after its ServiceAccount.
+pub fn operator_objects(settings: &Settings, rbac: Vec<Value>) -> Vec<Value> {
+    let ns = &settings.namespace;
+    let mut objects = vec![service_account(OPERATOR_NAME, ns, "operator")];
+    objects.extend(rbac);
+    objects.extend(operator_workload(settings));
+    objects
+}
+
+/// The operator's Deployment and metrics Service.
+fn operator_workload(settings: &Settings) -> Vec<Value> {
     let ns = &settings.namespace;
     vec![
-        service_account(OPERATOR_NAME, ns, "operator"),
-        cluster_role(OPERATOR_NAME, "operator", operator_rules()),
-        cluster_role_binding(OPERATOR_NAME, ns, "operator"),
         deployment(
             OPERATOR_NAME,
             ns,
@@ -567,7 +669,12 @@ pub fn namespace_object(name: &str) -> Value {
 pub fn install_objects(options: &InstallOptions) -> Vec<Value> {
     let settings = Settings::from_options(options);
     let mut objects = vec![namespace_object(&options.namespace)];
-    objects.extend(operator_objects(&settings));
+    let rbac = if options.watch_namespaces.is_empty() {
+        operator_cluster_rbac(&settings)
+    } else {
+        operator_namespaced_rbac(&settings, &options.watch_namespaces)
+    };
+    objects.extend(operator_objects(&settings, rbac));
     if options.api_server {
         objects.extend(server_objects(&settings));
     }
@@ -677,9 +784,14 @@ pub mod helm {
         ),
         (
             "HELM__watchNamespace__",
-            "{{ .Values.watchNamespace | quote }}",
+            "{{ join \",\" .Values.watchNamespaces | quote }}",
             false,
         ),
+        // Inside `range`, where `.` is the item and the root is `$`.
+        ("HELM__rootNamespace__", "{{ $.Release.Namespace }}", false),
+        ("HELM__watched__", "{{ . }}", false),
+        ("HELM__catalogName__", "{{ .name }}", false),
+        ("HELM__catalogNamespace__", "{{ .namespace }}", false),
         (
             "HELM__operatorReplicas__",
             "{{ .Values.operator.replicas }}",
@@ -789,7 +901,7 @@ pub mod helm {
                 "tag": VERSION,
                 "pullPolicy": "IfNotPresent",
             },
-            "watchNamespace": "",
+            "watchNamespaces": [],
             "operator": {
                 "replicas": defaults.operator_replicas,
                 "leaderElection": defaults.leader_election,
@@ -849,7 +961,11 @@ pub mod helm {
                     "tag": {"type": "string", "minLength": 1},
                     "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
                 }), &["repository", "tag"]),
-                "watchNamespace": {"type": "string"},
+                "watchNamespaces": {
+                    "type": "array",
+                    "uniqueItems": true,
+                    "items": {"type": "string", "maxLength": 63, "pattern": crate::common::DNS_LABEL_PATTERN},
+                },
                 "operator": closed(json!({
                     "replicas": {"type": "integer", "minimum": 1},
                     "leaderElection": {"type": "boolean"},
@@ -887,7 +1003,9 @@ pub mod helm {
     const VALUES_HELP: &str = "\
 # image: the image holding both binaries (dbaas-operator, dbaas-server); none
 #   is published from the dbaas-operator repository: build and push your own.
-# watchNamespace: watch only this namespace (\"\": all namespaces).
+# watchNamespaces: watch only these namespaces, with a Role in each (and
+#   one for the leader Lease here, one per allowed CatalogSource) instead of
+#   the cluster-wide ClusterRole; [] watches all namespaces.
 # operator.leaderElection: replicas elect a leader with a Lease; the others
 #   stand by (keep it on with more than one replica).
 # operator.olmAllowlist: what DatabaseEngines may install through OLM (the
@@ -903,6 +1021,42 @@ pub mod helm {
 #   a Certificate for the Service's names from issuerRef (an Issuer in the
 #   release namespace or a ClusterIssuer).
 ";
+
+    /// `templates/operator.yaml`: the operator's objects, with a Role per
+    /// watched namespace when `watchNamespaces` lists some, else its
+    /// ClusterRole.
+    fn operator_template(settings: &Settings) -> Result<String, PackageError> {
+        let text = |objects: Vec<Value>| -> Result<String, PackageError> {
+            templated(&to_yaml_documents(&objects)?)
+        };
+        // Subjects inside `range` name the release namespace through `$`.
+        let in_range = Settings {
+            namespace: json!("HELM__rootNamespace__"),
+            ..settings.clone()
+        };
+        let account = text(operator_objects(settings, Vec::new())[..1].to_vec())?;
+        Ok(format!(
+            "{GENERATED}{account}\
+             {{{{- if .Values.watchNamespaces }}}}\n\
+             {{{{- range .Values.watchNamespaces }}}}\n---\n{watched}{{{{- end }}}}\n\
+             ---\n{leader}\
+             {{{{- range .Values.operator.olmAllowlist.catalogs }}}}\n---\n{catalog}{{{{- end }}}}\n\
+             {{{{- else }}}}\n---\n{cluster}{{{{- end }}}}\n\
+             ---\n{workload}",
+            watched = text(operator_watched_namespace_rbac(
+                &in_range,
+                &json!("HELM__watched__")
+            ))?,
+            leader = text(operator_leader_rbac(settings))?,
+            catalog = text(operator_catalog_rbac(
+                &in_range,
+                &json!("HELM__catalogName__"),
+                &json!("HELM__catalogNamespace__")
+            ))?,
+            cluster = text(operator_cluster_rbac(settings))?,
+            workload = text(operator_workload(settings))?,
+        ))
+    }
 
     /// The chart's files, relative to `deploy/`.
     pub fn files() -> Result<Vec<PackageFile>, PackageError> {
@@ -939,10 +1093,7 @@ pub mod helm {
             },
             PackageFile {
                 path: format!("{CHART_DIR}/templates/operator.yaml"),
-                contents: format!(
-                    "{GENERATED}{}",
-                    templated(&to_yaml_documents(&operator_objects(&settings))?)?
-                ),
+                contents: operator_template(&settings)?,
             },
             PackageFile {
                 path: format!("{CHART_DIR}/templates/api-server.yaml"),
@@ -1132,14 +1283,25 @@ pub mod olm {
                 "installModes": [
                     {"type": "OwnNamespace", "supported": true},
                     {"type": "SingleNamespace", "supported": true},
-                    {"type": "MultiNamespace", "supported": false},
+                    {"type": "MultiNamespace", "supported": true},
                     {"type": "AllNamespaces", "supported": true},
                 ],
                 "install": {
                     "strategy": "deployment",
                     "spec": {
-                        "clusterPermissions": [
+                        // Namespaced: OLM grants them in each target namespace
+                        // (and lifts them to a ClusterRole for AllNamespaces).
+                        "permissions": [
                             {"serviceAccountName": OPERATOR_NAME, "rules": operator_rules()},
+                        ],
+                        "clusterPermissions": [
+                            // OLM installs check the CatalogSource, which lives
+                            // outside the target namespaces.
+                            {"serviceAccountName": OPERATOR_NAME, "rules": [{
+                                "apiGroups": ["operators.coreos.com"],
+                                "resources": ["catalogsources"],
+                                "verbs": ["get"],
+                            }]},
                             {"serviceAccountName": SERVER_NAME, "rules": server_rules()},
                         ],
                         "deployments": [
@@ -1282,7 +1444,7 @@ mod tests {
         let options = InstallOptions {
             namespace: "ops".into(),
             image: "registry.local/dbaas:dev".into(),
-            watch_namespace: Some("team".into()),
+            watch_namespaces: vec!["team".into(), "shop".into()],
             operator_replicas: 3,
             leader_election: false,
             api_server: false,
@@ -1301,10 +1463,57 @@ mod tests {
                 .find(|e| e["name"] == name)
                 .map(|e| e["value"].clone())
         };
-        assert_eq!(value("DBAAS_WATCH_NAMESPACE"), Some(json!("team")));
+        assert_eq!(value("DBAAS_WATCH_NAMESPACE"), Some(json!("team,shop")));
         assert_eq!(value("DBAAS_LEADER_ELECT"), Some(json!("false")));
-        let binding = find(&objects, "ClusterRoleBinding", OPERATOR_NAME).expect("binding");
+        // A list of namespaces: Roles there, none cluster-wide.
+        assert!(
+            objects
+                .iter()
+                .all(|o| o["kind"] != "ClusterRole" && o["kind"] != "ClusterRoleBinding"),
+            "{objects:#?}"
+        );
+        for watched in ["team", "shop"] {
+            let role = objects
+                .iter()
+                .find(|o| o["kind"] == "Role" && o["metadata"]["namespace"] == watched)
+                .expect("a Role in each watched namespace");
+            assert_eq!(role["rules"], operator_rules());
+            let binding = objects
+                .iter()
+                .find(|o| o["kind"] == "RoleBinding" && o["metadata"]["namespace"] == watched)
+                .expect("its binding");
+            assert_eq!(binding["subjects"][0]["namespace"], "ops");
+        }
+        let leader = objects
+            .iter()
+            .find(|o| o["kind"] == "Role" && o["metadata"]["name"] == OPERATOR_LEADER_ROLE)
+            .expect("the Lease's Role");
+        assert_eq!(leader["metadata"]["namespace"], "ops");
+        assert_eq!(leader["rules"][0]["resources"], json!(["leases"]));
+        let catalog = find(
+            &objects,
+            "Role",
+            "dbaas-operator-catalog-operatorhubio-catalog",
+        )
+        .expect("the catalog's Role");
+        assert_eq!(catalog["metadata"]["namespace"], "olm");
+        assert_eq!(
+            catalog["rules"][0]["resourceNames"],
+            json!(["operatorhubio-catalog"])
+        );
+
+        // No list: the ClusterRole.
+        let everywhere = install_objects(&InstallOptions {
+            namespace: "ops".into(),
+            ..InstallOptions::default()
+        });
+        let binding = find(&everywhere, "ClusterRoleBinding", OPERATOR_NAME).expect("binding");
         assert_eq!(binding["subjects"][0]["namespace"], "ops");
+        assert!(
+            everywhere
+                .iter()
+                .all(|o| o["kind"] != "RoleBinding" || o["metadata"]["name"] != OPERATOR_NAME)
+        );
     }
 
     #[test]

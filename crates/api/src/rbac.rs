@@ -421,6 +421,18 @@ impl Check {
     }
 }
 
+/// The checks of `permissions` in each of `namespaces` (the operator's
+/// watch namespaces), or cluster-wide when there are none.
+pub fn access_checks_in(permissions: &[Permission], namespaces: &[String]) -> Vec<Check> {
+    if namespaces.is_empty() {
+        return access_checks(permissions, None);
+    }
+    namespaces
+        .iter()
+        .flat_map(|namespace| access_checks(permissions, Some(namespace)))
+        .collect()
+}
+
 /// The checks of `permissions`, in `namespace` (the operator's watch
 /// namespace) or cluster-wide.
 pub fn access_checks(permissions: &[Permission], namespace: Option<&str>) -> Vec<Check> {
@@ -449,32 +461,44 @@ pub fn access_checks(permissions: &[Permission], namespace: Option<&str>) -> Vec
         .collect()
 }
 
-/// One permission the preflight found missing, with the verbs denied.
+/// One permission the preflight found missing, with the verbs denied and
+/// the namespace they were asked in (`None`: cluster-wide).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Missing {
     pub permission: Permission,
     pub verbs: Vec<&'static str>,
+    pub namespace: Option<String>,
 }
 
 impl Missing {
-    /// `verb,verb resource.group` as RBAC names it.
+    /// `verb,verb resource.group`, as RBAC names it, and where.
     pub fn what(&self) -> String {
-        format!("{} {}", self.verbs.join(","), qualified(self.permission))
+        let what = format!("{} {}", self.verbs.join(","), qualified(self.permission));
+        match &self.namespace {
+            Some(namespace) => format!("{what} in namespace {namespace}"),
+            None => what,
+        }
     }
 
     /// The kubectl commands that grant it to `service_account`
-    /// (`namespace:name`).
+    /// (`namespace:name`): a Role and RoleBinding in the namespace it is
+    /// missing in, or a ClusterRole and ClusterRoleBinding.
     pub fn grant_command(&self, service_account: &str) -> String {
         let role = format!(
             "dbaas-operator-{}",
             self.permission.resource.replace('/', "-")
         );
-        format!(
-            "kubectl create clusterrole {role} --verb={} --resource={} && \
-             kubectl create clusterrolebinding {role} --clusterrole={role} --serviceaccount={service_account}",
-            self.verbs.join(","),
-            qualified(self.permission),
-        )
+        let (verbs, resource) = (self.verbs.join(","), qualified(self.permission));
+        match &self.namespace {
+            Some(namespace) => format!(
+                "kubectl -n {namespace} create role {role} --verb={verbs} --resource={resource} && \
+                 kubectl -n {namespace} create rolebinding {role} --role={role} --serviceaccount={service_account}"
+            ),
+            None => format!(
+                "kubectl create clusterrole {role} --verb={verbs} --resource={resource} && \
+                 kubectl create clusterrolebinding {role} --clusterrole={role} --serviceaccount={service_account}"
+            ),
+        }
     }
 }
 
@@ -496,15 +520,21 @@ fn qualified(permission: Permission) -> String {
     name
 }
 
-/// Groups the denied checks by permission, in the list's order.
+/// Groups the denied checks by permission and namespace, in the list's
+/// order.
 pub fn missing(denied: &[&Check]) -> Vec<Missing> {
     let mut found: Vec<Missing> = Vec::new();
     for check in denied {
-        match found.iter_mut().find(|m| m.permission == check.permission) {
+        let namespace = &check.attributes.namespace;
+        match found
+            .iter_mut()
+            .find(|m| m.permission == check.permission && &m.namespace == namespace)
+        {
             Some(missing) => missing.verbs.push(check.verb),
             None => found.push(Missing {
                 permission: check.permission,
                 verbs: vec![check.verb],
+                namespace: namespace.clone(),
             }),
         }
     }
@@ -554,6 +584,38 @@ mod tests {
             "kubectl create clusterrole dbaas-operator-databaseclusters-status --verb=patch \
              --resource=databaseclusters.dbaas.io/status && kubectl create clusterrolebinding \
              dbaas-operator-databaseclusters-status --clusterrole=dbaas-operator-databaseclusters-status \
+             --serviceaccount=dbaas-system:dbaas-operator"
+        );
+    }
+
+    #[test]
+    fn namespaced_checks_are_asked_and_granted_per_namespace() {
+        let namespaces = ["team-a".to_owned(), "team-b".to_owned()];
+        let checks = access_checks_in(OPERATOR_PERMISSIONS, &namespaces);
+        let per_namespace: usize = OPERATOR_PERMISSIONS.iter().map(|p| p.verbs.len()).sum();
+        assert_eq!(checks.len(), 2 * per_namespace);
+        assert!(
+            access_checks_in(OPERATOR_PERMISSIONS, &[])
+                .iter()
+                .all(|c| c.attributes.namespace.is_none())
+        );
+        // Secrets denied in team-b only: one gap, named with its namespace.
+        let denied: Vec<&Check> = checks
+            .iter()
+            .filter(|c| c.permission.resource == "secrets")
+            .filter(|c| c.attributes.namespace.as_deref() == Some("team-b"))
+            .collect();
+        let missing = missing(&denied);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(
+            missing[0].what(),
+            "get,list,watch,create,patch,delete secrets in namespace team-b"
+        );
+        assert_eq!(
+            missing[0].grant_command("dbaas-system:dbaas-operator"),
+            "kubectl -n team-b create role dbaas-operator-secrets \
+             --verb=get,list,watch,create,patch,delete --resource=secrets && kubectl -n team-b \
+             create rolebinding dbaas-operator-secrets --role=dbaas-operator-secrets \
              --serviceaccount=dbaas-system:dbaas-operator"
         );
     }

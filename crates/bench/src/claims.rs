@@ -33,7 +33,7 @@ fn start_operator(
 ) -> tokio::sync::oneshot::Sender<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = OperatorConfig {
-        namespace: Some(namespace),
+        namespaces: vec![namespace],
         concurrency,
         claims: ClaimsConfig::default(),
         ..OperatorConfig::default()

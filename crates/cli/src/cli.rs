@@ -489,10 +489,21 @@ pub struct PreflightArgs {
     /// The operator's ServiceAccount.
     #[arg(long, value_name = "NAMESPACE:NAME", default_value = "dbaas-system:dbaas-operator", value_parser = parse_service_account)]
     pub service_account: (String, String),
-    /// Check inside this namespace (an operator run with --namespace);
-    /// default: cluster-wide.
-    #[arg(long, value_name = "NAMESPACE")]
-    pub watch_namespace: Option<String>,
+    /// Check inside these namespaces (an operator run with --namespace
+    /// NS[,NS...], comma-separated or repeated); default: cluster-wide.
+    #[arg(long, value_name = "NAMESPACE", value_delimiter = ',', value_parser = parse_namespace)]
+    pub watch_namespace: Vec<String>,
+}
+
+/// A namespace name, refused before any request when malformed.
+pub(crate) fn parse_namespace(text: &str) -> Result<String, String> {
+    if dbaas_api::common::is_dns_label(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+        ))
+    }
 }
 
 fn parse_service_account(text: &str) -> Result<(String, String), String> {

@@ -10,8 +10,11 @@ use clap::Args;
 use dbaas_api::manifests::{self, InstallOptions, LABEL_PART_OF};
 use dbaas_api::rbac::{OPERATOR_NAME, OPERATOR_NAMESPACE};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::discovery::{ApiCapabilities, Scope};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
@@ -35,9 +38,10 @@ pub struct InstallArgs {
     /// Elect a leader among the replicas with a Lease.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, value_name = "NAMESPACE")]
-    pub watch_namespace: Option<String>,
+    /// Watch only these namespaces (comma-separated or repeated), with a
+    /// Role in each instead of a ClusterRole (default: all namespaces).
+    #[arg(long, value_name = "NAMESPACE", value_delimiter = ',', value_parser = crate::cli::parse_namespace)]
+    pub watch_namespace: Vec<String>,
     /// Do not run the REST API server (dbaas-server).
     #[arg(long)]
     pub no_api_server: bool,
@@ -68,7 +72,7 @@ pub fn options(namespace: Option<&str>, args: &InstallArgs) -> InstallOptions {
     InstallOptions {
         namespace: namespace.unwrap_or(OPERATOR_NAMESPACE).to_owned(),
         image: args.image.clone(),
-        watch_namespace: args.watch_namespace.clone().filter(|ns| !ns.is_empty()),
+        watch_namespaces: args.watch_namespace.clone(),
         operator_replicas: args.replicas,
         leader_election: args.leader_elect,
         api_server: !args.no_api_server,
@@ -323,6 +327,37 @@ pub async fn uninstall(
         let state = if deleted { "deleted" } else { "not found" };
         report.push_str(&format!("{} {state}\n", reference(object)));
     }
+    // An install with --watch-namespace left Roles in the namespaces it
+    // watched (and for its Lease and CatalogSources): found by label.
+    for resource in [
+        ApiResource::erase::<RoleBinding>(&()),
+        ApiResource::erase::<Role>(&()),
+    ] {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let selector =
+            format!("{LABEL_PART_OF}={OPERATOR_NAME},app.kubernetes.io/component=operator");
+        let found = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|source| CliError::Install {
+                what: format!("listing the operator's {}s", resource.kind),
+                source: Box::new(source),
+            })?;
+        for item in found.items {
+            let (Some(name), Some(namespace)) = (item.metadata.name, item.metadata.namespace)
+            else {
+                continue;
+            };
+            let object = serde_json::json!({
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "metadata": {"name": name, "namespace": namespace},
+            });
+            let deleted = applier.delete(&object).await?;
+            let state = if deleted { "deleted" } else { "not found" };
+            report.push_str(&format!("{} {state}\n", reference(&object)));
+        }
+    }
     if args.delete_crds {
         for crd in dbaas_api::crds::all() {
             let object =
@@ -360,7 +395,7 @@ mod tests {
             "--leader-elect",
             "false",
             "--watch-namespace",
-            "team",
+            "team,shop",
             "--no-api-server",
             "--dry-run",
             "-o",
@@ -376,7 +411,7 @@ mod tests {
             InstallOptions {
                 namespace: "ops".into(),
                 image: "registry.local/dbaas:dev".into(),
-                watch_namespace: Some("team".into()),
+                watch_namespaces: vec!["team".into(), "shop".into()],
                 operator_replicas: 3,
                 leader_election: false,
                 api_server: false,

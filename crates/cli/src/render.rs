@@ -263,12 +263,22 @@ pub fn preflight_report(service_account: &str, missing: &[rbac::Missing]) -> Str
     let rows: Vec<Vec<String>> = rbac::OPERATOR_PERMISSIONS
         .iter()
         .map(|permission| {
-            let gap = missing.iter().find(|m| m.permission == *permission);
-            let state = match (gap, permission.required) {
+            let gaps: Vec<&rbac::Missing> = missing
+                .iter()
+                .filter(|m| m.permission == *permission)
+                .collect();
+            let gap = gaps.first();
+            let mut state = match (gap, permission.required) {
                 (None, _) => "ok",
                 (Some(_), true) => "MISSING",
                 (Some(_), false) => "missing (optional)",
-            };
+            }
+            .to_owned();
+            let namespaces: Vec<&str> =
+                gaps.iter().filter_map(|g| g.namespace.as_deref()).collect();
+            if !namespaces.is_empty() {
+                state.push_str(&format!(" in {}", namespaces.join(",")));
+            }
             let resource = if permission.group.is_empty() {
                 permission.resource.to_owned()
             } else {
@@ -277,7 +287,7 @@ pub fn preflight_report(service_account: &str, missing: &[rbac::Missing]) -> Str
             vec![
                 resource,
                 gap.map_or_else(|| permission.verbs.join(","), |gap| gap.verbs.join(",")),
-                state.to_owned(),
+                state,
                 permission.why.to_owned(),
             ]
         })
@@ -292,7 +302,10 @@ pub fn preflight_report(service_account: &str, missing: &[rbac::Missing]) -> Str
         for gap in missing {
             report.push_str(&format!("  {}\n", gap.grant_command(service_account)));
         }
-        report.push_str("or apply deploy/rbac/operator.yaml.\n");
+        report.push_str(
+            "or apply deploy/rbac/operator.yaml (every namespace), or install with \
+             `dbaasctl install --watch-namespace NS,...` (a Role in each).\n",
+        );
     }
     report
 }

@@ -589,8 +589,7 @@ impl Context {
         let (sa_namespace, sa_name) = &args.service_account;
         let account = format!("{sa_namespace}:{sa_name}");
         let reviews: Api<SubjectAccessReview> = Api::all(self.client.clone());
-        let checks =
-            rbac::access_checks(rbac::OPERATOR_PERMISSIONS, args.watch_namespace.as_deref());
+        let checks = rbac::access_checks_in(rbac::OPERATOR_PERMISSIONS, &args.watch_namespace);
         let mut denied = Vec::new();
         for check in &checks {
             let answer = reviews

@@ -561,13 +561,17 @@ async fn preflight_names_each_missing_permission_and_how_to_grant_it() {
         report.contains("databaseclusters/status (dbaas.io)"),
         "{report}"
     );
-    assert!(report.contains("MISSING"), "{report}");
+    assert!(
+        report.contains(&format!("MISSING in {}", ns.name)),
+        "{report}"
+    );
     assert!(
         report.contains(&format!(
-            "kubectl create clusterrole dbaas-operator-databaseclusters-status --verb=patch \
-             --resource=databaseclusters.dbaas.io/status && kubectl create clusterrolebinding \
-             dbaas-operator-databaseclusters-status --clusterrole=dbaas-operator-databaseclusters-status \
-             --serviceaccount={account}"
+            "kubectl -n {ns} create role dbaas-operator-databaseclusters-status --verb=patch \
+             --resource=databaseclusters.dbaas.io/status && kubectl -n {ns} create rolebinding \
+             dbaas-operator-databaseclusters-status --role=dbaas-operator-databaseclusters-status \
+             --serviceaccount={account}",
+            ns = ns.name
         )),
         "{report}"
     );
@@ -604,6 +608,37 @@ async fn preflight_names_each_missing_permission_and_how_to_grant_it() {
     assert!(!report.contains("MISSING"), "{report}");
     assert!(
         report.contains("databaseclaims/status (dbaas.io)"),
+        "{report}"
+    );
+
+    // Two watched namespaces, granted in one: the other is named.
+    let unbound = format!("{}-b", ns.name);
+    let watched = format!("{},{unbound}", ns.name);
+    let output = dbaasctl(
+        &ns.name,
+        &[
+            "preflight",
+            "--service-account",
+            &account,
+            "--watch-namespace",
+            &watched,
+        ],
+    )
+    .await;
+    assert_exit(&output, 1);
+    let report = stderr(&output);
+    assert!(
+        report.contains(&format!("MISSING in {unbound}")),
+        "{report}"
+    );
+    assert!(
+        !report.contains(&format!("MISSING in {},", ns.name)),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "kubectl -n {unbound} create role dbaas-operator-secrets"
+        )),
         "{report}"
     );
     let _ = roles.delete(&role_name, &Default::default()).await;

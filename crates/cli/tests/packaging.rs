@@ -86,7 +86,7 @@ async fn helm_lint_passes() {
         "--strict",
         chart.to_str().unwrap(),
         "--set",
-        "apiServer.enabled=false,watchNamespace=team,operator.leaderElection=false",
+        "apiServer.enabled=false,watchNamespaces={team,shop},operator.leaderElection=false",
     ]);
 }
 
@@ -100,6 +100,8 @@ async fn values_schema_refuses_misspelt_and_mistyped_values() {
             "watchnamespace=team",
             "additional properties 'watchnamespace'",
         ),
+        ("watchNamespaces={Team_A}", "does not match pattern"),
+        ("watchNamespaces={team,team}", "items at"),
     ] {
         let output = Command::new(controlplane_binary())
             .args([
@@ -162,14 +164,14 @@ async fn helm_template_equals_dbaasctl_install_and_applies() {
     // Every knob reaches the objects.
     let custom = template(
         &ns.name,
-        "image.repository=registry.local/dbaas,image.tag=dev,watchNamespace=team,\
+        "image.repository=registry.local/dbaas,image.tag=dev,watchNamespaces={team,shop},\
          operator.replicas=3,operator.leaderElection=false,apiServer.enabled=false,\
          operator.resources.limits.memory=1Gi",
     );
     let expected: Vec<Value> = manifests::install_objects(&InstallOptions {
         namespace: ns.name.clone(),
         image: "registry.local/dbaas:dev".into(),
-        watch_namespace: Some("team".into()),
+        watch_namespaces: vec!["team".into(), "shop".into()],
         operator_replicas: 3,
         leader_election: false,
         api_server: false,
@@ -402,9 +404,19 @@ async fn the_bundle_is_accepted_by_the_olm_crds_with_nothing_pruned() {
         env.retain(|e| e["name"] != "DBAAS_WATCH_NAMESPACE");
     }
     assert_eq!(strategy_spec, install_spec);
-    let permissions = &stored["spec"]["install"]["spec"]["clusterPermissions"];
-    assert_eq!(permissions[0]["rules"], manifests::operator_rules());
-    assert_eq!(permissions[1]["rules"], manifests::server_rules());
+    // The operator's rules are namespaced: OLM grants them in each target
+    // namespace, or cluster-wide for AllNamespaces.
+    let install = &stored["spec"]["install"]["spec"];
+    assert_eq!(
+        install["permissions"][0]["rules"],
+        manifests::operator_rules()
+    );
+    let cluster_permissions = &install["clusterPermissions"];
+    assert_eq!(
+        cluster_permissions[0]["rules"][0]["resources"],
+        json!(["catalogsources"])
+    );
+    assert_eq!(cluster_permissions[1]["rules"], manifests::server_rules());
 
     // The bundle's Services apply as they are.
     for file in [

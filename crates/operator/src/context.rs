@@ -57,6 +57,10 @@ pub struct Context {
     pub engine_applies: Family<ApplyResult, Counter>,
     /// What DatabaseEngines may install through OLM (the SRE's allowlist).
     pub olm_allowlist: Arc<OlmAllowlist>,
+    /// The namespace these controllers watch (`None`: all): engine
+    /// operators are looked for there only, as a namespaced install may
+    /// read nothing else.
+    watch_namespace: Option<String>,
 }
 
 impl Context {
@@ -88,7 +92,15 @@ impl Context {
             applied_versions: Mutex::new(HashMap::new()),
             engine_applies: Family::default(),
             olm_allowlist: Arc::new(OlmAllowlist::default()),
+            watch_namespace: None,
         }
+    }
+
+    /// Looks for engine operators in `namespace` only (`None`: everywhere).
+    #[must_use]
+    pub fn with_watch_namespace(mut self, namespace: Option<String>) -> Self {
+        self.watch_namespace = namespace;
+        self
     }
 
     /// Installs through OLM only what `allowlist` holds.
@@ -213,8 +225,8 @@ impl Context {
         Ok(present)
     }
 
-    /// The image of the engine operator's Deployment, from one list of all
-    /// Deployments shared by every engine and refreshed at most once per
+    /// The image of the engine operator's Deployment, from one list of the
+    /// watched namespaces' Deployments shared by every engine and refreshed at most once per
     /// detection interval. None when not found or not allowed to look.
     pub async fn operator_image(&self, engine: EngineType) -> Option<String> {
         if let Ok(cache) = self.operator_images.lock()
@@ -223,7 +235,10 @@ impl Context {
         {
             return images.get(&engine).cloned();
         }
-        let deployments: Api<Deployment> = Api::all(self.client.clone());
+        let deployments: Api<Deployment> = match &self.watch_namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        };
         let images = match deployments.list(&ListParams::default()).await {
             Ok(list) => find_operator_images(&list.items),
             Err(err) => {

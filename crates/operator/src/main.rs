@@ -20,9 +20,11 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Watch only this namespace (default, or empty: all namespaces).
-    #[arg(long, env = "DBAAS_WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    /// Watch only these namespaces, comma-separated or repeated (OLM's
+    /// `olm.targetNamespaces` form); unset or empty: all namespaces. With a
+    /// list, the operator needs Roles in those namespaces only.
+    #[arg(long, env = "DBAAS_WATCH_NAMESPACE", value_delimiter = ',')]
+    namespace: Vec<String>,
     /// Reconciles running at once (0: unbounded).
     #[arg(long, default_value_t = 16, env = "DBAAS_CONCURRENCY")]
     concurrency: u16,
@@ -124,10 +126,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn operate() -> anyhow::Result<()> {
-    let mut args = Args::parse();
+    let args = Args::parse();
     // The packaged manifests always set DBAAS_WATCH_NAMESPACE; OLM sets it
     // from the OperatorGroup, empty for all namespaces.
-    args.namespace = args.namespace.filter(|ns| !ns.is_empty());
+    let namespaces = watch_namespaces(&args.namespace)?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     match args.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
@@ -145,12 +147,11 @@ async fn operate() -> anyhow::Result<()> {
     tracing::info!("OLM allowlist: {}", olm_allowlist.summary());
     let client = kube::Client::try_default().await?;
     if args.preflight {
-        preflight::check_at_start(&client, args.namespace.as_deref(), &args.service_account)
-            .await?;
+        preflight::check_at_start(&client, &namespaces, &args.service_account).await?;
     }
     let metrics = Arc::new(Metrics::default());
     let config = OperatorConfig {
-        namespace: args.namespace,
+        namespaces,
         concurrency: args.concurrency,
         detection_interval: Duration::from_secs(args.detection_interval),
         claims: ClaimsConfig {
@@ -186,7 +187,7 @@ async fn operate() -> anyhow::Result<()> {
     let election = args.leader_elect.then(|| {
         let namespace = args
             .leader_election_namespace
-            .or_else(|| config.namespace.clone())
+            .or_else(|| config.namespaces.first().cloned())
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".to_owned());
         LeaseConfig {
@@ -208,6 +209,23 @@ async fn operate() -> anyhow::Result<()> {
         led = &mut operator => led?,
     }
     Ok(())
+}
+
+/// The namespaces to watch, without blanks and repeats; each must be a
+/// namespace name.
+fn watch_namespaces(given: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut namespaces: Vec<String> = Vec::new();
+    for namespace in given.iter().map(|ns| ns.trim()).filter(|ns| !ns.is_empty()) {
+        if !dbaas_api::common::is_dns_label(namespace) {
+            anyhow::bail!(
+                "--namespace: {namespace:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+            );
+        }
+        if !namespaces.iter().any(|known| known == namespace) {
+            namespaces.push(namespace.to_owned());
+        }
+    }
+    Ok(namespaces)
 }
 
 /// This replica's name in the Lease: the pod's name, else host and pid.

@@ -274,7 +274,9 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Runs `refresh` before every scrape (to read gauges off caches).
+    /// Runs `refresh` before every scrape, to read gauges off caches. The
+    /// object and phase gauges start each scrape at zero and every hook adds
+    /// its caches' counts (one set of caches per watched namespace).
     pub fn on_scrape(&self, refresh: impl Fn(&Metrics) + Send + Sync + 'static) {
         if let Ok(mut hooks) = self.on_scrape.lock() {
             hooks.push(Box::new(refresh));
@@ -283,10 +285,13 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        if let Ok(hooks) = self.on_scrape.lock() {
-            for refresh in hooks.iter() {
-                refresh(self);
-            }
+        // Scrapes take turns: one scrape's zeroing must not show in another's
+        // text.
+        let hooks = self.on_scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.objects.clear();
+        self.cluster_phases.clear();
+        for refresh in hooks.iter() {
+            refresh(self);
         }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;

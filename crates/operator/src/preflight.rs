@@ -3,7 +3,7 @@
 //! and says what is missing and how to grant it, instead of failing later
 //! with a 403 deep inside a reconcile.
 
-use dbaas_api::rbac::{Check, Missing, OPERATOR_PERMISSIONS, access_checks, missing};
+use dbaas_api::rbac::{Check, Missing, OPERATOR_PERMISSIONS, access_checks_in, missing};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use kube::api::PostParams;
@@ -12,14 +12,15 @@ use kube::{Api, Client};
 /// Reviews asked at once.
 const IN_FLIGHT: usize = 8;
 
-/// The operator's permissions that this client lacks, in `namespace` (the
-/// watch namespace) or cluster-wide.
+/// The operator's permissions that this client lacks, in each of
+/// `namespaces` (the watch namespaces) or, when there are none,
+/// cluster-wide.
 pub async fn missing_permissions(
     client: &Client,
-    namespace: Option<&str>,
+    namespaces: &[String],
 ) -> Result<Vec<Missing>, kube::Error> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let checks = access_checks(OPERATOR_PERMISSIONS, namespace);
+    let checks = access_checks_in(OPERATOR_PERMISSIONS, namespaces);
     let answers: Vec<(&Check, bool)> = futures::stream::iter(&checks)
         .map(|check| {
             let api = api.clone();
@@ -55,10 +56,10 @@ pub enum PreflightError {
 /// them.
 pub async fn check_at_start(
     client: &Client,
-    namespace: Option<&str>,
+    namespaces: &[String],
     service_account: &str,
 ) -> Result<(), PreflightError> {
-    let missing = missing_permissions(client, namespace)
+    let missing = missing_permissions(client, namespaces)
         .await
         .map_err(PreflightError::Review)?;
     for gap in &missing {

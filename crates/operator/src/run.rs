@@ -1,6 +1,7 @@
 //! Wires the controllers to the API server and runs them until shutdown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dbaas_api::claim::LABEL_CLAIM;
@@ -35,8 +36,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How the operator runs.
 #[derive(Clone, Debug)]
 pub struct OperatorConfig {
-    /// Watch only this namespace; all namespaces when `None`.
-    pub namespace: Option<String>,
+    /// Watch only these namespaces, each with its own set of watches (and
+    /// so Roles there suffice); all namespaces when empty.
+    pub namespaces: Vec<String>,
     /// Reconciles running at once (0: unbounded).
     pub concurrency: u16,
     /// How often engine operators are looked for (their CRDs and
@@ -57,7 +59,7 @@ pub struct OperatorConfig {
 impl Default for OperatorConfig {
     fn default() -> Self {
         Self {
-            namespace: None,
+            namespaces: Vec::new(),
             concurrency: 16,
             detection_interval: Duration::from_secs(30),
             claims: ClaimsConfig::default(),
@@ -97,22 +99,43 @@ where
     }
 }
 
-/// Reads the object gauges off the watch caches at each scrape, and marks
-/// the caches synced once their first lists are in.
+/// Marks the operator's caches synced once every watched namespace's are.
+#[derive(Clone)]
+struct ScopesSynced {
+    metrics: Arc<Metrics>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl ScopesSynced {
+    fn new(metrics: Arc<Metrics>, scopes: usize) -> Self {
+        Self {
+            metrics,
+            pending: Arc::new(AtomicUsize::new(scopes)),
+        }
+    }
+
+    fn one_synced(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.metrics.caches_synced.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Adds the object gauges of one scope's watch caches at each scrape, and
+/// counts the scope synced once their first lists are in.
 fn count_on_scrape(
     metrics: &Arc<Metrics>,
     clusters: Store<DatabaseCluster>,
     ctx: Arc<Context>,
     clusters_synced: Synced,
+    scopes_synced: ScopesSynced,
 ) {
     let synced = {
-        let (metrics, ctx) = (metrics.clone(), ctx.clone());
+        let ctx = ctx.clone();
         async move {
             clusters_synced.wait().await;
             ctx.caches_synced().await;
-            metrics
-                .caches_synced
-                .store(true, std::sync::atomic::Ordering::Release);
+            scopes_synced.one_synced();
         }
     };
     tokio::spawn(synced);
@@ -128,7 +151,7 @@ fn count_on_scrape(
             metrics
                 .objects
                 .get_or_create(&KindLabel { kind })
-                .set(count(n));
+                .inc_by(count(n));
         }
         let mut phases = std::collections::BTreeMap::<String, usize>::new();
         for cluster in &all {
@@ -139,25 +162,53 @@ fn count_on_scrape(
                 .map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
             *phases.entry(phase).or_default() += 1;
         }
-        metrics.cluster_phases.clear();
         for (phase, n) in phases {
             metrics
                 .cluster_phases
                 .get_or_create(&PhaseLabel { phase })
-                .set(count(n));
+                .inc_by(count(n));
         }
     });
 }
 
-/// Runs every controller until `shutdown` resolves.
+/// Runs every controller until `shutdown` resolves: one set per watched
+/// namespace (kube-runtime's watches take one namespace or all), or one
+/// set over all namespaces.
 pub async fn run(
     client: Client,
     config: OperatorConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let ns = config.namespace.as_deref();
     // One shutdown signal for every controller.
     let shutdown = shutdown.shared();
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    let synced = ScopesSynced::new(config.metrics.clone(), scopes.len());
+    futures::future::join_all(scopes.into_iter().map(|scope| {
+        run_in(
+            client.clone(),
+            &config,
+            scope,
+            shutdown.clone(),
+            synced.clone(),
+        )
+    }))
+    .await;
+    info!("dbaas-operator controllers stopped");
+}
+
+/// Runs every controller over `scope` (one namespace, or all when `None`).
+async fn run_in(
+    client: Client,
+    config: &OperatorConfig,
+    scope: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+    scopes_synced: ScopesSynced,
+) {
+    let ns = scope.as_deref();
     // Watch caches shared by reconciles. Every watch of our own kinds is
     // tolerant: one stored object that does not parse is left out, not
     // allowed to stop the watch.
@@ -174,7 +225,8 @@ pub async fn run(
             config.detection_interval,
         )
         .with_apply_counter(config.metrics.engine_applies.clone())
-        .with_olm_allowlist(config.olm_allowlist.clone()),
+        .with_olm_allowlist(config.olm_allowlist.clone())
+        .with_watch_namespace(scope.clone()),
     );
     let ctx_for_engines = ctx.clone();
     let ctx_for_ops = ctx.clone();
@@ -186,6 +238,7 @@ pub async fn run(
         controller.store(),
         ctx.clone(),
         clusters_synced,
+        scopes_synced,
     );
     let cluster_store = controller.store();
     let clusters_for_templates = controller.store();
@@ -345,10 +398,10 @@ pub async fn run(
         futures::future::ready(())
     });
 
-    let backups = backup_controller(&client, &config, shutdown.clone());
-    let backup_storages = backup_storage_controller(&client, &config, shutdown.clone());
-    let claims = claim_controllers(&client, &config, shutdown.clone());
-    let ops = ops_controller(&client, &config, ctx_for_ops, shutdown.clone());
+    let backups = backup_controller(&client, config, ns, shutdown.clone());
+    let backup_storages = backup_storage_controller(&client, config, ns, shutdown.clone());
+    let claims = claim_controllers(&client, config, ns, shutdown.clone());
+    let ops = ops_controller(&client, config, ns, ctx_for_ops, shutdown.clone());
 
     info!(
         namespace = ns.unwrap_or("<all>"),
@@ -371,10 +424,10 @@ pub async fn run(
         () = engine_cache => {},
         () = template_cache => {},
         () = overdue => warn!(
+            namespace = ns.unwrap_or("<all>"),
             "controllers did not stop within {SHUTDOWN_GRACE:?} of the shutdown signal; stopping them"
         ),
     }
-    info!("dbaas-operator controllers stopped");
 }
 
 /// The OpsRequest controller: one operation at a time per cluster; a changed
@@ -382,10 +435,10 @@ pub async fn run(
 fn ops_controller(
     client: &Client,
     config: &OperatorConfig,
+    ns: Option<&str>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) -> impl std::future::Future<Output = ()> {
-    let ns = config.namespace.as_deref();
     let controller = tolerant::controller::<OpsRequest>(client, ns, watcher::Config::default());
     let ops_of_cluster_store = controller.store();
     let ops_of_cluster = move |cluster: DatabaseCluster| -> Vec<ObjectRef<OpsRequest>> {
@@ -410,7 +463,7 @@ fn ops_controller(
             },
         ),
     });
-    let forget_deleted = ops::forget_deleted(client.clone(), config.namespace.clone());
+    let forget_deleted = ops::forget_deleted(client.clone(), ns.map(str::to_owned));
     let controller = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
         .watches_stream(
@@ -444,9 +497,9 @@ fn ops_controller(
 fn backup_controller(
     client: &Client,
     config: &OperatorConfig,
+    ns: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) -> impl std::future::Future<Output = ()> {
-    let ns = config.namespace.as_deref();
     let mut controller =
         tolerant::controller::<DatabaseBackup>(client, ns, watcher::Config::default());
     for resource in backup::engine_backup_resources() {
@@ -492,9 +545,9 @@ fn backup_controller(
 fn backup_storage_controller(
     client: &Client,
     config: &OperatorConfig,
+    ns: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) -> impl std::future::Future<Output = ()> {
-    let ns = config.namespace.as_deref();
     let controller = tolerant::controller::<BackupStorage>(client, ns, watcher::Config::default());
     let storages = controller.store();
     let ctx = Arc::new(backup::storage_status::StorageStatusContext {
@@ -529,9 +582,9 @@ fn backup_storage_controller(
 fn claim_controllers(
     client: &Client,
     config: &OperatorConfig,
+    ns: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) -> impl std::future::Future<Output = ()> {
-    let ns = config.namespace.as_deref();
     let secrets: Api<Secret> = api(client, ns);
 
     let server_controller =
@@ -595,7 +648,7 @@ fn claim_controllers(
                 metrics
                     .objects
                     .get_or_create(&KindLabel { kind })
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                    .inc_by(i64::try_from(n).unwrap_or(i64::MAX));
             }
         });
     }

@@ -70,7 +70,7 @@ async fn a_storage_serves_the_namespaces_it_allows_through_a_copy_of_its_credent
     let _operator = common::start_operator_with(
         &client,
         OperatorConfig {
-            namespace: None,
+            namespaces: Vec::new(),
             concurrency: 4,
             detection_interval: Duration::from_secs(1),
             ..OperatorConfig::default()

@@ -667,7 +667,7 @@ async fn watches_recover_after_an_api_server_restart() {
     let _operator = start_operator_with(
         &client,
         OperatorConfig {
-            namespace: Some(ns.name.clone()),
+            namespaces: vec![ns.name.clone()],
             concurrency: 4,
             detection_interval: Duration::from_secs(1),
             ..OperatorConfig::default()

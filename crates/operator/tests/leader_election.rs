@@ -243,7 +243,7 @@ async fn a_shutdown_before_the_first_lists_still_stops() {
     let client = dbaas_testkit::shared().client().await.unwrap();
     let ns = TestNamespace::create(&client, "early-stop").await.unwrap();
     let config = dbaas_operator::OperatorConfig {
-        namespace: Some(ns.name.clone()),
+        namespaces: vec![ns.name.clone()],
         ..dbaas_operator::OperatorConfig::default()
     };
     let started = Instant::now();

@@ -69,7 +69,7 @@ async fn observed_operator(
     let operator = common::start_operator_with(
         client,
         OperatorConfig {
-            namespace: Some(ns.name.clone()),
+            namespaces: vec![ns.name.clone()],
             concurrency: 4,
             detection_interval: Duration::from_secs(1),
             metrics,

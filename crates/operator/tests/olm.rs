@@ -490,7 +490,7 @@ async fn bad_olm_input_is_refused_or_named_and_changes_nothing() {
     let _operator = start_operator_with(
         &client,
         OperatorConfig {
-            namespace: Some(ns.name.clone()),
+            namespaces: vec![ns.name.clone()],
             concurrency: 4,
             detection_interval: Duration::from_secs(1),
             olm_allowlist: OlmAllowlist {

@@ -1,25 +1,31 @@
 //! Least privilege: the operator runs as a ServiceAccount bound to exactly
 //! the shipped ClusterRole (deploy/rbac/operator.yaml) through the cluster
-//! and claim flows; the preflight names each rule when it is taken away; and
-//! the operator refuses to start without a required one.
+//! and claim flows; the preflight names each rule when it is taken away; the
+//! operator refuses to start without a required one; and a namespaced
+//! install reaches its namespaces only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 mod claim_support;
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use claim_support::*;
 use dbaas_api::cluster::ClusterPhase;
-use dbaas_api::rbac::{Missing, OPERATOR_PERMISSIONS, Permission};
+use dbaas_api::manifests::{InstallOptions, Settings, operator_namespaced_rbac};
+use dbaas_api::rbac::{Missing, OPERATOR_NAME, OPERATOR_PERMISSIONS, Permission};
 use dbaas_api::{DatabaseClaim, DatabaseCluster};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
+use dbaas_operator::OperatorConfig;
+use dbaas_operator::metrics::Metrics;
 use dbaas_operator::preflight::missing_permissions;
 use dbaas_testkit::TestNamespace;
 use dbaas_testkit::accounts::{service_account_token, shipped_operator_role};
 use dbaas_testkit::db::{DbKind, DbServer};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
@@ -76,11 +82,37 @@ async fn revoke(admin: &Client, name: &str) {
     let _ = roles.delete(name, &DeleteParams::default()).await;
 }
 
+/// Runs the operator binary as `token` over `namespaces` until it exits (or
+/// a test times out): whether it exited successfully, and its log.
+fn run_operator_binary(token: &str, namespaces: &str, service_account: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        serde_saphyr::to_string(&token_kubeconfig(token)).unwrap(),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dbaas-operator"))
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["--namespace", namespaces, "--metrics-addr", "127.0.0.1:0"])
+        .args(["--service-account", service_account])
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), log)
+}
+
 /// The preflight's answer once RBAC has caught up with `expected`.
 async fn missing_until(client: &Client, namespace: &str, expected: &[Permission]) -> Vec<Missing> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let missing = missing_permissions(client, Some(namespace)).await.unwrap();
+        let missing = missing_permissions(client, &[namespace.to_owned()])
+            .await
+            .unwrap();
         let found: Vec<Permission> = missing.iter().map(|m| m.permission).collect();
         if found == expected || Instant::now() > deadline {
             return missing;
@@ -218,39 +250,237 @@ async fn the_operator_refuses_to_start_without_a_required_permission() {
         .collect::<Vec<_>>();
     assert_eq!(missing_until(&probe, &ns.name, &denied).await.len(), 1);
 
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        serde_saphyr::to_string(&token_kubeconfig(&token)).unwrap(),
-    )
-    .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dbaas-operator"))
-        .env("KUBECONFIG", &kubeconfig)
-        .args(["--namespace", &ns.name, "--metrics-addr", "127.0.0.1:0"])
-        .args(["--service-account", &format!("{}:operator", ns.name)])
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(!output.status.success(), "{log}");
+    let (started, log) = run_operator_binary(&token, &ns.name, &format!("{}:operator", ns.name));
+    assert!(!started, "{log}");
     assert!(
-        log.contains("missing permission: patch databaseclusters.dbaas.io/status"),
+        log.contains(&format!(
+            "missing permission: patch databaseclusters.dbaas.io/status in namespace {}",
+            ns.name
+        )),
         "{log}"
     );
     assert!(
+        // One watched namespace: a Role there is enough.
         log.contains(&format!(
-            "kubectl create clusterrole dbaas-operator-databaseclusters-status --verb=patch \
-             --resource=databaseclusters.dbaas.io/status && kubectl create clusterrolebinding \
-             dbaas-operator-databaseclusters-status --clusterrole=dbaas-operator-databaseclusters-status \
-             --serviceaccount={}:operator",
-            ns.name
+            "kubectl -n {ns} create role dbaas-operator-databaseclusters-status --verb=patch \
+             --resource=databaseclusters.dbaas.io/status && kubectl -n {ns} create rolebinding \
+             dbaas-operator-databaseclusters-status --role=dbaas-operator-databaseclusters-status \
+             --serviceaccount={ns}:operator",
+            ns = ns.name
         )),
         "{log}"
     );
     revoke(&admin, &name).await;
     ns.delete().await.unwrap();
+}
+
+/// The namespaced install (`dbaasctl install --watch-namespace A,B`, Helm's
+/// `watchNamespaces`): Roles in the watched namespaces only. The operator,
+/// as that ServiceAccount, serves both; a third namespace is neither served
+/// nor readable; the preflight names what is missing and where.
+#[tokio::test]
+async fn a_namespaced_install_serves_its_namespaces_and_reaches_no_other() {
+    let admin = dbaas_testkit::shared().client().await.unwrap();
+    let home = TestNamespace::create(&admin, "rbac-home").await.unwrap();
+    let other = TestNamespace::create(&admin, "rbac-other").await.unwrap();
+    let outside = TestNamespace::create(&admin, "rbac-outside").await.unwrap();
+    let watched = vec![home.name.clone(), other.name.clone()];
+
+    // The shipped namespaced RBAC, bound to the operator's account at home
+    // (the CatalogSource Roles live in OLM's namespace, absent here).
+    let settings = Settings::from_options(&InstallOptions {
+        namespace: home.name.clone(),
+        watch_namespaces: watched.clone(),
+        ..InstallOptions::default()
+    });
+    let objects = operator_namespaced_rbac(&settings, &watched);
+    assert!(
+        objects
+            .iter()
+            .all(|o| !o["kind"].as_str().unwrap().starts_with("Cluster"))
+    );
+    for object in objects.iter().filter(|o| {
+        watched
+            .iter()
+            .any(|ns| o["metadata"]["namespace"] == ns.as_str())
+    }) {
+        let namespace = object["metadata"]["namespace"].as_str().unwrap();
+        if object["kind"] == "Role" {
+            let roles: Api<Role> = Api::namespaced(admin.clone(), namespace);
+            roles
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(object.clone()).unwrap(),
+                )
+                .await
+                .unwrap();
+        } else {
+            let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), namespace);
+            bindings
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(object.clone()).unwrap(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let token = service_account_token(&admin, &home.name, OPERATOR_NAME)
+        .await
+        .unwrap();
+    let operator_client = token_client(&token).await;
+
+    // The preflight: everything in the watched namespaces, nothing outside.
+    assert!(
+        missing_in_until(&operator_client, &watched, 0)
+            .await
+            .is_empty(),
+        "the namespaced Roles grant every permission in the watched namespaces"
+    );
+    let with_outside = [watched.clone(), vec![outside.name.clone()]].concat();
+    let gaps = missing_in_until(&operator_client, &with_outside, OPERATOR_PERMISSIONS.len()).await;
+    assert_eq!(gaps.len(), OPERATOR_PERMISSIONS.len(), "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .all(|g| g.namespace.as_deref() == Some(outside.name.as_str()))
+    );
+    let secrets = gaps
+        .iter()
+        .find(|g| g.permission.resource == "secrets")
+        .unwrap();
+    assert!(
+        secrets
+            .what()
+            .ends_with(&format!("secrets in namespace {}", outside.name)),
+        "{}",
+        secrets.what()
+    );
+    assert!(
+        secrets
+            .grant_command("x:y")
+            .starts_with(&format!("kubectl -n {} create role", outside.name)),
+        "{}",
+        secrets.grant_command("x:y")
+    );
+    // Nor cluster-wide: no Secret of any namespace can be listed.
+    let everywhere = missing_permissions(&operator_client, &[]).await.unwrap();
+    assert!(
+        everywhere
+            .iter()
+            .any(|g| g.permission.resource == "secrets"),
+        "{everywhere:?}"
+    );
+    let outside_secrets: Api<Secret> = Api::namespaced(operator_client.clone(), &outside.name);
+    let denied = outside_secrets.list(&Default::default()).await.unwrap_err();
+    assert!(
+        matches!(denied, kube::Error::Api(ref s) if s.code == 403),
+        "{denied:?}"
+    );
+
+    // The operator, as that account, serves both watched namespaces.
+    let metrics = Arc::new(Metrics::default());
+    let _operator = common::start_operator_with(
+        &operator_client,
+        OperatorConfig {
+            namespaces: watched.clone(),
+            concurrency: 4,
+            detection_interval: Duration::from_secs(1),
+            metrics: metrics.clone(),
+            ..OperatorConfig::default()
+        },
+    );
+    let cluster = json!({
+        "apiVersion": "dbaas.io/v1", "kind": "DatabaseCluster", "metadata": {"name": "pg"},
+        "spec": {"engine": {"type": "postgresql"}, "clusterSize": 1, "storage": {"size": "1Gi"}},
+    });
+    for ns in [&outside, &home, &other] {
+        let clusters: Api<DatabaseCluster> = ns.api();
+        clusters
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(cluster.clone()).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    for ns in [&home, &other] {
+        let engines: Api<CnpgCluster> = ns.api();
+        common::engine_object(&engines, "pg", "the CNPG Cluster", |_| true).await;
+        let clusters: Api<DatabaseCluster> = ns.api();
+        common::cluster_where(&clusters, "pg", "a status", |c| {
+            c.is_some_and(|c| c.status.is_some())
+        })
+        .await;
+    }
+    // Both served and counted once each; the cluster outside was never
+    // seen (the watched ones were served after it was created).
+    let synced = Instant::now() + Duration::from_secs(20);
+    while !metrics
+        .caches_synced
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        assert!(Instant::now() < synced, "caches never synced");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("dbaas_objects{kind=\"DatabaseCluster\"} 2"),
+        "{text}"
+    );
+    let outside_clusters: Api<DatabaseCluster> = outside.api();
+    let untouched = outside_clusters.get("pg").await.unwrap();
+    assert!(untouched.status.is_none(), "{:?}", untouched.status);
+    assert!(untouched.metadata.finalizers.is_none());
+    let outside_engines: Api<CnpgCluster> = outside.api();
+    assert!(outside_engines.get_opt("pg").await.unwrap().is_none());
+
+    // The binary refuses to start when a listed namespace has no Role,
+    // saying which and how to grant it.
+    let (started, log) = run_operator_binary(
+        &token,
+        &format!("{},{}", home.name, outside.name),
+        &format!("{}:{OPERATOR_NAME}", home.name),
+    );
+    assert!(!started, "{log}");
+    assert!(
+        log.contains(&format!(
+            "missing permission: patch databaseclusters.dbaas.io/status in namespace {}",
+            outside.name
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "kubectl -n {} create role dbaas-operator-databaseclusters-status",
+            outside.name
+        )),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&format!("in namespace {} ", home.name)),
+        "nothing is missing at home: {log}"
+    );
+    // A malformed namespace is refused before any request.
+    let (started, log) = run_operator_binary(&token, "team,Not_A_Namespace", "x:y");
+    assert!(!started, "{log}");
+    assert!(
+        log.contains("\"Not_A_Namespace\" is not a namespace name"),
+        "{log}"
+    );
+    for ns in [home, other, outside] {
+        ns.delete().await.unwrap();
+    }
+}
+
+/// The preflight's answer over `namespaces` once RBAC has caught up with
+/// `expected` gaps.
+async fn missing_in_until(client: &Client, namespaces: &[String], expected: usize) -> Vec<Missing> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let missing = missing_permissions(client, namespaces).await.unwrap();
+        if missing.len() == expected || Instant::now() > deadline {
+            return missing;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

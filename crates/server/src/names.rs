@@ -3,21 +3,7 @@
 
 use crate::error::ApiError;
 
-/// [`is_dns_label`] as a regular expression (with at most 63 characters),
-/// for the OpenAPI document.
-pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
-
-/// At most 63 characters of `[a-z0-9-]`, starting and ending alphanumeric.
-pub fn is_dns_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-}
+pub use dbaas_api::common::{DNS_LABEL_PATTERN, is_dns_label};
 
 /// `what` (e.g. "namespace") must be a DNS label.
 pub fn check(what: &str, name: &str) -> Result<(), ApiError> {

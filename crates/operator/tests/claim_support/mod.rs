@@ -43,7 +43,7 @@ pub fn claim_operator_dialling(
     start_operator_with(
         client,
         OperatorConfig {
-            namespace: Some(namespace.to_owned()),
+            namespaces: vec![namespace.to_owned()],
             concurrency: 8,
             detection_interval: Duration::from_secs(1),
             claims: ClaimsConfig {

@@ -35,7 +35,7 @@ pub fn start_operator(client: &Client, namespace: &str) -> Operator {
     start_operator_with(
         client,
         OperatorConfig {
-            namespace: Some(namespace.to_owned()),
+            namespaces: vec![namespace.to_owned()],
             concurrency: 4,
             detection_interval: Duration::from_secs(1),
             ..OperatorConfig::default()
