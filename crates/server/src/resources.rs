@@ -175,10 +175,6 @@ impl Served for DatabaseCluster {
                 .and_then(|e| e.object.status.as_ref()?.default_version.clone());
             cluster.spec.engine.version = default_version;
         }
-        let cached = template_name
-            .as_deref()
-            .and_then(|name| stores.cluster_templates.get(namespace, name))
-            .map(|entry| entry.object.spec.engine_type);
         let client = client.clone();
         let namespace = namespace.to_owned();
         async move {
@@ -203,24 +199,20 @@ impl Served for DatabaseCluster {
                     ),
                 });
             }
-            // The cache may not have seen a template created a moment ago:
-            // ask the API server, as the caller, before refusing.
-            let template_engine = match cached {
-                Some(engine) => engine,
+            // Read as the caller, never from our cache: whether a template
+            // exists, and for which engine, is for those who may read it
+            // (the others get the API server's 403).
+            let api: Api<DatabaseClusterTemplate> = Api::namespaced(client, &namespace);
+            let template_engine = match api.get_opt(&name).await? {
+                Some(template) => template.spec.engine_type,
                 None => {
-                    let api: Api<DatabaseClusterTemplate> = Api::namespaced(client, &namespace);
-                    match api.get_opt(&name).await? {
-                        Some(template) => template.spec.engine_type,
-                        None => {
-                            return Err(ApiError::Upstream {
-                                code: 422,
-                                reason: "TemplateNotFound".into(),
-                                message: format!(
-                                    "DatabaseClusterTemplate {name:?} does not exist in namespace {namespace}"
-                                ),
-                            });
-                        }
-                    }
+                    return Err(ApiError::Upstream {
+                        code: 422,
+                        reason: "TemplateNotFound".into(),
+                        message: format!(
+                            "DatabaseClusterTemplate {name:?} does not exist in namespace {namespace}"
+                        ),
+                    });
                 }
             };
             if template_engine != engine_type {

@@ -1013,6 +1013,28 @@ async fn engines_templates_claims_and_ops_requests() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["reason"], "TemplateEngineMismatch");
+    // Who may create clusters but not read templates learns nothing of
+    // them: an existing template of another engine and a missing one get
+    // the same 403.
+    let (_, creator) = h
+        .user("creator", rules(&["create"], &["databaseclusters"]))
+        .await;
+    let mut answers = Vec::new();
+    for template in ["small", "absent"] {
+        let mut named = cluster_body(&format!("probe-{template}"));
+        named["spec"]["engine"]["type"] = json!("mongodb");
+        named["metadata"]["annotations"] = json!({"dbaas.io/template-name": template});
+        let (status, body) = h.post(&creator, &h.ns_url("databaseclusters"), named).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{template}: {body}");
+        assert_eq!(body["reason"], "Forbidden", "{template}: {body}");
+        let message = body["message"].as_str().unwrap().replace(template, "NAME");
+        assert!(
+            !message.contains("mongodb") && !message.contains("postgresql"),
+            "{message}"
+        );
+        answers.push(message);
+    }
+    assert_eq!(answers[0], answers[1]);
 
     // Claims: create and delete.
     let (status, claim) = h

@@ -128,28 +128,37 @@ pub fn build(claim: &DatabaseClaim, template: &str, engine: EngineType) -> (Valu
     (cluster, server)
 }
 
-/// Whether `claim` may provision from `template` (named `name`): only
-/// templates whoever writes them marked usable for claims, within their
-/// storage cap. A claim is a request anyone with claim rights can make, so
-/// without the mark a claim could create clusters its author may not.
+/// Whether `claim` may provision an `engine` cluster from the template
+/// named `name` (`found`, if it exists): only templates whoever writes them
+/// marked usable for claims, of the claim's engine, within their storage
+/// cap. A claim is a request anyone with claim rights can make, so without
+/// the mark a claim could create clusters its author may not; and a
+/// template not marked is as good as absent, so a claim learns nothing of
+/// the others (neither that they exist nor their engine).
 fn usable_by(
-    template: &DatabaseClusterTemplate,
+    found: Option<&DatabaseClusterTemplate>,
     name: &str,
+    engine: EngineType,
     claim: &DatabaseClaim,
 ) -> Result<(), Blocked> {
-    let annotations = template.annotations();
-    if annotations
-        .get(ANNOTATION_USABLE_BY_CLAIMS)
-        .map(String::as_str)
-        != Some("true")
-    {
+    let Some(template) = found.filter(|t| marked_for_claims(t)) else {
         return Err(Blocked::new(
             "TemplateNotForClaims",
             format!(
-                "DatabaseClusterTemplate {name} is not marked usable for claims; whoever manages it annotates it {ANNOTATION_USABLE_BY_CLAIMS}=true (and may cap storage with {ANNOTATION_CLAIM_MAX_STORAGE_GB})"
+                "no server matched, and no DatabaseClusterTemplate {name} (the claim's shape) is marked usable for claims here; whoever manages templates creates it or annotates it {ANNOTATION_USABLE_BY_CLAIMS}=true (and may cap storage with {ANNOTATION_CLAIM_MAX_STORAGE_GB})"
+            ),
+        ));
+    };
+    if template.spec.engine_type != engine {
+        return Err(Blocked::new(
+            "TemplateMismatch",
+            format!(
+                "DatabaseClusterTemplate {name} is for {}, the claim needs {engine}",
+                template.spec.engine_type
             ),
         ));
     }
+    let annotations = template.annotations();
     let Some(cap) = annotations.get(ANNOTATION_CLAIM_MAX_STORAGE_GB) else {
         return Ok(());
     };
@@ -171,6 +180,14 @@ fn usable_by(
         ));
     }
     Ok(())
+}
+
+/// Whether whoever manages `template` marked it usable for claims.
+fn marked_for_claims(template: &DatabaseClusterTemplate) -> bool {
+    template
+        .annotations()
+        .get(ANNOTATION_USABLE_BY_CLAIMS)
+        .is_some_and(|value| value == "true")
 }
 
 /// Whether an existing object was made for `claim` (never take over a
@@ -207,26 +224,7 @@ pub(super) async fn ensure(client: &Client, claim: &DatabaseClaim) -> Result<Pro
         .get_opt(template)
         .await
         .map_err(kube_error(claim, "reading the template"))?;
-    match found {
-        None => {
-            return Err(Blocked::new(
-                "TemplateNotFound",
-                format!("no server matched, and DatabaseClusterTemplate {template} (the claim's shape) does not exist"),
-            )
-            .into());
-        }
-        Some(found) if found.spec.engine_type != engine => {
-            return Err(Blocked::new(
-                "TemplateMismatch",
-                format!(
-                    "DatabaseClusterTemplate {template} is for {}, the claim needs {engine}",
-                    found.spec.engine_type
-                ),
-            )
-            .into());
-        }
-        Some(found) => usable_by(&found, template, claim)?,
-    }
+    usable_by(found.as_ref(), template, engine, claim)?;
     let name = cluster_name(claim);
     let clusters: Api<DatabaseCluster> = Api::namespaced(client.clone(), &namespace);
     let servers: Api<DatabaseServer> = Api::namespaced(client.clone(), &namespace);
@@ -314,11 +312,28 @@ mod tests {
     fn claims_use_only_templates_marked_for_them_within_their_cap() {
         let claim = claim("orders", "delete"); // asks for 20 GiB
         let reason = |annotations: Value| {
-            usable_by(&template(annotations), "small", &claim)
-                .err()
-                .map(|blocked| blocked.reason)
+            usable_by(
+                Some(&template(annotations)),
+                "small",
+                EngineType::Postgresql,
+                &claim,
+            )
+            .err()
+            .map(|blocked| blocked.reason)
         };
         assert_eq!(reason(json!({})), Some("TemplateNotForClaims"));
+        // Absent, or unmarked and of another engine: the same answer, word
+        // for word.
+        let message = |found: Option<&DatabaseClusterTemplate>| {
+            usable_by(found, "small", EngineType::Mongodb, &claim)
+                .err()
+                .map(|blocked| (blocked.reason, blocked.message))
+        };
+        let unmarked = template(json!({}));
+        assert_eq!(message(None), message(Some(&unmarked)));
+        assert_eq!(message(None).unwrap().0, "TemplateNotForClaims");
+        let marked = template(json!({(ANNOTATION_USABLE_BY_CLAIMS): "true"}));
+        assert_eq!(message(Some(&marked)).unwrap().0, "TemplateMismatch");
         assert_eq!(
             reason(json!({(ANNOTATION_USABLE_BY_CLAIMS): "yes"})),
             Some("TemplateNotForClaims")
