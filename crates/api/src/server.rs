@@ -63,6 +63,7 @@ pub fn secret_sent_to(annotation: Option<&str>, host: &str, port: u16) -> bool {
 #[x_kube(
     validation = Rule::new("has(self.clusterRef) != has(self.host)").message("set exactly one of host (an external server) or clusterRef (one of our DatabaseClusters)").reason(Reason::FieldValueInvalid),
     validation = Rule::new("has(self.clusterRef) || has(self.adminCredentials)").message("an external server needs adminCredentials").reason(Reason::FieldValueRequired).field_path(".adminCredentials"),
+    validation = Rule::new("!has(self.caCertificate) || !has(self.sslMode) || self.sslMode == 'verify-ca' || self.sslMode == 'verify-full'").message("a caCertificate is there to verify the server: leave sslMode unset (verify-full) or set verify-ca or verify-full").reason(Reason::FieldValueInvalid).field_path(".sslMode"),
     validation = Rule::new("!has(self.createDatabaseStrategy) || self.engine == 'postgres'").message("createDatabaseStrategy is a PostgreSQL setting").reason(Reason::FieldValueForbidden).field_path(".createDatabaseStrategy")
 )]
 pub struct DatabaseServerSpec {
@@ -79,9 +80,16 @@ pub struct DatabaseServerSpec {
     /// One of our DatabaseClusters, whose endpoint and admin Secret are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_ref: Option<LocalObjectReference>,
-    /// TLS mode for connections to the server.
-    #[serde(default)]
-    pub ssl_mode: SslMode,
+    /// TLS mode for connections to the server. Unset: `verify-full` when
+    /// `caCertificate` is given, else `prefer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_mode: Option<SslMode>,
+    /// A Secret key holding the PEM certificate(s) of the CA that signed the
+    /// server's certificate: `verify-ca` and `verify-full` trust it instead of
+    /// the operator's system roots. Like an admin Secret, the Secret must
+    /// list this server's endpoint in `dbaas.io/database-server-endpoints`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<SecretKeyReference>,
     /// Secret keys with the admin user name and password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_credentials: Option<AdminCredentials>,
@@ -99,6 +107,19 @@ pub struct DatabaseServerSpec {
     /// server's default. Older servers always copy files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_database_strategy: Option<CreateDatabaseStrategy>,
+}
+
+impl DatabaseServerSpec {
+    /// The TLS mode in force: the one set, else `verify-full` when a CA is
+    /// given (verification is the default where it is possible), else
+    /// `prefer`.
+    pub fn effective_ssl_mode(&self) -> SslMode {
+        match (self.ssl_mode, &self.ca_certificate) {
+            (Some(mode), _) => mode,
+            (None, Some(_)) => SslMode::VerifyFull,
+            (None, None) => SslMode::Prefer,
+        }
+    }
 }
 
 /// PostgreSQL's `CREATE DATABASE ... STRATEGY`.
@@ -204,5 +225,40 @@ mod secret_sharing_tests {
                 "{refused:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod ssl_mode_tests {
+    use super::*;
+
+    fn spec(fields: serde_json::Value) -> DatabaseServerSpec {
+        let mut base = serde_json::json!({"engine": "postgres", "host": "pg.example"});
+        if let (Some(base), Some(fields)) = (base.as_object_mut(), fields.as_object()) {
+            base.extend(fields.clone());
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn a_given_ca_makes_verification_the_default() {
+        let ca = serde_json::json!({"name": "pg-ca", "key": "ca.crt"});
+        assert_eq!(
+            spec(serde_json::json!({})).effective_ssl_mode(),
+            SslMode::Prefer
+        );
+        assert_eq!(
+            spec(serde_json::json!({"caCertificate": ca})).effective_ssl_mode(),
+            SslMode::VerifyFull
+        );
+        assert_eq!(
+            spec(serde_json::json!({"caCertificate": ca, "sslMode": "verify-ca"}))
+                .effective_ssl_mode(),
+            SslMode::VerifyCa
+        );
+        assert_eq!(
+            spec(serde_json::json!({"sslMode": "require"})).effective_ssl_mode(),
+            SslMode::Require
+        );
     }
 }

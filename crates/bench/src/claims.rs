@@ -82,6 +82,7 @@ pub async fn run(
         password: SecretString::from(db.admin_password().to_owned()),
         database: Some("postgres".to_owned()),
         tls: TlsMode::Disable,
+        trusted_ca: None,
     };
 
     // Baseline: the same databases, users and login checks with plain SQL,

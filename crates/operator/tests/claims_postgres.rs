@@ -9,7 +9,9 @@ mod common;
 use std::time::Duration;
 
 use claim_support::*;
+use dbaas_api::server::ANNOTATION_DATABASE_SERVER_ENDPOINTS;
 use dbaas_api::{DatabaseClaim, DatabaseServer};
+use dbaas_sql::{Endpoint, TlsMode, check_login};
 use dbaas_testkit::db::{DbKind, DbServer};
 use dbaas_testkit::{TestNamespace, wait_gone};
 use k8s_openapi::api::core::v1::Secret;
@@ -504,32 +506,17 @@ async fn an_admin_secret_goes_only_to_the_endpoints_it_names() {
         .create(&PostParams::default(), &borrowed)
         .await
         .unwrap();
-    let condition = |server: &DatabaseServer, kind: &str| {
-        server
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == kind).cloned())
-    };
-    let refused = dbaas_testkit::wait_for(
-        &servers,
-        "borrowed",
-        CLAIM_TIMEOUT,
-        "AdminSecretNotShared",
-        |s: Option<&DatabaseServer>| {
-            s.and_then(|s| condition(s, "Ready"))
-                .is_some_and(|c| c.reason == "AdminSecretNotShared")
-        },
-    )
-    .await
-    .unwrap();
-    let message = condition(&refused, "Ready").unwrap().message;
+    let refused = server_ready_reason(&servers, "borrowed", "AdminSecretNotShared").await;
+    let message = server_condition(&refused, "Ready").unwrap().message;
     assert!(
         message.contains("dbaas.io/database-server-endpoints"),
         "{message}"
     );
     // The default sslMode (prefer) accepts any certificate: said so.
     assert_eq!(
-        condition(&refused, "CertificateVerified").unwrap().reason,
+        server_condition(&refused, "CertificateVerified")
+            .unwrap()
+            .reason,
         "CertificateNotVerified"
     );
     assert!(
@@ -539,9 +526,9 @@ async fn an_admin_secret_goes_only_to_the_endpoints_it_names() {
         "the operator dialled a server its Secret does not name"
     );
     let pg = servers.get("pg").await.unwrap();
-    assert_eq!(condition(&pg, "Ready").unwrap().reason, "Reachable");
+    assert_eq!(server_condition(&pg, "Ready").unwrap().reason, "Reachable");
     assert_eq!(
-        condition(&pg, "CertificateVerified").unwrap().reason,
+        server_condition(&pg, "CertificateVerified").unwrap().reason,
         "TLSDisabled"
     );
     // Nor may the server the Secret was made for be pointed elsewhere.
@@ -553,18 +540,7 @@ async fn an_admin_secret_goes_only_to_the_endpoints_it_names() {
         )
         .await
         .unwrap();
-    dbaas_testkit::wait_for(
-        &servers,
-        "pg",
-        CLAIM_TIMEOUT,
-        "AdminSecretNotShared",
-        |s: Option<&DatabaseServer>| {
-            s.and_then(|s| condition(s, "Ready"))
-                .is_some_and(|c| c.reason == "AdminSecretNotShared")
-        },
-    )
-    .await
-    .unwrap();
+    server_ready_reason(&servers, "pg", "AdminSecretNotShared").await;
     assert!(
         tokio::time::timeout(Duration::from_secs(3), trap.accept())
             .await
@@ -1283,5 +1259,127 @@ async fn a_claim_that_matches_no_server_gets_a_cluster_from_its_shape() {
         ready_is("False", "ServerNotFound"),
     )
     .await;
+    ns.delete().await.unwrap();
+}
+
+/// A server whose CA is given is verified by default: the admin password
+/// goes only to a certificate that CA signed for the host, and the claim's
+/// Secret carries the CA for the app. The CA's Secret is lent like an admin
+/// Secret, and a CA with a mode that does not verify is refused.
+#[tokio::test]
+async fn a_servers_ca_makes_verification_the_default() {
+    let (client, ns, _operator) = setup("claim-ca").await;
+    let db = DbServer::start_with_tls(DbKind::Postgres).unwrap();
+    let ca = std::fs::read_to_string(db.ca_cert().unwrap()).unwrap();
+    let endpoint = format!("{}:{}", db.host(), db.port());
+    let secrets: Api<Secret> = ns.api();
+    for (name, annotations) in [
+        (
+            "pg-ca",
+            json!({(ANNOTATION_DATABASE_SERVER_ENDPOINTS): endpoint}),
+        ),
+        ("unlent-ca", json!({})),
+    ] {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "stringData": {"ca.crt": ca},
+        }))
+        .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    // No sslMode: verify-full, against the CA named.
+    register_server(
+        &client,
+        &ns.name,
+        "pg",
+        &db,
+        None,
+        json!({"sslMode": null, "caCertificate": {"name": "pg-ca", "key": "ca.crt"}}),
+    )
+    .await;
+    let servers: Api<DatabaseServer> = ns.api();
+    let verified = server_ready_reason(&servers, "pg", "Reachable").await;
+    assert_eq!(
+        server_condition(&verified, "CertificateVerified")
+            .unwrap()
+            .reason,
+        "Verified"
+    );
+
+    // A claim gets verify-full and the CA to verify with.
+    let claims: Api<DatabaseClaim> = ns.api();
+    let id = unique();
+    create_claim(
+        &claims,
+        &claim(
+            "app",
+            DbKind::Postgres,
+            &format!("ca_{id}"),
+            &format!("ca_{id}"),
+            json!({"deletePolicy": "delete"}),
+        ),
+    )
+    .await;
+    claim_where(&claims, "app", "ready", is_ready).await;
+    let data = secret_data(&client, &ns.name, "app-db").await;
+    assert_eq!(data["sslmode"], "verify-full");
+    assert_eq!(data["ca.crt"], ca);
+    check_login(&Endpoint {
+        engine: dbaas_sql::Engine::Postgres,
+        host: data["host"].clone(),
+        port: data["port"].parse().unwrap(),
+        user: data["username"].clone(),
+        password: data["password"].clone().into(),
+        database: Some(data["database"].clone()),
+        tls: TlsMode::VerifyFull,
+        trusted_ca: Some(data["ca.crt"].as_str().into()),
+    })
+    .await
+    .unwrap();
+
+    // A CA Secret that does not lend itself to this endpoint is not read.
+    register_server(
+        &client,
+        &ns.name,
+        "unlent",
+        &db,
+        None,
+        json!({"sslMode": null, "caCertificate": {"name": "unlent-ca", "key": "ca.crt"}}),
+    )
+    .await;
+    server_ready_reason(&servers, "unlent", "AdminSecretNotShared").await;
+
+    // A CA with a mode that accepts any certificate is a contradiction.
+    let contradiction: DatabaseServer = serde_json::from_value(json!({
+        "apiVersion": "dbaas.io/v1", "kind": "DatabaseServer",
+        "metadata": {"name": "contradiction"},
+        "spec": {
+            "engine": "postgres", "host": db.host(), "port": db.port(), "sslMode": "require",
+            "caCertificate": {"name": "pg-ca", "key": "ca.crt"},
+            "adminCredentials": {
+                "username": {"name": "pg-admin", "key": "username"},
+                "password": {"name": "pg-admin", "key": "password"},
+            },
+        },
+    }))
+    .unwrap();
+    let refused = servers
+        .create(&PostParams::default(), &contradiction)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("a caCertificate is there to verify the server"),
+        "{refused}"
+    );
+    claims
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&claims, "app", CLAIM_TIMEOUT).await.unwrap();
     ns.delete().await.unwrap();
 }

@@ -90,6 +90,8 @@ mod scram;
 mod secret;
 mod tls;
 
+use std::sync::Arc;
+
 use secrecy::SecretString;
 
 pub use admin::{Admin, Ensured, check_login};
@@ -145,8 +147,9 @@ impl std::fmt::Display for Engine {
 ///
 /// `Prefer` and `Require` encrypt without checking the certificate (as
 /// libpq does without a root certificate); `VerifyCa` checks the chain and
-/// `VerifyFull` also the host name. Trusted roots are the system's
-/// (`/etc/ssl/certs`; `SSL_CERT_FILE` / `SSL_CERT_DIR` point elsewhere).
+/// `VerifyFull` also the host name. Trusted roots are the endpoint's
+/// `trusted_ca` when given, else the system's (`/etc/ssl/certs`;
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` point elsewhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TlsMode {
     Disable,
@@ -213,4 +216,7 @@ pub struct Endpoint {
     /// to none.
     pub database: Option<String>,
     pub tls: TlsMode,
+    /// PEM certificates the verifying modes trust instead of the system's
+    /// roots (the CA that signed the server's certificate).
+    pub trusted_ca: Option<Arc<str>>,
 }

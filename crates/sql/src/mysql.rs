@@ -34,9 +34,9 @@ const CATALOG_DDL: &str = "CREATE TABLE IF NOT EXISTS `dbaas_operator`.`ownershi
 /// Account host of every login we manage.
 const ANY_HOST: &str = "'%'";
 
-fn ssl_opts(mode: TlsMode) -> Result<Option<SslOpts>, String> {
+fn ssl_opts(mode: TlsMode, trusted_ca: Option<&str>) -> Result<Option<SslOpts>, String> {
     let roots = || -> Result<SslOpts, String> {
-        let roots = tls::system_roots()?
+        let roots = tls::roots(trusted_ca)?
             .into_iter()
             .map(|der| der.as_ref().to_vec().into())
             .collect();
@@ -57,11 +57,12 @@ fn ssl_opts(mode: TlsMode) -> Result<Option<SslOpts>, String> {
 
 /// Connects to `endpoint` over TCP.
 pub(crate) async fn connect(endpoint: &Endpoint, login: Login) -> Result<Conn, SqlError> {
-    let ssl = ssl_opts(endpoint.tls).map_err(|detail| SqlError::Tls {
-        host: endpoint.host.clone(),
-        port: endpoint.port,
-        detail,
-    })?;
+    let ssl =
+        ssl_opts(endpoint.tls, endpoint.trusted_ca.as_deref()).map_err(|detail| SqlError::Tls {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            detail,
+        })?;
     let attempt = |ssl: Option<SslOpts>| {
         let opts = OptsBuilder::default()
             .ip_or_hostname(endpoint.host.clone())

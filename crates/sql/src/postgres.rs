@@ -60,11 +60,14 @@ pub(crate) async fn connect(endpoint: &Endpoint, login: Login) -> Result<Client,
                 tokio_postgres::config::SslMode::Require
             }
         });
-    let tls_config = tls::client_config(endpoint.tls).map_err(|detail| SqlError::Tls {
-        host: endpoint.host.clone(),
-        port: endpoint.port,
-        detail,
-    })?;
+    let tls_config =
+        tls::client_config(endpoint.tls, endpoint.trusted_ca.as_deref()).map_err(|detail| {
+            SqlError::Tls {
+                host: endpoint.host.clone(),
+                port: endpoint.port,
+                detail,
+            }
+        })?;
     let classify = |err: tokio_postgres::Error| classify(&err, endpoint, Some(login), "connecting");
     // The connection task ends when the client is dropped.
     let client = match tls_config {

@@ -18,6 +18,9 @@ pub struct Connection {
     pub username: String,
     pub password: SecretString,
     pub tls: TlsMode,
+    /// The CA the server's certificate is verified against, when the
+    /// server has one (PEM): given to the app as `ca.crt`.
+    pub trusted_ca: Option<std::sync::Arc<str>>,
 }
 
 /// RFC 3986 unreserved characters stay; everything else is %-encoded.
@@ -45,6 +48,9 @@ pub const DEFAULT_KEYS: [&str; 7] = [
     "username", "password", "host", "port", "database", "sslmode", "uri",
 ];
 
+/// The key of the server's CA in a claim Secret, when it has one.
+pub const CA_KEY: &str = "ca.crt";
+
 /// The claim Secret's data:
 ///
 /// | key | value |
@@ -52,6 +58,7 @@ pub const DEFAULT_KEYS: [&str; 7] = [
 /// | `username`, `password`, `host`, `port`, `database` | as is |
 /// | `sslmode` | libpq's vocabulary for every engine: `disable`, `prefer`, `require`, `verify-ca`, `verify-full` |
 /// | `uri` | `postgresql://user:password@host:port/database?sslmode=..`, or `mysql://user:password@host:port/database?ssl-mode=REQUIRED` (MySQL's `ssl-mode` names); user, password and database %-encoded |
+/// | `ca.crt` | only when the server names a CA: its PEM certificates, for the app's `sslrootcert` (or its driver's CA file) |
 /// | `dsn_key` | PostgreSQL: a libpq key=value string (`host='..' port=5432 ...`, values quoted and escaped); MySQL/MariaDB: the URI |
 ///
 /// A `dsn_key` that is empty or one of the other keys is left out (the
@@ -68,7 +75,10 @@ pub fn secret_data(conn: &Connection, dsn_key: &str) -> BTreeMap<String, String>
     data.insert("database".to_owned(), conn.database.clone());
     data.insert("sslmode".to_owned(), conn.tls.as_libpq().to_owned());
     data.insert("uri".to_owned(), uri(conn));
-    if !dsn_key.is_empty() && !DEFAULT_KEYS.contains(&dsn_key) {
+    if let Some(ca) = &conn.trusted_ca {
+        data.insert(CA_KEY.to_owned(), ca.to_string());
+    }
+    if !dsn_key.is_empty() && !DEFAULT_KEYS.contains(&dsn_key) && dsn_key != CA_KEY {
         let dsn = match conn.engine {
             Engine::Postgres => libpq_dsn(conn),
             Engine::MySql | Engine::MariaDb => uri(conn),
@@ -209,6 +219,7 @@ mod tests {
             username: "orders_a".into(),
             password: SecretString::from(password),
             tls: TlsMode::Require,
+            trusted_ca: None,
         }
     }
 
@@ -304,6 +315,18 @@ mod tests {
         assert_eq!(data["password"], "pw");
         assert_eq!(data.len(), 7);
         assert_eq!(secret_data(&conn(Engine::Postgres, "pw"), "").len(), 7);
+    }
+
+    #[test]
+    fn a_servers_ca_is_given_as_ca_crt_and_never_replaced() {
+        let with_ca = Connection {
+            trusted_ca: Some("-----BEGIN CERTIFICATE-----\n...".into()),
+            ..conn(Engine::Postgres, "pw")
+        };
+        let data = secret_data(&with_ca, CA_KEY);
+        assert_eq!(data.len(), 8);
+        assert_eq!(data[CA_KEY], "-----BEGIN CERTIFICATE-----\n...");
+        assert!(!secret_data(&conn(Engine::Postgres, "pw"), "dsn").contains_key(CA_KEY));
     }
 
     #[test]

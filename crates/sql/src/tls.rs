@@ -1,11 +1,12 @@
 //! rustls client configurations for the libpq TLS modes (ring as the
-//! crypto provider, the system's trusted roots).
+//! crypto provider; the endpoint's CA, else the system's trusted roots).
 
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
@@ -34,8 +35,33 @@ pub(crate) fn system_roots() -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(loaded.certs)
 }
 
-/// The client configuration for `mode`; `None` for [`TlsMode::Disable`].
-pub(crate) fn client_config(mode: TlsMode) -> Result<Option<ClientConfig>, String> {
+/// The certificates of a PEM bundle, as DER. The error never quotes the
+/// text.
+pub(crate) fn pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "the trusted CA is not valid PEM".to_owned())?;
+    if certificates.is_empty() {
+        return Err("the trusted CA holds no PEM certificate".to_owned());
+    }
+    Ok(certificates)
+}
+
+/// The roots the verifying modes trust: `trusted_ca` when given, else the
+/// system's.
+pub(crate) fn roots(trusted_ca: Option<&str>) -> Result<Vec<CertificateDer<'static>>, String> {
+    match trusted_ca {
+        Some(pem) => pem_certificates(pem),
+        None => system_roots(),
+    }
+}
+
+/// The client configuration for `mode`, trusting `trusted_ca` (else the
+/// system's roots) when it verifies; `None` for [`TlsMode::Disable`].
+pub(crate) fn client_config(
+    mode: TlsMode,
+    trusted_ca: Option<&str>,
+) -> Result<Option<ClientConfig>, String> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -48,7 +74,7 @@ pub(crate) fn client_config(mode: TlsMode) -> Result<Option<ClientConfig>, Strin
         }),
         TlsMode::VerifyCa | TlsMode::VerifyFull => {
             let mut roots = RootCertStore::empty();
-            let (added, _ignored) = roots.add_parsable_certificates(system_roots()?);
+            let (added, _ignored) = roots.add_parsable_certificates(self::roots(trusted_ca)?);
             if added == 0 {
                 return Err("none of the trusted root certificates could be parsed".to_owned());
             }
@@ -170,15 +196,35 @@ mod tests {
 
     #[test]
     fn every_mode_has_a_configuration() {
-        assert!(client_config(TlsMode::Disable).unwrap().is_none());
+        assert!(client_config(TlsMode::Disable, None).unwrap().is_none());
         for mode in [TlsMode::Prefer, TlsMode::Require] {
-            assert!(client_config(mode).unwrap().is_some());
+            assert!(client_config(mode, None).unwrap().is_some());
         }
         // The verifying modes need the system's roots (ca-certificates).
         if system_roots().is_ok() {
             for mode in [TlsMode::VerifyCa, TlsMode::VerifyFull] {
-                assert!(client_config(mode).unwrap().is_some());
+                assert!(client_config(mode, None).unwrap().is_some());
             }
+        }
+    }
+
+    #[test]
+    fn a_trusted_ca_must_be_pem_certificates_and_is_never_quoted() {
+        for (text, complaint) in [
+            ("", "holds no PEM certificate"),
+            ("password=hunter2", "holds no PEM certificate"),
+            (
+                "-----BEGIN CERTIFICATE-----\nhunter2\n-----END CERTIFICATE-----\n",
+                "could be parsed",
+            ),
+            (
+                "-----BEGIN CERTIFICATE-----\nhunter2!\n-----END CERTIFICATE-----\n",
+                "not valid PEM",
+            ),
+        ] {
+            let err = client_config(TlsMode::VerifyFull, Some(text)).unwrap_err();
+            assert!(err.contains(complaint), "{text:?}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
         }
     }
 }

@@ -583,12 +583,14 @@ async fn a_wrong_admin_password_is_auth_failed() {
 async fn tls_modes_against_a_server_without_tls() {
     Admin::connect(&Endpoint {
         tls: TlsMode::Prefer,
+        trusted_ca: None,
         ..admin_ep()
     })
     .await
     .unwrap();
     let err = Admin::connect(&Endpoint {
         tls: TlsMode::Require,
+        trusted_ca: None,
         ..admin_ep()
     })
     .await

@@ -673,11 +673,13 @@ async fn tls_modes_against_a_server_without_tls() {
     // The test server has no certificate: prefer falls back, require refuses.
     let prefer = Endpoint {
         tls: TlsMode::Prefer,
+        trusted_ca: None,
         ..admin_ep()
     };
     Admin::connect(&prefer).await.unwrap();
     let require = Endpoint {
         tls: TlsMode::Require,
+        trusted_ca: None,
         ..admin_ep()
     };
     let err = Admin::connect(&require).await.unwrap_err();

@@ -1,9 +1,10 @@
 //! The TLS modes against real PostgreSQL and MariaDB servers that serve TLS
 //! with a certificate for the IP 127.0.0.1 from a CA of their own.
 //!
-//! The verifying modes trust the system's roots (`SSL_CERT_FILE`), which is
-//! process-wide, so they run in a child process of this test binary with
-//! `SSL_CERT_FILE` pointing at the test CA.
+//! The verifying modes trust the endpoint's CA when it names one (checked
+//! in process), else the system's roots (`SSL_CERT_FILE`), which is
+//! process-wide, so those checks run in a child process of this test binary
+//! with `SSL_CERT_FILE` pointing at the test CA.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -28,6 +29,7 @@ fn engine_of(kind: DbKind) -> Engine {
 fn with_tls(endpoint: &Endpoint, tls: TlsMode, host: &str) -> Endpoint {
     Endpoint {
         tls,
+        trusted_ca: None,
         host: host.to_owned(),
         ..endpoint.clone()
     }
@@ -109,13 +111,48 @@ async fn without_trusted_ca(server: &DbServer, engine: Engine) {
     }
 }
 
+/// The endpoint's own CA: trusted in place of the system's roots, by this
+/// process alone.
+async fn with_the_endpoints_ca(server: &DbServer, engine: Engine, other_ca: &str) {
+    let admin = admin_endpoint(server, engine);
+    let ca = std::fs::read_to_string(server.ca_cert().unwrap()).unwrap();
+    let trusting = |ca: &str, mode: TlsMode, host: &str| Endpoint {
+        trusted_ca: Some(ca.into()),
+        ..with_tls(&admin, mode, host)
+    };
+    let mut connected = Admin::connect(&trusting(&ca, TlsMode::VerifyFull, "127.0.0.1"))
+        .await
+        .unwrap();
+    connected.server_version().await.unwrap();
+    // The name still counts under verify-full, not under verify-ca.
+    let err = Admin::connect(&trusting(&ca, TlsMode::VerifyFull, "localhost"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SqlError::Tls { .. }), "{err:?}");
+    Admin::connect(&trusting(&ca, TlsMode::VerifyCa, "localhost"))
+        .await
+        .unwrap();
+    // Another CA (a real one, of the other server) is refused.
+    for mode in [TlsMode::VerifyCa, TlsMode::VerifyFull] {
+        let err = Admin::connect(&trusting(other_ca, mode, "127.0.0.1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SqlError::Tls { .. }), "{mode:?}: {err:?}");
+    }
+}
+
 #[test]
 fn tls_modes_against_servers_with_tls() {
-    for kind in [DbKind::Postgres, DbKind::MariaDb] {
-        let server = DbServer::start_with_tls(kind).unwrap();
+    let servers = [DbKind::Postgres, DbKind::MariaDb]
+        .map(|kind| (kind, DbServer::start_with_tls(kind).unwrap()));
+    let ca_of = |server: &DbServer| std::fs::read_to_string(server.ca_cert().unwrap()).unwrap();
+    for (index, (kind, server)) in servers.iter().enumerate() {
+        let kind = *kind;
         let engine = engine_of(kind);
+        let other_ca = ca_of(&servers[1 - index].1);
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(without_trusted_ca(&server, engine));
+        runtime.block_on(without_trusted_ca(server, engine));
+        runtime.block_on(with_the_endpoints_ca(server, engine, &other_ca));
 
         let status = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -165,6 +202,7 @@ async fn verify_modes_with_the_test_ca_trusted() {
         password: SecretString::from(fields[3]),
         database: None,
         tls: TlsMode::VerifyFull,
+        trusted_ca: None,
     };
     // The certificate names 127.0.0.1, and the CA is trusted now.
     let mut connected = Admin::connect(&admin).await.unwrap();

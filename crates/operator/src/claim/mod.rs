@@ -549,6 +549,7 @@ async fn provide(
         username: username.to_owned(),
         password,
         tls: resolved.admin.tls,
+        trusted_ca: resolved.admin.trusted_ca.clone(),
     };
     secret::render(
         claim,

@@ -103,6 +103,7 @@ mod tests {
             username: "orders_a".into(),
             password: SecretString::from("p@ss w'rd"),
             tls: TlsMode::Require,
+            trusted_ca: None,
         }
     }
 

@@ -228,6 +228,15 @@ pub async fn resolve(
         }
         (None, None) => return Err(EndpointError::Incomplete),
     };
+    // The CA is lent like admin credentials: its Secret names this endpoint.
+    let trusted_ca = match &spec.ca_certificate {
+        Some(reference) => Some(
+            secret_key(&secrets, reference, Some((host.as_str(), port)))
+                .await?
+                .into(),
+        ),
+        None => None,
+    };
     let (dial_host, dial_port) = connect_to
         .iter()
         .find(|c| c.from_host == host && c.from_port == port)
@@ -245,7 +254,8 @@ pub async fn resolve(
             user,
             password: SecretString::from(password),
             database,
-            tls: tls_mode(spec.ssl_mode),
+            tls: tls_mode(spec.effective_ssl_mode()),
+            trusted_ca,
         },
         public_host: host,
         public_port: port,

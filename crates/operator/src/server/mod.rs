@@ -138,7 +138,7 @@ pub fn compose(server: &DatabaseServer, probe: &Probe, now: &Time) -> DatabaseSe
             );
         }
     }
-    let (verified, reason, message) = certificate_check(server.spec.ssl_mode);
+    let (verified, reason, message) = certificate_check(server.spec.effective_ssl_mode());
     set_condition(
         &mut status.conditions,
         condition::CERTIFICATE_VERIFIED,
@@ -172,7 +172,7 @@ fn certificate_check(mode: SslMode) -> (bool, &'static str, &'static str) {
         SslMode::Prefer | SslMode::Require => (
             false,
             "CertificateNotVerified",
-            "this sslMode accepts any certificate, so whoever answers at this address receives the admin password; use verify-full",
+            "this sslMode accepts any certificate, so whoever answers at this address receives the admin password; name the server's CA in caCertificate (verify-full becomes the default) or use verify-full",
         ),
         SslMode::Disable => (
             false,

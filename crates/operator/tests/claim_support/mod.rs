@@ -236,6 +236,38 @@ fn sql_engine(kind: DbKind) -> Engine {
     }
 }
 
+/// The condition `kind` of a DatabaseServer.
+pub fn server_condition(
+    server: &DatabaseServer,
+    kind: &str,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    server
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == kind).cloned())
+}
+
+/// Waits until the DatabaseServer `name` is `Ready` for (or not for)
+/// `reason`.
+pub async fn server_ready_reason(
+    servers: &Api<DatabaseServer>,
+    name: &str,
+    reason: &str,
+) -> DatabaseServer {
+    dbaas_testkit::wait_for(
+        servers,
+        name,
+        CLAIM_TIMEOUT,
+        reason,
+        |s: Option<&DatabaseServer>| {
+            s.and_then(|s| server_condition(s, "Ready"))
+                .is_some_and(|c| c.reason == reason)
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// Logs in with a Secret's credentials (at its host and port).
 pub async fn login_with(kind: DbKind, data: &BTreeMap<String, String>) -> Result<(), SqlError> {
     login_as(kind, data, &data["database"]).await
@@ -255,6 +287,7 @@ pub async fn login_as(
         password: SecretString::from(data["password"].clone()),
         database: Some(database.to_owned()),
         tls: TlsMode::Disable,
+        trusted_ca: None,
     })
     .await
 }

@@ -25,6 +25,7 @@ pub fn admin_endpoint(server: &DbServer, engine: Engine) -> Endpoint {
         password: SecretString::from(server.admin_password()),
         database: None,
         tls: TlsMode::Disable,
+        trusted_ca: None,
     }
 }
 
