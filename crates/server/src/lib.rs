@@ -29,6 +29,7 @@ pub mod clusters;
 pub mod error;
 pub mod limits;
 pub mod list_bench;
+pub mod listen;
 pub mod multicluster;
 pub mod names;
 pub mod openapi;
@@ -252,17 +253,20 @@ pub fn start(
     tasks.push(tokio::spawn(async move { loading.clusters.load().await }));
     let app = router(state.clone());
     let serves_tls = tls.is_some();
-    match tls {
+    let max_connections = config.limits.max_connections;
+    let rustls_config = match tls {
         Some((cert, rustls_config)) => {
             tasks.push(tokio::spawn(cert.watch()));
-            tasks.push(tokio::spawn(tls::serve(listener, rustls_config, app)));
+            Some(rustls_config)
         }
-        None => tasks.push(tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).await {
-                tracing::error!(%err, "HTTP server stopped");
-            }
-        })),
-    }
+        None => None,
+    };
+    tasks.push(tokio::spawn(listen::serve(
+        listener,
+        rustls_config,
+        app,
+        max_connections,
+    )));
     Ok(RunningServer {
         addr,
         state,

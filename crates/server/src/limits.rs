@@ -27,11 +27,15 @@ pub struct Limits {
     /// Most items in one list page (`--max-page-size`): a larger `limit`
     /// (and no `limit`) gets pages of this size and a `continue` token.
     pub max_page_size: usize,
+    /// Most connections held at once (`--max-connections`), handshaking or
+    /// idle ones included; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 400;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -39,6 +43,7 @@ impl Default for Limits {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -64,6 +64,10 @@ struct Args {
     /// and a `continue` token).
     #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_PAGE_SIZE)]
     max_page_size: usize,
+    /// Connections held at once (handshaking and idle ones included); more
+    /// wait to be accepted.
+    #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Seconds TokenReview and SubjectAccessReview answers are reused.
     #[arg(long, default_value_t = 10)]
     auth_cache_seconds: u64,
@@ -158,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
             request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
             max_in_flight: args.max_in_flight.max(1),
             max_page_size: args.max_page_size.max(1),
+            max_connections: args.max_connections.max(1),
         },
     };
     // Refuse bad prefixes before anything else.

@@ -2,13 +2,15 @@
 //! files, no start without a transport, token audiences, and a paced path
 //! for bearer tokens the server has not seen (random tokens cost at most
 //! the bucket's number of TokenReviews; the rest get 429) that does not
-//! hold up tokens found valid lately.
+//! hold up tokens found valid lately; past the connection cap, clients wait
+//! to be accepted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by unwrapping
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbaas_server::limits::Limits;
 use dbaas_server::{AuthConfig, RunningServer, ServerConfig, TlsFiles, Transport};
 use dbaas_testkit::TestNamespace;
 use dbaas_testkit::accounts::namespaced_user;
@@ -364,4 +366,41 @@ async fn tokens_must_be_for_the_configured_audience() {
         .unwrap();
     assert_eq!(answer.status(), 200);
     ns.delete().await.unwrap();
+}
+
+/// Past `--max-connections`, a connection waits to be accepted: clients
+/// that open connections and say nothing cannot take the server's tasks and
+/// file descriptors without bound.
+#[tokio::test]
+async fn connections_past_the_cap_wait_to_be_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::create(dir.path()).unwrap();
+    let pair = ca.server_cert("capped").unwrap();
+    let server = start(ServerConfig {
+        transport: Transport::Tls(TlsFiles::new(&pair.cert, &pair.key)),
+        limits: Limits {
+            max_connections: 2,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    // Two clients connect and never start their handshake.
+    let silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let _also_silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let addr = server.addr;
+    let ca_cert = ca.cert.clone();
+    let waiting = tokio::spawn(async move { fetch_over_tls(addr, &ca_cert).await });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a third connection was served while two held every slot"
+    );
+    // One leaves: the waiting client is served.
+    drop(silent);
+    let (_, status) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once a slot was free")
+        .unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
 }
