@@ -182,6 +182,9 @@ pub struct InstallOptions {
     /// Watch only these namespaces, with Roles in each instead of a
     /// ClusterRole; empty watches all.
     pub watch_namespaces: Vec<String>,
+    /// With watch namespaces: also a Role to read each allowed
+    /// CatalogSource in its namespace (only where OLM is installed).
+    pub olm_catalog_roles: bool,
     pub operator_replicas: i32,
     pub leader_election: bool,
     /// Also run the REST API server.
@@ -194,6 +197,7 @@ impl Default for InstallOptions {
             namespace: OPERATOR_NAMESPACE.to_owned(),
             image: format!("{IMAGE_REPOSITORY}:{VERSION}"),
             watch_namespaces: Vec::new(),
+            olm_catalog_roles: false,
             operator_replicas: 2,
             leader_election: true,
             api_server: true,
@@ -522,13 +526,34 @@ pub fn operator_cluster_rbac(settings: &Settings) -> Vec<Value> {
     ]
 }
 
+/// Label on the namespaced RBAC of an install, naming the install's own
+/// namespace: what `dbaasctl install` prunes and `uninstall` removes.
+pub const LABEL_INSTALL_NAMESPACE: &str = "dbaas.io/install-namespace";
+
+/// The metadata of one object of an install's namespaced RBAC.
+fn rbac_metadata(name: &str, namespace: &Value, install_namespace: &Value) -> Value {
+    let mut meta = metadata(name, Some(namespace), "operator");
+    meta["labels"][LABEL_INSTALL_NAMESPACE] = install_namespace.clone();
+    meta
+}
+
+/// A namespaced Role of the operator's install in `install_namespace`.
+fn operator_role(name: &str, namespace: &Value, install_namespace: &Value, rules: Value) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": rbac_metadata(name, namespace, install_namespace),
+        "rules": rules,
+    })
+}
+
 /// A RoleBinding in `namespace` of Role `role` to the operator's
 /// ServiceAccount in `account_namespace`.
 fn operator_role_binding(role: &str, namespace: &Value, account_namespace: &Value) -> Value {
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": metadata(role, Some(namespace), "operator"),
+        "metadata": rbac_metadata(role, namespace, account_namespace),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
         "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": account_namespace}],
     })
@@ -538,7 +563,12 @@ fn operator_role_binding(role: &str, namespace: &Value, account_namespace: &Valu
 /// ClusterRole, granted there only) and its binding.
 pub fn operator_watched_namespace_rbac(settings: &Settings, watched: &Value) -> Vec<Value> {
     vec![
-        role(OPERATOR_NAME, watched, "operator", operator_rules()),
+        operator_role(
+            OPERATOR_NAME,
+            watched,
+            &settings.namespace,
+            operator_rules(),
+        ),
         operator_role_binding(OPERATOR_NAME, watched, &settings.namespace),
     ]
 }
@@ -557,7 +587,7 @@ pub fn operator_leader_rbac(settings: &Settings) -> Vec<Value> {
         .copied()
         .collect::<Vec<_>>();
     vec![
-        role(OPERATOR_LEADER_ROLE, ns, "operator", rules(&leases)),
+        operator_role(OPERATOR_LEADER_ROLE, ns, ns, rules(&leases)),
         operator_role_binding(OPERATOR_LEADER_ROLE, ns, ns),
     ]
 }
@@ -565,34 +595,40 @@ pub fn operator_leader_rbac(settings: &Settings) -> Vec<Value> {
 /// With a list of watched namespaces: reading one allowed CatalogSource
 /// (`name` in `namespace`), which OLM installs check before subscribing.
 pub fn operator_catalog_rbac(settings: &Settings, name: &Value, namespace: &Value) -> Vec<Value> {
+    // Named after the install too: two installs share OLM's namespace.
     let role_name = format!(
-        "{OPERATOR_NAME}-catalog-{}",
+        "{OPERATOR_NAME}-{}-catalog-{}",
+        settings.namespace.as_str().unwrap_or_default(),
         name.as_str().unwrap_or_default()
     );
+    let rules = json!([{
+        "apiGroups": ["operators.coreos.com"],
+        "resources": ["catalogsources"],
+        "resourceNames": [name],
+        "verbs": ["get"],
+    }]);
     vec![
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": metadata(&role_name, Some(namespace), "operator"),
-            "rules": [{
-                "apiGroups": ["operators.coreos.com"],
-                "resources": ["catalogsources"],
-                "resourceNames": [name],
-                "verbs": ["get"],
-            }],
-        }),
+        operator_role(&role_name, namespace, &settings.namespace, rules),
         operator_role_binding(&role_name, namespace, &settings.namespace),
     ]
 }
 
 /// The operator's RBAC when it watches `watched` only: a Role in each, the
-/// Lease's Role at home and one per allowed CatalogSource; no ClusterRole.
-pub fn operator_namespaced_rbac(settings: &Settings, watched: &[String]) -> Vec<Value> {
+/// Lease's Role at home and, with `olm_catalogs`, one per allowed
+/// CatalogSource; no ClusterRole.
+pub fn operator_namespaced_rbac(
+    settings: &Settings,
+    watched: &[String],
+    olm_catalogs: bool,
+) -> Vec<Value> {
     let mut objects: Vec<Value> = watched
         .iter()
         .flat_map(|ns| operator_watched_namespace_rbac(settings, &json!(ns)))
         .collect();
     objects.extend(operator_leader_rbac(settings));
+    if !olm_catalogs {
+        return objects;
+    }
     let catalogs = default_olm_allowlist()["catalogs"]
         .as_array()
         .cloned()
@@ -672,7 +708,11 @@ pub fn install_objects(options: &InstallOptions) -> Vec<Value> {
     let rbac = if options.watch_namespaces.is_empty() {
         operator_cluster_rbac(&settings)
     } else {
-        operator_namespaced_rbac(&settings, &options.watch_namespaces)
+        operator_namespaced_rbac(
+            &settings,
+            &options.watch_namespaces,
+            options.olm_catalog_roles,
+        )
     };
     objects.extend(operator_objects(&settings, rbac));
     if options.api_server {
@@ -1004,8 +1044,9 @@ pub mod helm {
 # image: the image holding both binaries (dbaas-operator, dbaas-server); none
 #   is published from the dbaas-operator repository: build and push your own.
 # watchNamespaces: watch only these namespaces, with a Role in each (and
-#   one for the leader Lease here, one per allowed CatalogSource) instead of
-#   the cluster-wide ClusterRole; [] watches all namespaces.
+#   one for the leader Lease here and, where OLM's API is served, one per
+#   allowed CatalogSource, whose namespace must exist) instead of the
+#   cluster-wide ClusterRole; [] watches all namespaces.
 # operator.leaderElection: replicas elect a leader with a Lease; the others
 #   stand by (keep it on with more than one replica).
 # operator.olmAllowlist: what DatabaseEngines may install through OLM (the
@@ -1040,7 +1081,9 @@ pub mod helm {
              {{{{- if .Values.watchNamespaces }}}}\n\
              {{{{- range .Values.watchNamespaces }}}}\n---\n{watched}{{{{- end }}}}\n\
              ---\n{leader}\
+             {{{{- if .Capabilities.APIVersions.Has \"operators.coreos.com/v1alpha1/CatalogSource\" }}}}\n\
              {{{{- range .Values.operator.olmAllowlist.catalogs }}}}\n---\n{catalog}{{{{- end }}}}\n\
+             {{{{- end }}}}\n\
              {{{{- else }}}}\n---\n{cluster}{{{{- end }}}}\n\
              ---\n{workload}",
             watched = text(operator_watched_namespace_rbac(
@@ -1445,6 +1488,7 @@ mod tests {
             namespace: "ops".into(),
             image: "registry.local/dbaas:dev".into(),
             watch_namespaces: vec!["team".into(), "shop".into()],
+            olm_catalog_roles: true,
             operator_replicas: 3,
             leader_election: false,
             api_server: false,
@@ -1493,7 +1537,7 @@ mod tests {
         let catalog = find(
             &objects,
             "Role",
-            "dbaas-operator-catalog-operatorhubio-catalog",
+            "dbaas-operator-ops-catalog-operatorhubio-catalog",
         )
         .expect("the catalog's Role");
         assert_eq!(catalog["metadata"]["namespace"], "olm");

@@ -63,7 +63,7 @@ pub fn secret_sent_to(annotation: Option<&str>, host: &str, port: u16) -> bool {
 #[x_kube(
     validation = Rule::new("has(self.clusterRef) != has(self.host)").message("set exactly one of host (an external server) or clusterRef (one of our DatabaseClusters)").reason(Reason::FieldValueInvalid),
     validation = Rule::new("has(self.clusterRef) || has(self.adminCredentials)").message("an external server needs adminCredentials").reason(Reason::FieldValueRequired).field_path(".adminCredentials"),
-    validation = Rule::new("!has(self.caCertificate) || !has(self.sslMode) || self.sslMode == 'verify-ca' || self.sslMode == 'verify-full'").message("a caCertificate is there to verify the server: leave sslMode unset (verify-full) or set verify-ca or verify-full").reason(Reason::FieldValueInvalid).field_path(".sslMode"),
+    validation = Rule::new("!has(self.caCertificate) || !has(self.sslMode) || self.sslMode == 'verify-ca' || self.sslMode == 'verify-full'").message("a caCertificate is there to verify the server: set sslMode to verify-full or verify-ca (unset means verify-full)").reason(Reason::FieldValueInvalid).field_path(".sslMode"),
     validation = Rule::new("!has(self.createDatabaseStrategy) || self.engine == 'postgres'").message("createDatabaseStrategy is a PostgreSQL setting").reason(Reason::FieldValueForbidden).field_path(".createDatabaseStrategy")
 )]
 pub struct DatabaseServerSpec {

@@ -73,6 +73,8 @@ pub fn options(namespace: Option<&str>, args: &InstallArgs) -> InstallOptions {
         namespace: namespace.unwrap_or(OPERATOR_NAMESPACE).to_owned(),
         image: args.image.clone(),
         watch_namespaces: args.watch_namespace.clone(),
+        // Set by `install` once it knows whether OLM is served.
+        olm_catalog_roles: false,
         operator_replicas: args.replicas,
         leader_election: args.leader_elect,
         api_server: !args.no_api_server,
@@ -216,11 +218,14 @@ pub async fn install(
     namespace: Option<&str>,
     args: &InstallArgs,
 ) -> Result<String, CliError> {
-    let options = options(namespace, args);
+    let mut options = options(namespace, args);
     if args.dry_run {
         return print(&options, args.format);
     }
     let client = connect(kubeconfig).await?;
+    if !options.watch_namespaces.is_empty() {
+        options.olm_catalog_roles = olm_served(&client).await;
+    }
     let mut applier = Applier::new(client.clone());
     let mut report = String::new();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -255,8 +260,44 @@ pub async fn install(
         }
     }
     report.push_str("CRDs established\n");
-    let namespaces: Api<Namespace> = Api::all(client);
-    for object in manifests::install_objects(&options) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut objects = manifests::install_objects(&options);
+    // A namespaced install's Roles go only where the namespace exists.
+    let mut missing = Vec::new();
+    for object in &objects {
+        let labels = &object["metadata"]["labels"];
+        let Some(namespace) = object["metadata"]["namespace"].as_str() else {
+            continue;
+        };
+        if labels.get(manifests::LABEL_INSTALL_NAMESPACE).is_none()
+            || namespace == options.namespace
+            || missing.iter().any(|m| m == namespace)
+        {
+            continue;
+        }
+        let exists = namespaces
+            .get_opt(namespace)
+            .await
+            .map_err(|source| CliError::Install {
+                what: format!("reading namespace {namespace}"),
+                source: Box::new(source),
+            })?
+            .is_some();
+        if !exists {
+            missing.push(namespace.to_owned());
+        }
+    }
+    for namespace in &missing {
+        report.push_str(&format!(
+            "namespace {namespace} does not exist: its Roles were not made (create it and install again)\n"
+        ));
+    }
+    objects.retain(|o| {
+        !o["metadata"]["namespace"]
+            .as_str()
+            .is_some_and(|ns| missing.iter().any(|m| m == ns))
+    });
+    for object in &objects {
         if object["kind"] == "Namespace" {
             let exists = namespaces
                 .get_opt(&options.namespace)
@@ -275,10 +316,108 @@ pub async fn install(
                 continue;
             }
         }
-        applier.apply(&object).await?;
-        report.push_str(&format!("{} applied\n", reference(&object)));
+        applier.apply(object).await?;
+        report.push_str(&format!("{} applied\n", reference(object)));
+    }
+    report.push_str(&prune_rbac(&client, &mut applier, &options, &objects).await?);
+    Ok(report)
+}
+
+/// Whether OLM's CatalogSources are served (then a namespaced install may
+/// read the allowed ones).
+async fn olm_served(client: &Client) -> bool {
+    let gvk = GroupVersionKind::gvk("operators.coreos.com", "v1alpha1", "CatalogSource");
+    kube::discovery::oneshot::pinned_kind(client, &gvk)
+        .await
+        .is_ok()
+}
+
+/// The operator's RBAC of an earlier install in the same namespace that this
+/// one does not render: its ClusterRole and binding when it is namespaced
+/// now (it must not keep reading every namespace's Secrets), Roles of
+/// namespaces no longer watched.
+async fn prune_rbac(
+    client: &Client,
+    applier: &mut Applier,
+    options: &InstallOptions,
+    rendered: &[Value],
+) -> Result<String, CliError> {
+    let mut report = String::new();
+    let kept = |kind: &str, namespace: Option<&str>, name: &str| {
+        rendered.iter().any(|o| {
+            o["kind"] == kind
+                && o["metadata"]["name"] == name
+                && o["metadata"]["namespace"].as_str() == namespace
+        })
+    };
+    for kind in ["ClusterRoleBinding", "ClusterRole"] {
+        if kept(kind, None, OPERATOR_NAME) {
+            continue;
+        }
+        let object = serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+            "metadata": {"name": OPERATOR_NAME},
+        });
+        let ours = applier.get(&object).await?.is_some_and(|live| {
+            live.metadata
+                .labels
+                .unwrap_or_default()
+                .get(LABEL_PART_OF)
+                .map(String::as_str)
+                == Some(OPERATOR_NAME)
+        });
+        if ours && applier.delete(&object).await? {
+            report.push_str(&format!(
+                "{} deleted (the operator watches its namespaces only)\n",
+                reference(&object)
+            ));
+        }
+    }
+    for found in install_rbac(client, &options.namespace).await? {
+        let namespace = found["metadata"]["namespace"].as_str();
+        let name = found["metadata"]["name"].as_str().unwrap_or_default();
+        let kind = found["kind"].as_str().unwrap_or_default();
+        if !kept(kind, namespace, name) && applier.delete(&found).await? {
+            report.push_str(&format!(
+                "{} in namespace {} deleted (no longer watched)\n",
+                reference(&found),
+                namespace.unwrap_or_default()
+            ));
+        }
     }
     Ok(report)
+}
+
+/// The Roles and RoleBindings of the install in `namespace`, wherever they
+/// are (found by [`manifests::LABEL_INSTALL_NAMESPACE`]).
+async fn install_rbac(client: &Client, namespace: &str) -> Result<Vec<Value>, CliError> {
+    let mut found = Vec::new();
+    for resource in [
+        ApiResource::erase::<RoleBinding>(&()),
+        ApiResource::erase::<Role>(&()),
+    ] {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let selector = format!("{}={namespace}", manifests::LABEL_INSTALL_NAMESPACE);
+        let listed = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|source| CliError::Install {
+                what: format!("listing the operator's {}s", resource.kind),
+                source: Box::new(source),
+            })?;
+        for item in listed.items {
+            let (Some(name), Some(in_namespace)) = (item.metadata.name, item.metadata.namespace)
+            else {
+                continue;
+            };
+            found.push(serde_json::json!({
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "metadata": {"name": name, "namespace": in_namespace},
+            }));
+        }
+    }
+    Ok(found)
 }
 
 /// `dbaasctl uninstall`: the operator's and the API server's objects, the
@@ -329,34 +468,14 @@ pub async fn uninstall(
     }
     // An install with --watch-namespace left Roles in the namespaces it
     // watched (and for its Lease and CatalogSources): found by label.
-    for resource in [
-        ApiResource::erase::<RoleBinding>(&()),
-        ApiResource::erase::<Role>(&()),
-    ] {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let selector =
-            format!("{LABEL_PART_OF}={OPERATOR_NAME},app.kubernetes.io/component=operator");
-        let found = api
-            .list_metadata(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|source| CliError::Install {
-                what: format!("listing the operator's {}s", resource.kind),
-                source: Box::new(source),
-            })?;
-        for item in found.items {
-            let (Some(name), Some(namespace)) = (item.metadata.name, item.metadata.namespace)
-            else {
-                continue;
-            };
-            let object = serde_json::json!({
-                "apiVersion": resource.api_version,
-                "kind": resource.kind,
-                "metadata": {"name": name, "namespace": namespace},
-            });
-            let deleted = applier.delete(&object).await?;
-            let state = if deleted { "deleted" } else { "not found" };
-            report.push_str(&format!("{} {state}\n", reference(&object)));
-        }
+    for object in install_rbac(&client, &options.namespace).await? {
+        let deleted = applier.delete(&object).await?;
+        let state = if deleted { "deleted" } else { "not found" };
+        report.push_str(&format!(
+            "{} in namespace {} {state}\n",
+            reference(&object),
+            object["metadata"]["namespace"].as_str().unwrap_or_default()
+        ));
     }
     if args.delete_crds {
         for crd in dbaas_api::crds::all() {
@@ -412,6 +531,7 @@ mod tests {
                 namespace: "ops".into(),
                 image: "registry.local/dbaas:dev".into(),
                 watch_namespaces: vec!["team".into(), "shop".into()],
+                olm_catalog_roles: false,
                 operator_replicas: 3,
                 leader_election: false,
                 api_server: false,

@@ -150,6 +150,68 @@ async fn install_twice_then_uninstall() {
         assert!(crds.get_opt(&crd.name_any()).await.unwrap().is_some());
     }
 
+    // Namespaced: Roles in the watched namespaces and none cluster-wide (the
+    // ClusterRole of the install before goes); a shorter list prunes; and
+    // uninstall finds the Roles wherever they are.
+    assert_ok(&dbaasctl(&["-n", NAMESPACE, "install", "--image", IMAGE]).await);
+    let first = TestNamespace::create(&client, "watched-a").await.unwrap();
+    let second = TestNamespace::create(&client, "watched-b").await.unwrap();
+    let both = format!("{},{},absent-{}", first.name, second.name, first.name);
+    let output = assert_ok(
+        &dbaasctl(&[
+            "-n",
+            NAMESPACE,
+            "install",
+            "--image",
+            IMAGE,
+            "--watch-namespace",
+            &both,
+        ])
+        .await,
+    );
+    assert!(
+        output.contains("clusterrole.rbac.authorization.k8s.io/dbaas-operator deleted"),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("namespace absent-{} does not exist", first.name)),
+        "{output}"
+    );
+    let cluster_role = manifests::find(&expected, "ClusterRole", "dbaas-operator").unwrap();
+    assert!(applier.get(cluster_role).await.unwrap().is_none());
+    let watched_rbac = |namespace: &str| -> Vec<Value> {
+        ["Role", "RoleBinding"]
+            .iter()
+            .map(|kind| {
+                serde_json::json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+                    "metadata": {"name": "dbaas-operator", "namespace": namespace},
+                })
+            })
+            .collect()
+    };
+    for namespace in [&first.name, &second.name] {
+        for object in watched_rbac(namespace) {
+            assert!(applier.get(&object).await.unwrap().is_some(), "{object}");
+        }
+    }
+    let output = assert_ok(
+        &dbaasctl(&[
+            "-n",
+            NAMESPACE,
+            "install",
+            "--image",
+            IMAGE,
+            "--watch-namespace",
+            &first.name,
+        ])
+        .await,
+    );
+    assert!(output.contains("no longer watched"), "{output}");
+    wait_all_gone(&mut applier, &watched_rbac(&second.name)).await;
+    assert_ok(&dbaasctl(&["-n", NAMESPACE, "uninstall"]).await);
+    wait_all_gone(&mut applier, &watched_rbac(&first.name)).await;
+
     // Into a namespace someone else made: it is kept on uninstall.
     let theirs = TestNamespace::create(&client, "theirs").await.unwrap();
     let output = assert_ok(

@@ -172,6 +172,8 @@ async fn helm_template_equals_dbaasctl_install_and_applies() {
         namespace: ns.name.clone(),
         image: "registry.local/dbaas:dev".into(),
         watch_namespaces: vec!["team".into(), "shop".into()],
+        // `helm template` knows no OLM API: no CatalogSource Roles.
+        olm_catalog_roles: false,
         operator_replicas: 3,
         leader_election: false,
         api_server: false,

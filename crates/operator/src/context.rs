@@ -57,9 +57,9 @@ pub struct Context {
     pub engine_applies: Family<ApplyResult, Counter>,
     /// What DatabaseEngines may install through OLM (the SRE's allowlist).
     pub olm_allowlist: Arc<OlmAllowlist>,
-    /// The namespace these controllers watch (`None`: all): engine
-    /// operators are looked for there only, as a namespaced install may
-    /// read nothing else.
+    /// The namespace these controllers watch (`None`: all): where engine
+    /// operators are looked for when Deployments may not be listed
+    /// everywhere (a namespaced install).
     watch_namespace: Option<String>,
 }
 
@@ -96,7 +96,8 @@ impl Context {
         }
     }
 
-    /// Looks for engine operators in `namespace` only (`None`: everywhere).
+    /// Looks for engine operators in `namespace` when it may not look
+    /// everywhere.
     #[must_use]
     pub fn with_watch_namespace(mut self, namespace: Option<String>) -> Self {
         self.watch_namespace = namespace;
@@ -225,8 +226,9 @@ impl Context {
         Ok(present)
     }
 
-    /// The image of the engine operator's Deployment, from one list of the
-    /// watched namespaces' Deployments shared by every engine and refreshed at most once per
+    /// The image of the engine operator's Deployment, from one list of all
+    /// Deployments (the watched namespace's, when that is all it may list)
+    /// shared by every engine and refreshed at most once per
     /// detection interval. None when not found or not allowed to look.
     pub async fn operator_image(&self, engine: EngineType) -> Option<String> {
         if let Ok(cache) = self.operator_images.lock()
@@ -235,11 +237,21 @@ impl Context {
         {
             return images.get(&engine).cloned();
         }
-        let deployments: Api<Deployment> = match &self.watch_namespace {
-            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
-            None => Api::all(self.client.clone()),
+        // Every namespace where allowed (engine operators usually run in
+        // their own); a namespaced install may list only its own namespace.
+        let everywhere: Api<Deployment> = Api::all(self.client.clone());
+        let listed = match (
+            everywhere.list(&ListParams::default()).await,
+            &self.watch_namespace,
+        ) {
+            (Err(kube::Error::Api(status)), Some(namespace)) if status.code == 403 => {
+                Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                    .list(&ListParams::default())
+                    .await
+            }
+            (listed, _) => listed,
         };
-        let images = match deployments.list(&ListParams::default()).await {
+        let images = match listed {
             Ok(list) => find_operator_images(&list.items),
             Err(err) => {
                 tracing::debug!("cannot list Deployments to detect engine operators: {err}");

@@ -420,19 +420,32 @@ mod tests {
                 reason: "apply",
             })
             .inc();
-        metrics
-            .objects
-            .get_or_create(&KindLabel {
-                kind: "DatabaseCluster",
-            })
-            .set(1);
-        metrics
-            .cluster_phases
-            .get_or_create(&PhaseLabel {
-                phase: "Ready".to_owned(),
-            })
-            .set(1);
+        // The cache gauges are refilled at each scrape by every scope's hook.
+        for _scope in 0..2 {
+            metrics.on_scrape(|metrics| {
+                metrics
+                    .objects
+                    .get_or_create(&KindLabel {
+                        kind: "DatabaseCluster",
+                    })
+                    .inc_by(1);
+                metrics
+                    .cluster_phases
+                    .get_or_create(&PhaseLabel {
+                        phase: "Ready".to_owned(),
+                    })
+                    .inc_by(1);
+            });
+        }
         let text = metrics.encode().unwrap();
+        // Summed over scopes, and not again at the next scrape.
+        let again = metrics.encode().unwrap();
+        for text in [&text, &again] {
+            assert!(
+                text.contains("dbaas_objects{kind=\"DatabaseCluster\"} 2"),
+                "{text}"
+            );
+        }
         let dashboard = include_str!("../../../deploy/grafana/dbaas-operator.json");
         let queried: std::collections::BTreeSet<&str> = dashboard
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))

@@ -287,13 +287,13 @@ async fn a_namespaced_install_serves_its_namespaces_and_reaches_no_other() {
     let watched = vec![home.name.clone(), other.name.clone()];
 
     // The shipped namespaced RBAC, bound to the operator's account at home
-    // (the CatalogSource Roles live in OLM's namespace, absent here).
+    // (no CatalogSource Roles: OLM is not installed here).
     let settings = Settings::from_options(&InstallOptions {
         namespace: home.name.clone(),
         watch_namespaces: watched.clone(),
         ..InstallOptions::default()
     });
-    let objects = operator_namespaced_rbac(&settings, &watched);
+    let objects = operator_namespaced_rbac(&settings, &watched, false);
     assert!(
         objects
             .iter()

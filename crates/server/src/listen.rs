@@ -24,7 +24,9 @@ pub async fn serve(
     max_connections: usize,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(
+        max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     loop {
         // A slot first: past the cap, connections are not even accepted.
         let Ok(slot) = slots.clone().acquire_owned().await else {

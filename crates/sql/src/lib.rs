@@ -104,6 +104,7 @@ pub use secret::{
     Connection, DEFAULT_KEYS, PLACEHOLDERS, TemplateError, libpq_dsn, render_template, secret_data,
     uri,
 };
+pub use tls::certificates_only;
 
 /// The kind of server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -47,6 +47,24 @@ pub(crate) fn pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>
     Ok(certificates)
 }
 
+/// Only the certificates of a PEM bundle, as PEM again: what a trusted CA
+/// may carry further (into claims' Secrets), whatever else the text held
+/// (a private key beside them stays behind).
+pub fn certificates_only(pem: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let mut out = String::new();
+    for certificate in pem_certificates(pem)? {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(certificate.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    Ok(out)
+}
+
 /// The roots the verifying modes trust: `trusted_ca` when given, else the
 /// system's.
 pub(crate) fn roots(trusted_ca: Option<&str>) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -206,6 +224,26 @@ mod tests {
                 assert!(client_config(mode, None).unwrap().is_some());
             }
         }
+    }
+
+    #[test]
+    fn only_certificates_are_carried_on() {
+        let der: Vec<u8> = (0..100u8).collect();
+        let encoded = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&der)
+        };
+        let bundle = format!(
+            "comment\n-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n\
+             -----BEGIN CERTIFICATE-----\n{encoded}\n-----END CERTIFICATE-----\n"
+        );
+        let kept = certificates_only(&bundle).unwrap();
+        assert!(
+            !kept.contains("PRIVATE") && !kept.contains("c2VjcmV0"),
+            "{kept}"
+        );
+        assert_eq!(pem_certificates(&kept).unwrap()[0].as_ref(), der.as_slice());
+        assert!(kept.lines().all(|line| line.len() <= 64));
     }
 
     #[test]

@@ -97,6 +97,12 @@ pub enum EndpointError {
         "Secret {secret} does not allow its credentials to be sent to {endpoint}; whoever manages the Secret lists it in the annotation {ANNOTATION_DATABASE_SERVER_ENDPOINTS}"
     )]
     SecretNotShared { secret: String, endpoint: String },
+    #[error("Secret {secret} key {key}: {detail}")]
+    CaInvalid {
+        secret: String,
+        key: String,
+        detail: String,
+    },
     #[error("DatabaseCluster {0} does not exist")]
     ClusterMissing(String),
     #[error("DatabaseCluster {cluster} is not ready ({phase}); waiting for its endpoint")]
@@ -118,6 +124,7 @@ impl EndpointError {
             Self::Kube { .. } => "KubernetesError",
             Self::SecretMissing { .. } | Self::KeyMissing { .. } => "AdminSecretInvalid",
             Self::SecretNotShared { .. } => "AdminSecretNotShared",
+            Self::CaInvalid { .. } => "CACertificateInvalid",
             Self::ClusterMissing(_) => "ClusterMissing",
             Self::ClusterNotReady { .. } => "ClusterNotReady",
             Self::EngineMismatch { .. } => "EngineMismatch",
@@ -228,13 +235,20 @@ pub async fn resolve(
         }
         (None, None) => return Err(EndpointError::Incomplete),
     };
-    // The CA is lent like admin credentials: its Secret names this endpoint.
+    // The CA is lent like admin credentials: its Secret names this
+    // endpoint. Only its certificates are kept (they go on into claims'
+    // Secrets).
     let trusted_ca = match &spec.ca_certificate {
-        Some(reference) => Some(
-            secret_key(&secrets, reference, Some((host.as_str(), port)))
-                .await?
-                .into(),
-        ),
+        Some(reference) => {
+            let text = secret_key(&secrets, reference, Some((host.as_str(), port))).await?;
+            let certificates =
+                dbaas_sql::certificates_only(&text).map_err(|detail| EndpointError::CaInvalid {
+                    secret: reference.name.clone(),
+                    key: reference.key.clone(),
+                    detail,
+                })?;
+            Some(certificates.into())
+        }
         None => None,
     };
     let (dial_host, dial_port) = connect_to
