@@ -17,8 +17,10 @@ use crate::Row;
 use crate::fleet::{self, Tracker, cnpg_resource};
 use crate::process::{OperatorProcess, operator_binary};
 
-/// DESIGN.md: 1,000 clusters converged within 20 s on 2 cores.
-const TARGET_SECONDS: f64 = 20.0;
+/// DESIGN.md (round 2): 1,000 clusters converged in at most 3x the time
+/// the same API server takes to accept 1,000 plain CNPG Clusters in the same
+/// run (our work is about three writes per cluster).
+const TARGET_RATIO: f64 = 3.0;
 const TARGET_COUNT: usize = 1000;
 
 /// A CNPG Cluster about the size of the one the operator builds.
@@ -91,13 +93,14 @@ pub async fn run(count: usize, concurrency: usize, log_dir: &Path) -> anyhow::Re
     drop(plane);
 
     let seconds = converged.as_secs_f64();
+    let ratio = seconds / baseline.as_secs_f64().max(f64::EPSILON);
     Ok(vec![
         Row {
             what: format!("convergence: {count} clusters -> CNPG CRs + status synced"),
-            measured: format!("{seconds:.1} s"),
+            measured: format!("{seconds:.1} s ({ratio:.1}x)"),
             baseline: format!("{:.1} s raw create of {count}", baseline.as_secs_f64()),
-            target: format!("< {TARGET_SECONDS:.0} s for {TARGET_COUNT}"),
-            met: (count >= TARGET_COUNT).then_some(seconds < TARGET_SECONDS),
+            target: format!("<= {TARGET_RATIO:.0}x raw create, for {TARGET_COUNT}"),
+            met: (count >= TARGET_COUNT).then_some(ratio <= TARGET_RATIO),
         },
         Row {
             what: format!("convergence: {count} creates accepted ({concurrency} in flight)"),

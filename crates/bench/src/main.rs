@@ -17,6 +17,7 @@ mod first_login;
 mod fleet;
 mod list;
 mod process;
+mod report;
 mod steady;
 
 use std::path::{Path, PathBuf};
@@ -31,9 +32,14 @@ use serde::Serialize;
 struct Args {
     #[command(subcommand)]
     scenario: Scenario,
-    /// Where the JSON results go (the operator's logs go beside it).
+    /// Where the JSON results go (the operator's logs, and the Markdown
+    /// table `latest.md`, go beside it).
     #[arg(long, default_value = "target/bench/latest.json")]
     json: PathBuf,
+    /// Also publish the Markdown table: write it to docs/benchmarks.md and
+    /// between the README's bench markers (a test keeps the two equal).
+    #[arg(long)]
+    publish: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +91,12 @@ enum Scenario {
         page_samples: usize,
         #[arg(long, default_value_t = 20)]
         full_samples: usize,
+        /// Clients at once in the concurrent scenario.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds each side of the concurrent scenario runs.
+        #[arg(long, default_value_t = 30)]
+        window: u64,
     },
     /// On the real node with the real CloudNativePG operator: seconds from
     /// create to the first superuser login, a DatabaseCluster beside a plain
@@ -149,15 +161,20 @@ async fn bench() -> anyhow::Result<()> {
         _ = term.recv() => anyhow::bail!("terminated"),
     };
     print_table(&rows);
-    let machine = serde_json::json!({
-        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "os": std::env::consts::OS,
-    });
+    let machine = report::Machine::read();
     std::fs::write(
         &args.json,
         serde_json::to_string_pretty(&serde_json::json!({"machine": machine, "rows": rows}))?,
     )?;
     println!("\nJSON written to {}", args.json.display());
+    let markdown = report::markdown(&rows, &machine, &report::command_line());
+    let markdown_path = log_dir.join("latest.md");
+    std::fs::write(&markdown_path, &markdown)?;
+    println!("Markdown written to {}", markdown_path.display());
+    if args.publish {
+        report::publish(&markdown)?;
+        println!("published to {} and README.md", report::PUBLISHED);
+    }
     anyhow::ensure!(failed == 0, "{failed} scenario(s) failed (see the table)");
     Ok(())
 }
@@ -191,11 +208,15 @@ async fn run_one(scenario: Scenario, log_dir: &Path) -> anyhow::Result<Vec<Row>>
             clusters,
             page_samples,
             full_samples,
+            clients,
+            window,
         } => {
             list::run(&ListBenchOptions {
                 clusters,
                 page_samples,
                 full_samples,
+                clients,
+                window: Duration::from_secs(window),
                 ..ListBenchOptions::default()
             })
             .await
@@ -237,6 +258,8 @@ async fn run_all(log_dir: &Path) -> (Vec<Row>, usize) {
             clusters: 10_000,
             page_samples: 300,
             full_samples: 20,
+            clients: 64,
+            window: 30,
         },
         Scenario::FirstLogin {
             sizes: vec![1, 3],

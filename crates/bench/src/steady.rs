@@ -21,7 +21,8 @@ use crate::process::{
     OperatorProcess, clock_ticks_per_second, cpu_ticks, find_apiserver, operator_binary, rss_bytes,
 };
 
-const TARGET_RSS_MIB: f64 = 150.0;
+/// DESIGN.md (round 2).
+const TARGET_RSS_MIB: f64 = 100.0;
 /// "Near-zero CPU": under 1% of one core over the window.
 const TARGET_CPU_SHARE: f64 = 0.01;
 /// CloudNativePG's field manager for its status writes.

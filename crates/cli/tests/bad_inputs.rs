@@ -491,6 +491,8 @@ fn crd_cases() -> Vec<(String, Value, &'static str)> {
         ("server: unknown engine".into(), server("s3", json!({"engine": "oracle", "clusterRef": {"name": "keep"}})), "spec.engine"),
         ("server: unknown sslMode".into(), server("s4", json!({"engine": "postgres", "clusterRef": {"name": "keep"}, "sslMode": "maybe"})), "spec.sslMode"),
         ("server: port 70000".into(), server("s5", json!({"engine": "postgres", "clusterRef": {"name": "keep"}, "port": 70000})), "spec.port"),
+        ("server: a CA with an sslMode that verifies nothing".into(), server("s6", json!({"engine": "postgres", "clusterRef": {"name": "keep"}, "sslMode": "require", "caCertificate": {"name": "ca", "key": "ca.crt"}})), "a caCertificate is there to verify the server"),
+        ("server: a CA without its key".into(), server("s7", json!({"engine": "postgres", "clusterRef": {"name": "keep"}, "caCertificate": {"name": "ca"}})), "caCertificate.key"),
     ]);
     let engine = |name: &str, spec: Value| object("DatabaseEngine", name, spec);
     cases.extend([
@@ -570,6 +572,21 @@ fn crd_cases() -> Vec<(String, Value, &'static str)> {
 fn cli_cases() -> Vec<(&'static str, Vec<String>, &'static str)> {
     let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     vec![
+        (
+            "install: a watch namespace that is no namespace name",
+            args(&[
+                "install",
+                "--dry-run",
+                "--watch-namespace",
+                "team,Not_A_Namespace",
+            ]),
+            "\"Not_A_Namespace\" is not a namespace name",
+        ),
+        (
+            "preflight: a watch namespace that is no namespace name",
+            args(&["preflight", "--watch-namespace", "team..a"]),
+            "is not a namespace name",
+        ),
         (
             "cluster create: unknown engine",
             args(&["cluster", "create", "x1", "--engine", "oracle"]),

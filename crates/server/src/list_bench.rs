@@ -37,6 +37,11 @@ pub struct ListBenchOptions {
     pub full_samples: usize,
     /// Concurrent creates while seeding.
     pub concurrency: usize,
+    /// Clients asking for 100-item pages at once, per side, in the
+    /// concurrent scenario.
+    pub clients: usize,
+    /// How long each side of the concurrent scenario runs.
+    pub window: Duration,
 }
 
 impl Default for ListBenchOptions {
@@ -46,6 +51,8 @@ impl Default for ListBenchOptions {
             page_samples: 300,
             full_samples: 20,
             concurrency: 32,
+            clients: 64,
+            window: Duration::from_secs(30),
         }
     }
 }
@@ -55,6 +62,7 @@ impl Default for ListBenchOptions {
 pub struct Stats {
     pub p50: Duration,
     pub p99: Duration,
+    pub p999: Duration,
     /// Size of one response body.
     pub bytes: usize,
 }
@@ -73,6 +81,27 @@ impl Comparison {
     }
 }
 
+/// Many clients at once for a window: pages served and their latency.
+#[derive(Clone, Copy, Debug)]
+pub struct Throughput {
+    pub pages_per_second: f64,
+    pub latency: Stats,
+}
+
+/// The concurrent scenario on both sides.
+#[derive(Clone, Copy, Debug)]
+pub struct Concurrent {
+    pub ours: Throughput,
+    pub kube: Throughput,
+}
+
+impl Concurrent {
+    /// How many times kube-apiserver's pages per second we serve.
+    pub fn throughput_ratio(&self) -> f64 {
+        self.ours.pages_per_second / self.kube.pages_per_second.max(1e-9)
+    }
+}
+
 /// What one run measured.
 #[derive(Clone, Debug)]
 pub struct ListBenchReport {
@@ -81,6 +110,8 @@ pub struct ListBenchReport {
     pub cache_synced: Duration,
     pub page: Comparison,
     pub full: Comparison,
+    /// 100-item pages, `options.clients` at once for `options.window`.
+    pub concurrent: Concurrent,
 }
 
 impl ListBenchReport {
@@ -108,6 +139,19 @@ impl ListBenchReport {
                 row.p50_ratio()
             );
         }
+        let c = &self.concurrent;
+        println!(
+            "{} clients, {}s: dbaas {:.0} pages/s (p99 {}, p99.9 {}) | kube {:.0} pages/s (p99 {}, p99.9 {}) | {:.1}x",
+            self.options.clients,
+            self.options.window.as_secs(),
+            c.ours.pages_per_second,
+            format_ms(c.ours.latency.p99),
+            format_ms(c.ours.latency.p999),
+            c.kube.pages_per_second,
+            format_ms(c.kube.latency.p99),
+            format_ms(c.kube.latency.p999),
+            c.throughput_ratio()
+        );
     }
 }
 
@@ -198,13 +242,76 @@ pub async fn run(
         ours: measure(options.full_samples, ours("")).await?,
         kube: measure(options.full_samples, kube_list(&admin, None)).await?,
     };
+    let concurrent = Concurrent {
+        ours: throughput(options.clients, options.window, ours("?limit=100")).await?,
+        kube: throughput(
+            options.clients,
+            options.window,
+            kube_list(&admin, Some(100)),
+        )
+        .await?,
+    };
     Ok(ListBenchReport {
         options: options.clone(),
         seeded,
         cache_synced,
         page,
         full,
+        concurrent,
     })
+}
+
+/// `clients` tasks calling in a loop for `window`: calls completed per
+/// second and their latency.
+async fn throughput<F, Fut>(clients: usize, window: Duration, call: F) -> anyhow::Result<Throughput>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<usize>> + Send,
+{
+    let mut bytes = 0;
+    for _ in 0..3 {
+        bytes = call().await?;
+    }
+    let started = Instant::now();
+    let deadline = started + window;
+    let tasks: Vec<_> = (0..clients.max(1))
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut times = Vec::new();
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    call().await?;
+                    times.push(sent.elapsed());
+                }
+                anyhow::Ok(times)
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for task in tasks {
+        times.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    Ok(Throughput {
+        pages_per_second: times.len() as f64 / elapsed.as_secs_f64(),
+        latency: stats(times, bytes),
+    })
+}
+
+/// Percentiles of `times`.
+fn stats(mut times: Vec<Duration>, bytes: usize) -> Stats {
+    times.sort();
+    if times.is_empty() {
+        times.push(Duration::ZERO);
+    }
+    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        p999: at(0.999),
+        bytes,
+    }
 }
 
 /// Times `samples` sequential calls (after a few warm-up calls).
@@ -223,13 +330,7 @@ where
         call().await?;
         times.push(started.elapsed());
     }
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
-    Ok(Stats {
-        p50: at(0.50),
-        p99: at(0.99),
-        bytes,
-    })
+    Ok(stats(times, bytes))
 }
 
 /// One list request straight to kube-apiserver, body received as text.
@@ -237,7 +338,9 @@ fn kube_list(
     admin: &Client,
     limit: Option<u32>,
 ) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<usize>> + Send>>
-{
++ Clone
++ Send
++ 'static {
     let admin = admin.clone();
     move || {
         let admin = admin.clone();

@@ -26,6 +26,12 @@ struct Args {
     /// Concurrent creates while seeding.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Clients at once in the concurrent scenario.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds each side of the concurrent scenario runs.
+    #[arg(long, default_value_t = 30)]
+    window_seconds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +43,8 @@ fn main() -> anyhow::Result<()> {
         page_samples: args.page_samples,
         full_samples: args.full_samples,
         concurrency: args.concurrency,
+        clients: args.clients,
+        window: std::time::Duration::from_secs(args.window_seconds),
     };
     let report = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
