@@ -539,12 +539,9 @@ fn rbac_metadata(name: &str, namespace: &Value, install_namespace: &Value) -> Va
 
 /// A namespaced Role of the operator's install in `install_namespace`.
 fn operator_role(name: &str, namespace: &Value, install_namespace: &Value, rules: Value) -> Value {
-    json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": rbac_metadata(name, namespace, install_namespace),
-        "rules": rules,
-    })
+    let mut role = role(name, namespace, "operator", rules);
+    role["metadata"] = rbac_metadata(name, namespace, install_namespace);
+    role
 }
 
 /// A RoleBinding in `namespace` of Role `role` to the operator's

@@ -106,19 +106,32 @@ fn run_operator_binary(token: &str, namespaces: &str, service_account: &str) -> 
     (output.status.success(), log)
 }
 
-/// The preflight's answer once RBAC has caught up with `expected`.
-async fn missing_until(client: &Client, namespace: &str, expected: &[Permission]) -> Vec<Missing> {
+/// The preflight's answer over `namespaces` once `settled` holds for it
+/// (RBAC takes a moment to catch up), or after 20 s.
+async fn missing_once(
+    client: &Client,
+    namespaces: &[String],
+    settled: impl Fn(&[Missing]) -> bool,
+) -> Vec<Missing> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let missing = missing_permissions(client, &[namespace.to_owned()])
-            .await
-            .unwrap();
-        let found: Vec<Permission> = missing.iter().map(|m| m.permission).collect();
-        if found == expected || Instant::now() > deadline {
+        let missing = missing_permissions(client, namespaces).await.unwrap();
+        if settled(&missing) || Instant::now() > deadline {
             return missing;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The preflight's answer once RBAC has caught up with `expected`.
+async fn missing_until(client: &Client, namespace: &str, expected: &[Permission]) -> Vec<Missing> {
+    missing_once(client, &[namespace.to_owned()], |missing| {
+        missing
+            .iter()
+            .map(|m| m.permission)
+            .eq(expected.iter().copied())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -332,13 +345,16 @@ async fn a_namespaced_install_serves_its_namespaces_and_reaches_no_other() {
 
     // The preflight: everything in the watched namespaces, nothing outside.
     assert!(
-        missing_in_until(&operator_client, &watched, 0)
+        missing_once(&operator_client, &watched, <[Missing]>::is_empty)
             .await
             .is_empty(),
         "the namespaced Roles grant every permission in the watched namespaces"
     );
     let with_outside = [watched.clone(), vec![outside.name.clone()]].concat();
-    let gaps = missing_in_until(&operator_client, &with_outside, OPERATOR_PERMISSIONS.len()).await;
+    let gaps = missing_once(&operator_client, &with_outside, |missing| {
+        missing.len() == OPERATOR_PERMISSIONS.len()
+    })
+    .await;
     assert_eq!(gaps.len(), OPERATOR_PERMISSIONS.len(), "{gaps:?}");
     assert!(
         gaps.iter()
@@ -469,18 +485,5 @@ async fn a_namespaced_install_serves_its_namespaces_and_reaches_no_other() {
     );
     for ns in [home, other, outside] {
         ns.delete().await.unwrap();
-    }
-}
-
-/// The preflight's answer over `namespaces` once RBAC has caught up with
-/// `expected` gaps.
-async fn missing_in_until(client: &Client, namespaces: &[String], expected: usize) -> Vec<Missing> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let missing = missing_permissions(client, namespaces).await.unwrap();
-        if missing.len() == expected || Instant::now() > deadline {
-            return missing;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

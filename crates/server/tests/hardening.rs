@@ -75,6 +75,23 @@ async fn fetch_over_tls(addr: std::net::SocketAddr, ca: &std::path::Path) -> (Ve
     )
 }
 
+/// The HTTP status of listing `namespace`'s DatabaseClusters on `server`
+/// with a token.
+fn list_status(
+    server: &RunningServer,
+    namespace: &str,
+) -> impl Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = u16> + Send>> + use<> {
+    let url = format!(
+        "{}/v1/namespaces/{namespace}/databaseclusters",
+        server.url()
+    );
+    let http = reqwest::Client::new();
+    move |token: String| {
+        let request = http.get(&url).bearer_auth(token);
+        Box::pin(async move { request.send().await.unwrap().status().as_u16() })
+    }
+}
+
 fn der_of(pem: &std::path::Path) -> Vec<u8> {
     CertificateDer::from_pem_file(pem).unwrap().to_vec()
 }
@@ -263,16 +280,7 @@ async fn recently_valid_tokens_are_not_locked_out_by_random_tokens() {
         ..ServerConfig::plain_http()
     })
     .await;
-    let url = format!(
-        "{}/v1/namespaces/{}/databaseclusters",
-        server.url(),
-        ns.name
-    );
-    let http = reqwest::Client::new();
-    let status = |token: String| {
-        let request = http.get(&url).bearer_auth(token);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
+    let status = list_status(&server, &ns.name);
     assert_eq!(status(token.clone()).await, 200);
     assert_eq!(server.state.auth.token_reviews(), 1);
     // Random tokens take the rest of the bucket, then get 429.
@@ -342,29 +350,13 @@ async fn tokens_must_be_for_the_configured_audience() {
         ..ServerConfig::plain_http()
     })
     .await;
-    let url = format!(
-        "{}/v1/namespaces/{}/databaseclusters",
-        server.url(),
-        ns.name
-    );
-    let http = reqwest::Client::new();
-    let status = |token: String| {
-        let request = http.get(&url).bearer_auth(token);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
+    let status = list_status(&server, &ns.name);
     assert_eq!(status(audience_token).await, 200);
     assert_eq!(status(default_token.clone()).await, 401);
 
     // Without --token-audiences the API server's own audience is accepted.
     let plain = start(ServerConfig::plain_http()).await;
-    let url = format!("{}/v1/namespaces/{}/databaseclusters", plain.url(), ns.name);
-    let answer = http
-        .get(&url)
-        .bearer_auth(default_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    assert_eq!(list_status(&plain, &ns.name)(default_token).await, 200);
     ns.delete().await.unwrap();
 }
 
