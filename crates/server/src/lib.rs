@@ -22,6 +22,7 @@
 //! - Limits ([`limits`]): requests at once, request time, list page size;
 //!   TokenReviews of unknown tokens are paced ([`auth`]).
 
+pub mod access;
 pub mod auth;
 pub mod capacity;
 pub mod cluster_url;
@@ -39,6 +40,7 @@ pub mod selector;
 pub mod store;
 pub mod tls;
 pub mod ttl_cache;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +71,8 @@ pub struct AppState {
     pub client: Client,
     /// Request timeout, concurrency and page size limits.
     pub limits: Limits,
+    /// One permit per open watch stream ([`watch`]).
+    pub watch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Settings of the server.
@@ -247,6 +251,9 @@ pub fn start(
         ),
         client: client.clone(),
         limits: config.limits.clone(),
+        watch_slots: Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_watches.max(1),
+        )),
     });
     let mut tasks = state.stores.start_watches(&client);
     let loading = state.clone();

@@ -3,6 +3,8 @@
 //! `Retry-After` at once, not queued), each for at most
 //! [`Limits::request_timeout`] (then 504 `Timeout`), and list pages hold at
 //! most [`Limits::max_page_size`] items (see [`crate::routes::ListQuery`]).
+//! A watch stream counts against the request limits only until its headers
+//! are sent; [`Limits::max_watches`] bounds the streams themselves.
 //! `/healthz` and `/readyz` are outside the concurrency limit, so probes
 //! do not fail (and restart the pod) because the server is busy.
 
@@ -30,12 +32,20 @@ pub struct Limits {
     /// Most connections held at once (`--max-connections`), handshaking or
     /// idle ones included; more wait to be accepted.
     pub max_connections: usize,
+    /// Most watch streams open at once (`--max-watches`); they hold no
+    /// request slot while they stream.
+    pub max_watches: usize,
+    /// Longest a watch stream lasts before the server ends it and the
+    /// client reconnects, authorized anew (`--watch-lifetime-seconds`).
+    pub watch_lifetime: Duration,
 }
 
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 400;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
+pub const DEFAULT_MAX_WATCHES: usize = 1000;
+pub const DEFAULT_WATCH_LIFETIME: Duration = Duration::from_secs(300);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -44,6 +54,8 @@ impl Default for Limits {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_watches: DEFAULT_MAX_WATCHES,
+            watch_lifetime: DEFAULT_WATCH_LIFETIME,
         }
     }
 }

@@ -68,6 +68,13 @@ struct Args {
     /// wait to be accepted.
     #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Watch streams (`?watch=true`) open at once; more get 503.
+    #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_WATCHES)]
+    max_watches: usize,
+    /// Seconds a watch stream lasts; then it ends and the client
+    /// reconnects, authenticated and authorized again.
+    #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_WATCH_LIFETIME.as_secs())]
+    watch_lifetime_seconds: u64,
     /// Seconds TokenReview and SubjectAccessReview answers are reused.
     #[arg(long, default_value_t = 10)]
     auth_cache_seconds: u64,
@@ -163,6 +170,8 @@ async fn main() -> anyhow::Result<()> {
             max_in_flight: args.max_in_flight.max(1),
             max_page_size: args.max_page_size.max(1),
             max_connections: args.max_connections.max(1),
+            max_watches: args.max_watches.max(1),
+            watch_lifetime: Duration::from_secs(args.watch_lifetime_seconds.max(1)),
         },
     };
     // Refuse bad prefixes before anything else.

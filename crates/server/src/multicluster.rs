@@ -48,7 +48,7 @@ use crate::names;
 use crate::resources::Stores;
 use crate::routes::{
     ApiPath, ApiQuery, Authenticated, ListQuery, NoQuery, body_bytes, cached_or_live_in,
-    check_content_type, create_in, delete_in, json_response, list_page, page_response, permission,
+    check_content_type, create_in, delete_in, json_response, list_or_watch, permission,
 };
 use crate::store::ObjectKey;
 
@@ -401,21 +401,15 @@ async fn list_cluster_databases(
 ) -> Result<Response, ApiError> {
     names::check("namespace", &path.namespace)?;
     let target = target(&state, &caller, &path.cluster).await?;
-    target
-        .auth()
-        .authorize(
-            &caller,
-            permission::<DatabaseCluster>("list", Some(&path.namespace), None),
-        )
-        .await?;
-    let page = list_page(
+    list_or_watch(
+        &state,
         &target.stores().clusters,
+        target.auth(),
+        &caller,
         Some(&path.namespace),
         &query,
-        state.limits.max_page_size,
-        &|_| true,
-    )?;
-    Ok(page_response(page))
+    )
+    .await
 }
 
 async fn read_cluster_database(
@@ -569,6 +563,11 @@ async fn list_databases_everywhere(
     Authenticated(caller): Authenticated,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
+    if query.watch == Some(true) {
+        return Err(ApiError::InvalidQuery(
+            "this list of every cluster takes no watch; watch each cluster's list instead".into(),
+        ));
+    }
     let selector = crate::selector::parse(query.label_selector.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
     let after = query

@@ -18,6 +18,7 @@ use utoipa::openapi::{
     ResponseBuilder,
 };
 
+use crate::access::NamespaceAccess;
 use crate::capacity::{Amounts, Capacity, NodeCapacity};
 use crate::clusters::{KubernetesCluster, RegisterCluster, RenameCluster};
 use crate::error::ErrorBody;
@@ -51,6 +52,40 @@ fn ok(description: &str, schema: &str) -> utoipa::openapi::Response {
                 .build(),
         )
         .build()
+}
+
+/// The 200 of a list that can also be watched: a page, or with
+/// `watch=true` a stream of server-sent events.
+fn page_or_stream(description: &str, schema: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(format!(
+            "{description}; with watch=true a text/event-stream: RESYNC first (list now), \
+             then ADDED, MODIFIED and DELETED with the object as data, RESYNC again when \
+             the cache relisted or the stream fell behind; the stream ends after the \
+             server's watch lifetime and the client reconnects"
+        ))
+        .content(
+            JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        )
+        .content(
+            "text/event-stream",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        )
+        .build()
+}
+
+/// The `watch` parameter of a list that serves [`page_or_stream`].
+fn watch_param(operation: OperationBuilder) -> OperationBuilder {
+    operation.parameter(query_param(
+        "watch",
+        "Stream changes instead of returning a page (needs watch permission); takes no limit or continue.",
+        Type::Boolean,
+    ))
 }
 
 /// Every name in a path is a DNS label ([`crate::names`]); anything else
@@ -193,11 +228,14 @@ fn kind_paths(mut paths: PathsBuilder, doc: &KindDoc) -> PathsBuilder {
             .tag(plural.clone())
     };
 
-    let list_all = common_errors(list_params(op(
+    let list_all = common_errors(watch_param(list_params(op(
         format!("list{kind}ForAllNamespaces"),
         format!("List {plural} of every namespace (needs cluster-wide list)"),
-    )))
-    .response("200", ok("One page, ordered by namespace and name", &list))
+    ))))
+    .response(
+        "200",
+        page_or_stream("One page, ordered by namespace and name", &list),
+    )
     .response("503", error("The watch cache is still loading"));
     paths = paths.path(
         format!("/v1/{plural}"),
@@ -206,14 +244,14 @@ fn kind_paths(mut paths: PathsBuilder, doc: &KindDoc) -> PathsBuilder {
 
     let mut collection = PathItemBuilder::new().operation(
         HttpMethod::Get,
-        common_errors(list_params(
+        common_errors(watch_param(list_params(
             op(
                 format!("list{kind}"),
                 format!("List {plural} of a namespace"),
             )
             .parameter(namespace()),
-        ))
-        .response("200", ok("One page, ordered by name", &list))
+        )))
+        .response("200", page_or_stream("One page, ordered by name", &list))
         .response("503", error("The watch cache is still loading")),
     );
     if writes.create {
@@ -352,6 +390,7 @@ fn build() -> Value {
         .schema_from::<NodeCapacity>()
         .schema_from::<Amounts>()
         .schema_from::<SkippedCluster>()
+        .schema_from::<NamespaceAccess>()
         .schema(
             "KubernetesClusterList",
             ObjectBuilder::new()
@@ -465,6 +504,22 @@ fn build() -> Value {
                         .parameter(name()),
                 ))
                 .response("200", ok("One page", "OpsRequestList")),
+            ),
+        )
+        .path(
+            "/v1/namespaces/{namespace}/access",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("readNamespaceAccess"))
+                        .summary(Some(
+                            "What the caller may do in the namespace: per resource the verbs the API serves and whether each is allowed (the SubjectAccessReviews the requests themselves get)",
+                        ))
+                        .tag("access")
+                        .parameter(namespace()),
+                )
+                .response("200", ok("The caller's access", "NamespaceAccess")),
             ),
         )
         .path(
@@ -628,7 +683,7 @@ fn build() -> Value {
             PathItemBuilder::new()
                 .operation(
                     HttpMethod::Get,
-                    common_errors(list_params(
+                    common_errors(watch_param(list_params(
                         OperationBuilder::new()
                             .operation_id(Some("listDatabaseClusterInKubernetesCluster"))
                             .summary(Some(
@@ -637,8 +692,11 @@ fn build() -> Value {
                             .tag("kubernetesclusters")
                             .parameter(cluster())
                             .parameter(namespace()),
-                    ))
-                    .response("200", ok("One page, ordered by name", "DatabaseClusterList"))
+                    )))
+                    .response(
+                        "200",
+                        page_or_stream("One page, ordered by name", "DatabaseClusterList"),
+                    )
                     .response("404", error("Not registered"))
                     .response("503", error("The watch cache is still loading")),
                 )

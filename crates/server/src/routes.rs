@@ -82,7 +82,7 @@ where
 
 #[derive(Deserialize)]
 pub struct NamespacePath {
-    namespace: String,
+    pub(crate) namespace: String,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +105,9 @@ pub struct ListQuery {
     /// Kubernetes label selector syntax.
     #[serde(rename = "labelSelector")]
     pub(crate) label_selector: Option<String>,
+    /// Instead of a page, the stream of changes as server-sent events
+    /// ([`crate::watch`]); needs `watch` permission.
+    pub(crate) watch: Option<bool>,
 }
 
 impl ListQuery {
@@ -180,6 +183,21 @@ pub(crate) fn page_response<K>(page: Page<K>) -> Response {
     json_response(StatusCode::OK, body)
 }
 
+/// The query's label selector, once `store` has its first full list.
+fn synced_selector<K: Served>(
+    store: &WatchStore<K>,
+    query: &ListQuery,
+) -> Result<kube::core::Selector, ApiError> {
+    if !store.is_synced() {
+        return Err(ApiError::NotReady(format!(
+            "the {} cache is still loading",
+            K::kind(&())
+        )));
+    }
+    crate::selector::parse(query.label_selector.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::InvalidQuery(e.to_string()))
+}
+
 /// A page of `store`'s objects, of at most `max_page` items.
 pub(crate) fn list_page<K: Served>(
     store: &WatchStore<K>,
@@ -188,14 +206,13 @@ pub(crate) fn list_page<K: Served>(
     max_page: usize,
     filter: &dyn Fn(&K) -> bool,
 ) -> Result<Page<K>, ApiError> {
-    if !store.is_synced() {
-        return Err(ApiError::NotReady(format!(
-            "the {} cache is still loading",
-            K::kind(&())
+    if query.watch == Some(true) {
+        return Err(ApiError::InvalidQuery(format!(
+            "this list takes no watch; watch /v1/namespaces/{{namespace}}/{} instead",
+            K::plural(&())
         )));
     }
-    let selector = crate::selector::parse(query.label_selector.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
+    let selector = synced_selector(store, query)?;
     let after = query
         .continue_token
         .as_deref()
@@ -228,18 +245,8 @@ async fn list_all<K: Served>(
     Authenticated(caller): Authenticated,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .authorize(&caller, permission::<K>("list", None, None))
-        .await?;
-    let page = list_page(
-        K::store(&state.stores),
-        None,
-        &query,
-        state.limits.max_page_size,
-        &|_| true,
-    )?;
-    Ok(page_response(page))
+    let store = K::store(&state.stores);
+    list_or_watch(&state, store, &state.auth, &caller, None, &query).await
 }
 
 async fn list_namespaced<K: Served>(
@@ -249,21 +256,54 @@ async fn list_namespaced<K: Served>(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     names::check("namespace", &path.namespace)?;
-    state
-        .auth
-        .authorize(
-            &caller,
-            permission::<K>("list", Some(&path.namespace), None),
-        )
-        .await?;
-    let page = list_page(
-        K::store(&state.stores),
+    let store = K::store(&state.stores);
+    list_or_watch(
+        &state,
+        store,
+        &state.auth,
+        &caller,
         Some(&path.namespace),
         &query,
-        state.limits.max_page_size,
-        &|_| true,
-    )?;
-    Ok(page_response(page))
+    )
+    .await
+}
+
+/// A page of `store`'s objects of `namespace` (all when `None`), or with
+/// `watch=true` the stream of their changes; authorized by `auth`, the
+/// authorization of the cluster `store` caches.
+pub(crate) async fn list_or_watch<K: Served>(
+    state: &AppState,
+    store: &Arc<WatchStore<K>>,
+    auth: &crate::auth::Auth,
+    caller: &Arc<Caller>,
+    namespace: Option<&str>,
+    query: &ListQuery,
+) -> Result<Response, ApiError> {
+    let watching = query.watch == Some(true);
+    let verb = if watching { "watch" } else { "list" };
+    auth.authorize(caller, permission::<K>(verb, namespace, None))
+        .await?;
+    if !watching {
+        let page = list_page(store, namespace, query, state.limits.max_page_size, &|_| {
+            true
+        })?;
+        return Ok(page_response(page));
+    }
+    if query.limit.is_some() || query.continue_token.is_some() {
+        return Err(ApiError::InvalidQuery(
+            "watch=true takes no limit or continue: it streams every change".into(),
+        ));
+    }
+    let selector = synced_selector(store, query)?;
+    crate::watch::respond(
+        crate::watch::WatchScope {
+            store: store.clone(),
+            namespace: namespace.map(str::to_owned),
+            selector,
+        },
+        &state.watch_slots,
+        state.limits.watch_lifetime,
+    )
 }
 
 /// The object from the cache; on a miss (e.g. created a moment ago and not
@@ -1342,6 +1382,10 @@ impl Registry {
             .route(
                 "/v1/namespaces/{namespace}/databaseclusters/{name}/restores",
                 get(cluster_restores),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/access",
+                get(crate::access::namespace_access),
             )
             .route(
                 "/v1/namespaces/{namespace}/engineversions",

@@ -8,6 +8,10 @@
 //!
 //! Each object is also kept serialized, so a list response is a
 //! concatenation of ready JSON instead of re-serializing thousands of objects.
+//!
+//! Every change is also broadcast ([`WatchStore::subscribe`]) to the watch
+//! streams of the REST API (`?watch=true`); with nobody subscribed a change
+//! costs nothing more.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -50,10 +54,51 @@ pub struct Page<K> {
     pub remaining: Option<u64>,
 }
 
+/// What happened to a cached object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+    /// The watch relisted: any object may have changed; list again.
+    Resync,
+}
+
+impl ChangeType {
+    /// The name of the server-sent event, as Kubernetes names watch events.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+            Self::Resync => "RESYNC",
+        }
+    }
+}
+
+/// One change of the cache; `entry` is `None` for [`ChangeType::Resync`].
+pub struct Change<K> {
+    pub change: ChangeType,
+    pub entry: Option<Entry<K>>,
+}
+
+impl<K> Clone for Change<K> {
+    fn clone(&self) -> Self {
+        Self {
+            change: self.change,
+            entry: self.entry.clone(),
+        }
+    }
+}
+
+/// Changes a slow watcher may fall behind by before it is told to resync.
+const CHANGE_BUFFER: usize = 1024;
+
 /// The cache of one kind, shared by every request.
 pub struct WatchStore<K> {
     objects: RwLock<BTreeMap<ObjectKey, Entry<K>>>,
     synced: AtomicBool,
+    changes: tokio::sync::broadcast::Sender<Change<K>>,
 }
 
 impl<K> Default for WatchStore<K> {
@@ -61,6 +106,7 @@ impl<K> Default for WatchStore<K> {
         Self {
             objects: RwLock::new(BTreeMap::new()),
             synced: AtomicBool::new(false),
+            changes: tokio::sync::broadcast::channel(CHANGE_BUFFER).0,
         }
     }
 }
@@ -90,6 +136,29 @@ where
         self.objects.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every change from now on. A receiver that falls more than
+    /// `CHANGE_BUFFER` changes behind gets `Lagged` and should resync.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change<K>> {
+        self.changes.subscribe()
+    }
+
+    fn publish(&self, change: ChangeType, entry: Option<Entry<K>>) {
+        // An error only says nobody listens.
+        let _ = self.changes.send(Change { change, entry });
+    }
+
+    /// Whether `entry` is in `namespace` (any when `None`) and its labels
+    /// match `selector`: the filter of lists and watches alike.
+    pub fn selected(entry: &Entry<K>, namespace: Option<&str>, selector: &Selector) -> bool {
+        let meta = entry.object.meta();
+        let in_scope = namespace.is_none_or(|ns| meta.namespace.as_deref() == Some(ns));
+        in_scope
+            && match meta.labels.as_ref() {
+                Some(labels) => selector.matches(labels),
+                None => selector.matches(&BTreeMap::new()),
+            }
+    }
+
     pub fn get(&self, namespace: &str, name: &str) -> Option<Entry<K>> {
         self.read()
             .get(&(namespace.to_owned(), name.to_owned()))
@@ -113,14 +182,8 @@ where
             (None, None) => Bound::Unbounded,
         };
         let in_scope = |key: &ObjectKey| namespace.is_none_or(|ns| key.0 == ns);
-        let matches = |entry: &Entry<K>| {
-            let labels = entry.object.meta().labels.as_ref();
-            let labels_match = match labels {
-                Some(labels) => selector.matches(labels),
-                None => selector.matches(&BTreeMap::new()),
-            };
-            labels_match && filter(&entry.object)
-        };
+        let matches =
+            |entry: &Entry<K>| Self::selected(entry, None, selector) && filter(&entry.object);
         // limit=0 means no limit, as in the Kubernetes API.
         let limit = limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
         let mut items = Vec::new();
@@ -154,24 +217,49 @@ where
         }
     }
 
-    fn insert(map: &mut BTreeMap<ObjectKey, Entry<K>>, mut object: K) {
+    /// The cache's form of `object`, or `None` (logged) when it cannot be
+    /// serialized.
+    fn entry(mut object: K) -> Option<Entry<K>> {
         // Managed fields are bookkeeping for writers, and a large share of
         // each object: not worth their memory in a read cache.
         object.meta_mut().managed_fields = None;
-        let json = match serde_json::to_string(&object) {
-            Ok(json) => json,
-            Err(err) => {
-                tracing::warn!(name = %object.meta().name.as_deref().unwrap_or_default(), %err, "cannot serialize a watched object; skipped");
-                return;
-            }
-        };
-        map.insert(
-            key_of(&object),
-            Entry {
+        match serde_json::to_string(&object) {
+            Ok(json) => Some(Entry {
                 object: Arc::new(object),
                 json: json.into(),
-            },
-        );
+            }),
+            Err(err) => {
+                tracing::warn!(name = %object.meta().name.as_deref().unwrap_or_default(), %err, "cannot serialize a watched object; skipped");
+                None
+            }
+        }
+    }
+
+    fn insert(map: &mut BTreeMap<ObjectKey, Entry<K>>, object: K) {
+        if let Some(entry) = Self::entry(object) {
+            map.insert(key_of(&*entry.object), entry);
+        }
+    }
+
+    /// A watched create or update, published to the watch streams.
+    fn apply(&self, object: K) {
+        let Some(entry) = Self::entry(object) else {
+            return;
+        };
+        let previous = self.write().insert(key_of(&*entry.object), entry.clone());
+        let change = if previous.is_some() {
+            ChangeType::Modified
+        } else {
+            ChangeType::Added
+        };
+        self.publish(change, Some(entry));
+    }
+
+    /// A watched delete, published with the last state the cache had.
+    fn remove(&self, object: &K) {
+        if let Some(entry) = self.write().remove(&key_of(object)) {
+            self.publish(ChangeType::Deleted, Some(entry));
+        }
     }
 }
 
@@ -218,13 +306,12 @@ where
             Ok(Event::InitDone) => {
                 if let Some(map) = relist.take() {
                     *store.write() = map;
+                    store.publish(ChangeType::Resync, None);
                 }
                 store.synced.store(true, Ordering::Release);
             }
-            Ok(Event::Apply(object)) => WatchStore::insert(&mut store.write(), object),
-            Ok(Event::Delete(object)) => {
-                store.write().remove(&key_of(&object));
-            }
+            Ok(Event::Apply(object)) => store.apply(object),
+            Ok(Event::Delete(object)) => store.remove(&object),
             Err(err) => {
                 tracing::warn!(kind = %K::kind(&()), %err, "watch failed; retrying");
             }

@@ -34,6 +34,18 @@ async fn harness(prefix: &str) -> Harness {
 }
 
 async fn harness_with(prefix: &str, auth: AuthConfig) -> Harness {
+    harness_config(
+        prefix,
+        ServerConfig {
+            auth,
+            transport: Transport::PlainHttp,
+            ..ServerConfig::default()
+        },
+    )
+    .await
+}
+
+async fn harness_config(prefix: &str, config: ServerConfig) -> Harness {
     let cp = dbaas_testkit::shared();
     let admin = cp.client().await.expect("admin client");
     let ns = TestNamespace::create(&admin, prefix)
@@ -45,11 +57,6 @@ async fn harness_with(prefix: &str, auth: AuthConfig) -> Harness {
             .await
             .expect("kube config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = ServerConfig {
-        auth,
-        transport: Transport::PlainHttp,
-        ..ServerConfig::default()
-    };
     let server = dbaas_server::start(kube_config, listener, &config).expect("server starts");
     server.wait_synced(TIMEOUT).await.expect("caches sync");
     Harness {
@@ -1294,4 +1301,180 @@ async fn cluster_restores_are_its_ops_requests_of_type_restore() {
             .contains("cannot list opsrequests.dbaas.io"),
         "{body}"
     );
+}
+
+/// A server-sent event stream read event by event.
+struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    async fn open(h: &Harness, token: &str, url: &str) -> Self {
+        let response = h.http.get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "{url}"
+        );
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next (event, data), or None when the stream ended. Comments
+    /// (keep-alives) are skipped.
+    async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|line| line.strip_prefix(name))
+                        .map(|v| v.trim_start().to_owned())
+                };
+                let (Some(event), Some(data)) = (field("event:"), field("data:")) else {
+                    continue;
+                };
+                return Some((event, serde_json::from_str(&data).unwrap()));
+            }
+            let chunk = tokio::time::timeout(TIMEOUT, self.response.chunk())
+                .await
+                .expect("an event within the timeout")
+                .unwrap()?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next event that is not RESYNC, as (event, object name).
+    async fn next_change(&mut self) -> (String, String) {
+        loop {
+            let (event, data) = self.next().await.expect("the stream goes on");
+            if event != "RESYNC" {
+                let name = data["metadata"]["name"].as_str().unwrap().to_owned();
+                return (event, name);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn watch_streams_the_changes_it_may_see_and_ends_after_its_lifetime() {
+    let h = harness_config(
+        "srv-watch",
+        ServerConfig {
+            transport: Transport::PlainHttp,
+            limits: dbaas_server::Limits {
+                watch_lifetime: Duration::from_secs(3),
+                ..dbaas_server::Limits::default()
+            },
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let ns = h.ns.name.clone();
+    let (lister, lister_token) = h
+        .user("lister", rules(&["get", "list"], &["databaseclusters"]))
+        .await;
+    let (_, watcher) = h
+        .user(
+            "watcher",
+            rules(
+                &["get", "list", "watch"],
+                &["databaseclusters", "databasebackups"],
+            ),
+        )
+        .await;
+    let watch_url = h.ns_url("databaseclusters?watch=true&labelSelector=tier%3Ddb");
+
+    // Listing is not watching.
+    let (status, body) = h.get(&lister_token, &watch_url).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["message"],
+        format!("user {lister} cannot watch databaseclusters.dbaas.io in namespace {ns}")
+    );
+    // A watch streams every change: no pages.
+    let (status, body) = h
+        .get(&watcher, &h.ns_url("databaseclusters?watch=true&limit=10"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no limit"));
+    // Lists that are views of other lists are not watched.
+    let (status, body) = h
+        .get(&watcher, &h.ns_url("databaseclusters/x/backups?watch=true"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let mut stream = EventStream::open(&h, &watcher, &watch_url).await;
+    let (first, _) = stream.next().await.unwrap();
+    assert_eq!(first, "RESYNC", "the first event says: list now");
+    admin_create_cluster(&h, "web", json!({"tier": "web"})).await;
+    admin_create_cluster(&h, "db", json!({"tier": "db"})).await;
+    // Only what the selector selects: "web" never shows.
+    assert_eq!(stream.next_change().await, ("ADDED".into(), "db".into()));
+    h.clusters()
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"note": "changed"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stream.next_change().await, ("MODIFIED".into(), "db".into()));
+    h.clusters()
+        .delete("db", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(stream.next_change().await, ("DELETED".into(), "db".into()));
+    // The lifetime ends the stream; the client comes back, authorized anew.
+    let ended =
+        tokio::time::timeout(TIMEOUT, async { while stream.next().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the stream ended after its lifetime");
+}
+
+#[tokio::test]
+async fn access_tells_the_console_what_the_caller_may_do() {
+    let h = harness("srv-access").await;
+    let (_, reader) = h
+        .user(
+            "reader",
+            rules(&["get", "list", "watch"], &["databaseclusters"]),
+        )
+        .await;
+    let (_, operator) = h
+        .user(
+            "operator",
+            json!([
+                {"apiGroups": ["dbaas.io"], "resources": ["databaseclusters", "opsrequests"], "verbs": ["*"]},
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+            ]),
+        )
+        .await;
+    let (status, body) = h.get(&reader, &h.ns_url("access")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["namespace"], h.ns.name);
+    let clusters = &body["resources"]["databaseclusters"];
+    assert_eq!(clusters["list"], true);
+    assert_eq!(clusters["watch"], true);
+    assert_eq!(clusters["create"], false);
+    assert_eq!(clusters["patch"], false);
+    assert_eq!(body["resources"]["opsrequests"]["create"], false);
+    assert_eq!(body["resources"]["secrets"]["get"], false);
+    // Engines are read-only through the API: no write verbs are offered.
+    assert!(body["resources"]["databaseengines"]["create"].is_null());
+
+    let (status, body) = h.get(&operator, &h.ns_url("access")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["resources"]["databaseclusters"]["create"], true);
+    assert_eq!(body["resources"]["opsrequests"]["create"], true);
+    assert_eq!(body["resources"]["secrets"]["get"], true);
+    assert_eq!(body["resources"]["databasebackups"]["create"], false);
+
+    // The answer is about the caller: no token, no answer.
+    let response = h.http.get(h.ns_url("access")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

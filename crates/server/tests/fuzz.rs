@@ -114,6 +114,12 @@ async fn start() -> Fuzzed {
             ..RegistrationPolicy::default()
         },
         transport: Transport::PlainHttp,
+        // A fuzzed `watch=true` ends within a second instead of holding a
+        // request for the default five minutes.
+        limits: dbaas_server::Limits {
+            watch_lifetime: Duration::from_secs(1),
+            ..dbaas_server::Limits::default()
+        },
         ..ServerConfig::default()
     };
     let server = dbaas_server::start(kube_config, listener, &config).expect("server starts");
