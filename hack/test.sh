@@ -18,6 +18,17 @@ export DBAAS_UPSTREAM_CRDS
 DBAAS_SCHEMATHESIS=$(bash hack/ensure-fuzz-tools.sh)
 export DBAAS_SCHEMATHESIS
 
+step "console: npm packages, Chromium, API types, typecheck, unit tests, build (hack/ensure-console.sh)"
+# dbaas-server embeds console/dist when it compiles, so this comes first.
+bash hack/ensure-console.sh --no-build
+(
+  cd console
+  npm run --silent check:api
+  npm run --silent typecheck
+  npm run --silent test -- --reporter=dot
+  npm run --silent build >/dev/null
+)
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -27,6 +27,7 @@ pub mod auth;
 pub mod capacity;
 pub mod cluster_url;
 pub mod clusters;
+pub mod console;
 pub mod error;
 pub mod limits;
 pub mod list_bench;

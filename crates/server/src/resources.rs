@@ -133,6 +133,60 @@ served!(DatabaseBackup, backups);
 /// caller says otherwise.
 pub const ORIGIN_API: &str = "api";
 
+/// A 422 when the namespace's DatabaseEngine offers versions and `version`
+/// is not one it allows, worded as the API server words an enum refusal
+/// (`spec.engine.version: Unsupported value: ...`), so clients show it at
+/// the field. The operator refuses the same versions (condition
+/// `Valid=False`), but only after the object exists.
+fn version_refusal(
+    status: &dbaas_api::engine::DatabaseEngineStatus,
+    version: &str,
+) -> Option<ApiError> {
+    let available = &status.available_versions;
+    if available.is_empty() || available.iter().any(|v| v.allowed && v.version == version) {
+        return None;
+    }
+    // Newest first, and not all of a long catalogue.
+    const SHOWN: usize = 10;
+    let mut allowed: Vec<&str> = available
+        .iter()
+        .filter(|v| v.allowed)
+        .map(|v| v.version.as_str())
+        .collect();
+    allowed.sort_by(|a, b| version_order(b).cmp(&version_order(a)));
+    let more = allowed.len().saturating_sub(SHOWN);
+    let mut listed: Vec<String> = allowed
+        .iter()
+        .take(SHOWN)
+        .map(|v| format!("{v:?}"))
+        .collect();
+    if more > 0 {
+        listed.push(format!("and {more} more"));
+    }
+    let offered = available.iter().any(|v| v.version == version);
+    Some(ApiError::Upstream {
+        code: 422,
+        reason: if offered {
+            "VersionNotAllowed"
+        } else {
+            "VersionNotOffered"
+        }
+        .into(),
+        message: format!(
+            "spec.engine.version: Unsupported value: {version:?}: supported values: {}",
+            listed.join(", ")
+        ),
+    })
+}
+
+/// Dotted numbers compare as numbers (`17.10` after `17.9`); the rest as text.
+fn version_order(version: &str) -> Vec<(u64, &str)> {
+    version
+        .split(['.', '-'])
+        .map(|part| (part.parse().unwrap_or(0), part))
+        .collect()
+}
+
 impl Served for DatabaseCluster {
     fn store(stores: &Stores) -> &Arc<WatchStore<Self>> {
         &stores.clusters
@@ -160,24 +214,33 @@ impl Served for DatabaseCluster {
             annotations.insert(ANNOTATION_TEMPLATE_KIND.to_owned(), default_kind.clone());
         }
         let engine_type = cluster.spec.engine.type_;
-        if cluster.spec.engine.version.is_none() {
-            let default_version = stores
-                .engines
-                .list(
-                    Some(namespace),
-                    &kube::core::Selector::default(),
-                    &|engine: &DatabaseEngine| engine.spec.type_ == engine_type,
-                    None,
-                    Some(1),
-                )
-                .items
-                .first()
-                .and_then(|e| e.object.status.as_ref()?.default_version.clone());
-            cluster.spec.engine.version = default_version;
+        let engine = stores
+            .engines
+            .list(
+                Some(namespace),
+                &kube::core::Selector::default(),
+                &|engine: &DatabaseEngine| engine.spec.type_ == engine_type,
+                None,
+                Some(1),
+            )
+            .items
+            .into_iter()
+            .next();
+        let engine_status = engine.as_ref().and_then(|e| e.object.status.as_ref());
+        let mut refusal = None;
+        match cluster.spec.engine.version.as_deref() {
+            None => {
+                cluster.spec.engine.version =
+                    engine_status.and_then(|status| status.default_version.clone());
+            }
+            Some(version) => refusal = engine_status.and_then(|s| version_refusal(s, version)),
         }
         let client = client.clone();
         let namespace = namespace.to_owned();
         async move {
+            if let Some(refusal) = refusal {
+                return Err(refusal);
+            }
             let Some(name) = template_name else {
                 if template_kind_given {
                     return Err(ApiError::Upstream {
@@ -226,5 +289,55 @@ impl Served for DatabaseCluster {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use dbaas_api::engine::{DatabaseEngineStatus, EngineVersion};
+
+    fn status(versions: &[(&str, bool)]) -> DatabaseEngineStatus {
+        DatabaseEngineStatus {
+            available_versions: versions
+                .iter()
+                .map(|(version, allowed)| EngineVersion {
+                    version: (*version).into(),
+                    image: format!("postgresql:{version}"),
+                    allowed: *allowed,
+                    default: false,
+                })
+                .collect(),
+            ..DatabaseEngineStatus::default()
+        }
+    }
+
+    #[test]
+    fn versions_are_refused_at_the_field_unless_allowed() {
+        let engine = status(&[("16.4", true), ("17.2", true), ("15.8", false)]);
+        let many: Vec<(String, bool)> =
+            (0..14).map(|minor| (format!("17.{minor}"), true)).collect();
+        let many: Vec<(&str, bool)> = many.iter().map(|(v, a)| (v.as_str(), *a)).collect();
+        assert_eq!(
+            version_refusal(&status(&many), "9.9").unwrap().to_string(),
+            r#"spec.engine.version: Unsupported value: "9.9": supported values: "17.13", "17.12", "17.11", "17.10", "17.9", "17.8", "17.7", "17.6", "17.5", "17.4", and 4 more"#
+        );
+        assert!(version_refusal(&engine, "17.2").is_none());
+        let refusal = version_refusal(&engine, "15.8").unwrap();
+        assert_eq!(refusal.reason(), "VersionNotAllowed");
+        assert_eq!(
+            refusal.to_string(),
+            r#"spec.engine.version: Unsupported value: "15.8": supported values: "17.2", "16.4""#
+        );
+        let refusal = version_refusal(&engine, "9.9").unwrap();
+        assert_eq!(refusal.reason(), "VersionNotOffered");
+        assert_eq!(
+            refusal.status(),
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        );
+        // An engine that lists nothing yet leaves the choice to the operator.
+        assert!(version_refusal(&status(&[]), "9.9").is_none());
     }
 }

@@ -1288,6 +1288,14 @@ impl Writes {
         patch: false,
         delete: false,
     };
+    /// Created, cancelled (a merge patch of `spec.cancel`; the CRD keeps
+    /// the rest of the spec immutable) and deleted.
+    pub const CREATE_PATCH_DELETE: Self = Self {
+        create: true,
+        replace: false,
+        patch: true,
+        delete: true,
+    };
     pub const CREATE_DELETE: Self = Self {
         create: true,
         replace: false,
@@ -1359,7 +1367,7 @@ impl Registry {
             .serve::<dbaas_api::BackupStorage>(Writes::ALL)
             .serve::<dbaas_api::MonitoringConfig>(Writes::ALL)
             .serve::<dbaas_api::DatabaseClaim>(Writes::CREATE_DELETE)
-            .serve::<OpsRequest>(Writes::CREATE_DELETE)
+            .serve::<OpsRequest>(Writes::CREATE_PATCH_DELETE)
             // A backup is taken once: created and deleted, never edited.
             .serve::<dbaas_api::DatabaseBackup>(Writes::CREATE_DELETE)
             // Engines are created by the operator; SREs edit their policy
@@ -1400,6 +1408,7 @@ impl Registry {
                 axum::routing::post(approve_engine_operator_upgrade),
             )
             .merge(crate::multicluster::router())
+            .merge(crate::console::router())
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/openapi.json", get(openapi_json))

@@ -15,7 +15,6 @@ use dbaas_testkit::accounts::namespaced_user;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -51,11 +50,7 @@ async fn harness_config(prefix: &str, config: ServerConfig) -> Harness {
     let ns = TestNamespace::create(&admin, prefix)
         .await
         .expect("namespace");
-    let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).expect("kubeconfig");
-    let kube_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("kube config");
+    let kube_config = cp.config().await.expect("kube config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = dbaas_server::start(kube_config, listener, &config).expect("server starts");
     server.wait_synced(TIMEOUT).await.expect("caches sync");
@@ -207,11 +202,7 @@ async fn a_failed_token_review_tells_the_unauthenticated_caller_nothing() {
     let powerless = dbaas_testkit::accounts::service_account_token(&admin, &ns.name, "powerless")
         .await
         .unwrap();
-    let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
-    let mut kube_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
+    let mut kube_config = cp.config().await.unwrap();
     kube_config.auth_info = kube::config::AuthInfo {
         token: Some(powerless.into()),
         ..kube::config::AuthInfo::default()

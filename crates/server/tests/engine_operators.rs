@@ -10,7 +10,6 @@ use dbaas_server::{RunningServer, ServerConfig};
 use dbaas_testkit::TestNamespace;
 use dbaas_testkit::accounts::namespaced_user;
 use kube::api::PostParams;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -30,11 +29,7 @@ async fn harness(prefix: &str) -> Harness {
     let ns = TestNamespace::create(&admin, prefix)
         .await
         .expect("namespace");
-    let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).expect("kubeconfig");
-    let kube_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("kube config");
+    let kube_config = cp.config().await.expect("kube config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = dbaas_server::start(kube_config, listener, &ServerConfig::plain_http())
         .expect("server starts");

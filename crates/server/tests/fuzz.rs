@@ -32,7 +32,6 @@ use dbaas_testkit::TestNamespace;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::PostParams;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
@@ -98,11 +97,7 @@ async fn start() -> Fuzzed {
     let cp = dbaas_testkit::shared();
     let admin = cp.client().await.expect("admin client");
     let ns = TestNamespace::create(&admin, "fuzz").await.unwrap();
-    let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).expect("kubeconfig");
-    let kube_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("kube config");
+    let kube_config = cp.config().await.expect("kube config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServerConfig {
         // Registrations live in the test's namespace; they point at this

@@ -19,17 +19,13 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use kube::api::PostParams;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn admin_config() -> kube::Config {
-    let kubeconfig = Kubeconfig::read_from(dbaas_testkit::shared().kubeconfig()).unwrap();
-    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap()
+    dbaas_testkit::shared().config().await.unwrap()
 }
 
 async fn start(config: ServerConfig) -> RunningServer {

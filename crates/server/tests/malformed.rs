@@ -9,7 +9,6 @@ use dbaas_server::ServerConfig;
 use dbaas_testkit::accounts::namespaced_user;
 use dbaas_testkit::schema::{create_until_served, without_schema};
 use dbaas_testkit::{ControlPlane, TestNamespace};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
 fn cluster(name: &str, size: Value) -> Value {
@@ -38,11 +37,7 @@ async fn a_malformed_object_is_left_out_and_the_rest_is_served() {
         .await
         .unwrap();
 
-    let kubeconfig = Kubeconfig::read_from(plane.kubeconfig()).unwrap();
-    let kube_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
+    let kube_config = plane.config().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = dbaas_server::start(kube_config, listener, &ServerConfig::plain_http()).unwrap();
     server

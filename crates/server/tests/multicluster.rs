@@ -25,7 +25,6 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -64,11 +63,7 @@ async fn start_server(ns: &str) -> RunningServer {
 
 async fn start_server_with(ns: &str, registration: RegistrationPolicy) -> RunningServer {
     let cp = dbaas_testkit::shared();
-    let kubeconfig = Kubeconfig::read_from(cp.kubeconfig()).unwrap();
-    let kube_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
+    let kube_config = cp.config().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServerConfig {
         namespace: ns.to_owned(),

@@ -328,7 +328,9 @@ impl ControlPlane {
         Ok(Client::try_from(self.config().await?)?)
     }
 
-    async fn config(&self) -> Result<kube::Config, Error> {
+    /// The admin kubeconfig as a client configuration (e.g. the identity of
+    /// a dbaas-server a test starts).
+    pub async fn config(&self) -> Result<kube::Config, Error> {
         let kubeconfig =
             Kubeconfig::read_from(&self.kubeconfig).map_err(|e| Error::Kubeconfig {
                 path: self.kubeconfig.clone(),
