@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The quickstart: builds everything, starts a local Kubernetes control plane
-# (real etcd + kube-apiserver + kube-controller-manager) with our CRDs and the
-# upstream engine CRDs, applies the samples and runs the operator against it
-# until Ctrl-C. State lives in .dev/ (removed on exit).
+# (real etcd + kube-apiserver + kube-controller-manager, and a real node with
+# CloudNativePG where the machine can run one) with our CRDs and the upstream
+# engine CRDs, applies the samples, and runs the operator and dbaas-server
+# (the REST API and the web console) against it until Ctrl-C. State lives in
+# .dev/ (removed on exit).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -12,7 +14,9 @@ cp_bin="$repo/target/controlplane/controlplane"
 
 bash hack/ensure-tools.sh
 bash hack/controlplane/build.sh
-cargo build --locked -p dbaas-operator
+# The console's assets are embedded into dbaas-server when it compiles.
+bash hack/ensure-console.sh
+cargo build --locked -p dbaas-operator -p dbaas-server
 
 rm -rf "$dev" && mkdir -p "$dev"
 
@@ -48,9 +52,11 @@ fi
 # The control plane shuts itself down when this script's pipe to it closes.
 coproc CONTROLPLANE { exec "$cp_bin" up --data-dir "$dev/controlplane" "${crd_args[@]}" "${node_args[@]}" --exit-on-stdin-close --cleanup; }
 operator_pid=""
+server_pid=""
 postgres_in=""
 cleanup() {
   [[ -n "${port_forward_pid:-}" ]] && kill "$port_forward_pid" 2>/dev/null
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   [[ -n "$operator_pid" ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
   [[ -n "${postgres_in:-}" ]] && { exec {postgres_in}>&- 2>/dev/null || true; wait "${postgres_pid:-}" 2>/dev/null || true; }
   # bash unsets a coproc's variables once it has exited.
@@ -137,6 +143,54 @@ RUST_LOG=${RUST_LOG:-info} "$repo/target/debug/dbaas-operator" --metrics-addr 12
 operator_pid=$!
 echo "dev: dbaas-operator running (log: $dev/operator.log)"
 
+# dbaas-server: the REST API and the web console, on loopback in plain HTTP
+# (bearer tokens never leave this machine). Cluster registrations live in
+# dbaas-system.
+"$cp_bin" kubectl create namespace dbaas-system >/dev/null
+server_addr=${DBAAS_SERVER_LISTEN:-127.0.0.1:8443}
+RUST_LOG=${RUST_LOG:-info} "$repo/target/debug/dbaas-server" --listen "$server_addr" --insecure-plain-http \
+  >"$dev/server.log" 2>&1 &
+server_pid=$!
+# A user to sign in as: everything of dbaas.io in the default namespace, the
+# clusters' Secrets, and the nodes' capacity for the create wizard.
+"$cp_bin" kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: console-admin, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: console-admin, namespace: default}
+rules:
+- {apiGroups: [dbaas.io], resources: ["*"], verbs: ["*"]}
+- {apiGroups: [""], resources: [secrets], verbs: [get]}
+- {apiGroups: [""], resources: [events], verbs: [list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: console-admin, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: console-admin}
+subjects: [{kind: ServiceAccount, name: console-admin, namespace: default}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: dev-console-nodes}
+rules: [{apiGroups: [""], resources: [nodes], verbs: [list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: dev-console-nodes}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: dev-console-nodes}
+subjects: [{kind: ServiceAccount, name: console-admin, namespace: default}]
+YAML
+console_token=$("$cp_bin" kubectl -n default create token console-admin --duration=24h)
+for _ in $(seq 1 300); do
+  curl -sf "http://$server_addr/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { echo "dev: dbaas-server exited; see $dev/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "dev: dbaas-server running (log: $dev/server.log)"
+
 if [[ -n "$node_out" ]]; then
   echo "dev: waiting for local-postgres to be Ready (CloudNativePG runs initdb, then PostgreSQL)..."
   if "$cp_bin" kubectl wait databasecluster/local-postgres --for=jsonpath='{.status.phase}'=Ready --timeout=600s; then
@@ -155,7 +209,13 @@ fi
 
 cat <<MSG
 
-  dbaas-operator is running against a local control plane. In another shell:
+  The web console:  http://$server_addr/console/
+  Sign in with this token (namespace: default), valid for 24 hours:
+
+$console_token
+
+  dbaas-operator and dbaas-server are running against a local control plane.
+  In another shell:
 
     export KUBECONFIG=$dev/kubeconfig
     alias kubectl='$cp_bin kubectl'
@@ -166,8 +226,9 @@ cat <<MSG
     kubectl get dbclaim orders -o yaml             # a database on the local PostgreSQL
     kubectl get secret orders-db -o jsonpath='{.data.DATABASE_DSN}' | base64 -d
     curl -s localhost:8080/metrics | grep dbaas_claim
+    curl -s -H "Authorization: Bearer \$TOKEN" http://$server_addr/v1/namespaces/default/databaseclusters
 
-  Ctrl-C stops the operator and the control plane.
+  Ctrl-C stops the server, the operator and the control plane.
 
 MSG
 wait "$operator_pid"

@@ -29,7 +29,7 @@ async function signIn(page: Page, token: string) {
   await page.getByLabel("Bearer token").fill(token);
   await page.getByLabel("Namespace").fill(NAMESPACE);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Database clusters" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Database clusters", exact: true })).toBeVisible();
 }
 
 test.describe.configure({ mode: "serial" });
@@ -136,6 +136,12 @@ test("an SRE creates a PostgreSQL cluster through the wizard and uses it", async
   await expect(backups.getByRole("row").filter({ hasText: "shop-backup-" })).toBeVisible();
   await shot(page, "cluster-backups");
 
+  // What the operator recorded about the cluster.
+  await page.getByRole("link", { name: "Events" }).click();
+  const events = page.getByRole("table", { name: "Events" });
+  await expect(events.getByRole("row").filter({ hasText: "Ready" }).first()).toBeVisible();
+  await shot(page, "cluster-events");
+
   // The list shows it Ready, live.
   await page.getByRole("link", { name: "Database clusters" }).click();
   const row = page.getByRole("row").filter({ hasText: "shop" });
@@ -149,6 +155,22 @@ test("an SRE creates a PostgreSQL cluster through the wizard and uses it", async
   expect(overflow).toBeLessThanOrEqual(0);
   await shot(page, "clusters-narrow");
   await page.setViewportSize({ width: 1280, height: 900 });
+
+  // Settings: the engine, and a BackupStorage written as YAML; the API's
+  // schema refuses a bad one with its message.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await expect(page.getByRole("table", { name: "Engines" }).getByRole("row").filter({ hasText: "postgresql" })).toBeVisible();
+  const storages = page.getByRole("region", { name: "Backup storages" });
+  await storages.getByRole("button", { name: "New" }).click();
+  const yamlBox = page.getByLabel("BackupStorage as YAML");
+  await expect(yamlBox).toHaveValue(/type: s3/);
+  await yamlBox.fill((await yamlBox.inputValue()).replace("type: s3", "type: tape"));
+  await page.getByRole("form", { name: "New BackupStorage" }).getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("form", { name: "New BackupStorage" }).getByRole("alert")).toContainText("spec.type: unknown variant `tape`");
+  await yamlBox.fill((await yamlBox.inputValue()).replace("type: tape", "type: s3"));
+  await page.getByRole("form", { name: "New BackupStorage" }).getByRole("button", { name: "Save" }).click();
+  await expect(storages.getByText("s3-backups")).toBeVisible();
+  await shot(page, "settings");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page.getByRole("heading", { name: "Sign in to dbaas" })).toBeVisible();

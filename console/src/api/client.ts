@@ -83,11 +83,11 @@ export async function ok<T>(
  * response type (the event stream); a request without `watch` gets JSON.
  */
 export async function okPage<T>(
-  pending: Promise<{ data?: T | string; error?: unknown; response: Response }>,
+  pending: Promise<{ data?: T | Schemas["WatchEvent"]; error?: unknown; response: Response }>,
 ): Promise<T> {
   const data = await ok(pending);
-  if (typeof data === "string") {
-    throw new ApiError({ code: 0, reason: "UnexpectedStream", message: "the API answered a list with a stream" });
+  if (!data || typeof data !== "object" || !("items" in data)) {
+    throw new ApiError({ code: 0, reason: "UnexpectedStream", message: "the API answered a list with something else" });
   }
-  return data;
+  return data as T;
 }

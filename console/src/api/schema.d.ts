@@ -536,6 +536,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/namespaces/{namespace}/databaseclusters/{name}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The Kubernetes Events about the cluster, newest first; needs get on the cluster AND list on events (read as the caller) */
+        get: operations["listDatabaseClusterEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces/{namespace}/databaseclusters/{name}/opsrequests": {
         parameters: {
             query?: never;
@@ -1147,6 +1164,26 @@ export interface components {
             available: components["schemas"]["Amounts"];
             nodes: components["schemas"]["NodeCapacity"][];
             requested: components["schemas"]["Amounts"];
+        };
+        /** @description One Event about a database cluster. */
+        ClusterEvent: {
+            /**
+             * Format: int32
+             * @description How many times it happened (1 for a single occurrence).
+             */
+            count: number;
+            /** @description When it last happened (RFC 3339). */
+            lastSeen?: string | null;
+            message: string;
+            reason: string;
+            /** @description Who reported it (e.g. `dbaas-operator`). */
+            source: string;
+            /** @description `Normal` or `Warning`. */
+            type: string;
+        };
+        /** @description The Events of one database cluster, newest first. */
+        ClusterEventList: {
+            items: components["schemas"]["ClusterEvent"][];
         };
         /** @description The admin credentials of a database cluster. */
         Credentials: {
@@ -5007,6 +5044,13 @@ export interface components {
             name: string;
             provisioner: string;
         };
+        /** @description One server-sent event of a watch stream */
+        WatchEvent: {
+            /** @description The object as JSON (its last state for DELETED); `{}` for RESYNC */
+            data: string;
+            /** @enum {string} */
+            event: "RESYNC" | "ADDED" | "MODIFIED" | "DELETED";
+        };
     };
     responses: never;
     parameters: never;
@@ -5140,7 +5184,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BackupScheduleTemplateList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -5206,7 +5250,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BackupStorageList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -5272,7 +5316,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseBackupList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -5338,7 +5382,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseClaimList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -5404,7 +5448,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseClusterList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -5470,7 +5514,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseClusterTemplateList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -5536,7 +5580,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseEngineList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -5920,7 +5964,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseClusterList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -6456,7 +6500,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MonitoringConfigList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -6575,7 +6619,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BackupScheduleTemplateList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -7076,7 +7120,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BackupStorageList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -7577,7 +7621,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseBackupList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -7876,7 +7920,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseClaimList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -8175,7 +8219,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseClusterList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -8768,6 +8812,58 @@ export interface operations {
             };
         };
     };
+    listDatabaseClusterEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace (a DNS label). */
+                namespace: string;
+                /** @description The database cluster's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterEventList"];
+                };
+            };
+            /** @description Bad request: invalid name, query, or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller lacks the named permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listDatabaseClusterOpsRequests: {
         parameters: {
             query?: {
@@ -8914,7 +9010,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseClusterTemplateList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -9415,7 +9511,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatabaseEngineList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -9806,7 +9902,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MonitoringConfigList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -10307,7 +10403,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpsRequestList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */
@@ -10704,7 +10800,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpsRequestList"];
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["WatchEvent"];
                 };
             };
             /** @description Bad request: invalid name, query, or body */

@@ -7,6 +7,7 @@ import {
   type DatabaseCluster,
   type EngineVersions,
   type OpsRequest,
+  type Schemas,
 } from "../api/client";
 import { watch } from "../api/watch";
 import { useSession } from "../session";
@@ -22,6 +23,7 @@ const TABS = [
   ["edit", "Edit"],
   ["operations", "Operations"],
   ["backups", "Backups"],
+  ["events", "Events"],
 ] as const;
 
 export function ClusterDetail({ name, tab }: { name: string; tab: string }) {
@@ -82,6 +84,7 @@ export function ClusterDetail({ name, tab }: { name: string; tab: string }) {
       {tab === "edit" && <Edit cluster={cluster} />}
       {tab === "operations" && <Operations cluster={cluster} />}
       {tab === "backups" && <Backups cluster={cluster} />}
+      {tab === "events" && <Events cluster={cluster} />}
     </section>
   );
 }
@@ -565,6 +568,58 @@ function Backups({ cluster }: { cluster: DatabaseCluster }) {
           </table>
         </div>
       )}
+    </div>
+  );
+}
+
+function Events({ cluster }: { cluster: DatabaseCluster }) {
+  const { api, namespace } = useSession();
+  const name = cluster.metadata?.name ?? "";
+  const [events, setEvents] = useState<Schemas["ClusterEvent"][]>();
+  const [error, setError] = useState<ApiError>();
+  // Read again whenever the cluster changes: its changes are what the
+  // operator records.
+  const version = cluster.metadata?.resourceVersion;
+  useEffect(() => {
+    ok(api.GET("/v1/namespaces/{namespace}/databaseclusters/{name}/events", { params: { path: { namespace, name } } }))
+      .then((list) => {
+        setEvents(list.items);
+        setError(undefined);
+      })
+      .catch((e: ApiError) => setError(e));
+  }, [api, namespace, name, version]);
+  const now = Date.now();
+  if (error) return <ErrorNote error={error} />;
+  if (!events) return <Loading what="events" />;
+  if (events.length === 0) return <p className="hint">No events about this cluster (Kubernetes keeps them for an hour).</p>;
+  return (
+    <div className="table-wrap">
+      <table aria-label="Events">
+        <thead>
+          <tr>
+            <th>Type</th>
+            <th>Reason</th>
+            <th className="wide">Message</th>
+            <th>Count</th>
+            <th>Last seen</th>
+            <th>From</th>
+          </tr>
+        </thead>
+        <tbody>
+          {events.map((e, index) => (
+            <tr key={`${e.reason}-${e.lastSeen}-${index}`}>
+              <td>
+                <span className={`badge badge-${e.type === "Warning" ? "bad" : "idle"}`}>{e.type}</span>
+              </td>
+              <td>{e.reason}</td>
+              <td className="wide">{e.message}</td>
+              <td>{e.count}</td>
+              <td>{e.lastSeen ? `${age(e.lastSeen, now)} ago` : ""}</td>
+              <td>{e.source}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </div>
   );
 }

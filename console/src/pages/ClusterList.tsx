@@ -1,5 +1,5 @@
-import { useCallback, useMemo, useState } from "react";
-import { okPage, type DatabaseCluster } from "../api/client";
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { ok, okPage, type DatabaseCluster } from "../api/client";
 import { useSession } from "../session";
 import { href } from "../router";
 import { useLiveList } from "../hooks";
@@ -18,23 +18,34 @@ export function ClusterList() {
   const [search, setSearch] = useState("");
   const [sort, setSort] = useState<{ key: SortKey; descending: boolean }>({ key: "name", descending: false });
   const current = pages[pages.length - 1];
+  // "local" or a registered Kubernetes cluster's name.
+  const [target, setTarget] = useState("local");
+  const [registered, setRegistered] = useState<string[]>([]);
+  useEffect(() => {
+    // Callers who may not list registrations see the local cluster only.
+    ok(api.GET("/v1/kubernetesclusters"))
+      .then((list) => setRegistered(list.items.map((c) => c.name)))
+      .catch(() => setRegistered([]));
+  }, [api]);
 
   const load = useCallback(async () => {
-    const page = await okPage(
-      api.GET("/v1/namespaces/{namespace}/databaseclusters", {
-        params: {
-          path: { namespace },
-          query: {
-            limit: pageSize,
-            ...(current ? { continue: current } : {}),
-            ...(appliedSelector ? { labelSelector: appliedSelector } : {}),
-          },
-        },
-      }),
-    );
+    const query = {
+      limit: pageSize,
+      ...(current ? { continue: current } : {}),
+      ...(appliedSelector ? { labelSelector: appliedSelector } : {}),
+    };
+    const page =
+      target === "local"
+        ? await okPage(api.GET("/v1/namespaces/{namespace}/databaseclusters", { params: { path: { namespace }, query } }))
+        : await okPage(
+            api.GET("/v1/kubernetesclusters/{cluster}/namespaces/{namespace}/databaseclusters", {
+              params: { path: { cluster: target, namespace }, query },
+            }),
+          );
     return { items: page.items, next: page.continue, remaining: page.remainingItemCount };
-  }, [api, namespace, pageSize, current, appliedSelector]);
-  const watchPath = `/v1/namespaces/${encodeURIComponent(namespace)}/databaseclusters${
+  }, [api, namespace, pageSize, current, appliedSelector, target]);
+  const prefix = target === "local" ? "/v1" : `/v1/kubernetesclusters/${encodeURIComponent(target)}`;
+  const watchPath = `${prefix}/namespaces/${encodeURIComponent(namespace)}/databaseclusters${
     appliedSelector ? `?labelSelector=${encodeURIComponent(appliedSelector)}` : ""
   }`;
   const { items, next, remaining, error, live } = useLiveList<DatabaseCluster>(load, watchPath, token);
@@ -60,6 +71,25 @@ export function ClusterList() {
         </ActionButton>
       </div>
       <div className="toolbar">
+        {registered.length > 0 && (
+          <div className="field inline">
+            <label htmlFor="kubernetes-cluster">Kubernetes cluster</label>
+            <select
+              id="kubernetes-cluster"
+              value={target}
+              onChange={(e) => {
+                setPages([""]);
+                setTarget(e.target.value);
+              }}
+            >
+              {["local", ...registered].map((name) => (
+                <option key={name} value={name}>
+                  {name}
+                </option>
+              ))}
+            </select>
+          </div>
+        )}
         <div className="field inline">
           <label htmlFor="search">Search this page</label>
           <input id="search" type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="name, engine or phase" />
@@ -117,7 +147,11 @@ export function ClusterList() {
               {shown.map((c) => (
                 <tr key={c.metadata?.name}>
                   <td>
-                    <a href={href({ page: "cluster", name: c.metadata?.name ?? "", tab: "overview" })}>{c.metadata?.name}</a>
+                    {target === "local" ? (
+                      <a href={href({ page: "cluster", name: c.metadata?.name ?? "", tab: "overview" })}>{c.metadata?.name}</a>
+                    ) : (
+                      c.metadata?.name
+                    )}
                   </td>
                   <td>
                     {c.spec.engine.type} {c.spec.engine.version ?? c.status?.engineVersion ?? ""}
@@ -135,6 +169,7 @@ export function ClusterList() {
             </tbody>
           </table>
           {shown.length === 0 && <p className="hint">Nothing on this page matches “{search}”.</p>}
+          {target !== "local" && <p className="hint">Cluster pages are shown for the local cluster; use the API or dbaasctl for {target}'s.</p>}
         </div>
       )}
       <nav className="pager" aria-label="Pages">

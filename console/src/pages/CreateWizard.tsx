@@ -33,6 +33,13 @@ const STEPS = [
   "Review",
 ] as const;
 
+/** An RFC 3339 time as a datetime-local input's value, in local time. */
+function toLocalInput(iso: string): string {
+  const date = new Date(iso);
+  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 16);
+}
+
 /** The step that holds a field the API named. */
 function stepOf(field: string): number {
   if (field.startsWith("spec.engine.version")) return 1;
@@ -41,7 +48,7 @@ function stepOf(field: string): number {
   if (/^spec\.(proxy|expose)/.test(field)) return 4;
   if (field.startsWith("spec.backup")) return 5;
   if (field.startsWith("spec.monitoring")) return 6;
-  if (field.startsWith("spec.dataSource")) return 7;
+  if (field.startsWith("spec.dataSource")) return 0;
   return 0;
 }
 
@@ -182,9 +189,19 @@ export function CreateWizard({ restoreFrom }: { restoreFrom?: string }) {
               }))}
             />
             {form.restoreFrom && (
-              <div className="note">
-                Restoring backup <strong>{form.restoreFrom}</strong> into the new cluster.
-              </div>
+              <>
+                <div className="note">
+                  Restoring backup <strong>{form.restoreFrom}</strong> into the new cluster.
+                </div>
+                <Field
+                  label="Point in time (optional, your local time)"
+                  type="datetime-local"
+                  value={form.restoreTo ? toLocalInput(form.restoreTo) : ""}
+                  onChange={(local) => set({ restoreTo: local ? new Date(local).toISOString() : "" })}
+                  error={err("spec.dataSource")}
+                  hint="Empty restores the end of the backup. A point in time needs PITR on the source cluster."
+                />
+              </>
             )}
           </>
         )}

@@ -12,6 +12,7 @@
 
 mod apimetrics;
 mod claims;
+mod console;
 mod convergence;
 mod first_login;
 mod fleet;
@@ -109,8 +110,17 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The web console: cold loads of a list of N clusters in headless
+    /// Chromium, to the first page's rows on screen (needs
+    /// `bash hack/ensure-console.sh` before the build).
+    Console {
+        #[arg(long, default_value_t = 1000)]
+        clusters: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Every target: convergence 100 and 1000, steady 10000, claims 1000,
-    /// list 10000, first login (sizes 1 and 3), in one table.
+    /// list 10000, first login (sizes 1 and 3), console 1000, in one table.
     All,
 }
 
@@ -222,6 +232,7 @@ async fn run_one(scenario: Scenario, log_dir: &Path) -> anyhow::Result<Vec<Row>>
             .await
         }
         Scenario::FirstLogin { sizes, rounds } => first_login::run(&sizes, rounds, log_dir).await,
+        Scenario::Console { clusters, rounds } => console::run(clusters, rounds).await,
         Scenario::All => anyhow::bail!("`all` runs the other scenarios, not itself"),
     }
 }
@@ -264,6 +275,10 @@ async fn run_all(log_dir: &Path) -> (Vec<Row>, usize) {
         Scenario::FirstLogin {
             sizes: vec![1, 3],
             rounds: 3,
+        },
+        Scenario::Console {
+            clusters: 1000,
+            rounds: 5,
         },
     ];
     let mut rows = Vec::new();

@@ -124,6 +124,7 @@ async fn the_console_in_chromium_against_the_real_node() {
         json!([
             {"apiGroups": ["dbaas.io"], "resources": ["*"], "verbs": ["*"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
         ]),
     )
     .await
@@ -205,6 +206,15 @@ async fn the_console_in_chromium_against_the_real_node() {
         .items
         .len();
     let refused = clusters.get_opt("not-allowed").await.unwrap();
+    let storages: Api<dbaas_api::BackupStorage> = ns.api();
+    let storage_names: Vec<String> = storages
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
 
     let _ = stop.send(());
     let _ = operator.await;
@@ -230,5 +240,6 @@ async fn the_console_in_chromium_against_the_real_node() {
     );
     assert_eq!(backup_count, 1, "one backup was asked for");
     assert!(refused.is_none(), "the reader's create was refused");
+    assert_eq!(storage_names, ["s3-backups"], "the storage written as YAML");
     ns.delete().await.unwrap();
 }

@@ -29,6 +29,7 @@ pub mod cluster_url;
 pub mod clusters;
 pub mod console;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod list_bench;
 pub mod listen;

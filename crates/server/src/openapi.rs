@@ -22,6 +22,7 @@ use crate::access::NamespaceAccess;
 use crate::capacity::{Amounts, Capacity, NodeCapacity};
 use crate::clusters::{KubernetesCluster, RegisterCluster, RenameCluster};
 use crate::error::ErrorBody;
+use crate::events::{ClusterEvent, ClusterEventList};
 use crate::multicluster::{AvailableResources, SkippedCluster, StorageClassSummary};
 use crate::names::DNS_LABEL_PATTERN;
 use crate::routes::{
@@ -73,7 +74,7 @@ fn page_or_stream(description: &str, schema: &str) -> utoipa::openapi::Response 
         .content(
             "text/event-stream",
             ContentBuilder::new()
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .schema(Some(Ref::from_schema_name("WatchEvent")))
                 .build(),
         )
         .build()
@@ -391,6 +392,30 @@ fn build() -> Value {
         .schema_from::<Amounts>()
         .schema_from::<SkippedCluster>()
         .schema_from::<NamespaceAccess>()
+        .schema_from::<ClusterEvent>()
+        .schema_from::<ClusterEventList>()
+        .schema(
+            "WatchEvent",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some("One server-sent event of a watch stream"))
+                .property(
+                    "event",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["RESYNC", "ADDED", "MODIFIED", "DELETED"])),
+                )
+                .required("event")
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some(
+                            "The object as JSON (its last state for DELETED); `{}` for RESYNC",
+                        )),
+                )
+                .required("data"),
+        )
         .schema(
             "KubernetesClusterList",
             ObjectBuilder::new()
@@ -504,6 +529,23 @@ fn build() -> Value {
                         .parameter(name()),
                 ))
                 .response("200", ok("One page", "OpsRequestList")),
+            ),
+        )
+        .path(
+            "/v1/namespaces/{namespace}/databaseclusters/{name}/events",
+            PathItem::new(
+                HttpMethod::Get,
+                common_errors(
+                    OperationBuilder::new()
+                        .operation_id(Some("listDatabaseClusterEvents"))
+                        .summary(Some(
+                            "The Kubernetes Events about the cluster, newest first; needs get on the cluster AND list on events (read as the caller)",
+                        ))
+                        .tag("databaseclusters")
+                        .parameter(namespace())
+                        .parameter(name()),
+                )
+                .response("200", ok("The Events", "ClusterEventList")),
             ),
         )
         .path(

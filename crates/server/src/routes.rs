@@ -87,8 +87,8 @@ pub struct NamespacePath {
 
 #[derive(Deserialize)]
 pub struct ObjectPath {
-    namespace: String,
-    name: String,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
 }
 
 /// Query of every list.
@@ -364,7 +364,7 @@ async fn get_one<K: Served>(
     Ok(json_response(StatusCode::OK, entry.json.to_string()))
 }
 
-fn check_object_path(path: &ObjectPath) -> Result<(), ApiError> {
+pub(crate) fn check_object_path(path: &ObjectPath) -> Result<(), ApiError> {
     names::check("namespace", &path.namespace)?;
     names::check("name", &path.name)
 }
@@ -1386,6 +1386,10 @@ impl Registry {
             .route(
                 "/v1/namespaces/{namespace}/databaseclusters/{name}/backups",
                 get(cluster_backups),
+            )
+            .route(
+                "/v1/namespaces/{namespace}/databaseclusters/{name}/events",
+                get(crate::events::cluster_events),
             )
             .route(
                 "/v1/namespaces/{namespace}/databaseclusters/{name}/restores",

@@ -1469,3 +1469,61 @@ async fn access_tells_the_console_what_the_caller_may_do() {
     let response = h.http.get(h.ns_url("access")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_clusters_events_newest_first_for_callers_who_may_list_events() {
+    let h = harness("srv-events").await;
+    admin_create_cluster(&h, "shop", json!({})).await;
+    let (_, no_events) = h
+        .user("no-events", rules(&["get"], &["databaseclusters"]))
+        .await;
+    let (_, reader) = h
+        .user(
+            "reader",
+            json!([
+                {"apiGroups": ["dbaas.io"], "resources": ["databaseclusters"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+            ]),
+        )
+        .await;
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(h.admin.clone(), &h.ns.name);
+    for (name, about, reason, last) in [
+        ("older", "shop", "Created", "2026-12-07T09:00:00Z"),
+        ("newer", "shop", "VersionNotAllowed", "2026-12-07T10:00:00Z"),
+        ("other", "another", "Created", "2026-12-07T11:00:00Z"),
+    ] {
+        let event = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "involvedObject": {"apiVersion": "dbaas.io/v1", "kind": "DatabaseCluster", "name": about, "namespace": h.ns.name},
+            "type": if reason == "Created" { "Normal" } else { "Warning" },
+            "reason": reason, "message": format!("{reason} happened"),
+            "firstTimestamp": last, "lastTimestamp": last, "count": 1,
+            "source": {"component": "dbaas-operator"},
+        }))
+        .unwrap();
+        events.create(&PostParams::default(), &event).await.unwrap();
+    }
+    let url = h.ns_url("databaseclusters/shop/events");
+    let (status, body) = h.get(&no_events, &url).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list events")
+    );
+    let (status, body) = h.get(&reader, &url).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let reasons: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    // Only this cluster's, newest first.
+    assert_eq!(reasons, ["VersionNotAllowed", "Created"]);
+    assert_eq!(body["items"][0]["type"], "Warning");
+    assert_eq!(body["items"][0]["source"], "dbaas-operator");
+    assert_eq!(body["items"][0]["lastSeen"], "2026-12-07T10:00:00Z");
+}
