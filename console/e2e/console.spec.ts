@@ -50,7 +50,8 @@ test("an SRE creates a PostgreSQL cluster through the wizard and uses it", async
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   await signIn(page, ADMIN_TOKEN);
   await expect(page.getByText(`No database clusters in ${NAMESPACE} yet`)).toBeVisible();
-  // The token is in this tab's session storage, not in a cookie.
+  // The token is in this tab's session storage, and in no cookie.
+  expect(await page.evaluate(() => sessionStorage.getItem("dbaas.token"))).toBe(ADMIN_TOKEN);
   expect(await context.cookies()).toEqual([]);
 
   await page.getByRole("button", { name: "Create database cluster" }).click();
@@ -142,11 +143,22 @@ test("an SRE creates a PostgreSQL cluster through the wizard and uses it", async
   await expect(events.getByRole("row").filter({ hasText: "Ready" }).first()).toBeVisible();
   await shot(page, "cluster-events");
 
-  // The list shows it Ready, live.
+  // The list shows it Ready, and follows changes made elsewhere while it
+  // is open (the watch stream; nothing reloads the page).
   await page.getByRole("link", { name: "Database clusters" }).click();
   const row = page.getByRole("row").filter({ hasText: "shop" });
   await expect(row.locator(".badge")).toHaveAttribute("data-phase", "Ready");
-  await expect(page.getByRole("status").filter({ hasText: "Live" })).toBeVisible();
+  await expect(page.locator(".live-live")).toHaveText("Live");
+  const api = `/v1/namespaces/${NAMESPACE}/databaseclusters`;
+  const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const created = await page.request.post(api, {
+    headers: auth,
+    data: { metadata: { name: "elsewhere" }, spec: { engine: { type: "postgresql" }, storage: { size: "1Gi" } } },
+  });
+  expect(created.status()).toBe(201);
+  await expect(page.getByRole("link", { name: "elsewhere", exact: true })).toBeVisible();
+  expect((await page.request.delete(`${api}/elsewhere`, { headers: auth })).ok()).toBe(true);
+  await expect(page.getByRole("link", { name: "elsewhere", exact: true })).toHaveCount(0);
   await shot(page, "clusters");
 
   // The narrow layout: nothing overflows a phone's width.

@@ -1,5 +1,6 @@
-import { useCallback, useState } from "react";
-import { SessionProvider, storedToken, useSession } from "./session";
+import { useCallback, useEffect, useState } from "react";
+import { UNAUTHORIZED_EVENT } from "./api/client";
+import { SessionProvider, forgetToken, storedToken, useSession } from "./session";
 import { href, useRoute } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { ClusterList } from "./pages/ClusterList";
@@ -7,14 +8,23 @@ import { CreateWizard } from "./pages/CreateWizard";
 import { ClusterDetail } from "./pages/ClusterDetail";
 import { Claims } from "./pages/Claims";
 import { Settings } from "./pages/Settings";
+import { ErrorNote } from "./components/ui";
 
 export function App() {
   const [token, setToken] = useState<string | null>(() => storedToken());
   const [notice, setNotice] = useState<string>();
   const signedOut = useCallback((why?: string) => {
+    forgetToken();
     setNotice(why);
     setToken(null);
   }, []);
+  // Any request the API refuses for the token (401) signs out, with a reason.
+  useEffect(() => {
+    if (!token) return;
+    const refused = () => signedOut("Your token is no longer accepted; sign in again.");
+    window.addEventListener(UNAUTHORIZED_EVENT, refused);
+    return () => window.removeEventListener(UNAUTHORIZED_EVENT, refused);
+  }, [token, signedOut]);
   if (!token) {
     return (
       <SignIn
@@ -73,6 +83,9 @@ function Shell() {
         </button>
       </header>
       <main>
+        {session.accessError && (
+          <ErrorNote error={`What you may do in ${session.namespace} could not be read, so actions are shown disabled: ${session.accessError.message}`} />
+        )}
         {route.page === "clusters" && <ClusterList key={session.namespace} />}
         {route.page === "create" && <CreateWizard key={session.namespace} restoreFrom={route.restoreFrom} />}
         {route.page === "cluster" && <ClusterDetail key={`${session.namespace}/${route.name}`} name={route.name} tab={route.tab} />}

@@ -2,9 +2,10 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError } from "./api/client";
 import { watch, type WatchEvent } from "./api/watch";
+import { deletedSince, fresher } from "./model/freshness";
 
 interface Named {
-  metadata?: { name?: string | null; namespace?: string | null } | null;
+  metadata?: { name?: string | null; namespace?: string | null; resourceVersion?: string | null } | null;
 }
 
 const nameOf = (o: Named) => o.metadata?.name ?? "";
@@ -27,16 +28,32 @@ export function useLiveList<T extends Named>(
   const loadRef = useRef(load);
   loadRef.current = load;
   const reloadTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  // Only the newest load's answer is shown.
+  const loads = useRef(0);
+  // The newest state each object's events showed (deleted ones too), so a
+  // list answer computed before an event does not put an older state back.
+  const seen = useRef(new Map<string, { object: T; deleted: boolean }>());
 
   const reload = useCallback(async () => {
+    const ticket = ++loads.current;
     try {
       const page = await loadRef.current();
-      setItems(page.items);
+      if (ticket !== loads.current) return;
+      const current = page.items
+        .filter((item) => {
+          const known = seen.current.get(nameOf(item));
+          return !(known?.deleted && deletedSince(item, known.object));
+        })
+        .map((item) => {
+          const known = seen.current.get(nameOf(item));
+          return known && !known.deleted ? fresher(item, known.object) : item;
+        });
+      setItems(current);
       setNext(page.next);
       setRemaining(page.remaining);
       setError(undefined);
     } catch (err) {
-      setError(err as ApiError);
+      if (ticket === loads.current) setError(err as ApiError);
     }
   }, []);
 
@@ -52,6 +69,7 @@ export function useLiveList<T extends Named>(
   useEffect(() => {
     if (!watchPath) return;
     setLive("connecting");
+    seen.current = new Map();
     const stop = watch<T>(
       watchPath,
       token,
@@ -62,13 +80,14 @@ export function useLiveList<T extends Named>(
           reloadSoon();
           return;
         }
+        seen.current.set(nameOf(object), { object, deleted: event.type === "DELETED" });
         if (event.type === "DELETED") {
           setItems((current) => current?.filter((i) => nameOf(i) !== nameOf(object)));
           return;
         }
         setItems((current) => {
           if (current?.some((i) => nameOf(i) === nameOf(object))) {
-            return current.map((i) => (nameOf(i) === nameOf(object) ? object : i));
+            return current.map((i) => (nameOf(i) === nameOf(object) ? fresher(object, i) : i));
           }
           reloadSoon();
           return current;

@@ -13,6 +13,8 @@ export interface Session {
   namespace: string;
   api: Api;
   access: NamespaceAccess | undefined;
+  /** Why `access` could not be read (actions are then shown disabled). */
+  accessError: ApiError | undefined;
   /** Whether the caller may `verb` the resource (plural) in the namespace. */
   can: (resource: string, verb: string) => boolean;
   setNamespace: (namespace: string) => void;
@@ -41,6 +43,10 @@ export function storedToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
 export function SessionProvider(props: {
   token: string;
   onSignOut: (why?: string) => void;
@@ -51,16 +57,17 @@ export function SessionProvider(props: {
     () => sessionStorage.getItem(NAMESPACE_KEY) ?? "default",
   );
   const [access, setAccess] = useState<NamespaceAccess>();
+  const [accessError, setAccessError] = useState<ApiError>();
   const api = useMemo(() => connect(token), [token]);
 
   useEffect(() => {
     let current = true;
     setAccess(undefined);
+    setAccessError(undefined);
     ok(api.GET("/v1/namespaces/{namespace}/access", { params: { path: { namespace } } }))
       .then((answer) => current && setAccess(answer))
-      .catch((error: ApiError) => {
-        if (error.code === 401) onSignOut("Your token is no longer accepted; sign in again.");
-      });
+      // A 401 also signs out, through the app's handler (ok() announces it).
+      .catch((error: ApiError) => current && setAccessError(error));
     return () => {
       current = false;
     };
@@ -70,17 +77,14 @@ export function SessionProvider(props: {
     sessionStorage.setItem(NAMESPACE_KEY, next);
     setNamespaceState(next);
   }, []);
-  const signOut = useCallback(() => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    onSignOut();
-  }, [onSignOut]);
+  const signOut = useCallback(() => onSignOut(), [onSignOut]);
   const can = useCallback(
     (resource: string, verb: string) => access?.resources[resource]?.[verb] === true,
     [access],
   );
   const session = useMemo(
-    () => ({ token, namespace, api, access, can, setNamespace, signOut }),
-    [token, namespace, api, access, can, setNamespace, signOut],
+    () => ({ token, namespace, api, access, accessError, can, setNamespace, signOut }),
+    [token, namespace, api, access, accessError, can, setNamespace, signOut],
   );
   return <SessionContext.Provider value={session}>{props.children}</SessionContext.Provider>;
 }

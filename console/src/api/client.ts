@@ -18,6 +18,13 @@ export type Condition = NonNullable<
   NonNullable<DatabaseCluster["status"]>["conditions"]
 >[number];
 
+/** Fired on `window` when the API refuses the token (401): the app signs out. */
+export const UNAUTHORIZED_EVENT = "dbaas:unauthorized";
+
+export function announceUnauthorized() {
+  if (typeof window !== "undefined") window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
+}
+
 /** An error response of the API: its reason, message, and the fields it names. */
 export class ApiError extends Error {
   readonly code: number;
@@ -73,6 +80,7 @@ export async function ok<T>(
     });
   }
   if (result.error !== undefined || !result.response.ok) {
+    if (result.response.status === 401) announceUnauthorized();
     throw asApiError(result.error, result.response.status);
   }
   return result.data as T;

@@ -4316,8 +4316,10 @@ export interface components {
             namespace: string;
             /**
              * @description Resource (plural, e.g. `databaseclusters`) -> verb -> allowed. The
-             *     verbs are those the API serves for the resource; `secrets` has
-             *     `get`, which reading a cluster's credentials also needs.
+             *     verbs are those the API serves for the resource, plus `secrets`
+             *     `get` (a cluster's credentials), `events` `list` (a cluster's Events)
+             *     and `databaseengines` `patch`/`update` (approving and installing
+             *     engine operators).
              */
             resources: {
                 [key: string]: {

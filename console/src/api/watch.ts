@@ -2,6 +2,12 @@
 // events). EventSource cannot send an Authorization header, so the stream is
 // read with fetch. The server ends each stream after its watch lifetime;
 // this reconnects, and a RESYNC (always the first event) means: list again.
+// A stream that ends quickly is retried after a pause, never in a loop; a
+// refused token (401) ends the watch and signs out.
+import { announceUnauthorized } from "./client";
+
+/** A stream shorter than this is followed by a pause before reconnecting. */
+const SHORT_STREAM_MS = 5_000;
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "RESYNC";
 
@@ -49,11 +55,17 @@ export function watch<T>(
   const separator = path.includes("?") ? "&" : "?";
   const run = async () => {
     while (!abort.signal.aborted) {
+      const started = Date.now();
       try {
         const response = await fetch(`${path}${separator}watch=true`, {
           headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" },
           signal: abort.signal,
         });
+        if (response.status === 401) {
+          onError("your token was refused");
+          announceUnauthorized();
+          return;
+        }
         if (!response.ok || !response.body) {
           const body = await response.json().catch(() => ({ message: response.statusText }));
           onError(body.message ?? `watch failed with ${response.status}`);
@@ -69,6 +81,7 @@ export function watch<T>(
           buffer = parsed.rest;
           parsed.events.forEach(onEvent);
         }
+        if (Date.now() - started < SHORT_STREAM_MS) await pause(2_000, abort.signal);
       } catch (error) {
         if (abort.signal.aborted) return;
         onError(`live updates interrupted (${String(error)}); reconnecting`);

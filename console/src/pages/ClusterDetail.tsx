@@ -14,6 +14,7 @@ import { useSession } from "../session";
 import { href, navigate } from "../router";
 import { useAttempt, useLiveList } from "../hooks";
 import { age, connectionString, endpoint } from "../model/cluster";
+import { fresher } from "../model/freshness";
 import { errorAt, type FieldErrors } from "../model/errors";
 import { ActionButton, Badge, CopyButton, Empty, ErrorNote, Field, Loading } from "../components/ui";
 
@@ -36,7 +37,7 @@ export function ClusterDetail({ name, tab }: { name: string; tab: string }) {
     () =>
       ok(api.GET("/v1/namespaces/{namespace}/databaseclusters/{name}", { params: { path: { namespace, name } } }))
         .then((c) => {
-          setCluster(c);
+          setCluster((known) => fresher(c, known));
           setError(undefined);
         })
         .catch((e: ApiError) => setError(e)),
@@ -52,7 +53,10 @@ export function ClusterDetail({ name, tab }: { name: string; tab: string }) {
         if (event.type === "RESYNC") void load();
         else if (event.object?.metadata?.name === name) {
           if (event.type === "DELETED") setDeleted(true);
-          else setCluster(event.object);
+          else {
+            const object = event.object;
+            setCluster((known) => fresher(object, known));
+          }
         }
       },
     );

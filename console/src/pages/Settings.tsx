@@ -112,7 +112,7 @@ export function Settings() {
                     ) : approved === e.name ? (
                       "Approved"
                     ) : (
-                      <ActionButton allowed={can("databaseengines", "get")} onClick={() => void approve(e)}>
+                      <ActionButton allowed={can("databaseengines", "patch")} onClick={() => void approve(e)}>
                         Approve {e.upgradeAvailable}
                       </ActionButton>
                     )}

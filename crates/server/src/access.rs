@@ -1,7 +1,12 @@
 //! `GET /v1/namespaces/{namespace}/access`: what the caller may do there,
 //! per served resource and verb, so a console can disable what would be
 //! refused. Each answer is the SubjectAccessReview the request itself would
-//! get (and shares its cache); the API server still decides every request.
+//! get; the API server still decides every request.
+//!
+//! One summary asks about 60 questions, so they are asked a few at a time,
+//! their answers are not kept in the per-request review cache (a tenant
+//! asking about many namespaces would push everyone's answers out), and the
+//! whole summary is kept for the review cache's time instead.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -9,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -26,10 +32,15 @@ use crate::routes::{
 pub struct NamespaceAccess {
     pub namespace: String,
     /// Resource (plural, e.g. `databaseclusters`) -> verb -> allowed. The
-    /// verbs are those the API serves for the resource; `secrets` has
-    /// `get`, which reading a cluster's credentials also needs.
+    /// verbs are those the API serves for the resource, plus `secrets`
+    /// `get` (a cluster's credentials), `events` `list` (a cluster's Events)
+    /// and `databaseengines` `patch`/`update` (approving and installing
+    /// engine operators).
     pub resources: BTreeMap<String, BTreeMap<String, bool>>,
 }
+
+/// SubjectAccessReviews one summary has in flight at once.
+const QUESTIONS_AT_ONCE: usize = 8;
 
 /// The served kinds and their writes, read once from the route registry.
 static KINDS: LazyLock<Vec<KindDoc>> = LazyLock::new(|| Registry::build().kinds);
@@ -55,7 +66,12 @@ fn questions() -> Vec<(String, String, &'static str)> {
             }
         }
     }
+    // Reading a cluster's credentials also needs its Secret; approving an
+    // engine operator's upgrade and installing one change the engine.
     questions.push(("secrets".into(), String::new(), "get"));
+    questions.push(("events".into(), String::new(), "list"));
+    questions.push(("databaseengines".into(), group.clone(), "patch"));
+    questions.push(("databaseengines".into(), group, "update"));
     questions
 }
 
@@ -66,20 +82,29 @@ pub(crate) async fn namespace_access(
     ApiQuery(NoQuery {}): ApiQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     names::check("namespace", &path.namespace)?;
+    let key = (caller.clone(), path.namespace.clone());
+    if let Some(json) = state.access_summaries.get(&key) {
+        return Ok(json_response(StatusCode::OK, json.to_string()));
+    }
     let questions = questions();
-    let answers = futures::future::try_join_all(questions.iter().map(|(resource, group, verb)| {
-        let permission = Permission {
+    let permissions: Vec<Permission> = questions
+        .iter()
+        .map(|(resource, group, verb)| Permission {
             verb,
             group: group.clone(),
             resource: resource.clone(),
             subresource: None,
             namespace: Some(path.namespace.clone()),
             name: None,
-        };
-        let auth = &state.auth;
-        let caller = &caller;
-        async move { auth.allows(caller, &permission).await }
+        })
+        .collect();
+    let answers: Vec<bool> = futures::stream::iter(permissions.into_iter().map(|permission| {
+        let state = state.clone();
+        let caller = caller.clone();
+        async move { state.auth.allows_uncached(&caller, &permission).await }
     }))
+    .buffered(QUESTIONS_AT_ONCE)
+    .try_collect()
     .await?;
     let mut resources: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
     for ((resource, _, verb), allowed) in questions.into_iter().zip(answers) {
@@ -93,6 +118,7 @@ pub(crate) async fn namespace_access(
         resources,
     };
     let json = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.access_summaries.insert(key, json.clone().into());
     Ok(json_response(StatusCode::OK, json))
 }
 
@@ -115,6 +141,9 @@ mod tests {
         // Engines are read-only through the API, backups never edited.
         assert!(has("databaseengines", "list"));
         assert!(!has("databaseengines", "create"));
+        // ... but approving an upgrade patches it.
+        assert!(has("databaseengines", "patch"));
+        assert!(has("events", "list"));
         assert!(has("databasebackups", "create"));
         assert!(!has("databasebackups", "patch"));
         assert!(has("secrets", "get"));

@@ -475,6 +475,21 @@ impl Auth {
         }
     }
 
+    /// Whether the caller holds `permission`: from the cache when it is
+    /// there, else asked, without keeping the answer. For questions asked in
+    /// bulk (the console's access summary), which would otherwise push
+    /// everyone's answers out of the cache.
+    pub async fn allows_uncached(
+        &self,
+        caller: &Arc<Caller>,
+        permission: &Permission,
+    ) -> Result<bool, ApiError> {
+        match self.reviews.get(&(caller.clone(), permission.clone())) {
+            Some(allowed) => Ok(allowed),
+            None => self.review_access(caller, permission).await,
+        }
+    }
+
     async fn review_access(
         &self,
         caller: &Caller,

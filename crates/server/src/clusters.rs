@@ -134,6 +134,7 @@ impl RemoteCluster {
 
     /// Stops its watches (requests still holding it see stale caches).
     pub fn stop(&self) {
+        self.stores.close();
         for task in self
             .tasks
             .lock()

@@ -54,6 +54,15 @@ pub enum ApiError {
     /// `Retry-After`.
     #[error("the server is handling as many requests as it may; retry in {retry_after_seconds}s")]
     Overloaded { retry_after_seconds: u64 },
+    /// The caller has as many watch streams open as one caller may; 429
+    /// with `Retry-After`.
+    #[error(
+        "you have {limit} watch streams open, the most one caller may; close one or retry in {retry_after_seconds}s"
+    )]
+    TooManyWatches {
+        limit: usize,
+        retry_after_seconds: u64,
+    },
     /// The request took longer than the server's request timeout.
     #[error("the request did not finish within {0:?}")]
     Timeout(std::time::Duration),
@@ -86,7 +95,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotReady(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::TooManyTokenReviews { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyTokenReviews { .. } | Self::TooManyWatches { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream { code, .. } => {
                 StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
@@ -110,6 +121,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::NotReady(_) => "NotReady",
             Self::TooManyTokenReviews { .. } => "TooManyRequests",
+            Self::TooManyWatches { .. } => "TooManyWatches",
             Self::Overloaded { .. } => "Overloaded",
             Self::Timeout(_) => "Timeout",
             Self::Upstream { reason, .. } => reason,
@@ -126,6 +138,10 @@ impl ApiError {
             }
             | Self::Overloaded {
                 retry_after_seconds,
+            }
+            | Self::TooManyWatches {
+                retry_after_seconds,
+                ..
             } => Some(*retry_after_seconds),
             _ => None,
         }

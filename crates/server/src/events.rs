@@ -20,8 +20,8 @@ use crate::AppState;
 use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::routes::{
-    ApiPath, ApiQuery, Authenticated, NoQuery, ObjectPath, check_object_path, json_response,
-    permission,
+    ApiPath, ApiQuery, Authenticated, NoQuery, ObjectPath, cached_or_live_in, check_object_path,
+    json_response, permission,
 };
 
 /// One Event about a database cluster.
@@ -89,6 +89,11 @@ pub fn summarize(event: &Event) -> ClusterEvent {
     }
 }
 
+/// A Kubernetes uid: hex digits and dashes.
+fn is_uid(uid: &str) -> bool {
+    !uid.is_empty() && uid.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
 pub(crate) async fn cluster_events(
     State(state): State<Arc<AppState>>,
     Authenticated(caller): Authenticated,
@@ -118,10 +123,23 @@ pub(crate) async fn cluster_events(
             },
         )
         .await?;
+    // This cluster's Events only, not those of an earlier cluster of the
+    // same name nor of another kind's object: matched by uid.
+    let cluster =
+        cached_or_live_in::<DatabaseCluster>(&state.stores, &state.auth, &caller, namespace, name)
+            .await?;
+    let uid = cluster.object.metadata.uid.clone().unwrap_or_default();
+    if !is_uid(&uid) {
+        return Err(ApiError::Internal(format!(
+            "database cluster {name:?} has no valid uid"
+        )));
+    }
     let events: Api<Event> = Api::namespaced(state.auth.client_for(&caller)?, namespace);
-    // Names are DNS labels (checked above): nothing in them can widen the
-    // field selector.
-    let selector = format!("involvedObject.kind=DatabaseCluster,involvedObject.name={name}");
+    // The name is a DNS label (checked above) and the uid hex and dashes:
+    // nothing in them can widen the field selector.
+    let selector = format!(
+        "involvedObject.kind=DatabaseCluster,involvedObject.name={name},involvedObject.uid={uid}"
+    );
     let listed = events
         .list(&ListParams::default().fields(&selector))
         .await?;

@@ -73,8 +73,10 @@ pub struct AppState {
     pub client: Client,
     /// Request timeout, concurrency and page size limits.
     pub limits: Limits,
-    /// One permit per open watch stream ([`watch`]).
-    pub watch_slots: Arc<tokio::sync::Semaphore>,
+    /// The open watch streams ([`watch`]).
+    pub watch_slots: Arc<watch::WatchSlots>,
+    /// Recent answers of `GET .../access` per (caller, namespace), as JSON.
+    pub access_summaries: ttl_cache::TtlCache<(Arc<auth::Caller>, String), Arc<str>>,
 }
 
 /// Settings of the server.
@@ -107,6 +109,9 @@ pub enum Transport {
     /// network readable; behind a TLS-terminating proxy or in tests only.
     PlainHttp,
 }
+
+/// How many access summaries (caller, namespace) are kept at once.
+const ACCESS_SUMMARIES_KEPT: usize = 1000;
 
 /// Where the server keeps cluster registrations unless told otherwise.
 pub const DEFAULT_NAMESPACE: &str = "dbaas-system";
@@ -253,9 +258,11 @@ pub fn start(
         ),
         client: client.clone(),
         limits: config.limits.clone(),
-        watch_slots: Arc::new(tokio::sync::Semaphore::new(
-            config.limits.max_watches.max(1),
-        )),
+        access_summaries: ttl_cache::TtlCache::new(config.auth.cache_ttl, ACCESS_SUMMARIES_KEPT),
+        watch_slots: watch::WatchSlots::new(
+            config.limits.max_watches,
+            config.limits.max_watches_per_caller,
+        ),
     });
     let mut tasks = state.stores.start_watches(&client);
     let loading = state.clone();

@@ -35,6 +35,9 @@ pub struct Limits {
     /// Most watch streams open at once (`--max-watches`); they hold no
     /// request slot while they stream.
     pub max_watches: usize,
+    /// Most watch streams one caller (user name) may hold open
+    /// (`--max-watches-per-caller`), so one tenant cannot take every slot.
+    pub max_watches_per_caller: usize,
     /// Longest a watch stream lasts before the server ends it and the
     /// client reconnects, authorized anew (`--watch-lifetime-seconds`).
     pub watch_lifetime: Duration,
@@ -45,6 +48,7 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 400;
 pub const DEFAULT_MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 pub const DEFAULT_MAX_WATCHES: usize = 1000;
+pub const DEFAULT_MAX_WATCHES_PER_CALLER: usize = 32;
 pub const DEFAULT_WATCH_LIFETIME: Duration = Duration::from_secs(300);
 
 impl Default for Limits {
@@ -55,6 +59,7 @@ impl Default for Limits {
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_watches: DEFAULT_MAX_WATCHES,
+            max_watches_per_caller: DEFAULT_MAX_WATCHES_PER_CALLER,
             watch_lifetime: DEFAULT_WATCH_LIFETIME,
         }
     }

@@ -71,6 +71,9 @@ struct Args {
     /// Watch streams (`?watch=true`) open at once; more get 503.
     #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_WATCHES)]
     max_watches: usize,
+    /// Watch streams one caller (user name) may hold open; more get 429.
+    #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_MAX_WATCHES_PER_CALLER)]
+    max_watches_per_caller: usize,
     /// Seconds a watch stream lasts; then it ends and the client
     /// reconnects, authenticated and authorized again.
     #[arg(long, default_value_t = dbaas_server::limits::DEFAULT_WATCH_LIFETIME.as_secs())]
@@ -171,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
             max_page_size: args.max_page_size.max(1),
             max_connections: args.max_connections.max(1),
             max_watches: args.max_watches.max(1),
+            max_watches_per_caller: args.max_watches_per_caller.max(1),
             watch_lifetime: Duration::from_secs(args.watch_lifetime_seconds.max(1)),
         },
     };

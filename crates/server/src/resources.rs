@@ -54,6 +54,19 @@ impl Stores {
         ]
     }
 
+    /// Ends the watch streams of every cache (the cluster is going away).
+    pub fn close(&self) {
+        self.clusters.close();
+        self.engines.close();
+        self.cluster_templates.close();
+        self.backup_schedule_templates.close();
+        self.backup_storages.close();
+        self.monitoring_configs.close();
+        self.claims.close();
+        self.ops_requests.close();
+        self.backups.close();
+    }
+
     /// Starts one watch per kind; the tasks end when the handles are aborted.
     pub fn start_watches(&self, client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
         fn spawn<K>(client: &Client, store: &Arc<WatchStore<K>>) -> tokio::task::JoinHandle<()>
@@ -92,6 +105,17 @@ pub trait Served:
 {
     /// Its cache.
     fn store(stores: &Stores) -> &Arc<WatchStore<Self>>;
+
+    /// Checks a change of `current` into `next` (a patch or a replace)
+    /// before it is sent. Nothing by default.
+    fn check_update(
+        _stores: &Stores,
+        _namespace: &str,
+        _current: &Self,
+        _next: &Self,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
 
     /// Checks and completes an object about to be created by `client` (the
     /// caller's impersonating client). Nothing by default.
@@ -187,9 +211,53 @@ fn version_order(version: &str) -> Vec<(u64, &str)> {
         .collect()
 }
 
+/// The namespace's DatabaseEngine of `engine_type`, from the cache.
+fn engine_of(
+    stores: &Stores,
+    namespace: &str,
+    engine_type: dbaas_api::EngineType,
+) -> Option<crate::store::Entry<DatabaseEngine>> {
+    stores
+        .engines
+        .list(
+            Some(namespace),
+            &kube::core::Selector::default(),
+            &|engine: &DatabaseEngine| engine.spec.type_ == engine_type,
+            None,
+            Some(1),
+        )
+        .items
+        .into_iter()
+        .next()
+}
+
 impl Served for DatabaseCluster {
     fn store(stores: &Stores) -> &Arc<WatchStore<Self>> {
         &stores.clusters
+    }
+
+    /// A new version is judged as on create.
+    fn check_update(
+        stores: &Stores,
+        namespace: &str,
+        current: &Self,
+        next: &Self,
+    ) -> Result<(), ApiError> {
+        let Some(version) = next.spec.engine.version.as_deref() else {
+            return Ok(());
+        };
+        if current.spec.engine.version.as_deref() == Some(version) {
+            return Ok(());
+        }
+        let engine = engine_of(stores, namespace, next.spec.engine.type_);
+        match engine
+            .as_ref()
+            .and_then(|e| e.object.status.as_ref())
+            .and_then(|status| version_refusal(status, version))
+        {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
     }
 
     /// Template choice and recommended defaults: a template named without a
@@ -214,18 +282,7 @@ impl Served for DatabaseCluster {
             annotations.insert(ANNOTATION_TEMPLATE_KIND.to_owned(), default_kind.clone());
         }
         let engine_type = cluster.spec.engine.type_;
-        let engine = stores
-            .engines
-            .list(
-                Some(namespace),
-                &kube::core::Selector::default(),
-                &|engine: &DatabaseEngine| engine.spec.type_ == engine_type,
-                None,
-                Some(1),
-            )
-            .items
-            .into_iter()
-            .next();
+        let engine = engine_of(stores, namespace, engine_type);
         let engine_status = engine.as_ref().and_then(|e| e.object.status.as_ref());
         let mut refusal = None;
         match cluster.spec.engine.version.as_deref() {

@@ -302,6 +302,7 @@ pub(crate) async fn list_or_watch<K: Served>(
             selector,
         },
         &state.watch_slots,
+        &caller.username,
         state.limits.watch_lifetime,
     )
 }
@@ -612,10 +613,11 @@ async fn replace<K: Served>(
     let bytes = body_bytes(body, state.body_limit)?;
     let mut object = parse_object::<K>(&bytes)?;
     settle_identity(&mut object, &path.namespace, Some(&path.name))?;
+    let current = cached_or_live::<K>(&state, &caller, &path.namespace, &path.name).await?;
+    K::check_update(&state.stores, &path.namespace, &current.object, &object)?;
     if object.meta().resource_version.is_none() {
         // No resourceVersion: replace what we last saw; a newer write in
         // between is a 409, never silently lost.
-        let current = cached_or_live::<K>(&state, &caller, &path.namespace, &path.name).await?;
         object.meta_mut().resource_version = current.object.meta().resource_version.clone();
     }
     let api: Api<K> = Api::namespaced(state.auth.client_for(&caller)?, &path.namespace);
@@ -716,6 +718,7 @@ pub(crate) async fn patch_in<K: Served>(
         ));
     }
     settle_identity(&mut object, namespace, Some(name))?;
+    K::check_update(place.stores, namespace, &current.object, &object)?;
     let api: Api<K> = Api::namespaced(place.auth.client_for(caller)?, namespace);
     let params = PatchParams {
         field_manager: Some(caller.field_manager()),

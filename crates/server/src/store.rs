@@ -98,7 +98,8 @@ const CHANGE_BUFFER: usize = 1024;
 pub struct WatchStore<K> {
     objects: RwLock<BTreeMap<ObjectKey, Entry<K>>>,
     synced: AtomicBool,
-    changes: tokio::sync::broadcast::Sender<Change<K>>,
+    /// `None` once closed ([`WatchStore::close`]).
+    changes: std::sync::Mutex<Option<tokio::sync::broadcast::Sender<Change<K>>>>,
 }
 
 impl<K> Default for WatchStore<K> {
@@ -106,7 +107,7 @@ impl<K> Default for WatchStore<K> {
         Self {
             objects: RwLock::new(BTreeMap::new()),
             synced: AtomicBool::new(false),
-            changes: tokio::sync::broadcast::channel(CHANGE_BUFFER).0,
+            changes: std::sync::Mutex::new(Some(tokio::sync::broadcast::channel(CHANGE_BUFFER).0)),
         }
     }
 }
@@ -136,15 +137,30 @@ where
         self.objects.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every change from now on. A receiver that falls more than
-    /// `CHANGE_BUFFER` changes behind gets `Lagged` and should resync.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change<K>> {
-        self.changes.subscribe()
+    fn changes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<tokio::sync::broadcast::Sender<Change<K>>>> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every change from now on; `None` once closed. A receiver that falls
+    /// more than `CHANGE_BUFFER` changes behind gets `Lagged` and should
+    /// resync.
+    pub fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<Change<K>>> {
+        self.changes().as_ref().map(|sender| sender.subscribe())
+    }
+
+    /// Ends every subscription: the cache is going away (its cluster was
+    /// unregistered).
+    pub fn close(&self) {
+        self.changes().take();
     }
 
     fn publish(&self, change: ChangeType, entry: Option<Entry<K>>) {
-        // An error only says nobody listens.
-        let _ = self.changes.send(Change { change, entry });
+        if let Some(sender) = self.changes().as_ref() {
+            // An error only says nobody listens.
+            let _ = sender.send(Change { change, entry });
+        }
     }
 
     /// Whether `entry` is in `namespace` (any when `None`) and its labels

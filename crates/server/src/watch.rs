@@ -12,10 +12,15 @@
 //!   the client reconnects and is authenticated and authorized again, so a
 //!   revoked token or permission stops a watch within that time.
 //! - At most [`crate::Limits::max_watches`] streams are open at once (more
-//!   get 503 `Overloaded`); they hold no request slot while they stream.
+//!   get 503 `Overloaded`), and at most
+//!   [`crate::Limits::max_watches_per_caller`] of one caller (more get 429
+//!   `TooManyWatches`), so one tenant cannot take every slot. Streams hold
+//!   no request slot while they stream.
+//! - A stream of a registered cluster that is unregistered ends at once.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -32,6 +37,76 @@ use crate::store::{Change, ChangeType, WatchStore};
 
 /// How often an idle stream sends a comment, so proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The open watch streams, in all and per caller.
+pub struct WatchSlots {
+    total: Arc<tokio::sync::Semaphore>,
+    per_caller: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One stream's slot; released when the stream ends.
+pub struct WatchPermit {
+    _total: OwnedSemaphorePermit,
+    caller: String,
+    slots: Arc<WatchSlots>,
+}
+
+impl Drop for WatchPermit {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.caller) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.caller);
+            }
+        }
+    }
+}
+
+impl WatchSlots {
+    pub fn new(total: usize, per_caller: usize) -> Arc<Self> {
+        Arc::new(Self {
+            total: Arc::new(tokio::sync::Semaphore::new(total.max(1))),
+            per_caller: per_caller.max(1),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for one more stream of `caller` (a user name).
+    pub fn take(self: &Arc<Self>, caller: &str) -> Result<WatchPermit, ApiError> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.get(caller).copied().unwrap_or(0);
+        if count >= self.per_caller {
+            return Err(ApiError::TooManyWatches {
+                limit: self.per_caller,
+                retry_after_seconds: 5,
+            });
+        }
+        let total = self
+            .total
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded {
+                retry_after_seconds: 5,
+            })?;
+        open.insert(caller.to_owned(), count + 1);
+        Ok(WatchPermit {
+            _total: total,
+            caller: caller.to_owned(),
+            slots: self.clone(),
+        })
+    }
+
+    /// Streams open now, of everyone.
+    pub fn open(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
+    }
+}
 
 /// Where a watch stream reads from and what it shows.
 pub struct WatchScope<K> {
@@ -63,13 +138,13 @@ fn resync() -> Event {
 /// its watch slot, released when the stream ends.
 fn changes<K>(
     scope: WatchScope<K>,
-    permit: OwnedSemaphorePermit,
+    receiver: tokio::sync::broadcast::Receiver<Change<K>>,
+    permit: WatchPermit,
     lifetime: Duration,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send
 where
     K: Resource + Serialize + Send + Sync + 'static,
 {
-    let receiver = scope.store.subscribe();
     let deadline = tokio::time::Instant::now() + lifetime;
     // The subscription exists before the first event: a list made after
     // RESYNC misses no change.
@@ -95,23 +170,22 @@ where
     futures::StreamExt::chain(first, rest)
 }
 
-/// The `text/event-stream` response of a watch, or 503 when every watch
-/// slot is taken.
+/// The `text/event-stream` response of a watch for `caller`, or 503/429
+/// when the server's or the caller's watch slots are taken.
 pub fn respond<K>(
     scope: WatchScope<K>,
-    slots: &Arc<tokio::sync::Semaphore>,
+    slots: &Arc<WatchSlots>,
+    caller: &str,
     lifetime: Duration,
 ) -> Result<Response, ApiError>
 where
     K: Resource + Serialize + Send + Sync + 'static,
 {
-    let permit = slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded {
-            retry_after_seconds: 5,
-        })?;
-    Ok(Sse::new(changes(scope, permit, lifetime))
+    let permit = slots.take(caller)?;
+    let receiver = scope.store.subscribe().ok_or_else(|| {
+        ApiError::NotReady("this cluster's caches are closed; it was unregistered".into())
+    })?;
+    Ok(Sse::new(changes(scope, receiver, permit, lifetime))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
 }
@@ -153,6 +227,34 @@ mod tests {
             namespace: namespace.map(str::to_owned),
             selector: crate::selector::parse(selector).unwrap(),
         }
+    }
+
+    #[tokio::test]
+    async fn closing_a_store_ends_its_streams() {
+        let store: WatchStore<DatabaseCluster> = WatchStore::default();
+        let mut receiver = store.subscribe().unwrap();
+        store.close();
+        assert!(matches!(receiver.recv().await, Err(RecvError::Closed)));
+        assert!(
+            store.subscribe().is_none(),
+            "a closed store takes no new watch"
+        );
+    }
+
+    #[test]
+    fn one_caller_cannot_take_every_slot() {
+        let slots = WatchSlots::new(3, 2);
+        let a1 = slots.take("alice").unwrap();
+        let _a2 = slots.take("alice").unwrap();
+        let refused = slots.take("alice").err().unwrap();
+        assert_eq!(refused.reason(), "TooManyWatches");
+        let _b1 = slots.take("bob").unwrap();
+        // Three in all: the server's cap.
+        assert_eq!(slots.take("carol").err().unwrap().reason(), "Overloaded");
+        assert_eq!(slots.open(), 3);
+        drop(a1);
+        assert_eq!(slots.open(), 2);
+        assert!(slots.take("carol").is_ok());
     }
 
     #[test]

@@ -931,7 +931,7 @@ async fn engines_templates_claims_and_ops_requests() {
         .user(
             "dev",
             rules(
-                &["get", "list", "create", "delete"],
+                &["get", "list", "create", "patch", "delete"],
                 &[
                     "databaseclusters",
                     "databaseclustertemplates",
@@ -1003,6 +1003,31 @@ async fn engines_templates_claims_and_ops_requests() {
         "DatabaseClusterTemplate"
     );
     assert_eq!(created["spec"]["engine"]["version"], "17.2");
+    // A version the engine offers but does not allow, and one it does not
+    // offer: refused at the field before anything is written, on create
+    // and on a patch alike.
+    let mut refused = cluster_body("old-version");
+    refused["spec"]["engine"]["version"] = json!("15.8");
+    let (status, body) = h.post(&token, &h.ns_url("databaseclusters"), refused).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["reason"], "VersionNotAllowed");
+    assert_eq!(
+        body["message"],
+        r#"spec.engine.version: Unsupported value: "15.8": supported values: "17.2", "16.4""#
+    );
+    assert!(h.clusters().get_opt("old-version").await.unwrap().is_none());
+    let response = h
+        .http
+        .patch(h.ns_url("databaseclusters/from-template"))
+        .bearer_auth(&token)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"spec": {"engine": {"version": "9.9"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "VersionNotOffered", "{body}");
     let mut mismatched = cluster_body("wrong-engine");
     mismatched["spec"]["engine"]["type"] = json!("mongodb");
     mismatched["metadata"]["annotations"] = json!({"dbaas.io/template-name": "small"});
@@ -1340,13 +1365,18 @@ impl EventStream {
         }
     }
 
-    /// The next event that is not RESYNC, as (event, object name).
+    /// The next event that is not RESYNC, as (event, "namespace/name").
     async fn next_change(&mut self) -> (String, String) {
         loop {
             let (event, data) = self.next().await.expect("the stream goes on");
             if event != "RESYNC" {
-                let name = data["metadata"]["name"].as_str().unwrap().to_owned();
-                return (event, name);
+                let meta = &data["metadata"];
+                let key = format!(
+                    "{}/{}",
+                    meta["namespace"].as_str().unwrap(),
+                    meta["name"].as_str().unwrap()
+                );
+                return (event, key);
             }
         }
     }
@@ -1359,7 +1389,7 @@ async fn watch_streams_the_changes_it_may_see_and_ends_after_its_lifetime() {
         ServerConfig {
             transport: Transport::PlainHttp,
             limits: dbaas_server::Limits {
-                watch_lifetime: Duration::from_secs(3),
+                watch_lifetime: Duration::from_secs(8),
                 ..dbaas_server::Limits::default()
             },
             ..ServerConfig::default()
@@ -1403,10 +1433,26 @@ async fn watch_streams_the_changes_it_may_see_and_ends_after_its_lifetime() {
     let mut stream = EventStream::open(&h, &watcher, &watch_url).await;
     let (first, _) = stream.next().await.unwrap();
     assert_eq!(first, "RESYNC", "the first event says: list now");
+    // Another namespace's object that the selector would select.
+    let other = TestNamespace::create(&h.admin, "srv-watch-other")
+        .await
+        .unwrap();
+    let mut elsewhere = cluster_body("db");
+    elsewhere["metadata"]["labels"] = json!({"tier": "db"});
+    other
+        .api::<DatabaseCluster>()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(elsewhere).unwrap(),
+        )
+        .await
+        .unwrap();
     admin_create_cluster(&h, "web", json!({"tier": "web"})).await;
     admin_create_cluster(&h, "db", json!({"tier": "db"})).await;
-    // Only what the selector selects: "web" never shows.
-    assert_eq!(stream.next_change().await, ("ADDED".into(), "db".into()));
+    // Only what the selector selects in this namespace: "web" and the other
+    // namespace's "db" never show (the first change seen is this "db").
+    let db = format!("{ns}/db");
+    assert_eq!(stream.next_change().await, ("ADDED".into(), db.clone()));
     h.clusters()
         .patch(
             "db",
@@ -1415,12 +1461,13 @@ async fn watch_streams_the_changes_it_may_see_and_ends_after_its_lifetime() {
         )
         .await
         .unwrap();
-    assert_eq!(stream.next_change().await, ("MODIFIED".into(), "db".into()));
+    assert_eq!(stream.next_change().await, ("MODIFIED".into(), db.clone()));
     h.clusters()
         .delete("db", &Default::default())
         .await
         .unwrap();
-    assert_eq!(stream.next_change().await, ("DELETED".into(), "db".into()));
+    assert_eq!(stream.next_change().await, ("DELETED".into(), db));
+    other.delete().await.unwrap();
     // The lifetime ends the stream; the client comes back, authorized anew.
     let ended =
         tokio::time::timeout(TIMEOUT, async { while stream.next().await.is_some() {} }).await;
@@ -1486,16 +1533,50 @@ async fn a_clusters_events_newest_first_for_callers_who_may_list_events() {
             ]),
         )
         .await;
+    let uid = h
+        .clusters()
+        .get("shop")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
     let events: Api<k8s_openapi::api::core::v1::Event> =
         Api::namespaced(h.admin.clone(), &h.ns.name);
-    for (name, about, reason, last) in [
-        ("older", "shop", "Created", "2026-12-07T09:00:00Z"),
-        ("newer", "shop", "VersionNotAllowed", "2026-12-07T10:00:00Z"),
-        ("other", "another", "Created", "2026-12-07T11:00:00Z"),
+    for (name, about, uid, reason, last) in [
+        (
+            "older",
+            "shop",
+            uid.as_str(),
+            "Created",
+            "2026-12-07T09:00:00Z",
+        ),
+        (
+            "newer",
+            "shop",
+            uid.as_str(),
+            "VersionNotAllowed",
+            "2026-12-07T10:00:00Z",
+        ),
+        (
+            "other",
+            "another",
+            uid.as_str(),
+            "Created",
+            "2026-12-07T11:00:00Z",
+        ),
+        // About an earlier cluster of the same name.
+        (
+            "earlier",
+            "shop",
+            "0b6c2a9e-0000-4000-8000-000000000000",
+            "Deleted",
+            "2026-12-07T12:00:00Z",
+        ),
     ] {
         let event = serde_json::from_value(json!({
             "metadata": {"name": name},
-            "involvedObject": {"apiVersion": "dbaas.io/v1", "kind": "DatabaseCluster", "name": about, "namespace": h.ns.name},
+            "involvedObject": {"apiVersion": "dbaas.io/v1", "kind": "DatabaseCluster", "name": about, "namespace": h.ns.name, "uid": uid},
             "type": if reason == "Created" { "Normal" } else { "Warning" },
             "reason": reason, "message": format!("{reason} happened"),
             "firstTimestamp": last, "lastTimestamp": last, "count": 1,
@@ -1521,7 +1602,8 @@ async fn a_clusters_events_newest_first_for_callers_who_may_list_events() {
         .iter()
         .map(|e| e["reason"].as_str().unwrap())
         .collect();
-    // Only this cluster's, newest first.
+    // Only this cluster's (not another's, not an earlier one's of the same
+    // name), newest first.
     assert_eq!(reasons, ["VersionNotAllowed", "Created"]);
     assert_eq!(body["items"][0]["type"], "Warning");
     assert_eq!(body["items"][0]["source"], "dbaas-operator");
