@@ -56,8 +56,9 @@ server_pid=""
 postgres_in=""
 cleanup() {
   [[ -n "${port_forward_pid:-}" ]] && kill "$port_forward_pid" 2>/dev/null
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  [[ -n "$operator_pid" ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
+  # A process stopped by a signal makes `wait` fail: not a reason to stop cleaning up.
+  [[ -n "$server_pid" ]] && { kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; }
+  [[ -n "$operator_pid" ]] && { kill "$operator_pid" 2>/dev/null; wait "$operator_pid" 2>/dev/null || true; }
   [[ -n "${postgres_in:-}" ]] && { exec {postgres_in}>&- 2>/dev/null || true; wait "${postgres_pid:-}" 2>/dev/null || true; }
   # bash unsets a coproc's variables once it has exited.
   if [[ -n "${CONTROLPLANE[1]:-}" ]]; then exec {CONTROLPLANE[1]}>&- 2>/dev/null || true; fi

@@ -192,9 +192,14 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let server = dbaas_server::start(kube_config, listener, &config)?;
     tracing::info!(addr = %server.addr, "serving; /readyz turns 200 once the caches are synced");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // Ctrl-C, or SIGTERM (how Kubernetes stops a pod).
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        stopped = tokio::signal::ctrl_c() => stopped.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping");
     drop(server);
     Ok(())
 }
