@@ -545,7 +545,8 @@ fn build() -> Value {
                         .parameter(namespace())
                         .parameter(name()),
                 )
-                .response("200", ok("The Events", "ClusterEventList")),
+                .response("200", ok("The Events", "ClusterEventList"))
+                .response("404", error("No such cluster")),
             ),
         )
         .path(
