@@ -14,9 +14,6 @@ export type EngineVersions = Schemas["EngineVersions"];
 export type Credentials = Schemas["Credentials"];
 export type NamespaceAccess = Schemas["NamespaceAccess"];
 export type ErrorBody = Schemas["ErrorBody"];
-export type Condition = NonNullable<
-  NonNullable<DatabaseCluster["status"]>["conditions"]
->[number];
 
 /** Fired on `window` when the API refuses the token (401): the app signs out. */
 export const UNAUTHORIZED_EVENT = "dbaas:unauthorized";
@@ -40,7 +37,7 @@ export class ApiError extends Error {
 }
 
 /** What a failed request becomes: the API's own error, or a network failure. */
-export function asApiError(error: unknown, status: number): ApiError {
+function asApiError(error: unknown, status: number): ApiError {
   if (error && typeof error === "object" && "reason" in error && "message" in error) {
     return new ApiError(error as ErrorBody);
   }

@@ -563,11 +563,9 @@ async fn list_databases_everywhere(
     Authenticated(caller): Authenticated,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    if query.watch == Some(true) {
-        return Err(ApiError::InvalidQuery(
-            "this list of every cluster takes no watch; watch each cluster's list instead".into(),
-        ));
-    }
+    query.refuse_watch(|| {
+        "this list of every cluster takes no watch; watch each cluster's list instead".into()
+    })?;
     let selector = crate::selector::parse(query.label_selector.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
     let after = query

@@ -111,6 +111,15 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// A 400 saying `why` when the query asks to watch a list that
+    /// serves no watch.
+    pub(crate) fn refuse_watch(&self, why: impl FnOnce() -> String) -> Result<(), ApiError> {
+        match self.watch {
+            Some(true) => Err(ApiError::InvalidQuery(why())),
+            _ => Ok(()),
+        }
+    }
+
     /// The page size: `limit` clamped to `max` (unset and 0 mean `max`).
     pub(crate) fn page_size(&self, max: usize) -> usize {
         let max = max.max(1);
@@ -206,12 +215,12 @@ pub(crate) fn list_page<K: Served>(
     max_page: usize,
     filter: &dyn Fn(&K) -> bool,
 ) -> Result<Page<K>, ApiError> {
-    if query.watch == Some(true) {
-        return Err(ApiError::InvalidQuery(format!(
+    query.refuse_watch(|| {
+        format!(
             "this list takes no watch; watch /v1/namespaces/{{namespace}}/{} instead",
             K::plural(&())
-        )));
-    }
+        )
+    })?;
     let selector = synced_selector(store, query)?;
     let after = query
         .continue_token

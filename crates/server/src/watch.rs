@@ -99,7 +99,8 @@ impl WatchSlots {
     }
 
     /// Streams open now, of everyone.
-    pub fn open(&self) -> usize {
+    #[cfg(test)]
+    fn open(&self) -> usize {
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
