@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { parse, stringify } from "yaml";
 import { ok, okPage, type ApiError, type EngineVersions, type Schemas } from "../api/client";
 import { useSession } from "../session";
-import { useAttempt } from "../hooks";
+import { useAttempt, useLiveList } from "../hooks";
 import { ActionButton, ErrorNote, Field, Loading } from "../components/ui";
 
 type Named = { metadata?: { name?: string | null; resourceVersion?: string | null } | null };
@@ -133,24 +133,26 @@ export function Settings() {
 
 /** A kind's objects in the namespace, each editable as YAML; the API's validation decides. */
 function YamlResources({ kind }: { kind: Kind }) {
-  const { api, namespace, can } = useSession();
-  const [items, setItems] = useState<Named[]>();
-  const [listError, setListError] = useState<ApiError>();
+  const { api, namespace, token, can } = useSession();
   const [editing, setEditing] = useState<{ name?: string; text: string }>();
   const [error, attempt] = useAttempt();
   const collection = `/v1/namespaces/{namespace}/${kind.plural}` as CollectionPath;
   const item = `/v1/namespaces/{namespace}/${kind.plural}/{name}` as ItemPath;
 
+  // Live, like every list: a write shows once the server's cache has it,
+  // however long its watch takes.
   const load = useCallback(
     () =>
-      okPage(api.GET(collection, { params: { path: { namespace } } }))
-        .then((page) => setItems(page.items as Named[]))
-        .catch(setListError),
+      okPage(api.GET(collection, { params: { path: { namespace } } })).then((page) => ({
+        items: page.items as Named[],
+      })),
     [api, namespace, collection],
   );
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const { items, error: listError, reload } = useLiveList<Named>(
+    load,
+    `/v1/namespaces/${encodeURIComponent(namespace)}/${kind.plural}`,
+    token,
+  );
 
   const save = () =>
     attempt(async () => {
@@ -163,12 +165,12 @@ function YamlResources({ kind }: { kind: Kind }) {
         await ok(api.POST(collection, { params: { path: { namespace } }, body }));
       }
       setEditing(undefined);
-      await load();
+      await reload();
     });
   const remove = (name: string) =>
     attempt(async () => {
       await ok(api.DELETE(item, { params: { path: { namespace, name } } }));
-      await load();
+      await reload();
     });
   const edit = (object: Named) => {
     const { apiVersion: _a, kind: _k, status: _s, ...rest } = object as Record<string, unknown>;
