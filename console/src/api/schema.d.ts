@@ -2201,6 +2201,12 @@ export interface components {
                  */
                 ready: number;
                 /**
+                 * @description The version as `spec.engine.version` names it, when that is the
+                 *     upstream release of the engine build in `engineVersion` (`8.0.36`
+                 *     for `8.0.36-28.1`).
+                 */
+                requestedVersion?: string | null;
+                /**
                  * Format: int32
                  * @description Instances asked for.
                  * @default 0
@@ -2928,6 +2934,12 @@ export interface components {
                  * @default 0
                  */
                 ready: number | null;
+                /**
+                 * @description The version as `spec.engine.version` names it, when that is the
+                 *     upstream release of the engine build in `engineVersion` (`8.0.36`
+                 *     for `8.0.36-28.1`).
+                 */
+                requestedVersion?: string | null;
                 /**
                  * Format: int32
                  * @description Instances asked for.

@@ -23,7 +23,7 @@ pub const LABEL_SCHEDULE: &str = "dbaas.io/schedule";
     kind = "DatabaseBackup",
     namespaced,
     status = "DatabaseBackupStatus",
-    shortname = "dbb",
+    shortname = "dbbak",
     category = "dbaas",
     doc = "One backup of a DatabaseCluster into a BackupStorage.",
     printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterName"),

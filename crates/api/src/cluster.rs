@@ -21,8 +21,7 @@ use crate::common::{ConfigParameter, EngineType};
     kind = "DatabaseCluster",
     namespaced,
     status = "DatabaseClusterStatus",
-    shortname = "dbc",
-    shortname = "dbcluster",
+    shortname = "dbcl",
     category = "dbaas",
     category = "all",
     doc = "A database cluster of any engine behind one API.",
@@ -414,6 +413,11 @@ pub struct DatabaseClusterStatus {
     /// Engine version the operator asked the engine for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_version: Option<String>,
+    /// The version as `spec.engine.version` names it, when that is the
+    /// upstream release of the engine build in `engineVersion` (`8.0.36`
+    /// for `8.0.36-28.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_version: Option<String>,
     /// Secret with the engine's admin credentials (see spec.credentialsSecretName).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,

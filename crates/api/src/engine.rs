@@ -19,7 +19,7 @@ use crate::common::EngineType;
     kind = "DatabaseEngine",
     namespaced,
     status = "DatabaseEngineStatus",
-    shortname = "dbengine",
+    shortname = "dbeng",
     category = "dbaas",
     doc = "An engine type, its operator and the database versions users may run.",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
@@ -68,6 +68,20 @@ pub struct DatabaseEngineSpec {
     /// its CRDs and Deployment image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<EngineOperatorInstall>,
+}
+
+impl DatabaseEngineSpec {
+    /// Whether the SRE allows `version`: every version when the list is
+    /// empty; a build (`8.0.36-28.1`) also when its upstream version
+    /// (`8.0.36`) is listed.
+    pub fn allows(&self, version: &str) -> bool {
+        let listed = |v: &str| self.allowed_versions.iter().any(|a| a == v);
+        self.allowed_versions.is_empty()
+            || listed(version)
+            || version
+                .split_once('-')
+                .is_some_and(|(upstream, _)| listed(upstream))
+    }
 }
 
 /// The engine operator, installed by the operator through OLM.

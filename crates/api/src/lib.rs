@@ -18,6 +18,7 @@ pub mod backup_storage;
 pub mod claim;
 pub mod cluster;
 pub mod common;
+pub mod connection;
 pub mod crds;
 pub mod engine;
 pub mod lenient;
@@ -25,8 +26,10 @@ pub mod manifests;
 pub mod monitoring;
 pub mod ops;
 pub mod rbac;
+pub mod reference;
 pub mod server;
 pub mod template;
+pub mod version;
 
 pub use backup::{DatabaseBackup, DatabaseBackupSpec};
 pub use backup_storage::{BackupStorage, BackupStorageSpec};

@@ -24,7 +24,7 @@ pub const LABEL_OPS_REQUEST: &str = "dbaas.io/ops-request";
     kind = "OpsRequest",
     namespaced,
     status = "OpsRequestStatus",
-    shortname = "ops",
+    shortname = "dbops",
     category = "dbaas",
     doc = "A day-2 operation on a DatabaseCluster.",
     printcolumn(

@@ -26,7 +26,7 @@ pub const TEMPLATE_KIND: &str = "DatabaseClusterTemplate";
 
 /// The DatabaseCluster `cluster create` sends.
 pub fn cluster_from_args(args: &CreateClusterArgs) -> Result<DatabaseCluster, CliError> {
-    let engine: EngineType = args.engine.into();
+    let engine = args.engine;
     let mut engine_spec = json!({ "type": engine });
     if let Some(version) = &args.version {
         engine_spec["version"] = json!(version);
@@ -361,40 +361,9 @@ pub struct Credentials {
     pub port: i32,
 }
 
-/// Where each engine operator keeps the admin user in its Secret: a key
-/// holding the user name, or a fixed user whose key holds the password.
-enum UserLayout {
-    Keys {
-        user: &'static str,
-        password: &'static str,
-    },
-    FixedUser {
-        user: &'static str,
-    },
-}
-
-fn user_layout(engine: EngineType) -> UserLayout {
-    match engine {
-        EngineType::Postgresql => UserLayout::Keys {
-            user: "username",
-            password: "password",
-        },
-        // Percona XtraDB Cluster: one key per system user.
-        EngineType::Mysql => UserLayout::FixedUser { user: "root" },
-        EngineType::Mongodb => UserLayout::Keys {
-            user: "MONGODB_DATABASE_ADMIN_USER",
-            password: "MONGODB_DATABASE_ADMIN_PASSWORD",
-        },
-    }
-}
-
 /// Default port of each engine, for a status that reports none.
 pub fn default_port(engine: EngineType) -> i32 {
-    match engine {
-        EngineType::Postgresql => 5432,
-        EngineType::Mysql => 3306,
-        EngineType::Mongodb => 27017,
-    }
+    i32::from(engine.connection().default_port)
 }
 
 /// Reads the admin user out of the engine's credentials Secret.
@@ -405,18 +374,14 @@ pub fn credentials_from_secret(
     host: &str,
     port: i32,
 ) -> Result<Credentials, CliError> {
-    let value = |key: &str| {
-        data.get(key)
-            .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned())
-            .ok_or_else(|| CliError::MissingSecretKey {
-                secret: secret_name.to_string(),
-                key: key.to_string(),
-            })
-    };
-    let (username, password) = match user_layout(engine) {
-        UserLayout::Keys { user, password } => (value(user)?, value(password)?),
-        UserLayout::FixedUser { user } => (user.to_string(), value(user)?),
-    };
+    let (username, password) = engine
+        .connection()
+        .admin_login
+        .read(|key| secret_value(data, key))
+        .map_err(|key| CliError::MissingSecretKey {
+            secret: secret_name.to_string(),
+            key: key.to_string(),
+        })?;
     Ok(Credentials {
         username,
         password,
@@ -425,33 +390,28 @@ pub fn credentials_from_secret(
     })
 }
 
+fn secret_value(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
+    data.get(key)
+        .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned())
+}
+
 /// A connection URI without the password, so it is safe to paste or log.
 pub fn connect_string(engine: EngineType, username: &str, host: &str, port: i32) -> String {
-    match engine {
-        EngineType::Postgresql => format!("postgresql://{username}@{host}:{port}/postgres"),
-        EngineType::Mysql => format!("mysql://{username}@{host}:{port}/"),
-        EngineType::Mongodb => format!("mongodb://{username}@{host}:{port}/admin"),
-    }
+    engine.connection().url(username, host, port)
 }
 
 /// The admin user name when the Secret cannot be read.
 pub fn default_admin_user(engine: EngineType) -> &'static str {
-    match engine {
-        EngineType::Postgresql => "postgres",
-        EngineType::Mysql => "root",
-        EngineType::Mongodb => "databaseAdmin",
-    }
+    engine.connection().default_admin_user
 }
 
 /// The admin user name from the Secret, without touching the password.
 pub fn admin_user_from_secret(engine: EngineType, data: &BTreeMap<String, ByteString>) -> String {
-    match user_layout(engine) {
-        UserLayout::Keys { user, .. } => data
-            .get(user)
-            .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned())
-            .unwrap_or_else(|| default_admin_user(engine).to_string()),
-        UserLayout::FixedUser { user } => user.to_string(),
-    }
+    let connection = engine.connection();
+    connection
+        .admin_login
+        .user(|key| secret_value(data, key))
+        .unwrap_or_else(|_| connection.default_admin_user.to_string())
 }
 
 #[cfg(test)]

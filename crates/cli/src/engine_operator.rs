@@ -10,7 +10,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use crate::cli::EngineArg;
+use crate::cli::engine_parser;
 use crate::error::CliError;
 
 const ENGINE: &str = "DatabaseEngine";
@@ -32,8 +32,8 @@ pub enum EngineOperatorCommand {
 #[derive(Args, Debug)]
 pub struct InstallOperatorArgs {
     /// The engine whose operator to install.
-    #[arg(value_enum)]
-    pub engine: EngineArg,
+    #[arg(value_parser = engine_parser())]
+    pub engine: EngineType,
     /// The OLM CatalogSource holding the operator's package.
     #[arg(long)]
     pub catalog: String,
@@ -58,8 +58,8 @@ pub struct InstallOperatorArgs {
 #[derive(Args, Debug)]
 pub struct ApproveUpgradeArgs {
     /// The engine whose operator to upgrade.
-    #[arg(value_enum)]
-    pub engine: EngineArg,
+    #[arg(value_parser = engine_parser())]
+    pub engine: EngineType,
     /// The operator version (1.28.0) or ClusterServiceVersion name
     /// (cloudnative-pg.v1.28.0) to approve.
     pub version: String,
@@ -79,7 +79,7 @@ pub async fn run(
     };
     match command {
         EngineOperatorCommand::Install(args) => {
-            let engine_type = EngineType::from(args.engine);
+            let engine_type = args.engine;
             let operator = json!({
                 "olm": {
                     "catalogSource": args.catalog,
@@ -136,7 +136,7 @@ pub async fn run(
             ))
         }
         EngineOperatorCommand::ApproveUpgrade(args) => {
-            let engine_type = EngineType::from(args.engine);
+            let engine_type = args.engine;
             let engine = find(&api, engine_type)
                 .await
                 .map_err(api_error("listing", "*"))?

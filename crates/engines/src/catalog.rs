@@ -3,6 +3,7 @@
 
 use dbaas_api::EngineType;
 use dbaas_api::engine::DatabaseEngineSpec;
+use dbaas_api::version::match_version;
 
 use crate::provider::EngineProvider;
 
@@ -16,11 +17,12 @@ pub struct ResolvedVersion {
 /// Why no version could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
-    #[error("{engine} version {version:?} is not offered; offered versions include {offered}")]
+    #[error("{engine} version {detail}")]
     NotOffered {
         engine: EngineType,
         version: String,
-        offered: String,
+        /// Why, naming the offered versions nearest to it.
+        detail: String,
     },
     #[error(
         "{engine} version {version:?} is not allowed by the DatabaseEngine; allowed: {allowed}"
@@ -49,11 +51,7 @@ pub fn default_version(
     provider: &dyn EngineProvider,
     policy: Option<&DatabaseEngineSpec>,
 ) -> String {
-    let allowed = |version: &str| {
-        policy.is_none_or(|p| {
-            p.allowed_versions.is_empty() || p.allowed_versions.iter().any(|v| v == version)
-        })
-    };
+    let allowed = |version: &str| policy.is_none_or(|p| p.allows(version));
     if let Some(default) = policy.and_then(|p| p.default_version.clone()) {
         return default;
     }
@@ -84,24 +82,37 @@ pub fn resolve_version(
         None => default_version(provider, policy),
     };
 
-    let extra_image = policy.and_then(|p| p.images.get(&version)).cloned();
-    let image = match extra_image {
-        Some(image) => image,
-        None => provider
-            .versions()
-            .into_iter()
-            .find(|v| v.version == version)
-            .map(|v| v.image)
-            .ok_or_else(|| VersionError::NotOffered {
-                engine,
-                version: version.clone(),
-                offered: summarize_offered(provider),
-            })?,
+    // Built-in versions and the policy's own images; an upstream version
+    // resolves to the one build of it on offer.
+    let mut offered: Vec<ResolvedVersion> = provider.versions();
+    if let Some(policy) = policy {
+        offered.retain(|v| !policy.images.contains_key(&v.version));
+        offered.extend(
+            policy
+                .images
+                .iter()
+                .map(|(version, image)| ResolvedVersion {
+                    version: version.clone(),
+                    image: image.clone(),
+                }),
+        );
+    }
+    let found = match_version(&version, offered.iter().map(|v| v.version.as_str()));
+    let Some(resolved) = offered
+        .iter()
+        .find(|v| Some(v.version.as_str()) == found.resolved())
+        .cloned()
+    else {
+        return Err(VersionError::NotOffered {
+            engine,
+            detail: found.refusal(&version).unwrap_or_default(),
+            version,
+        });
     };
 
+    // The SRE may list the upstream version or the build.
     if let Some(policy) = policy
-        && !policy.allowed_versions.is_empty()
-        && !policy.allowed_versions.contains(&version)
+        && !policy.allows(&resolved.version)
     {
         return Err(VersionError::NotAllowed {
             engine,
@@ -109,22 +120,7 @@ pub fn resolve_version(
             allowed: policy.allowed_versions.join(", "),
         });
     }
-    Ok(ResolvedVersion { version, image })
-}
-
-/// A short human list: the newest release of each major.
-fn summarize_offered(provider: &dyn EngineProvider) -> String {
-    let mut majors: Vec<String> = Vec::new();
-    for v in provider.versions() {
-        let major = v.version.split('.').next().unwrap_or_default().to_owned();
-        if !majors
-            .iter()
-            .any(|m| m.split('.').next() == Some(major.as_str()))
-        {
-            majors.push(v.version);
-        }
-    }
-    format!("{} (and earlier minors)", majors.join(", "))
+    Ok(resolved)
 }
 
 #[cfg(test)]
@@ -167,6 +163,38 @@ mod tests {
         let text = err.to_string();
         assert!(matches!(err, VersionError::NotOffered { .. }));
         assert!(text.contains("\"9.6\"") && text.contains("17.6"), "{text}");
+    }
+
+    #[test]
+    fn an_upstream_version_resolves_to_the_offered_build() {
+        use crate::pxc::Pxc;
+        let build = Pxc
+            .versions()
+            .into_iter()
+            .find(|v| v.version.contains('-'))
+            .expect("Percona offers builds");
+        let (upstream, _) = build.version.split_once('-').unwrap();
+        let resolved = resolve_version(&Pxc, Some(upstream), None).unwrap();
+        assert_eq!(resolved, build);
+        // An SRE who allows the upstream version allows its build.
+        let mut p = policy(&[upstream], None);
+        p.type_ = EngineType::Mysql;
+        assert_eq!(
+            resolve_version(&Pxc, Some(upstream), Some(&p)).unwrap(),
+            build
+        );
+        // Through the policy's images too, with the nearest named otherwise.
+        let mut p = policy(&[], None);
+        p.images
+            .insert("17.99-1".into(), "registry.local/pg:17.99-1".into());
+        assert_eq!(
+            resolve_version(&Cnpg, Some("17.99"), Some(&p))
+                .unwrap()
+                .version,
+            "17.99-1"
+        );
+        let err = resolve_version(&Cnpg, Some("17.98"), Some(&p)).unwrap_err();
+        assert!(err.to_string().contains("nearest offered"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use dbaas_api::EngineType;
+use dbaas_api::backup_storage::BackupStorageType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType};
 use dbaas_api::ops::OpsType;
 use dbaas_api::{DatabaseBackup, DatabaseCluster};
@@ -24,6 +25,9 @@ use kube::core::{ApiResource, DynamicObject};
 use serde_json::json;
 
 use crate::backup::{BackupObservation, StorageInput};
+use crate::capabilities::{
+    CUSTOM_NOT_OFFERED, Capabilities, EnginePatch, InstancePods, Primary, REBUILD_NOT_OFFERED,
+};
 use crate::catalog::ResolvedVersion;
 use crate::convert::retype;
 use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
@@ -137,10 +141,103 @@ impl EngineProvider for Cnpg {
             OpsType::Reconfiguring,
             OpsType::Upgrade,
             OpsType::Backup,
-            OpsType::Restore,
             OpsType::Expose,
-            OpsType::RebuildInstance,
         ]
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            topology: "one primary, streaming replicas",
+            proxies: &[ProxyType::Pgbouncer],
+            expose: &[ExposeType::Internal, ExposeType::External],
+            backup_storages: &[
+                BackupStorageType::S3,
+                BackupStorageType::Gcs,
+                BackupStorageType::Azure,
+            ],
+            pitr: true,
+            restore_into_new_cluster: true,
+            not_offered: &[
+                (
+                    OpsType::Restore,
+                    "postgresql clusters cannot be restored in place: CloudNativePG restores a backup only by bootstrapping a new cluster; create one with spec.dataSource.backupName (and pitr); nothing was changed",
+                ),
+                (OpsType::RebuildInstance, REBUILD_NOT_OFFERED),
+                (OpsType::Custom, CUSTOM_NOT_OFFERED),
+            ],
+        }
+    }
+
+    fn operator_images(&self) -> &'static [&'static str] {
+        &["cloudnative-pg/cloudnative-pg"]
+    }
+
+    fn unconfirmed_after(&self) -> std::time::Duration {
+        UNCONFIRMED_AFTER
+    }
+
+    fn data_volume_selector(&self, engine_name: &str) -> String {
+        format!("cnpg.io/cluster={engine_name},cnpg.io/pvcRole=PG_DATA")
+    }
+
+    // CloudNativePG deletes the claims of removed instances and numbers
+    // instances by serial, not ordinal: every claim it keeps counts, which
+    // the default says.
+
+    fn instance_pods(&self, engine_name: &str) -> Option<InstancePods> {
+        Some(InstancePods {
+            selector: format!("cnpg.io/cluster={engine_name},cnpg.io/podRole=instance"),
+            container: "postgres",
+            restart_annotation: RESTART_ANNOTATION,
+        })
+    }
+
+    fn restart_patch(&self, requested_at: &str) -> Option<EnginePatch> {
+        Some(EnginePatch {
+            status: false,
+            patch: serde_json::json!({"metadata": {"annotations": {RESTART_ANNOTATION: requested_at}}}),
+        })
+    }
+
+    fn restart_requested(&self, engine: &DynamicObject) -> Option<String> {
+        engine
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(RESTART_ANNOTATION)
+            .cloned()
+    }
+
+    fn switchover_patch(&self, target: &str) -> Option<EnginePatch> {
+        // What `kubectl cnpg promote` writes, through the status subresource.
+        Some(EnginePatch {
+            status: true,
+            patch: serde_json::json!({"status": {
+                "targetPrimary": target,
+                "phase": phase::SWITCHOVER,
+                "phaseReason": format!("Switching over to {target}"),
+            }}),
+        })
+    }
+
+    fn primary(&self, engine: &DynamicObject) -> Primary {
+        let status = engine
+            .clone()
+            .try_parse::<Cluster>()
+            .ok()
+            .and_then(|c| c.status);
+        Primary {
+            current: status.as_ref().and_then(|s| s.current_primary.clone()),
+            instances: status.and_then(|s| s.instance_names).unwrap_or_default(),
+        }
+    }
+
+    fn images(&self, engine: &DynamicObject) -> Option<(Option<String>, Option<String>)> {
+        let cluster = engine.clone().try_parse::<Cluster>().ok()?;
+        Some((
+            cluster.spec.image_name,
+            cluster.status.and_then(|s| s.image),
+        ))
     }
 
     fn backup_resource(&self) -> Option<ApiResource> {
@@ -177,6 +274,10 @@ impl EngineProvider for Cnpg {
         true
     }
 }
+
+/// The annotation whose change makes CloudNativePG restart every instance
+/// (what `kubectl cnpg restart` writes); the pods carry it afterwards.
+pub const RESTART_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
 
 /// CloudNativePG's annotation for declarative hibernation.
 pub const HIBERNATION_ANNOTATION: &str = "cnpg.io/hibernation";

@@ -4,6 +4,7 @@
 //! The operator crate does all the I/O around these functions.
 
 pub mod backup;
+pub mod capabilities;
 pub mod catalog;
 pub mod cnpg;
 mod convert;

@@ -9,7 +9,12 @@ use dbaas_api::{DatabaseBackup, DatabaseCluster, EngineType, MonitoringConfig};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::core::{ApiResource, DynamicObject};
 
+use std::time::Duration;
+
 use crate::backup::{BackupObservation, ScheduledBackupRef, StorageInput};
+use crate::capabilities::{
+    Capabilities, DEFAULT_UNCONFIRMED_AFTER, EnginePatch, InstancePods, Primary,
+};
 use crate::catalog::ResolvedVersion;
 use crate::restore::{RestoreInput, RestoreObservation};
 
@@ -56,6 +61,69 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
     fn credentials_secret_name(&self, cluster: &DatabaseCluster) -> String;
     /// The day-2 operations this engine supports.
     fn supported_operations(&self) -> &'static [OpsType];
+    /// What else the engine supports, and why it lacks the operations it
+    /// does not offer.
+    fn capabilities(&self) -> Capabilities;
+    /// Image repositories (without registry) of the engine operator, by
+    /// which its Deployment is recognised.
+    fn operator_images(&self) -> &'static [&'static str];
+    /// How long the engine operator may stay silent after a change before
+    /// the cluster is looked at again.
+    fn unconfirmed_after(&self) -> Duration {
+        DEFAULT_UNCONFIRMED_AFTER
+    }
+    /// Label selector of the data volume claims of the engine resource
+    /// `engine_name`.
+    fn data_volume_selector(&self, engine_name: &str) -> String;
+    /// Whether the data volume claim `claim_name` belongs to a current
+    /// member of a cluster of `cluster_size` (an engine operator that keeps
+    /// the claims of removed members must not hold a volume expansion up
+    /// waiting for them).
+    fn volume_claim_of_member(&self, claim_name: &str, cluster_size: i32) -> bool {
+        let _ = (claim_name, cluster_size);
+        true
+    }
+    /// Why changing `clusterSize` from `from` to `to` breaks the engine's
+    /// rules (the DatabaseCluster's own validation, asked before an
+    /// operation touches anything).
+    fn scaling_refusal(&self, from: i32, to: i32) -> Option<String> {
+        let _ = (from, to);
+        None
+    }
+    /// The instance pods of the engine resource `engine_name`, where an
+    /// operation needs them as evidence.
+    fn instance_pods(&self, engine_name: &str) -> Option<InstancePods> {
+        let _ = engine_name;
+        None
+    }
+    /// The patch that restarts every instance, marked with `requested_at`
+    /// (also the annotation value its pods then carry).
+    fn restart_patch(&self, requested_at: &str) -> Option<EnginePatch> {
+        let _ = requested_at;
+        None
+    }
+    /// The restart mark the engine resource carries, if any.
+    fn restart_requested(&self, engine: &DynamicObject) -> Option<String> {
+        let _ = engine;
+        None
+    }
+    /// The patch that makes `target` the primary.
+    fn switchover_patch(&self, target: &str) -> Option<EnginePatch> {
+        let _ = target;
+        None
+    }
+    /// The primary and the instances the engine resource reports.
+    fn primary(&self, engine: &DynamicObject) -> Primary {
+        let _ = engine;
+        Primary::default()
+    }
+    /// The image the engine resource asks for and the one it reports
+    /// running, for an upgrade's evidence; `None` for engines whose
+    /// observation already judges the image.
+    fn images(&self, engine: &DynamicObject) -> Option<(Option<String>, Option<String>)> {
+        let _ = engine;
+        None
+    }
     /// The engine operator's resource for one on-demand backup; `None`
     /// when this provider cannot take backups.
     fn backup_resource(&self) -> Option<ApiResource> {

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use dbaas_api::EngineType;
+use dbaas_api::backup_storage::BackupStorageType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxyType, SchedulingSpec};
 use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
@@ -31,6 +32,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backup::{BackupObservation, StorageInput};
+use crate::capabilities::{
+    CUSTOM_NOT_OFFERED, Capabilities, REBUILD_NOT_OFFERED, ordinal_claim_of_member,
+    quorum_scaling_refusal,
+};
 use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
 use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
@@ -213,6 +218,49 @@ impl EngineProvider for Psmdb {
             OpsType::Restore,
             OpsType::Expose,
         ]
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            topology: "one replica set (1, 3, 5, ... members); sharded with mongos",
+            proxies: &[ProxyType::Mongos],
+            expose: &[ExposeType::Internal, ExposeType::External],
+            backup_storages: &[
+                BackupStorageType::S3,
+                BackupStorageType::Azure,
+                BackupStorageType::Filesystem,
+            ],
+            pitr: true,
+            restore_into_new_cluster: true,
+            not_offered: &[
+                (
+                    OpsType::Restart,
+                    "Restart of mongodb clusters is not implemented yet: it needs a changed pod annotation in the PerconaServerMongoDB replsets, which this version does not write; nothing was changed",
+                ),
+                (
+                    OpsType::Switchover,
+                    "Switchover is not supported for mongodb clusters: the PerconaServerMongoDB resource has no way to choose the primary; nothing was changed",
+                ),
+                (OpsType::RebuildInstance, REBUILD_NOT_OFFERED),
+                (OpsType::Custom, CUSTOM_NOT_OFFERED),
+            ],
+        }
+    }
+
+    fn operator_images(&self) -> &'static [&'static str] {
+        &["percona/percona-server-mongodb-operator"]
+    }
+
+    fn data_volume_selector(&self, engine_name: &str) -> String {
+        format!("app.kubernetes.io/instance={engine_name},app.kubernetes.io/component=mongod")
+    }
+
+    fn volume_claim_of_member(&self, claim_name: &str, cluster_size: i32) -> bool {
+        ordinal_claim_of_member(claim_name, cluster_size)
+    }
+
+    fn scaling_refusal(&self, from: i32, to: i32) -> Option<String> {
+        quorum_scaling_refusal(self.engine(), from, to)
     }
 }
 

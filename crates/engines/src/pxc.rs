@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use dbaas_api::EngineType;
+use dbaas_api::backup_storage::BackupStorageType;
 use dbaas_api::cluster::{ClusterPhase, ExposeType, ProxySpec, ProxyType};
 use dbaas_api::common::ConfigParameter;
 use dbaas_api::ops::OpsType;
@@ -26,6 +27,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{ApiResource, DynamicObject};
 
 use crate::backup::{BackupObservation, StorageInput};
+use crate::capabilities::{
+    CUSTOM_NOT_OFFERED, Capabilities, REBUILD_NOT_OFFERED, ordinal_claim_of_member,
+    quorum_scaling_refusal,
+};
 use crate::catalog::{ResolvedVersion, tagged_versions};
 use crate::convert::retype;
 use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
@@ -161,6 +166,45 @@ impl EngineProvider for Pxc {
             OpsType::Restore,
             OpsType::Expose,
         ]
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            topology: "Galera multi-primary (1, 3, 5, ... members)",
+            proxies: &[ProxyType::Haproxy, ProxyType::Proxysql],
+            expose: &[ExposeType::Internal, ExposeType::External],
+            backup_storages: &[BackupStorageType::S3, BackupStorageType::Azure],
+            pitr: true,
+            restore_into_new_cluster: true,
+            not_offered: &[
+                (
+                    OpsType::Restart,
+                    "Restart is not supported for mysql clusters: the PerconaXtraDBCluster resource has no restart field; nothing was changed",
+                ),
+                (
+                    OpsType::Switchover,
+                    "Switchover is not supported for mysql clusters: Galera has no single primary to switch over (HAProxy or ProxySQL pick the writer); nothing was changed",
+                ),
+                (OpsType::RebuildInstance, REBUILD_NOT_OFFERED),
+                (OpsType::Custom, CUSTOM_NOT_OFFERED),
+            ],
+        }
+    }
+
+    fn operator_images(&self) -> &'static [&'static str] {
+        &["percona/percona-xtradb-cluster-operator"]
+    }
+
+    fn data_volume_selector(&self, engine_name: &str) -> String {
+        format!("app.kubernetes.io/instance={engine_name},app.kubernetes.io/component=pxc")
+    }
+
+    fn volume_claim_of_member(&self, claim_name: &str, cluster_size: i32) -> bool {
+        ordinal_claim_of_member(claim_name, cluster_size)
+    }
+
+    fn scaling_refusal(&self, from: i32, to: i32) -> Option<String> {
+        quorum_scaling_refusal(self.engine(), from, to)
     }
 
     fn backup_resource(&self) -> Option<ApiResource> {

@@ -87,6 +87,34 @@ async fn seed_samples_are_valid_and_nothing_is_pruned() {
         );
     }
 
+    // A sample per engine, and a template with a cluster it sizes.
+    for file in [
+        "deploy/samples/mysql-cluster.yaml",
+        "deploy/samples/mongodb-cluster.yaml",
+        "deploy/samples/cluster-template.yaml",
+    ] {
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&repo_file(file)).unwrap();
+        assert!(!docs.is_empty(), "{file} holds objects");
+        for doc in docs {
+            let resource = match doc["kind"].as_str() {
+                Some("DatabaseCluster") => ApiResource::erase::<DatabaseCluster>(&()),
+                Some("DatabaseClusterTemplate") => {
+                    ApiResource::erase::<dbaas_api::DatabaseClusterTemplate>(&())
+                }
+                other => panic!("{file}: unexpected kind {other:?}"),
+            };
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns.name, &resource);
+            let stored = api
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(doc.clone()).unwrap(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{file} rejected: {e}"));
+            assert_not_pruned(&doc["spec"], &stored.data["spec"]);
+        }
+    }
+
     // `kubectl get dbaas` lists every kind: the category is on each CRD.
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client.clone());

@@ -467,6 +467,57 @@ async fn single_node_cluster_gets_the_unsafe_flags() {
 }
 
 #[tokio::test]
+async fn an_upstream_version_runs_the_one_percona_build_of_it() {
+    let (_client, ns, _operator) = setup("mysql-upstream").await;
+    let clusters: Api<DatabaseCluster> = ns.api();
+    let engines: Api<PerconaXtraDbCluster> = ns.api();
+    create_cluster(
+        &clusters,
+        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: upstream}\nspec: {engine: {type: mysql, version: '8.4.8'}, clusterSize: 1, storage: {size: 1Gi}}",
+    )
+    .await;
+    let pxc = engine_object(&engines, "upstream", "the PerconaXtraDBCluster", |_| true).await;
+    assert_eq!(
+        serde_json::to_value(&pxc.spec).unwrap()["pxc"]["image"],
+        "percona/percona-xtradb-cluster:8.4.8-8.1"
+    );
+    let recorded = cluster_where(&clusters, "upstream", "both versions in status", |c| {
+        c.and_then(|c| c.status.as_ref())
+            .is_some_and(|s| s.engine_version.is_some())
+    })
+    .await;
+    let status = recorded.status.unwrap();
+    assert_eq!(status.engine_version.as_deref(), Some("8.4.8-8.1"));
+    assert_eq!(status.requested_version.as_deref(), Some("8.4.8"));
+
+    // A version with no build on offer names the nearest that are.
+    create_cluster(
+        &clusters,
+        "apiVersion: dbaas.io/v1\nkind: DatabaseCluster\nmetadata: {name: unknown}\nspec: {engine: {type: mysql, version: '8.4.99'}, clusterSize: 1, storage: {size: 1Gi}}",
+    )
+    .await;
+    let refused = cluster_where(&clusters, "unknown", "VersionNotOffered", |c| {
+        c.and_then(|c| c.status.as_ref())
+            .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "VersionNotOffered"))
+    })
+    .await;
+    let message = refused
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.reason == "VersionNotOffered")
+        .unwrap()
+        .message;
+    assert_eq!(
+        message,
+        r#"mysql version "8.4.99" is not offered; the nearest offered: "8.4.8-8.1", "8.4.7-7.1", "8.4.5-5.1", "8.4.3-3.1", "8.4.2-2.1""#
+    );
+    assert!(engines.get_opt("unknown").await.unwrap().is_none());
+    ns.delete().await.unwrap();
+}
+
+#[tokio::test]
 async fn every_mapped_field_survives_the_real_crd() {
     let (_client, ns, _operator) = setup("mysql-fields").await;
     let clusters: Api<DatabaseCluster> = ns.api();

@@ -166,28 +166,32 @@ fn version_refusal(
     status: &dbaas_api::engine::DatabaseEngineStatus,
     version: &str,
 ) -> Option<ApiError> {
+    use dbaas_api::version::{VersionMatch, match_version};
     let available = &status.available_versions;
-    if available.is_empty() || available.iter().any(|v| v.allowed && v.version == version) {
+    if available.is_empty() {
         return None;
     }
-    // Newest first, and not all of a long catalogue.
-    const SHOWN: usize = 10;
-    let mut allowed: Vec<&str> = available
+    let allowed: Vec<&str> = available
         .iter()
         .filter(|v| v.allowed)
         .map(|v| v.version.as_str())
         .collect();
-    allowed.sort_by(|a, b| version_order(b).cmp(&version_order(a)));
-    let more = allowed.len().saturating_sub(SHOWN);
-    let mut listed: Vec<String> = allowed
-        .iter()
-        .take(SHOWN)
-        .map(|v| format!("{v:?}"))
-        .collect();
+    // An upstream version with one allowed build of it is that build.
+    let (listed, more) = match match_version(version, allowed.iter().copied()) {
+        VersionMatch::Exact(_) | VersionMatch::Build(_) => return None,
+        VersionMatch::Ambiguous(builds) => (builds, 0),
+        VersionMatch::Unknown(near) => {
+            let more = allowed.len().saturating_sub(near.len());
+            (near, more)
+        }
+    };
+    let mut listed: Vec<String> = listed.iter().map(|v| format!("{v:?}")).collect();
     if more > 0 {
         listed.push(format!("and {more} more"));
     }
-    let offered = available.iter().any(|v| v.version == version);
+    let offered = match_version(version, available.iter().map(|v| v.version.as_str()))
+        .resolved()
+        .is_some();
     Some(ApiError::Upstream {
         code: 422,
         reason: if offered {
@@ -201,14 +205,6 @@ fn version_refusal(
             listed.join(", ")
         ),
     })
-}
-
-/// Dotted numbers compare as numbers (`17.10` after `17.9`); the rest as text.
-fn version_order(version: &str) -> Vec<(u64, &str)> {
-    version
-        .split(['.', '-'])
-        .map(|part| (part.parse().unwrap_or(0), part))
-        .collect()
 }
 
 /// The namespace's DatabaseEngine of `engine_type`, from the cache.
@@ -379,7 +375,29 @@ mod tests {
         let many: Vec<(&str, bool)> = many.iter().map(|(v, a)| (v.as_str(), *a)).collect();
         assert_eq!(
             version_refusal(&status(&many), "9.9").unwrap().to_string(),
-            r#"spec.engine.version: Unsupported value: "9.9": supported values: "17.13", "17.12", "17.11", "17.10", "17.9", "17.8", "17.7", "17.6", "17.5", "17.4", and 4 more"#
+            r#"spec.engine.version: Unsupported value: "9.9": supported values: "17.13", "17.12", "17.11", "17.10", "17.9", and 9 more"#
+        );
+        // The nearest allowed versions come first.
+        assert_eq!(
+            version_refusal(&status(&many), "17.99")
+                .unwrap()
+                .to_string(),
+            r#"spec.engine.version: Unsupported value: "17.99": supported values: "17.13", "17.12", "17.11", "17.10", "17.9", and 9 more"#
+        );
+        // An upstream version is its one build; with several, they are named.
+        let builds = status(&[
+            ("8.0.36-28.1", true),
+            ("8.0.42-33.1", true),
+            ("8.0.42-33.2", true),
+        ]);
+        assert!(version_refusal(&builds, "8.0.36").is_none());
+        assert_eq!(
+            version_refusal(&builds, "8.0.42").unwrap().to_string(),
+            r#"spec.engine.version: Unsupported value: "8.0.42": supported values: "8.0.42-33.2", "8.0.42-33.1""#
+        );
+        assert_eq!(
+            version_refusal(&builds, "8.0.40").unwrap().to_string(),
+            r#"spec.engine.version: Unsupported value: "8.0.40": supported values: "8.0.42-33.2", "8.0.42-33.1", "8.0.36-28.1""#
         );
         assert!(version_refusal(&engine, "17.2").is_none());
         let refusal = version_refusal(&engine, "15.8").unwrap();

@@ -887,23 +887,15 @@ pub(crate) async fn credentials_in(
     Ok(json_response(StatusCode::OK, json))
 }
 
-/// The admin user and password in each engine operator's Secret format.
+/// The admin user and password, each where the engine operator's Secret
+/// has it.
 fn admin_login(
     engine: dbaas_api::EngineType,
     data: &BTreeMap<String, String>,
 ) -> (Option<String>, Option<String>) {
-    use dbaas_api::EngineType;
-    match engine {
-        EngineType::Postgresql => (data.get("username").cloned(), data.get("password").cloned()),
-        EngineType::Mysql => (
-            data.get("root").map(|_| "root".to_owned()),
-            data.get("root").cloned(),
-        ),
-        EngineType::Mongodb => (
-            data.get("MONGODB_DATABASE_ADMIN_USER").cloned(),
-            data.get("MONGODB_DATABASE_ADMIN_PASSWORD").cloned(),
-        ),
-    }
+    let login = engine.connection().admin_login;
+    let get = |key: &str| data.get(key).cloned();
+    (login.user(get).ok(), get(login.password_key()))
 }
 
 async fn cluster_ops_requests(

@@ -10,7 +10,6 @@ use dbaas_api::common::{
     ANNOTATION_ORIGIN, ANNOTATION_TEMPLATE_KIND, ANNOTATION_TEMPLATE_NAME, FIELD_MANAGER,
     LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGED_BY_VALUE,
 };
-use dbaas_api::server::ServerEngine;
 use dbaas_api::template::{ANNOTATION_CLAIM_MAX_STORAGE_GB, ANNOTATION_USABLE_BY_CLAIMS};
 use dbaas_api::{
     DatabaseClaim, DatabaseCluster, DatabaseClusterTemplate, DatabaseServer, EngineType,
@@ -54,15 +53,16 @@ pub fn cluster_name(claim: &DatabaseClaim) -> String {
 
 /// Which cluster engine serves a claim type.
 pub(super) fn cluster_engine(claim: &DatabaseClaim) -> Result<EngineType, Blocked> {
-    match claim.spec.type_ {
-        ServerEngine::Postgres => Ok(EngineType::Postgresql),
-        ServerEngine::Mysql => Ok(EngineType::Mysql),
-        ServerEngine::Mariadb => Err(Blocked::new(
+    claim.spec.type_.cluster_engine().ok_or_else(|| {
+        Blocked::new(
             "ProvisioningUnsupported",
-            "no engine of this operator runs MariaDB clusters; register a mariadb DatabaseServer instead",
+            format!(
+                "no engine of this operator runs {engine} clusters; register a {engine} DatabaseServer instead",
+                engine = claim.spec.type_.as_str()
+            ),
         )
-        .after(std::time::Duration::MAX)),
-    }
+        .after(std::time::Duration::MAX)
+    })
 }
 
 fn labels(claim: &DatabaseClaim) -> BTreeMap<String, String> {
@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn mariadb_claims_cannot_be_provisioned() {
         let mut c = claim("x", "retain");
-        c.spec.type_ = ServerEngine::Mariadb;
+        c.spec.type_ = dbaas_api::server::ServerEngine::Mariadb;
         assert_eq!(
             cluster_engine(&c).unwrap_err().reason,
             "ProvisioningUnsupported"

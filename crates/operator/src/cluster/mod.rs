@@ -43,7 +43,7 @@ const RECHECK_REFUSED: Duration = Duration::from_secs(60);
 /// on our latest spec. Its status writes wake the cluster anyway (we watch
 /// engine objects); the look is only for engines that write no status for a
 /// change that needs no action, which counts after
-/// [`dbaas_engines::cnpg::UNCONFIRMED_AFTER`]. Looking every few seconds
+/// the provider's [`EngineProvider::unconfirmed_after`]. Looking every few seconds
 /// instead kept every reconcile slot busy with re-applies while thousands of
 /// new clusters waited for their engine (seen in the convergence bench).
 const RECHECK_UNSEEN: Duration = Duration::from_secs(15);
@@ -53,14 +53,12 @@ const RECHECK_UNSEEN: Duration = Duration::from_secs(15);
 const RESTORE_RECHECK: Duration = Duration::from_secs(10);
 
 /// When to look again at a cluster whose engine has not reported on the
-/// spec we applied at `applied_at`: once the quiet period is over.
-fn recheck_unseen(applied_at: Option<&Time>, now: &Time) -> Duration {
+/// spec we applied at `applied_at`: once its `quiet` period is over.
+fn recheck_unseen(quiet: Duration, applied_at: Option<&Time>, now: &Time) -> Duration {
     let elapsed = applied_at
         .and_then(|at| Duration::try_from(now.0.duration_since(at.0)).ok())
         .unwrap_or_default();
-    dbaas_engines::cnpg::UNCONFIRMED_AFTER
-        .saturating_sub(elapsed)
-        .max(RECHECK_UNSEEN)
+    quiet.saturating_sub(elapsed).max(RECHECK_UNSEEN)
 }
 
 /// A reconcile failed on I/O; the controller retries it.
@@ -284,7 +282,11 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                 previous_phase: cluster.status.as_ref().and_then(|s| s.phase),
                 now: Some(&now),
             };
-            let recheck = recheck_unseen(engine_ref.applied_at.as_ref(), &now);
+            let recheck = recheck_unseen(
+                provider.unconfirmed_after(),
+                engine_ref.applied_at.as_ref(),
+                &now,
+            );
             let observation = provider.observe(&applied, &input);
             let observation = provider.observe_extra(observation, &applied_extra, &input);
             let outcome = Outcome::Applied {
@@ -830,13 +832,16 @@ mod tests {
     #[test]
     fn an_unseen_spec_is_looked_at_again_when_the_quiet_period_ends() {
         let at = |secs: i64| Time(Timestamp::from_second(1_800_000_000 + secs).expect("valid"));
-        let quiet = dbaas_engines::cnpg::UNCONFIRMED_AFTER;
-        assert_eq!(recheck_unseen(Some(&at(0)), &at(0)), quiet);
+        let quiet = Duration::from_secs(120);
+        assert_eq!(recheck_unseen(quiet, Some(&at(0)), &at(0)), quiet);
         assert_eq!(
-            recheck_unseen(Some(&at(0)), &at(100)),
+            recheck_unseen(quiet, Some(&at(0)), &at(100)),
             quiet - Duration::from_secs(100)
         );
-        assert_eq!(recheck_unseen(Some(&at(0)), &at(1_000)), RECHECK_UNSEEN);
-        assert_eq!(recheck_unseen(None, &at(0)), quiet);
+        assert_eq!(
+            recheck_unseen(quiet, Some(&at(0)), &at(1_000)),
+            RECHECK_UNSEEN
+        );
+        assert_eq!(recheck_unseen(quiet, None, &at(0)), quiet);
     }
 }

@@ -97,6 +97,12 @@ pub fn compose(
             status.host = observation.host.clone();
             status.port = observation.port;
             status.engine_version = Some(version.version.clone());
+            status.requested_version = cluster
+                .spec
+                .engine
+                .version
+                .clone()
+                .filter(|requested| *requested != version.version);
             status.credentials_secret = Some(credentials_secret);
             status.engine_ref = Some(engine_ref);
             status.message = Some(phase.message.clone());

@@ -17,13 +17,10 @@ pub struct Detection {
     pub operator_image: Option<String>,
 }
 
-/// Image repositories (without registry) of each engine operator.
+/// Image repositories (without registry) of each engine operator, as its
+/// provider declares them.
 pub fn operator_image_repositories(engine: dbaas_api::EngineType) -> &'static [&'static str] {
-    match engine {
-        dbaas_api::EngineType::Postgresql => &["cloudnative-pg/cloudnative-pg"],
-        dbaas_api::EngineType::Mysql => &["percona/percona-xtradb-cluster-operator"],
-        dbaas_api::EngineType::Mongodb => &["percona/percona-server-mongodb-operator"],
-    }
+    dbaas_engines::provider_for(engine).map_or(&[], |p| p.operator_images())
 }
 
 /// Whether `image` is one of the engine operator's images.
@@ -64,9 +61,6 @@ pub fn compose(
 ) -> DatabaseEngineStatus {
     let spec = &engine.spec;
     let previous = engine.status.clone().unwrap_or_default();
-    let allowed = |version: &str| {
-        spec.allowed_versions.is_empty() || spec.allowed_versions.iter().any(|v| v == version)
-    };
     let mut offered = provider.versions();
     for (version, image) in &spec.images {
         match offered.iter_mut().find(|v| &v.version == version) {
@@ -81,7 +75,7 @@ pub fn compose(
     let available_versions = offered
         .into_iter()
         .map(|v| EngineVersion {
-            allowed: allowed(&v.version),
+            allowed: spec.allows(&v.version),
             default: default_version.as_deref() == Some(v.version.as_str()),
             version: v.version,
             image: v.image,

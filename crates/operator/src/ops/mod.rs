@@ -17,6 +17,7 @@ pub mod queue;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbaas_api::OpsRequest;
 use dbaas_api::backup::BackupPhase;
 use dbaas_api::cluster::QueuedOperation;
 use dbaas_api::common::{FIELD_MANAGER, OPS_FIELD_MANAGER};
@@ -24,10 +25,9 @@ use dbaas_api::common::{LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::ops::LABEL_OPS_REQUEST;
 use dbaas_api::ops::{AppliedChange, OpsPhase, OpsRequestStatus, OpsType};
 use dbaas_api::{DatabaseBackup, DatabaseCluster};
-use dbaas_api::{EngineType, OpsRequest};
-use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
-use dbaas_engines::provider_for;
+use dbaas_engines::capabilities::{EnginePatch, Primary};
 use dbaas_engines::restore::RestoreObservation;
+use dbaas_engines::{EngineProvider, provider_for};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -305,7 +305,7 @@ impl Run<'_> {
                     ..AppliedChange::default()
                 }
             }
-            Mechanism::CnpgRestart => AppliedChange {
+            Mechanism::EngineRestart => AppliedChange {
                 restarted_at: Some(
                     self.now
                         .0
@@ -315,20 +315,16 @@ impl Run<'_> {
                 ),
                 ..AppliedChange::default()
             },
-            Mechanism::CnpgSwitchover => {
-                let engine_object = self.cnpg_cluster(cluster).await?;
-                let engine_status = engine_object.as_ref().and_then(|c| c.status.as_ref());
-                let instances = engine_status
-                    .and_then(|s| s.instance_names.clone())
-                    .unwrap_or_default();
+            Mechanism::EngineSwitchover => {
+                let primary = self.primary(cluster).await?;
                 let asked = self
                     .op
                     .spec
                     .switchover
                     .as_ref()
                     .and_then(|s| s.instance_name.as_deref());
-                let current = engine_status.and_then(|s| s.current_primary.as_deref());
-                match plan::switchover_target(asked, current, &instances) {
+                let current = primary.current.as_deref();
+                match plan::switchover_target(asked, current, &primary.instances) {
                     Err(refusal) => return Ok((self.refused(refusal), Action::await_change())),
                     Ok(None) => {
                         let status = self.finished(
@@ -448,52 +444,36 @@ impl Run<'_> {
                     evidence.volume_capacities = self.volume_capacities(cluster).await?;
                 }
                 if type_ == OpsType::Upgrade
-                    && let Some(engine_object) = self.cnpg_cluster(cluster).await?
+                    && let Some((provider, engine_object)) = self.engine_object(cluster).await?
+                    && let Some((asked, running)) = provider.images(&engine_object)
                 {
-                    evidence.asked_image = engine_object.spec.image_name.clone();
-                    evidence.running_image =
-                        engine_object.status.as_ref().and_then(|s| s.image.clone());
+                    evidence.asked_image = asked;
+                    evidence.running_image = running;
                     evidence.pods = self.instance_pods(cluster).await?;
                 }
             }
-            Mechanism::CnpgRestart => {
+            Mechanism::EngineRestart => {
                 let value = applied.restarted_at.clone().unwrap_or_default();
-                let engine_object = self.cnpg_cluster(cluster).await?;
-                let annotated = engine_object
-                    .as_ref()
-                    .and_then(|c| c.annotations().get(plan::RESTART_ANNOTATION))
-                    == Some(&value);
-                if !annotated {
-                    self.patch_engine(
-                        cluster,
-                        false,
-                        json!({"metadata": {"annotations": {plan::RESTART_ANNOTATION: value}}}),
-                    )
-                    .await?;
+                if let Some((provider, engine_object)) = self.engine_object(cluster).await?
+                    && provider.restart_requested(&engine_object).as_ref() != Some(&value)
+                    && let Some(patch) = provider.restart_patch(&value)
+                {
+                    self.patch_engine(cluster, patch).await?;
                 }
                 evidence.pods = self.instance_pods(cluster).await?;
             }
-            Mechanism::CnpgSwitchover => {
+            Mechanism::EngineSwitchover => {
                 let target = applied.target_primary.clone().unwrap_or_default();
-                let engine_object = self.cnpg_cluster(cluster).await?;
-                let engine_status = engine_object.as_ref().and_then(|c| c.status.as_ref());
-                evidence.current_primary = engine_status.and_then(|s| s.current_primary.clone());
-                // Asked once: CloudNativePG may move targetPrimary itself
-                // (a failover), which must not be overridden.
+                let primary = self.primary(cluster).await?;
+                evidence.current_primary = primary.current;
+                // Asked once: the engine operator may move the primary
+                // itself (a failover), which must not be overridden.
                 if status.progress.as_deref() == Some("0/2")
                     && evidence.current_primary.as_deref() != Some(target.as_str())
+                    && let Some(provider) = provider_for(cluster.spec.engine.type_)
+                    && let Some(patch) = provider.switchover_patch(&target)
                 {
-                    // What `kubectl cnpg promote` writes.
-                    self.patch_engine(
-                        cluster,
-                        true,
-                        json!({"status": {
-                            "targetPrimary": target,
-                            "phase": dbaas_engines::cnpg::phase::SWITCHOVER,
-                            "phaseReason": format!("Switching over to {target}"),
-                        }}),
-                    )
-                    .await?;
+                    self.patch_engine(cluster, patch).await?;
                 }
             }
             Mechanism::Backup => match self.ensure_backup(cluster, &applied).await? {
@@ -915,11 +895,14 @@ impl Run<'_> {
         ))
     }
 
-    /// The CloudNativePG Cluster of a postgresql cluster, if it exists.
-    async fn cnpg_cluster(&self, cluster: &DatabaseCluster) -> Result<Option<CnpgCluster>, Error> {
-        if cluster.spec.engine.type_ != EngineType::Postgresql {
+    /// The engine resource of the cluster with its provider, if it exists.
+    async fn engine_object(
+        &self,
+        cluster: &DatabaseCluster,
+    ) -> Result<Option<(&'static dyn EngineProvider, DynamicObject)>, Error> {
+        let Some(provider) = provider_for(cluster.spec.engine.type_) else {
             return Ok(None);
-        }
+        };
         let Some((api, name)) = self.engine_target(cluster) else {
             return Ok(None);
         };
@@ -927,16 +910,28 @@ impl Run<'_> {
             .get_opt(&name)
             .await
             .map_err(|source| self.dereference_error(source))?;
-        Ok(object.and_then(|o| o.try_parse::<CnpgCluster>().ok()))
+        Ok(object.map(|object| (provider, object)))
+    }
+
+    /// The primary and instances the engine resource reports.
+    async fn primary(&self, cluster: &DatabaseCluster) -> Result<Primary, Error> {
+        Ok(self
+            .engine_object(cluster)
+            .await?
+            .map(|(provider, object)| provider.primary(&object))
+            .unwrap_or_default())
     }
 
     /// Merge-patches the engine resource (or its status subresource).
     async fn patch_engine(
         &self,
         cluster: &DatabaseCluster,
-        status: bool,
-        body: Value,
+        patch: EnginePatch,
     ) -> Result<(), Error> {
+        let EnginePatch {
+            status,
+            patch: body,
+        } = patch;
         let Some((api, name)) = self.engine_target(cluster) else {
             return Ok(());
         };
@@ -953,19 +948,21 @@ impl Run<'_> {
         })
     }
 
-    /// The instance pods of a CloudNativePG cluster.
+    /// The instance pods of the cluster, where its provider says.
     async fn instance_pods(&self, cluster: &DatabaseCluster) -> Result<Vec<PodEvidence>, Error> {
         let Some((_, name)) = self.engine_target(cluster) else {
+            return Ok(Vec::new());
+        };
+        let Some(pods_of) =
+            provider_for(cluster.spec.engine.type_).and_then(|p| p.instance_pods(&name))
+        else {
             return Ok(Vec::new());
         };
         let pods = self
             .ctx
             .cluster
             .api::<Pod>(&self.namespace)
-            .list(
-                &ListParams::default()
-                    .labels(&format!("cnpg.io/cluster={name},cnpg.io/podRole=instance")),
-            )
+            .list(&ListParams::default().labels(&pods_of.selector))
             .await
             .map_err(|source| self.dereference_error(source))?;
         Ok(pods
@@ -973,7 +970,7 @@ impl Run<'_> {
             .iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .map(|p| PodEvidence {
-                restarted_at: p.annotations().get(plan::RESTART_ANNOTATION).cloned(),
+                restarted_at: p.annotations().get(pods_of.restart_annotation).cloned(),
                 ready: p
                     .status
                     .as_ref()
@@ -984,7 +981,7 @@ impl Run<'_> {
                 image: p.spec.as_ref().and_then(|s| {
                     s.containers
                         .iter()
-                        .find(|c| c.name == "postgres")
+                        .find(|c| c.name == pods_of.container)
                         .or_else(|| s.containers.first())
                         .and_then(|c| c.image.clone())
                 }),
@@ -1000,15 +997,10 @@ impl Run<'_> {
         let Some((_, name)) = self.engine_target(cluster) else {
             return Ok(Vec::new());
         };
-        let selector = match cluster.spec.engine.type_ {
-            EngineType::Postgresql => format!("cnpg.io/cluster={name},cnpg.io/pvcRole=PG_DATA"),
-            EngineType::Mysql => {
-                format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=pxc")
-            }
-            EngineType::Mongodb => {
-                format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=mongod")
-            }
+        let Some(provider) = provider_for(cluster.spec.engine.type_) else {
+            return Ok(Vec::new());
         };
+        let selector = provider.data_volume_selector(&name);
         let claims = self
             .ctx
             .cluster

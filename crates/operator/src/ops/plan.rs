@@ -8,12 +8,8 @@ use dbaas_api::common::{ConfigParameter, condition};
 use dbaas_api::ops::{AppliedChange, OpsRequestSpec, OpsType, SpecBefore};
 use dbaas_api::{DatabaseCluster, EngineType};
 use dbaas_engines::restore::{RestoreObservation, RestorePhase};
-use dbaas_engines::{backup, provider_for};
+use dbaas_engines::{backup, capabilities, provider_for};
 use serde_json::{Value, json};
-
-/// CloudNativePG's restart annotation (what `kubectl cnpg restart` writes):
-/// instances whose pod carries an older value are restarted, primary last.
-pub const RESTART_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
 
 /// Why an operation fails without changing anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,11 +50,10 @@ pub enum Mechanism {
     /// A change of one DatabaseCluster spec field; the cluster controller
     /// rolls it out to the engine resource.
     Spec,
-    /// CloudNativePG's restart annotation on its Cluster.
-    CnpgRestart,
-    /// CloudNativePG's `status.targetPrimary` (what `kubectl cnpg promote`
-    /// writes through the status subresource).
-    CnpgSwitchover,
+    /// The engine provider's restart patch of its resource.
+    EngineRestart,
+    /// The engine provider's switchover patch of its resource.
+    EngineSwitchover,
     /// A DatabaseBackup, which the backup controller takes with the engine's
     /// own backup resource.
     Backup,
@@ -66,48 +61,30 @@ pub enum Mechanism {
     Restore,
 }
 
-/// How `type_` is done for `engine`, or why it cannot be.
+/// How `type_` is done for `engine`, or why it cannot be: every engine
+/// fact comes from its provider's declarations.
 pub fn mechanism(type_: OpsType, engine: EngineType) -> Result<Mechanism, Refusal> {
-    let unsupported = |message: String| Err(Refusal::new("Unsupported", message));
+    let Some(provider) = provider_for(engine) else {
+        return Err(Refusal::new(
+            "Unsupported",
+            format!(
+                "{engine} clusters have no engine provider in this operator version; nothing was changed"
+            ),
+        ));
+    };
+    if !provider.supported_operations().contains(&type_) {
+        return Err(Refusal::new(
+            "Unsupported",
+            capabilities::why_not_offered(provider, type_),
+        ));
+    }
     match type_ {
-        OpsType::Backup => {
-            if provider_for(engine).is_some_and(|p| p.backup_resource().is_some()) {
-                Ok(Mechanism::Backup)
-            } else {
-                unsupported(format!("{engine} clusters cannot be backed up by this operator version; nothing was changed"))
-            }
+        OpsType::Backup if provider.backup_resource().is_some() => Ok(Mechanism::Backup),
+        OpsType::Restore if provider.restore_resource().is_some() => Ok(Mechanism::Restore),
+        OpsType::Restart if provider.restart_patch("").is_some() => Ok(Mechanism::EngineRestart),
+        OpsType::Switchover if provider.switchover_patch("").is_some() => {
+            Ok(Mechanism::EngineSwitchover)
         }
-        OpsType::Restore => {
-            if provider_for(engine).is_some_and(|p| p.restore_resource().is_some()) {
-                Ok(Mechanism::Restore)
-            } else {
-                unsupported(format!("{engine} clusters cannot be restored in place: their engine operator restores a backup only by bootstrapping a new cluster; create one with spec.dataSource.backupName (and pitr); nothing was changed"))
-            }
-        }
-        OpsType::RebuildInstance => unsupported(
-            "RebuildInstance is not implemented yet: no engine operator here offers it as a declarative change (it takes deleting the instance's pod and volume by hand); nothing was changed".to_owned(),
-        ),
-        OpsType::Custom => unsupported(
-            "Custom operations are not implemented: no engine provider defines one yet; nothing was changed".to_owned(),
-        ),
-        OpsType::Restart => match engine {
-            EngineType::Postgresql => Ok(Mechanism::CnpgRestart),
-            EngineType::Mysql => unsupported(
-                "Restart is not supported for mysql clusters: the PerconaXtraDBCluster resource has no restart field".to_owned(),
-            ),
-            EngineType::Mongodb => unsupported(
-                "Restart of mongodb clusters is not implemented yet: it needs a changed pod annotation in the PerconaServerMongoDB replsets, which this version does not write".to_owned(),
-            ),
-        },
-        OpsType::Switchover => match engine {
-            EngineType::Postgresql => Ok(Mechanism::CnpgSwitchover),
-            EngineType::Mysql => unsupported(
-                "Switchover is not supported for mysql clusters: Galera has no single primary to switch over (HAProxy or ProxySQL pick the writer)".to_owned(),
-            ),
-            EngineType::Mongodb => unsupported(
-                "Switchover is not supported for mongodb clusters: the PerconaServerMongoDB resource has no way to choose the primary".to_owned(),
-            ),
-        },
         OpsType::Start
         | OpsType::Stop
         | OpsType::HorizontalScaling
@@ -115,15 +92,14 @@ pub fn mechanism(type_: OpsType, engine: EngineType) -> Result<Mechanism, Refusa
         | OpsType::VolumeExpansion
         | OpsType::Reconfiguring
         | OpsType::Upgrade
-        | OpsType::Expose => {
-            let supported = provider_for(engine)
-                .is_some_and(|p| p.supported_operations().contains(&type_));
-            if supported {
-                Ok(Mechanism::Spec)
-            } else {
-                unsupported(format!("{type_} is not supported for {engine} clusters"))
-            }
-        }
+        | OpsType::Expose => Ok(Mechanism::Spec),
+        // Declared as supported, but the provider lacks what carries it out.
+        _ => Err(Refusal::new(
+            "Unsupported",
+            format!(
+                "{type_} is declared for {engine} clusters but its provider cannot carry it out in this operator version; nothing was changed"
+            ),
+        )),
     }
 }
 
@@ -366,24 +342,7 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, Refusal> {
 /// The rules of the DatabaseCluster's own `clusterSize` validation, so an
 /// operation that breaks them fails before it touches anything.
 pub fn scaling_refusal(engine: EngineType, from: i32, to: i32) -> Option<String> {
-    if engine == EngineType::Postgresql {
-        return None;
-    }
-    if to != 1 && to % 2 == 0 {
-        Some(format!(
-            "{engine} needs an odd clusterSize (1, 3, 5, ...) to keep quorum; {to} is even"
-        ))
-    } else if from == 1 && to != 1 {
-        Some(format!(
-            "a single-node {engine} cluster cannot grow to cluster mode; create a new cluster with clusterSize >= 3 and restore a backup into it"
-        ))
-    } else if from >= 3 && to < 3 {
-        Some(format!(
-            "a {engine} cluster in cluster mode cannot be scaled below 3 members"
-        ))
-    } else {
-        None
-    }
+    provider_for(engine).and_then(|p| p.scaling_refusal(from, to))
 }
 
 /// The cluster's config with `changes` set: same names replaced in place,
@@ -610,7 +569,10 @@ pub fn evaluate(
                         .as_ref()
                         .map(|u| u.version.as_str())
                         .unwrap_or_default();
-                    if status.engine_version.as_deref() != Some(target) {
+                    // The target as written, or the engine build it named.
+                    let at_target = status.engine_version.as_deref() == Some(target)
+                        || status.requested_version.as_deref() == Some(target);
+                    if !at_target {
                         return waiting(format!(
                             "the cluster is at version {}",
                             status.engine_version.as_deref().unwrap_or("unknown")
@@ -673,20 +635,10 @@ pub fn evaluate(
     }
 }
 
-/// Whether a data volume claim is one of a current member. Percona's
-/// StatefulSets keep the claims of the members a scale-down removed
-/// (ordinal `>= clusterSize`), and Percona resizes only the claims of
-/// running members: those never grow and must not hold a volume expansion
-/// up forever. CloudNativePG deletes the claims of removed instances (and
-/// numbers instances by serial, not ordinal): all of its claims count.
+/// Whether a data volume claim is one of a current member, as the
+/// engine's provider judges it.
 pub fn claim_of_member(engine: EngineType, claim_name: &str, cluster_size: i32) -> bool {
-    match engine {
-        EngineType::Postgresql => true,
-        EngineType::Mysql | EngineType::Mongodb => claim_name
-            .rsplit_once('-')
-            .and_then(|(_, ordinal)| ordinal.parse::<i32>().ok())
-            .is_none_or(|ordinal| ordinal < cluster_size),
-    }
+    provider_for(engine).is_none_or(|p| p.volume_claim_of_member(claim_name, cluster_size))
 }
 
 /// A Kubernetes quantity as a number ("10Gi", "500M", "1.5", "2e3").
@@ -779,11 +731,11 @@ mod tests {
         }
         assert_eq!(
             mechanism(Restart, EngineType::Postgresql),
-            Ok(Mechanism::CnpgRestart)
+            Ok(Mechanism::EngineRestart)
         );
         assert_eq!(
             mechanism(Switchover, EngineType::Postgresql),
-            Ok(Mechanism::CnpgSwitchover)
+            Ok(Mechanism::EngineSwitchover)
         );
         assert!(mechanism(Switchover, EngineType::Mysql).is_err());
         for engine in EngineType::ALL {

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use dbaas_api::cluster::ClusterPhase;
 use dbaas_api::common::SecretKeyReference;
+use dbaas_api::connection::AdminLogin;
 use dbaas_api::server::{
     ANNOTATION_DATABASE_SERVER_ENDPOINTS, ServerEngine, SslMode, secret_sent_to,
 };
@@ -286,7 +287,7 @@ async fn cluster_endpoint(
     let mismatch = || EndpointError::EngineMismatch {
         cluster: cluster.name_any(),
         engine,
-        server: format!("{server_engine:?}").to_lowercase(),
+        server: server_engine.as_str().to_owned(),
     };
     let status = cluster.status.clone().unwrap_or_default();
     let (Some(host), Some(port), Some(ClusterPhase::Ready)) =
@@ -308,19 +309,17 @@ async fn cluster_endpoint(
         name: secret.clone(),
         key: key.to_owned(),
     };
-    // Each engine operator keeps its admin login in its own format.
-    match (engine, server_engine) {
-        (EngineType::Postgresql, ServerEngine::Postgres) => {
-            let user = secret_key(secrets, &key("username"), None).await?;
-            let password = secret_key(secrets, &key("password"), None).await?;
-            Ok((host, port, user, password))
-        }
-        (EngineType::Mysql, ServerEngine::Mysql) => {
-            let password = secret_key(secrets, &key("root"), None).await?;
-            Ok((host, port, "root".to_owned(), password))
-        }
-        _ => Err(mismatch()),
+    if engine.connection().server_engine != Some(server_engine) {
+        return Err(mismatch());
     }
+    // Each engine operator keeps its admin login in its own layout.
+    let user = match engine.connection().admin_login {
+        AdminLogin::UserKey { user_key, .. } => secret_key(secrets, &key(user_key), None).await?,
+        AdminLogin::FixedUser { user } => user.to_owned(),
+    };
+    let password_key = engine.connection().admin_login.password_key();
+    let password = secret_key(secrets, &key(password_key), None).await?;
+    Ok((host, port, user, password))
 }
 
 #[cfg(test)]
