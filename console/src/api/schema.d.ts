@@ -1185,6 +1185,15 @@ export interface components {
         ClusterEventList: {
             items: components["schemas"]["ClusterEvent"][];
         };
+        /** @description How clients connect to an engine. */
+        ConnectionInfo: {
+            /** @description The database a login lands in (the URL's path; may be empty). */
+            database: string;
+            /** Format: int32 */
+            defaultPort: number;
+            /** @description The URL scheme (`postgresql`, `mysql`, `mongodb`). */
+            scheme: string;
+        };
         /** @description The admin credentials of a database cluster. */
         Credentials: {
             /** @description Every key of the Secret (UTF-8 values; others base64). */
@@ -4000,6 +4009,27 @@ export interface components {
                 serverVersion?: string | null;
             } | null;
         };
+        /** @description What one engine supports. */
+        EngineCapabilities: {
+            /** @description The BackupStorage types backups can go to. */
+            backupStorages: string[];
+            /** @description How clients connect. */
+            connection: components["schemas"]["ConnectionInfo"];
+            /** @description The `spec.expose.type` values that fit. */
+            expose: string[];
+            /** @description The OpsRequest types not offered, each with why. */
+            notOffered: components["schemas"]["NotOffered"][];
+            /** @description The OpsRequest types offered. */
+            operations: string[];
+            /** @description The engine operator that runs it. */
+            operator: string;
+            /** @description Point-in-time recovery. */
+            pitr: boolean;
+            /** @description The `spec.proxy.type` values that fit (besides `none`). */
+            proxies: string[];
+            /** @description The topology in a few words. */
+            topology: string;
+        };
         /**
          * @description How the engine operator is installed and upgraded. Unset: it is
          *     installed by other means (plain manifests, Helm) and detected from
@@ -4045,6 +4075,7 @@ export interface components {
         EngineVersions: {
             /** @description The offered versions users may create or upgrade to. */
             allowed: string[];
+            capabilities?: null | components["schemas"]["EngineCapabilities"];
             /** @description The recommended version. */
             default?: string | null;
             /** @description postgresql, mysql or mongodb. */
@@ -4345,6 +4376,11 @@ export interface components {
             available: components["schemas"]["Amounts"];
             name: string;
             requested: components["schemas"]["Amounts"];
+        };
+        /** @description An OpsRequest type an engine does not offer. */
+        NotOffered: {
+            type: string;
+            why: string;
         };
         /**
          * OpsRequest

@@ -52,12 +52,6 @@ function stepOf(field: string): number {
   return 0;
 }
 
-const PROXIES: Record<string, string[]> = {
-  postgresql: ["pgbouncer"],
-  mysql: ["haproxy", "proxysql"],
-  mongodb: ["mongos"],
-};
-
 interface Choices {
   engines: EngineVersions[];
   templates: DatabaseClusterTemplate[];
@@ -270,7 +264,7 @@ export function CreateWizard({ restoreFrom }: { restoreFrom?: string }) {
               value={form.proxyType}
               onChange={(proxyType) => set({ proxyType })}
               error={err("spec.proxy")}
-              options={[{ value: "", label: "None" }, ...(PROXIES[form.engine] ?? []).map((p) => ({ value: p, label: p }))]}
+              options={[{ value: "", label: "None" }, ...(engine?.capabilities?.proxies ?? []).map((p) => ({ value: p, label: p }))]}
             />
             {form.proxyType && <Field label="Proxy instances" type="number" value={form.proxyReplicas} onChange={(proxyReplicas) => set({ proxyReplicas })} />}
             <Field

@@ -20,6 +20,55 @@ pub enum VersionMatch {
     Unknown(Vec<String>),
 }
 
+/// The version a request gets under a policy, judged the same way by the
+/// operator and the REST API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// The offered, allowed version to run.
+    Use(String),
+    /// Offered, but the policy does not allow it.
+    NotAllowed(String),
+    /// An upstream version with several allowed builds, newest first.
+    Ambiguous(Vec<String>),
+    /// Not offered at all.
+    NotOffered,
+}
+
+/// Chooses among `offered` (each with whether the policy allows it) for
+/// `requested`: the version as written; else the one build of it, taking
+/// only allowed builds when it has several.
+pub fn choose(requested: &str, offered: &[(&str, bool)]) -> Choice {
+    let allowed = |version: &str| offered.iter().any(|(v, a)| *v == version && *a);
+    let judged = |version: &str| {
+        if allowed(version) {
+            Choice::Use(version.to_owned())
+        } else {
+            Choice::NotAllowed(version.to_owned())
+        }
+    };
+    match match_version(requested, offered.iter().map(|(v, _)| *v)) {
+        VersionMatch::Exact(v) | VersionMatch::Build(v) => judged(&v),
+        VersionMatch::Ambiguous(builds) => {
+            let permitted: Vec<String> = builds.iter().filter(|b| allowed(b)).cloned().collect();
+            match permitted.as_slice() {
+                [one] => Choice::Use(one.clone()),
+                [] => Choice::NotAllowed(builds[0].clone()),
+                _ => Choice::Ambiguous(permitted),
+            }
+        }
+        VersionMatch::Unknown(_) => Choice::NotOffered,
+    }
+}
+
+/// The offered versions nearest to `requested` (sharing the most leading
+/// parts, at least the major), newest first; the newest when none shares.
+pub fn nearest_versions<'a>(
+    requested: &str,
+    offered: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    owned(nearest(requested, offered))
+}
+
 /// How many near versions an answer names.
 const NEAREST: usize = 5;
 
@@ -202,6 +251,36 @@ mod tests {
             match_version("1", Vec::<&str>::new()).refusal("1").unwrap(),
             "\"1\" is not offered; no version is"
         );
+    }
+
+    #[test]
+    fn a_choice_takes_the_allowed_build_and_judges_the_rest() {
+        let offered = [
+            ("8.0.42-33.1", true),
+            ("8.0.42-33.2", false),
+            ("8.0.36-28.1", false),
+        ];
+        assert_eq!(
+            choose("8.0.42", &offered),
+            Choice::Use("8.0.42-33.1".into())
+        );
+        assert_eq!(
+            choose("8.0.36", &offered),
+            Choice::NotAllowed("8.0.36-28.1".into())
+        );
+        assert_eq!(
+            choose("8.0.42-33.2", &offered),
+            Choice::NotAllowed("8.0.42-33.2".into())
+        );
+        assert_eq!(choose("8.0.99", &offered), Choice::NotOffered);
+        let both = [("8.0.42-33.1", true), ("8.0.42-33.2", true)];
+        assert_eq!(
+            choose("8.0.42", &both),
+            Choice::Ambiguous(vec!["8.0.42-33.2".into(), "8.0.42-33.1".into()])
+        );
+        // A version offered as written is never taken for a build.
+        let exact = [("17.6", false), ("17.6-1", true)];
+        assert_eq!(choose("17.6", &exact), Choice::NotAllowed("17.6".into()));
     }
 
     #[test]

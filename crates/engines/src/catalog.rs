@@ -3,7 +3,7 @@
 
 use dbaas_api::EngineType;
 use dbaas_api::engine::DatabaseEngineSpec;
-use dbaas_api::version::match_version;
+use dbaas_api::version::{Choice, VersionMatch, choose, nearest_versions};
 
 use crate::provider::EngineProvider;
 
@@ -97,30 +97,54 @@ pub fn resolve_version(
                 }),
         );
     }
-    let found = match_version(&version, offered.iter().map(|v| v.version.as_str()));
-    let Some(resolved) = offered
+    let judged: Vec<(&str, bool)> = offered
         .iter()
-        .find(|v| Some(v.version.as_str()) == found.resolved())
-        .cloned()
-    else {
-        return Err(VersionError::NotOffered {
-            engine,
-            detail: found.refusal(&version).unwrap_or_default(),
-            version,
-        });
+        .map(|v| {
+            (
+                v.version.as_str(),
+                policy.is_none_or(|p| p.allows(&v.version)),
+            )
+        })
+        .collect();
+    let chosen = match choose(&version, &judged) {
+        Choice::Use(chosen) => chosen,
+        Choice::NotAllowed(_) => {
+            return Err(VersionError::NotAllowed {
+                engine,
+                version,
+                allowed: policy
+                    .map(|p| p.allowed_versions.join(", "))
+                    .unwrap_or_default(),
+            });
+        }
+        Choice::Ambiguous(builds) => {
+            return Err(VersionError::NotOffered {
+                engine,
+                detail: VersionMatch::Ambiguous(builds)
+                    .refusal(&version)
+                    .unwrap_or_default(),
+                version,
+            });
+        }
+        Choice::NotOffered => {
+            let near = nearest_versions(&version, offered.iter().map(|v| v.version.as_str()));
+            return Err(VersionError::NotOffered {
+                engine,
+                detail: VersionMatch::Unknown(near)
+                    .refusal(&version)
+                    .unwrap_or_default(),
+                version,
+            });
+        }
     };
-
-    // The SRE may list the upstream version or the build.
-    if let Some(policy) = policy
-        && !policy.allows(&resolved.version)
-    {
-        return Err(VersionError::NotAllowed {
+    offered
+        .into_iter()
+        .find(|v| v.version == chosen)
+        .ok_or_else(|| VersionError::NotOffered {
             engine,
-            version,
-            allowed: policy.allowed_versions.join(", "),
-        });
-    }
-    Ok(resolved)
+            detail: format!("{version:?} is not offered"),
+            version: version.clone(),
+        })
 }
 
 #[cfg(test)]

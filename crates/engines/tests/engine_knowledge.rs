@@ -23,10 +23,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The shipped part of a source file: everything before its unit tests.
+/// The shipped part of a source file: everything before its unit-test
+/// module (a test-only item elsewhere does not end it).
 fn shipped(source: &str) -> &str {
     source
-        .find("#[cfg(test)]")
+        .find("#[cfg(test)]\nmod ")
         .map_or(source, |at| &source[..at])
 }
 
@@ -89,10 +90,10 @@ fn no_engine_type_branches_outside_engines_and_api() {
 
 #[test]
 fn the_check_sees_the_branches_it_forbids() {
-    let source = "fn f(e: EngineType) {\n    match e {\n        EngineType::Postgresql => 1,\n        EngineType::Mysql | EngineType::Mongodb => 2,\n    };\n    if e == EngineType::Mysql {}\n    let _ = matches!(e, EngineType::Mongodb);\n    for e in EngineType::ALL {}\n    let x = EngineType::Postgresql;\n}\n#[cfg(test)]\nmod tests { fn g() { match e { EngineType::Mysql => 1 } } }\n";
+    let source = "fn f(e: EngineType) {\n    #[cfg(test)]\n    fn only_in_tests() {}\n    match e {\n        EngineType::Postgresql => 1,\n        EngineType::Mysql | EngineType::Mongodb => 2,\n    };\n    if e == EngineType::Mysql {}\n    let _ = matches!(e, EngineType::Mongodb);\n    for e in EngineType::ALL {}\n    let x = EngineType::Postgresql;\n}\n#[cfg(test)]\nmod tests { fn g() { match e { EngineType::Mysql => 1 } } }\n";
     let lines: Vec<usize> = engine_branches(source)
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(lines, [3, 4, 6, 7]);
+    assert_eq!(lines, [5, 6, 8, 9]);
 }

@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod capabilities;
 pub mod capacity;
 pub mod cluster_url;
 pub mod clusters;

@@ -392,6 +392,9 @@ fn build() -> Value {
         .schema_from::<Amounts>()
         .schema_from::<SkippedCluster>()
         .schema_from::<NamespaceAccess>()
+        .schema_from::<crate::capabilities::EngineCapabilities>()
+        .schema_from::<crate::capabilities::NotOffered>()
+        .schema_from::<crate::capabilities::ConnectionInfo>()
         .schema_from::<ClusterEvent>()
         .schema_from::<ClusterEventList>()
         .schema(

@@ -166,40 +166,42 @@ fn version_refusal(
     status: &dbaas_api::engine::DatabaseEngineStatus,
     version: &str,
 ) -> Option<ApiError> {
-    use dbaas_api::version::{VersionMatch, match_version};
+    use dbaas_api::version::{Choice, choose, nearest_versions};
     let available = &status.available_versions;
     if available.is_empty() {
         return None;
     }
-    let allowed: Vec<&str> = available
+    let offered: Vec<(&str, bool)> = available
         .iter()
-        .filter(|v| v.allowed)
-        .map(|v| v.version.as_str())
+        .map(|v| (v.version.as_str(), v.allowed))
         .collect();
-    // An upstream version with one allowed build of it is that build.
-    let (listed, more) = match match_version(version, allowed.iter().copied()) {
-        VersionMatch::Exact(_) | VersionMatch::Build(_) => return None,
-        VersionMatch::Ambiguous(builds) => (builds, 0),
-        VersionMatch::Unknown(near) => {
-            let more = allowed.len().saturating_sub(near.len());
-            (near, more)
-        }
+    let allowed: Vec<&str> = offered
+        .iter()
+        .filter(|(_, a)| *a)
+        .map(|(v, _)| *v)
+        .collect();
+    // The nearest allowed versions, and how many more there are.
+    let near = || {
+        let near = nearest_versions(version, allowed.iter().copied());
+        let more = allowed.len().saturating_sub(near.len());
+        (near, more)
+    };
+    // The operator's own choice: an upstream version with one allowed
+    // build of it is that build.
+    let (reason, (listed, more)) = match choose(version, &offered) {
+        Choice::Use(_) => return None,
+        // The builds to pick from, and nothing else.
+        Choice::Ambiguous(builds) => ("VersionNotOffered", (builds, 0)),
+        Choice::NotAllowed(_) => ("VersionNotAllowed", near()),
+        Choice::NotOffered => ("VersionNotOffered", near()),
     };
     let mut listed: Vec<String> = listed.iter().map(|v| format!("{v:?}")).collect();
     if more > 0 {
         listed.push(format!("and {more} more"));
     }
-    let offered = match_version(version, available.iter().map(|v| v.version.as_str()))
-        .resolved()
-        .is_some();
     Some(ApiError::Upstream {
         code: 422,
-        reason: if offered {
-            "VersionNotAllowed"
-        } else {
-            "VersionNotOffered"
-        }
-        .into(),
+        reason: reason.into(),
         message: format!(
             "spec.engine.version: Unsupported value: {version:?}: supported values: {}",
             listed.join(", ")

@@ -992,6 +992,9 @@ pub struct EngineVersions {
     /// An operator version OLM offers that waits for approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_available: Option<String>,
+    /// What the engine supports (the same for every namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::capabilities::EngineCapabilities>,
 }
 
 /// Engines and versions of a namespace.
@@ -1061,6 +1064,7 @@ fn engine_summary(engine: &DatabaseEngine) -> EngineVersions {
         upgrade_available: status
             .and_then(|s| s.upgrade_available.as_ref())
             .map(|u| u.version.clone().unwrap_or_else(|| u.csv.clone())),
+        capabilities: crate::capabilities::of(engine.spec.type_),
     }
 }
 

@@ -975,6 +975,27 @@ async fn engines_templates_claims_and_ops_requests() {
         (body["items"][0]["operatorStatus"] == "Installed").then_some(body)
     })
     .await;
+    // What the engine supports comes with it, from its provider.
+    let mut versions = versions;
+    let capabilities = versions["items"][0]
+        .as_object_mut()
+        .and_then(|engine| engine.remove("capabilities"))
+        .expect("the engine's capabilities");
+    assert_eq!(capabilities["proxies"], json!(["pgbouncer"]));
+    assert_eq!(capabilities["operator"], "CloudNativePG");
+    assert_eq!(
+        capabilities["connection"],
+        json!({"scheme": "postgresql", "database": "postgres", "defaultPort": 5432})
+    );
+    assert!(
+        capabilities["notOffered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|op| op["type"] == "Restore"
+                && op["why"].as_str().unwrap().contains("spec.dataSource")),
+        "{capabilities}"
+    );
     assert_eq!(
         versions,
         json!({"items": [{

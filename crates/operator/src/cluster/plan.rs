@@ -199,7 +199,24 @@ pub fn plan(cluster: &DatabaseCluster, refs: &References) -> Plan {
         ),
         (None, None) => (None, refs.policy.clone()),
     };
-    let version = match resolve_version(provider, requested, policy.as_ref()) {
+    // A cluster that names an upstream version keeps the build of it that
+    // runs: a second build on offer, or a newer one, must neither block it
+    // nor roll it without an OpsRequest.
+    let pinned = match (cluster.spec.engine.version.as_deref(), running) {
+        (Some(requested), Some(running))
+            if running
+                .strip_prefix(requested)
+                .is_some_and(|build| build.starts_with('-')) =>
+        {
+            resolve_version(provider, Some(running), policy.as_ref()).ok()
+        }
+        _ => None,
+    };
+    let resolved = match pinned {
+        Some(pinned) => Ok(pinned),
+        None => resolve_version(provider, requested, policy.as_ref()),
+    };
+    let version = match resolved {
         Ok(version) => version,
         Err(err) => {
             let reason = match err {
@@ -416,6 +433,41 @@ mod tests {
             ..refs
         };
         match plan(&unpinned, &fresh) {
+            Plan::Apply { version, .. } => assert_eq!(version.version, "17.6"),
+            Plan::Refuse(r) => panic!("refused: {}", r.message),
+        }
+    }
+
+    #[test]
+    fn an_upstream_version_keeps_the_build_it_runs_when_another_is_offered() {
+        let upstream = cluster(&PG.replace("version: '16.2'", "version: '17.6'"));
+        let with_builds = |builds: &[&str]| DatabaseEngineSpec {
+            type_: EngineType::Postgresql,
+            allowed_versions: Vec::new(),
+            default_version: None,
+            images: builds
+                .iter()
+                .map(|b| ((*b).to_owned(), format!("registry.local/pg:{b}")))
+                .collect(),
+            operator: None,
+        };
+        // 17.6 is offered as written: the build is only used when it runs.
+        let refs = References {
+            policy: Some(with_builds(&["17.6-1", "17.6-2"])),
+            applied_version: Some("17.6-1".into()),
+            ..installed()
+        };
+        match plan(&upstream, &refs) {
+            Plan::Apply { version, .. } => assert_eq!(version.version, "17.6-1"),
+            Plan::Refuse(r) => panic!("refused: {}", r.message),
+        }
+        // A build it no longer offers: the version as written again.
+        let refs = References {
+            policy: Some(with_builds(&["17.6-2"])),
+            applied_version: Some("17.6-1".into()),
+            ..installed()
+        };
+        match plan(&upstream, &refs) {
             Plan::Apply { version, .. } => assert_eq!(version.version, "17.6"),
             Plan::Refuse(r) => panic!("refused: {}", r.message),
         }

@@ -81,7 +81,12 @@ pub fn mechanism(type_: OpsType, engine: EngineType) -> Result<Mechanism, Refusa
     match type_ {
         OpsType::Backup if provider.backup_resource().is_some() => Ok(Mechanism::Backup),
         OpsType::Restore if provider.restore_resource().is_some() => Ok(Mechanism::Restore),
-        OpsType::Restart if provider.restart_patch("").is_some() => Ok(Mechanism::EngineRestart),
+        // A restart is judged on the instance pods, so both are needed.
+        OpsType::Restart
+            if provider.restart_patch("").is_some() && provider.instance_pods("").is_some() =>
+        {
+            Ok(Mechanism::EngineRestart)
+        }
         OpsType::Switchover if provider.switchover_patch("").is_some() => {
             Ok(Mechanism::EngineSwitchover)
         }
@@ -371,7 +376,7 @@ pub fn switchover_target(
     let Some(current_primary) = current_primary else {
         return Err(Refusal::new(
             "EngineNotReady",
-            "CloudNativePG has not reported a current primary yet; nothing was changed",
+            "the engine operator has not reported a current primary yet; nothing was changed",
         ));
     };
     match asked {
