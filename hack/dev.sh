@@ -41,8 +41,9 @@ fi
 crd_args=(--crds "$repo/deploy/crds")
 if [[ -d "$upstream" ]]; then
   for dir in "$upstream"/*/; do
-    # With a node, CloudNativePG's own CRDs come with its release manifest.
-    [[ -n "$node_out" && "$(basename "$dir")" == cloudnative-pg ]] && continue
+    # With a node, CloudNativePG's and mariadb-operator's own CRDs come with
+    # their manifests, at the versions that run.
+    [[ -n "$node_out" && "$(basename "$dir")" =~ ^(cloudnative-pg|mariadb-operator)$ ]] && continue
     crd_args+=(--crds "$dir")
   done
 else
@@ -101,6 +102,21 @@ spec:
   defaultVersion: "$newest"
 YAML
   "$cp_bin" kubectl apply -f hack/node/sample-postgresql.yaml
+  # mariadb-operator from its own CRDs and Helm chart, running the image built
+  # here; the namespace's MariaDB version: the image built from Debian's package.
+  "$cp_bin" kubectl apply --server-side --force-conflicts \
+    -f "$(awk '$1 == "MARIADB_OPERATOR_MANIFEST" { print $2 }' <<<"$node_out")" >/dev/null
+  "$cp_bin" kubectl -n mariadb-operator rollout status deployment/mariadb-operator --timeout=300s
+  mariadb_image=$(awk '$1 == "MARIADB_IMAGE" { print $2 }' <<<"$node_out")
+  "$cp_bin" kubectl apply --server-side -f - <<YAML
+apiVersion: dbaas.io/v1
+kind: DatabaseEngine
+metadata: {name: mariadb}
+spec:
+  type: mariadb
+  images: {"${mariadb_image##*:}": "$mariadb_image"}
+  defaultVersion: "${mariadb_image##*:}"
+YAML
 else
   "$cp_bin" kubectl apply -f deploy/samples/postgresql-engine.yaml -f deploy/samples/postgresql-cluster.yaml
 fi

@@ -34,6 +34,11 @@ pxc_restore percona-xtradb-cluster-operator/pxc.percona.com_perconaxtradbcluster
 psmdb_cluster percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbs.yaml
 psmdb_backup percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbbackups.yaml
 psmdb_restore percona-server-mongodb-operator/psmdb.percona.com_perconaservermongodbrestores.yaml
+mariadb_mariadb mariadb-operator/k8s.mariadb.com_mariadbs.yaml
+mariadb_backup mariadb-operator/k8s.mariadb.com_backups.yaml
+mariadb_restore mariadb-operator/k8s.mariadb.com_restores.yaml
+mariadb_maxscale mariadb-operator/k8s.mariadb.com_maxscales.yaml
+mariadb_physical_backup mariadb-operator/k8s.mariadb.com_physicalbackups.yaml
 olm_subscription operator-framework-api/operators.coreos.com_subscriptions.yaml
 olm_installplan operator-framework-api/operators.coreos.com_installplans.yaml
 olm_operatorgroup operator-framework-api/operators.coreos.com_operatorgroups.yaml

@@ -871,7 +871,7 @@ export interface components {
                  * @description The database engines the unified API knows.
                  * @enum {string|null}
                  */
-                engineType?: "postgresql" | "mysql" | "mongodb" | null;
+                engineType?: "postgresql" | "mysql" | "mongodb" | "mariadb" | null;
                 schedules: {
                     /**
                      * @description Whether this schedule runs.
@@ -942,7 +942,7 @@ export interface components {
                  * @description The database engines the unified API knows.
                  * @enum {string|null}
                  */
-                engineType?: "postgresql" | "mysql" | "mongodb" | null;
+                engineType?: "postgresql" | "mysql" | "mongodb" | "mariadb" | null;
                 schedules?: {
                     /**
                      * @description Whether this schedule runs.
@@ -1191,7 +1191,7 @@ export interface components {
             database: string;
             /** Format: int32 */
             defaultPort: number;
-            /** @description The URL scheme (`postgresql`, `mysql`, `mongodb`). */
+            /** @description The URL scheme (e.g. `postgresql`, `mysql`, `mongodb`). */
             scheme: string;
         };
         /** @description The admin credentials of a database cluster. */
@@ -1598,9 +1598,12 @@ export interface components {
                 } | null;
                 /**
                  * Format: int32
-                 * @description Number of database instances. 1 is a single instance (for mysql and
-                 *     mongodb the unsafe mode that cannot grow); 3 or more runs in cluster
-                 *     mode and can scale 3 -> 5 -> 7 and back down to 3.
+                 * @description Number of database instances. postgresql runs one primary and
+                 *     clusterSize - 1 replicas (any size); replication mariadb too, from 2
+                 *     (1 is a single instance without replication that cannot grow). For
+                 *     the quorum engines (mysql, mongodb, galera mariadb) 1 is a single
+                 *     instance (the unsafe mode that cannot grow); 3 or more runs in
+                 *     cluster mode and can scale 3 -> 5 -> 7 and back down to 3.
                  * @default 1
                  */
                 clusterSize: number;
@@ -1623,7 +1626,8 @@ export interface components {
                  *     keys `username` and `password`; mysql (Percona XtraDB Cluster) one key
                  *     per system user (`root`, `xtrabackup`, `monitor`, ...); mongodb
                  *     (Percona Server for MongoDB) `MONGODB_DATABASE_ADMIN_USER` /
-                 *     `MONGODB_DATABASE_ADMIN_PASSWORD` and the other system users. When
+                 *     `MONGODB_DATABASE_ADMIN_PASSWORD` and the other system users; mariadb
+                 *     (mariadb-operator) the root password under the key `root`. When
                  *     unset the engine operator generates it under a name derived from the
                  *     cluster's; `status.credentialsSecret` always names it.
                  */
@@ -1662,10 +1666,15 @@ export interface components {
                 /** @description Which database engine, and which version of it. */
                 engine: {
                     /**
-                     * @description The engine: postgresql, mysql or mongodb. Immutable.
+                     * @description How an engine's instances replicate.
+                     * @enum {string|null}
+                     */
+                    topology?: "replication" | "galera" | null;
+                    /**
+                     * @description The engine: postgresql, mysql, mongodb or mariadb. Immutable.
                      * @enum {string}
                      */
-                    type: "postgresql" | "mysql" | "mongodb";
+                    type: "postgresql" | "mysql" | "mongodb" | "mariadb";
                     /**
                      * @description Database version, e.g. "16.4" or "8.0.36". When unset the operator
                      *     uses the default (recommended) version of the DatabaseEngine. Must be
@@ -1768,7 +1777,7 @@ export interface components {
                      * @description Proxy / load balancer types; which ones fit depends on the engine.
                      * @enum {string|null}
                      */
-                    type?: "none" | "pgbouncer" | "haproxy" | "proxysql" | "mongos" | null;
+                    type?: "none" | "pgbouncer" | "haproxy" | "proxysql" | "mongos" | "maxscale" | null;
                 } | null;
                 /** @description CPU and memory of each database instance. */
                 resources?: {
@@ -2332,9 +2341,12 @@ export interface components {
                 } | null;
                 /**
                  * Format: int32
-                 * @description Number of database instances. 1 is a single instance (for mysql and
-                 *     mongodb the unsafe mode that cannot grow); 3 or more runs in cluster
-                 *     mode and can scale 3 -> 5 -> 7 and back down to 3.
+                 * @description Number of database instances. postgresql runs one primary and
+                 *     clusterSize - 1 replicas (any size); replication mariadb too, from 2
+                 *     (1 is a single instance without replication that cannot grow). For
+                 *     the quorum engines (mysql, mongodb, galera mariadb) 1 is a single
+                 *     instance (the unsafe mode that cannot grow); 3 or more runs in
+                 *     cluster mode and can scale 3 -> 5 -> 7 and back down to 3.
                  * @default 1
                  */
                 clusterSize: number | null;
@@ -2357,7 +2369,8 @@ export interface components {
                  *     keys `username` and `password`; mysql (Percona XtraDB Cluster) one key
                  *     per system user (`root`, `xtrabackup`, `monitor`, ...); mongodb
                  *     (Percona Server for MongoDB) `MONGODB_DATABASE_ADMIN_USER` /
-                 *     `MONGODB_DATABASE_ADMIN_PASSWORD` and the other system users. When
+                 *     `MONGODB_DATABASE_ADMIN_PASSWORD` and the other system users; mariadb
+                 *     (mariadb-operator) the root password under the key `root`. When
                  *     unset the engine operator generates it under a name derived from the
                  *     cluster's; `status.credentialsSecret` always names it.
                  */
@@ -2396,10 +2409,15 @@ export interface components {
                 /** @description Which database engine, and which version of it. */
                 engine?: {
                     /**
-                     * @description The engine: postgresql, mysql or mongodb. Immutable.
+                     * @description How an engine's instances replicate.
                      * @enum {string|null}
                      */
-                    type?: "postgresql" | "mysql" | "mongodb" | null;
+                    topology?: "replication" | "galera" | null;
+                    /**
+                     * @description The engine: postgresql, mysql, mongodb or mariadb. Immutable.
+                     * @enum {string|null}
+                     */
+                    type?: "postgresql" | "mysql" | "mongodb" | "mariadb" | null;
                     /**
                      * @description Database version, e.g. "16.4" or "8.0.36". When unset the operator
                      *     uses the default (recommended) version of the DatabaseEngine. Must be
@@ -2502,7 +2520,7 @@ export interface components {
                      * @description Proxy / load balancer types; which ones fit depends on the engine.
                      * @enum {string|null}
                      */
-                    type?: "none" | "pgbouncer" | "haproxy" | "proxysql" | "mongos" | null;
+                    type?: "none" | "pgbouncer" | "haproxy" | "proxysql" | "mongos" | "maxscale" | null;
                 } | null;
                 /** @description CPU and memory of each database instance. */
                 resources?: {
@@ -3016,7 +3034,7 @@ export interface components {
                  * @description The engine this template fits.
                  * @enum {string}
                  */
-                engineType: "postgresql" | "mysql" | "mongodb";
+                engineType: "postgresql" | "mysql" | "mongodb" | "mariadb";
                 /** @description Default CPU and memory. */
                 resources?: {
                     /**
@@ -3390,7 +3408,7 @@ export interface components {
                  * @description The engine this template fits.
                  * @enum {string|null}
                  */
-                engineType?: "postgresql" | "mysql" | "mongodb" | null;
+                engineType?: "postgresql" | "mysql" | "mongodb" | "mariadb" | null;
                 /** @description Default CPU and memory. */
                 resources?: {
                     /**
@@ -3787,7 +3805,7 @@ export interface components {
                  * @description The engine type this object describes. Immutable.
                  * @enum {string}
                  */
-                type: "postgresql" | "mysql" | "mongodb";
+                type: "postgresql" | "mysql" | "mongodb" | "mariadb";
             };
             /** @description Observed state of a DatabaseEngine. */
             status?: {
@@ -4027,6 +4045,11 @@ export interface components {
             pitr: boolean;
             /** @description The `spec.proxy.type` values that fit (besides `none`). */
             proxies: string[];
+            /**
+             * @description The `spec.engine.topology` values offered, the default first; empty
+             *     for an engine with one topology.
+             */
+            topologies: string[];
             /** @description The topology in a few words. */
             topology: string;
         };
@@ -4078,7 +4101,7 @@ export interface components {
             capabilities?: null | components["schemas"]["EngineCapabilities"];
             /** @description The recommended version. */
             default?: string | null;
-            /** @description postgresql, mysql or mongodb. */
+            /** @description The engine type (`EngineType`: postgresql, mysql, mongodb, mariadb). */
             engineType: string;
             /** @description How the operator is installed: Olm or Manifest. */
             installSource?: string | null;
@@ -9780,7 +9803,7 @@ export interface operations {
             path: {
                 /** @description The namespace (a DNS label). */
                 namespace: string;
-                /** @description The DatabaseEngine's name (postgresql, mysql or mongodb to create one). */
+                /** @description The DatabaseEngine's name (an engine type, e.g. postgresql, to create one). */
                 name: string;
             };
             cookie?: never;

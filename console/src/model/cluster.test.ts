@@ -25,13 +25,13 @@ describe("cluster helpers", () => {
   });
 
   it("builds connection strings, with the password only when given", () => {
-    expect(connectionString("postgresql", "db-rw.team", 5432, "postgres")).toBe(
+    expect(connectionString({ scheme: "postgresql", database: "postgres" }, "db-rw.team", 5432, "postgres")).toBe(
       "postgresql://postgres@db-rw.team:5432/postgres",
     );
-    expect(connectionString("postgresql", "h", 5432, "app", "p@ss/word")).toBe(
+    expect(connectionString({ scheme: "postgresql", database: "postgres" }, "h", 5432, "app", "p@ss/word")).toBe(
       "postgresql://app:p%40ss%2Fword@h:5432/postgres",
     );
-    expect(connectionString("mysql", "h", 3306, null)).toBe("mysql://h:3306/");
+    expect(connectionString({ scheme: "mysql", database: "" }, "h", 3306, null)).toBe("mysql://h:3306/");
   });
 
   it("sorts and searches a page", () => {

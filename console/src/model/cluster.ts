@@ -41,21 +41,21 @@ export function endpoint(cluster: DatabaseCluster): string {
   return status.port ? `${status.host}:${status.port}` : status.host;
 }
 
-const SCHEMES: Record<string, { scheme: string; database: string }> = {
-  postgresql: { scheme: "postgresql", database: "postgres" },
-  mysql: { scheme: "mysql", database: "" },
-  mongodb: { scheme: "mongodb", database: "admin" },
-};
+/** How clients reach an engine: its URL scheme and the database a login lands in (the server's `capabilities.connection`). */
+export interface ConnectionScheme {
+  scheme: string;
+  database: string;
+}
 
 /** A client URL for the engine; the password only when given. */
 export function connectionString(
-  engine: string,
+  connection: ConnectionScheme,
   host: string,
   port: number | null | undefined,
   username: string | null | undefined,
   password?: string | null,
 ): string {
-  const { scheme, database } = SCHEMES[engine] ?? { scheme: engine, database: "" };
+  const { scheme, database } = connection;
   const user = username ? encodeURIComponent(username) : "";
   const secret = user && password ? `:${encodeURIComponent(password)}` : "";
   const at = user ? `${user}${secret}@` : "";

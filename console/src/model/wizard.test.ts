@@ -13,6 +13,13 @@ const template = {
 } as unknown as DatabaseClusterTemplate;
 
 describe("the wizard's cluster", () => {
+  it("carries a chosen topology, and leaves it out for the default", () => {
+    const galera = buildCluster({ ...EMPTY_FORM, name: "shop", engine: "mariadb", topology: "galera" }, undefined);
+    expect(galera.spec.engine).toEqual({ type: "mariadb", topology: "galera" });
+    const plain = buildCluster({ ...EMPTY_FORM, name: "shop", engine: "mariadb" }, undefined);
+    expect(plain.spec.engine).toEqual({ type: "mariadb" });
+  });
+
   it("is the form, with numbers as numbers", () => {
     const cluster = buildCluster({ ...EMPTY_FORM, name: " shop ", version: "17.2", clusterSize: "3" }, undefined);
     expect(cluster).toEqual({

@@ -6,6 +6,8 @@ export interface WizardForm {
   name: string;
   engine: string;
   version: string;
+  /** `spec.engine.topology`, for engines that offer a choice; empty for the default. */
+  topology: string;
   template: string;
   clusterSize: string;
   cpu: string;
@@ -32,6 +34,7 @@ export const EMPTY_FORM: WizardForm = {
   name: "",
   engine: "postgresql",
   version: "",
+  topology: "",
   template: "",
   clusterSize: "1",
   cpu: "500m",
@@ -99,7 +102,11 @@ export function buildCluster(
   if (!locks.cpu && form.cpu.trim()) requests.cpu = form.cpu.trim();
   if (!locks.memory && form.memory.trim()) requests.memory = form.memory.trim();
   const spec: Record<string, unknown> = {
-    engine: { type: form.engine, ...(form.version ? { version: form.version } : {}) },
+    engine: {
+      type: form.engine,
+      ...(form.version ? { version: form.version } : {}),
+      ...(form.topology ? { topology: form.topology } : {}),
+    },
     clusterSize: count(form.clusterSize),
     storage: {
       size: form.storageSize.trim(),

@@ -13,7 +13,7 @@ import { watch } from "../api/watch";
 import { useSession } from "../session";
 import { href, navigate } from "../router";
 import { useAttempt, useLiveList } from "../hooks";
-import { age, connectionString, endpoint } from "../model/cluster";
+import { age, connectionString, endpoint, type ConnectionScheme } from "../model/cluster";
 import { fresher } from "../model/freshness";
 import { errorAt, type FieldErrors } from "../model/errors";
 import { ActionButton, Badge, CopyButton, Empty, ErrorNote, Field, Loading } from "../components/ui";
@@ -178,7 +178,18 @@ function Connection({ cluster }: { cluster: DatabaseCluster }) {
   const name = cluster.metadata?.name ?? "";
   const host = cluster.status?.host ?? "";
   const port = cluster.status?.port;
-  const engine = cluster.spec.engine.type;
+  const engineType = cluster.spec.engine.type;
+  // The engine's URL scheme comes from the server's declared capabilities;
+  // until they arrive, the engine's name stands in for the scheme.
+  const [engine, setEngine] = useState<ConnectionScheme>({ scheme: engineType, database: "" });
+  useEffect(() => {
+    ok(api.GET("/v1/namespaces/{namespace}/engineversions", { params: { path: { namespace } } }))
+      .then((list) => {
+        const connection = list.items.find((e) => e.engineType === engineType)?.capabilities?.connection;
+        if (connection) setEngine(connection);
+      })
+      .catch(() => {});
+  }, [api, namespace, engineType]);
   const fetchCredentials = async () => {
     setError(undefined);
     try {

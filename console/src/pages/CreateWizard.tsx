@@ -174,7 +174,7 @@ export function CreateWizard({ restoreFrom }: { restoreFrom?: string }) {
               value={form.engine}
               onChange={(engineType) => {
                 const next = choices.engines.find((e) => e.engineType === engineType);
-                set({ engine: engineType, version: next?.default ?? "", template: "", proxyType: "" });
+                set({ engine: engineType, version: next?.default ?? "", topology: "", template: "", proxyType: "" });
               }}
               error={err("spec.engine.type")}
               options={choices.engines.map((e) => ({
@@ -182,6 +182,19 @@ export function CreateWizard({ restoreFrom }: { restoreFrom?: string }) {
                 label: `${e.engineType}${e.operatorStatus && e.operatorStatus !== "Installed" ? ` (operator ${e.operatorStatus})` : ""}`,
               }))}
             />
+            {(engine?.capabilities?.topologies ?? []).length > 0 && (
+              <Field
+                label="Topology"
+                value={form.topology}
+                onChange={(topology) => set({ topology })}
+                error={err("spec.engine.topology")}
+                options={[
+                  { value: "", label: `Default (${engine?.capabilities?.topologies[0]})` },
+                  ...(engine?.capabilities?.topologies ?? []).map((t) => ({ value: t, label: t })),
+                ]}
+                hint="How the instances replicate; it cannot change after creation."
+              />
+            )}
             {form.restoreFrom && (
               <>
                 <div className="note">

@@ -36,19 +36,24 @@ use crate::common::{ConfigParameter, EngineType};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("self.engine.type == 'postgresql' || self.clusterSize == 1 || self.clusterSize % 2 == 1").message("mysql and mongodb need an odd clusterSize (1 for an unsafe single node, or 3, 5, 7, ...) to keep quorum").reason(Reason::FieldValueInvalid).field_path(".clusterSize"),
-    validation = Rule::new("self.engine.type == 'postgresql' || oldSelf.clusterSize != 1 || self.clusterSize == 1").message("a single-node mysql or mongodb cluster cannot grow to cluster mode; create a new cluster with clusterSize >= 3 and restore a backup into it").reason(Reason::FieldValueForbidden).field_path(".clusterSize"),
-    validation = Rule::new("self.engine.type == 'postgresql' || oldSelf.clusterSize < 3 || self.clusterSize >= 3").message("a mysql or mongodb cluster in cluster mode cannot be scaled below 3 members").reason(Reason::FieldValueForbidden).field_path(".clusterSize"),
-    validation = Rule::new("!has(self.proxy) || !has(self.proxy.type) || self.proxy.type == 'none' || (self.engine.type == 'postgresql' && self.proxy.type == 'pgbouncer') || (self.engine.type == 'mysql' && self.proxy.type in ['haproxy', 'proxysql']) || (self.engine.type == 'mongodb' && self.proxy.type == 'mongos')").message("proxy.type must fit the engine: pgbouncer for postgresql, haproxy or proxysql for mysql, mongos for mongodb").reason(Reason::FieldValueInvalid).field_path(".proxy.type"),
+    validation = Rule::new("!(self.engine.type in ['mysql', 'mongodb'] || (self.engine.type == 'mariadb' && has(self.engine.topology) && self.engine.topology == 'galera')) || self.clusterSize == 1 || self.clusterSize % 2 == 1").message("mysql, mongodb and galera mariadb need an odd clusterSize (1 for an unsafe single node, or 3, 5, 7, ...) to keep quorum").reason(Reason::FieldValueInvalid).field_path(".clusterSize"),
+    validation = Rule::new("!(self.engine.type in ['mysql', 'mongodb'] || (self.engine.type == 'mariadb' && has(self.engine.topology) && self.engine.topology == 'galera')) || oldSelf.clusterSize != 1 || self.clusterSize == 1").message("a single-node mysql, mongodb or galera mariadb cluster cannot grow to cluster mode; create a new cluster with clusterSize >= 3 and restore a backup into it").reason(Reason::FieldValueForbidden).field_path(".clusterSize"),
+    validation = Rule::new("!(self.engine.type in ['mysql', 'mongodb'] || (self.engine.type == 'mariadb' && has(self.engine.topology) && self.engine.topology == 'galera')) || oldSelf.clusterSize < 3 || self.clusterSize >= 3").message("a mysql, mongodb or galera mariadb cluster in cluster mode cannot be scaled below 3 members").reason(Reason::FieldValueForbidden).field_path(".clusterSize"),
+    validation = Rule::new("self.engine.type != 'mariadb' || oldSelf.clusterSize != 1 || self.clusterSize == 1").message("a single-instance mariadb cluster runs without replication and cannot grow; create a new cluster with clusterSize >= 2 and restore a backup into it").reason(Reason::FieldValueForbidden).field_path(".clusterSize"),
+    validation = Rule::new("self.engine.type != 'mariadb' || oldSelf.clusterSize < 2 || self.clusterSize >= 2").message("a mariadb cluster with replicas cannot be scaled below 2 instances (mariadb-operator runs a single instance without replication)").reason(Reason::FieldValueForbidden).field_path(".clusterSize"),
+    validation = Rule::new("!has(self.proxy) || !has(self.proxy.type) || self.proxy.type == 'none' || (self.engine.type == 'postgresql' && self.proxy.type == 'pgbouncer') || (self.engine.type == 'mysql' && self.proxy.type in ['haproxy', 'proxysql']) || (self.engine.type == 'mongodb' && self.proxy.type == 'mongos') || (self.engine.type == 'mariadb' && self.proxy.type == 'maxscale')").message("proxy.type must fit the engine: pgbouncer for postgresql, haproxy or proxysql for mysql, mongos for mongodb, maxscale for mariadb").reason(Reason::FieldValueInvalid).field_path(".proxy.type"),
     validation = Rule::new("!has(self.dataSource) || (has(oldSelf.dataSource) && self.dataSource == oldSelf.dataSource)").message("dataSource is only read when the cluster is created: it cannot be added or changed afterwards").reason(Reason::FieldValueForbidden).field_path(".dataSource")
 )]
 pub struct DatabaseClusterSpec {
     /// Which database engine, and which version of it.
     pub engine: EngineSpec,
 
-    /// Number of database instances. 1 is a single instance (for mysql and
-    /// mongodb the unsafe mode that cannot grow); 3 or more runs in cluster
-    /// mode and can scale 3 -> 5 -> 7 and back down to 3.
+    /// Number of database instances. postgresql runs one primary and
+    /// clusterSize - 1 replicas (any size); replication mariadb too, from 2
+    /// (1 is a single instance without replication that cannot grow). For
+    /// the quorum engines (mysql, mongodb, galera mariadb) 1 is a single
+    /// instance (the unsafe mode that cannot grow); 3 or more runs in
+    /// cluster mode and can scale 3 -> 5 -> 7 and back down to 3.
     #[serde(default = "default_cluster_size")]
     #[schemars(range(min = 1, max = 99))]
     pub cluster_size: i32,
@@ -101,7 +106,8 @@ pub struct DatabaseClusterSpec {
     /// keys `username` and `password`; mysql (Percona XtraDB Cluster) one key
     /// per system user (`root`, `xtrabackup`, `monitor`, ...); mongodb
     /// (Percona Server for MongoDB) `MONGODB_DATABASE_ADMIN_USER` /
-    /// `MONGODB_DATABASE_ADMIN_PASSWORD` and the other system users. When
+    /// `MONGODB_DATABASE_ADMIN_PASSWORD` and the other system users; mariadb
+    /// (mariadb-operator) the root password under the key `root`. When
     /// unset the engine operator generates it under a name derived from the
     /// cluster's; `status.credentialsSecret` always names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,11 +126,22 @@ fn is_false(value: &bool) -> bool {
 /// Engine type and version.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.topology) || self.type == 'mariadb'").message("engine.topology is only offered for mariadb (replication or galera); the other engines have one topology each").reason(Reason::FieldValueForbidden).field_path(".topology"),
+    validation = Rule::new("has(self.topology) == has(oldSelf.topology)").message("engine.topology is immutable (it cannot be added or removed after creation)").reason(Reason::FieldValueForbidden).field_path(".topology")
+)]
 pub struct EngineSpec {
-    /// The engine: postgresql, mysql or mongodb. Immutable.
+    /// The engine: postgresql, mysql, mongodb or mariadb. Immutable.
     #[serde(rename = "type")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("engine.type is immutable: create a new cluster and restore a backup into it").reason(Reason::FieldValueForbidden))]
     pub type_: EngineType,
+
+    /// How the instances replicate, for engines that offer a choice (mariadb:
+    /// `replication`, one primary and asynchronous replicas, the default; or
+    /// `galera`, synchronous multi-primary). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("engine.topology is immutable: create a new cluster and restore a backup into it").reason(Reason::FieldValueForbidden))]
+    pub topology: Option<Topology>,
 
     /// Database version, e.g. "16.4" or "8.0.36". When unset the operator
     /// uses the default (recommended) version of the DatabaseEngine. Must be
@@ -135,6 +152,16 @@ pub struct EngineSpec {
         regex(pattern = r"^[0-9][0-9A-Za-z.\-_+]*$")
     )]
     pub version: Option<String>,
+}
+
+/// How an engine's instances replicate.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// One primary, asynchronous replicas; a switchover moves the primary.
+    Replication,
+    /// Galera: every member writable, synchronous, needs a quorum.
+    Galera,
 }
 
 /// Persistent storage of each instance.
@@ -168,6 +195,8 @@ pub enum ProxyType {
     Proxysql,
     /// mongos routers of a sharded cluster, for mongodb.
     Mongos,
+    /// MariaDB MaxScale (a mariadb-operator MaxScale), for mariadb.
+    Maxscale,
 }
 
 /// Proxy or load balancer in front of the instances.

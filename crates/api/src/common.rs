@@ -30,7 +30,7 @@ pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "dbaas-operator";
 /// Label naming the DatabaseCluster an engine object belongs to.
 pub const LABEL_CLUSTER: &str = "dbaas.io/cluster";
-/// Label naming the engine type (postgresql, mysql, mongodb).
+/// Label naming the engine type (postgresql, mysql, mongodb, mariadb).
 pub const LABEL_ENGINE: &str = "dbaas.io/engine";
 
 /// Annotation selecting the kind of template a DatabaseCluster is made from.
@@ -56,16 +56,30 @@ pub enum EngineType {
     Mysql,
     /// MongoDB, run by Percona Server for MongoDB.
     Mongodb,
+    /// MariaDB, run by mariadb-operator.
+    Mariadb,
 }
 
 impl EngineType {
-    pub const ALL: [EngineType; 3] = [Self::Postgresql, Self::Mysql, Self::Mongodb];
+    pub const ALL: [EngineType; 4] = [Self::Postgresql, Self::Mysql, Self::Mongodb, Self::Mariadb];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Postgresql => "postgresql",
             Self::Mysql => "mysql",
             Self::Mongodb => "mongodb",
+            Self::Mariadb => "mariadb",
+        }
+    }
+
+    /// The engine operator's package in OperatorHub's catalog, what OLM
+    /// installs by default.
+    pub fn olm_package(self) -> &'static str {
+        match self {
+            Self::Postgresql => "cloudnative-pg",
+            Self::Mysql => "percona-xtradb-cluster-operator",
+            Self::Mongodb => "percona-server-mongodb-operator",
+            Self::Mariadb => "mariadb-operator",
         }
     }
 }

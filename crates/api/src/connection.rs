@@ -112,6 +112,14 @@ impl EngineType {
                 database: "admin",
                 server_engine: None,
             },
+            Self::Mariadb => EngineConnection {
+                admin_login: AdminLogin::FixedUser { user: "root" },
+                default_admin_user: "root",
+                default_port: 3306,
+                scheme: "mysql",
+                database: "",
+                server_engine: Some(ServerEngine::Mariadb),
+            },
         }
     }
 }
@@ -223,7 +231,10 @@ mod tests {
             ServerEngine::Mysql.cluster_engine(),
             Some(EngineType::Mysql)
         );
-        assert_eq!(ServerEngine::Mariadb.cluster_engine(), None);
+        assert_eq!(
+            ServerEngine::Mariadb.cluster_engine(),
+            Some(EngineType::Mariadb)
+        );
         for engine in [
             ServerEngine::Postgres,
             ServerEngine::Mysql,
@@ -246,7 +257,7 @@ mod tests {
         let err = "oracle".parse::<EngineType>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown engine \"oracle\"; known engines: postgresql, mysql, mongodb"
+            "unknown engine \"oracle\"; known engines: postgresql, mysql, mongodb, mariadb"
         );
     }
 }

@@ -141,11 +141,7 @@ pub const SERVER_NAMESPACE_PERMISSIONS: &[Permission] = &[Permission {
 /// dbaas-operator compares them).
 pub fn default_olm_allowlist() -> Value {
     json!({
-        "packages": [
-            "cloudnative-pg",
-            "percona-xtradb-cluster-operator",
-            "percona-server-mongodb-operator",
-        ],
+        "packages": crate::EngineType::ALL.map(crate::EngineType::olm_package),
         "catalogs": [{"name": "operatorhubio-catalog", "namespace": "olm"}],
         "installModes": ["OwnNamespace"],
     })
@@ -1316,7 +1312,7 @@ pub mod olm {
                 "version": VERSION,
                 "maturity": "alpha",
                 "minKubeVersion": "1.30.0",
-                "keywords": ["database", "dbaas", "postgresql", "mysql", "mongodb"],
+                "keywords": ["database", "dbaas", "postgresql", "mysql", "mongodb", "mariadb"],
                 "provider": {"name": "dbaas-operator"},
                 "maintainers": [{"name": "dbaas-operator", "email": "dbaas-operator@users.noreply.github.com"}],
                 "links": [{"name": "Source", "url": "https://github.com/dbaas-operator/dbaas-operator"}],

@@ -31,6 +31,9 @@ pub fn cluster_from_args(args: &CreateClusterArgs) -> Result<DatabaseCluster, Cl
     if let Some(version) = &args.version {
         engine_spec["version"] = json!(version);
     }
+    if let Some(topology) = &args.topology {
+        engine_spec["topology"] = json!(topology);
+    }
     // Through JSON so fields added to the spec later keep their defaults.
     let spec: DatabaseClusterSpec = serde_json::from_value(json!({
         "engine": engine_spec,
@@ -738,6 +741,33 @@ mod tests {
                 }
             })
         );
+    }
+
+    #[test]
+    fn create_takes_a_topology_and_names_the_known_ones_for_a_bad_one() {
+        let galera = cluster_from_args(&create_args(&[
+            "shop",
+            "--engine",
+            "mariadb",
+            "--topology",
+            "galera",
+            "--size",
+            "3",
+        ]))
+        .unwrap();
+        assert_eq!(
+            galera.spec.engine.topology,
+            Some(dbaas_api::cluster::Topology::Galera)
+        );
+        let err = cluster_from_args(&create_args(&[
+            "shop",
+            "--engine",
+            "mariadb",
+            "--topology",
+            "ring",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("galera"), "{err}");
     }
 
     #[test]

@@ -436,6 +436,11 @@ pub struct CreateClusterArgs {
     /// Engine version; the DatabaseEngine's default when omitted.
     #[arg(long)]
     pub version: Option<String>,
+    /// How the instances replicate, where the engine offers a choice
+    /// (mariadb: replication, the default, or galera); the API server
+    /// refuses it for other engines.
+    #[arg(long)]
+    pub topology: Option<String>,
     /// Number of instances.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=99))]
     pub size: i32,

@@ -33,6 +33,21 @@ pub mod pxc_cluster;
 /// Percona Server for MongoDB `PerconaServerMongoDB` (`psmdb.percona.com/v1`).
 pub mod psmdb_cluster;
 
+/// mariadb-operator `MariaDB` (`k8s.mariadb.com/v1alpha1`).
+pub mod mariadb_mariadb;
+
+/// mariadb-operator `Backup` (`k8s.mariadb.com/v1alpha1`): a logical backup of a `MariaDB`.
+pub mod mariadb_backup;
+
+/// mariadb-operator `Restore` (`k8s.mariadb.com/v1alpha1`): a logical backup replayed into a `MariaDB`.
+pub mod mariadb_restore;
+
+/// mariadb-operator `MaxScale` (`k8s.mariadb.com/v1alpha1`): the MaxScale proxy in front of a `MariaDB`.
+pub mod mariadb_maxscale;
+
+/// mariadb-operator `PhysicalBackup` (`k8s.mariadb.com/v1alpha1`): here only the template new replicas are seeded from.
+pub mod mariadb_physical_backup;
+
 /// OLM `Subscription` (`operators.coreos.com/v1alpha1`): installs an engine operator from a catalog.
 pub mod olm_subscription;
 

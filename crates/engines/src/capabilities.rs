@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use dbaas_api::EngineType;
 use dbaas_api::backup_storage::BackupStorageType;
-use dbaas_api::cluster::{ExposeType, ProxyType};
+use dbaas_api::cluster::{ExposeType, ProxyType, Topology};
 use dbaas_api::ops::OpsType;
 use serde_json::Value;
 
@@ -19,6 +19,9 @@ use crate::provider::{EngineProvider, provider_for};
 pub struct Capabilities {
     /// The topology in a few words ("one primary, streaming replicas").
     pub topology: &'static str,
+    /// The `spec.engine.topology` values the engine offers, the default
+    /// first; empty for an engine with one topology.
+    pub topologies: &'static [Topology],
     /// The proxies `spec.proxy.type` may name (besides `none`).
     pub proxies: &'static [ProxyType],
     /// The exposure types `spec.expose.type` may name.
@@ -148,6 +151,9 @@ pub fn matrix() -> String {
     };
     let yes_no = |yes: bool| if yes { "yes" } else { "no" }.to_owned();
     row("topology", &|p| p.capabilities().topology.to_owned());
+    row("`engine.topology` choices", &|p| {
+        list(p.capabilities().topologies.iter().map(lower).collect())
+    });
     row("proxies", &|p| {
         list(p.capabilities().proxies.iter().map(lower).collect())
     });
@@ -204,7 +210,7 @@ pub fn embed(document: &str) -> Option<String> {
 }
 
 /// A unit enum variant as the API spells it.
-fn lower<T: serde::Serialize>(value: &T) -> String {
+pub fn lower<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -228,6 +234,25 @@ mod tests {
                     "{engine} {op}: offered {offered}, explained {explained}; exactly one must hold"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn an_offered_restart_or_switchover_has_what_carries_it_out() {
+        for engine in EngineType::ALL {
+            let provider = provider_for(engine).expect("every engine has a provider");
+            let offers = |op| provider.supported_operations().contains(&op);
+            assert_eq!(
+                offers(OpsType::Switchover),
+                provider.switches_over(),
+                "{engine}"
+            );
+            assert_eq!(
+                offers(OpsType::Restart),
+                provider.restart_patch("2027-01-01T00:00:00Z").is_some()
+                    && provider.instance_pods("db").is_some(),
+                "{engine}"
+            );
         }
     }
 

@@ -33,7 +33,7 @@ use crate::convert::retype;
 use crate::monitoring::{NO_AGENT_RESOURCES, Wiring, wiring};
 use crate::provider::{
     BuildError, BuildInput, BuiltEngine, EngineObservation, EngineProvider, ObserveInput,
-    ObservedPhase, Unapplied, status_written_since, to_dynamic,
+    ObservedPhase, Unapplied, quiet_since_apply, status_written_since, to_dynamic,
 };
 use crate::shared::{credentials_secret_or, engine_metadata};
 
@@ -148,6 +148,7 @@ impl EngineProvider for Cnpg {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             topology: "one primary, streaming replicas",
+            topologies: &[],
             proxies: &[ProxyType::Pgbouncer],
             expose: &[ExposeType::Internal, ExposeType::External],
             backup_storages: &[
@@ -206,6 +207,10 @@ impl EngineProvider for Cnpg {
             .as_ref()?
             .get(RESTART_ANNOTATION)
             .cloned()
+    }
+
+    fn switches_over(&self) -> bool {
+        true
     }
 
     fn switchover_patch(&self, target: &str) -> Option<EnginePatch> {
@@ -752,17 +757,6 @@ pub fn observe(engine: &Cluster, input: &ObserveInput<'_>) -> EngineObservation 
 /// status that matches the spec is taken as its answer.
 pub const UNCONFIRMED_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
 
-fn quiet_since_apply(input: &ObserveInput<'_>) -> bool {
-    match (input.now, input.applied_at) {
-        (Some(now), Some(applied_at)) => now
-            .0
-            .duration_since(applied_at.0)
-            .try_into()
-            .is_ok_and(|elapsed: std::time::Duration| elapsed >= UNCONFIRMED_AFTER),
-        _ => false,
-    }
-}
-
 fn observe_phase(
     engine: &Cluster,
     input: &ObserveInput<'_>,
@@ -829,7 +823,7 @@ fn observe_phase(
                 && i64::from(ready_instances) == desired
                 && image.is_none_or(|image| image == input.desired_image)
                 && !ready_condition_false;
-            if !saw_latest_spec && matches_spec && quiet_since_apply(input) {
+            if !saw_latest_spec && matches_spec && quiet_since_apply(input, UNCONFIRMED_AFTER) {
                 // CloudNativePG writes no status for changes that need no
                 // visible action (a load balancer source range, a reloadable
                 // parameter). After a quiet period with everything we can

@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod catalog;
 pub mod cnpg;
 mod convert;
+pub mod mariadb;
 pub mod monitoring;
 pub mod provider;
 pub mod psmdb;

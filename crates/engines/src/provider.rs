@@ -107,7 +107,12 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
         let _ = engine;
         None
     }
-    /// The patch that makes `target` the primary.
+    /// Whether the engine moves its primary on request
+    /// ([`Self::switchover_patch`] then answers for every instance).
+    fn switches_over(&self) -> bool {
+        false
+    }
+    /// The patch that makes the instance `target` the primary.
     fn switchover_patch(&self, target: &str) -> Option<EnginePatch> {
         let _ = target;
         None
@@ -201,6 +206,7 @@ pub fn provider_for(engine: EngineType) -> Option<&'static dyn EngineProvider> {
         EngineType::Postgresql => Some(&crate::cnpg::Cnpg),
         EngineType::Mysql => Some(&crate::pxc::Pxc),
         EngineType::Mongodb => Some(&crate::psmdb::Psmdb),
+        EngineType::Mariadb => Some(&crate::mariadb::Mariadb),
     }
 }
 
@@ -361,6 +367,21 @@ pub fn status_written_since(
         .any(|written| {
             written.0 > applied_at.0 || (written.0 == applied_at.0 && changed_since_apply)
         })
+}
+
+/// For engine operators whose status writes may leave no trace (a write
+/// that changes nothing): whether `period` has passed since our last
+/// spec-changing apply, after which a healthy status that matches the spec
+/// is taken as the answer.
+pub fn quiet_since_apply(input: &ObserveInput<'_>, period: Duration) -> bool {
+    match (input.now, input.applied_at) {
+        (Some(now), Some(applied_at)) => now
+            .0
+            .duration_since(applied_at.0)
+            .try_into()
+            .is_ok_and(|elapsed: Duration| elapsed >= period),
+        _ => false,
+    }
 }
 
 /// Re-types a typed engine resource as a DynamicObject for the generic apply.

@@ -223,6 +223,7 @@ impl EngineProvider for Psmdb {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             topology: "one replica set (1, 3, 5, ... members); sharded with mongos",
+            topologies: &[],
             proxies: &[ProxyType::Mongos],
             expose: &[ExposeType::Internal, ExposeType::External],
             backup_storages: &[

@@ -39,7 +39,7 @@ use crate::provider::{
     ObservedPhase, Unapplied, to_dynamic,
 };
 use crate::restore::{RestoreInput, RestoreObservation};
-use crate::shared::{credentials_secret_or, engine_metadata};
+use crate::shared::{credentials_secret_or, engine_metadata, my_cnf};
 
 pub mod backup;
 pub use backup::{build_backup, observe_backup};
@@ -171,6 +171,7 @@ impl EngineProvider for Pxc {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             topology: "Galera multi-primary (1, 3, 5, ... members)",
+            topologies: &[],
             proxies: &[ProxyType::Haproxy, ProxyType::Proxysql],
             expose: &[ExposeType::Internal, ExposeType::External],
             backup_storages: &[BackupStorageType::S3, BackupStorageType::Azure],
@@ -458,9 +459,9 @@ pub fn build_with(
                 ..Default::default()
             };
         }
-        // pgbouncer and mongos never reach here (refused by the API's CEL
+        // pgbouncer, mongos and maxscale never reach here (refused by the API's CEL
         // for mysql); treat them like none rather than guess.
-        ProxyType::None | ProxyType::Pgbouncer | ProxyType::Mongos => {
+        ProxyType::None | ProxyType::Pgbouncer | ProxyType::Mongos | ProxyType::Maxscale => {
             // Without a proxy, "external" exposes the PXC nodes themselves.
             pxc.expose = external.map(|_| PerconaXtraDbClusterPxcExpose {
                 enabled: Some(true),
@@ -593,65 +594,29 @@ fn memory_limit_set(resources: Option<&k8s_openapi::api::core::v1::ResourceRequi
         .is_some_and(|limits| limits.contains_key("memory"))
 }
 
-/// Renders the config list as my.cnf text for `spec.pxc.configuration`: a
-/// `[mysqld]` section with one `name=value` line per entry (a bare `name`
-/// for an empty value, MySQL's boolean option form). Anything that could
-/// leave its line is refused: line breaks and other control characters,
-/// `[` (a new section), and in names everything but letters, digits, `_`,
-/// `-` and `.`. Percona renders the text as a pongo2 template when a memory
-/// limit is set: `{{ ... }}` expressions (its documented sizing feature,
-/// e.g. `{{containerMemoryLimit * 3 / 4}}`) need that limit, and template
-/// tags and comments (`{%`, `{#`) are refused.
+/// Renders the config list as my.cnf text for `spec.pxc.configuration`
+/// ([`crate::shared::my_cnf`] with a `[mysqld]` section). Percona renders
+/// the text as a pongo2 template when a memory limit is set: `{{ ... }}`
+/// expressions (its documented sizing feature, e.g.
+/// `{{containerMemoryLimit * 3 / 4}}`) need that limit, and template tags
+/// and comments (`{%`, `{#`) are refused.
 pub fn render_my_cnf(
     config: &[ConfigParameter],
     memory_limit_set: bool,
 ) -> Result<Option<String>, BuildError> {
-    if config.is_empty() {
-        return Ok(None);
-    }
-    let mut text = String::from("[mysqld]\n");
-    for (index, parameter) in config.iter().enumerate() {
-        let name = &parameter.name;
-        let value = &parameter.value;
-        let refuse = |why: &str| {
-            Err(BuildError::Convert {
-                field: "config",
-                source: serde::de::Error::custom(format!(
-                    "config[{index}] ({name:?}) cannot go into my.cnf: {why}"
-                )),
-            })
-        };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return refuse("an option name may only contain letters, digits, '_', '-' and '.'");
-        }
-        if value.chars().any(char::is_control) {
-            return refuse("the value contains a line break or another control character");
-        }
-        if value.contains('[') {
-            return refuse("the value contains '[', which would start a new my.cnf section");
-        }
+    my_cnf(config, "mysqld", |value| {
         if value.contains("{%") || value.contains("{#") {
-            return refuse(
+            Some(
                 "the value contains a template tag or comment ('{%' or '{#'), which the Percona operator would execute",
-            );
-        }
-        if value.contains("{{") && !memory_limit_set {
-            return refuse(
+            )
+        } else if value.contains("{{") && !memory_limit_set {
+            Some(
                 "a '{{ }}' expression needs resources.limits.memory (the Percona operator refuses it otherwise)",
-            );
+            )
+        } else {
+            None
         }
-        text.push_str(name);
-        if !value.is_empty() {
-            text.push('=');
-            text.push_str(value);
-        }
-        text.push('\n');
-    }
-    Ok(Some(text))
+    })
 }
 
 /// Reads a PerconaXtraDBCluster's status in our vocabulary.

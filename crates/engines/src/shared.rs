@@ -3,10 +3,14 @@
 use std::collections::BTreeMap;
 
 use dbaas_api::backup::LABEL_BACKUP;
+use dbaas_api::common::ConfigParameter;
 use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{DatabaseBackup, DatabaseCluster, EngineType};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
+
+use crate::provider::BuildError;
+use crate::restore::LABEL_RESTORE;
 
 /// Identity of an engine object: the cluster's name and namespace, our
 /// labels, and the DatabaseCluster as controller owner (so the garbage
@@ -51,6 +55,31 @@ pub(crate) fn backup_metadata(
         namespace: backup.metadata.namespace.clone(),
         labels: Some(labels),
         owner_references: backup.controller_owner_ref(&()).map(|owner| vec![owner]),
+        ..Default::default()
+    }
+}
+
+/// Identity of an engine's restore resource: in the cluster's namespace,
+/// with our labels (the same as on backup resources, plus the restore's
+/// name). The operator sets its owner.
+pub(crate) fn restore_metadata(
+    name: &str,
+    cluster: &DatabaseCluster,
+    engine: EngineType,
+) -> ObjectMeta {
+    let labels = BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        (
+            LABEL_CLUSTER.to_owned(),
+            cluster.metadata.name.clone().unwrap_or_default(),
+        ),
+        (LABEL_ENGINE.to_owned(), engine.as_str().to_owned()),
+        (LABEL_RESTORE.to_owned(), name.to_owned()),
+    ]);
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: cluster.metadata.namespace.clone(),
+        labels: Some(labels),
         ..Default::default()
     }
 }
@@ -101,4 +130,56 @@ pub mod percona_cron {
         }
         Some((cluster, label(engine_backup, ANCESTOR)?))
     }
+}
+
+/// Renders the config list as my.cnf text: a `[section]` header and one
+/// `name=value` line per entry (a bare `name` for an empty value, the
+/// boolean option form of MySQL and MariaDB). Anything that could leave its
+/// line is refused: line breaks and other control characters, `[` (a new
+/// section), and in names everything but letters, digits, `_`, `-` and
+/// `.`. `refuse_value` adds the engine operator's own rules for values.
+pub(crate) fn my_cnf(
+    config: &[ConfigParameter],
+    section: &str,
+    refuse_value: impl Fn(&str) -> Option<&'static str>,
+) -> Result<Option<String>, BuildError> {
+    if config.is_empty() {
+        return Ok(None);
+    }
+    let mut text = format!("[{section}]\n");
+    for (index, parameter) in config.iter().enumerate() {
+        let name = &parameter.name;
+        let value = &parameter.value;
+        let refuse = |why: &str| {
+            Err(BuildError::Convert {
+                field: "config",
+                source: serde::de::Error::custom(format!(
+                    "config[{index}] ({name:?}) cannot go into my.cnf: {why}"
+                )),
+            })
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return refuse("an option name may only contain letters, digits, '_', '-' and '.'");
+        }
+        if value.chars().any(char::is_control) {
+            return refuse("the value contains a line break or another control character");
+        }
+        if value.contains('[') {
+            return refuse("the value contains '[', which would start a new my.cnf section");
+        }
+        if let Some(why) = refuse_value(value) {
+            return refuse(why);
+        }
+        text.push_str(name);
+        if !value.is_empty() {
+            text.push('=');
+            text.push_str(value);
+        }
+        text.push('\n');
+    }
+    Ok(Some(text))
 }

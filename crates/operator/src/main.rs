@@ -97,7 +97,8 @@ struct Args {
     /// installModes: [OwnNamespace|AllNamespaces...]}` (every key required; it
     /// replaces the default). Unset or empty: the engine operators'
     /// packages (cloudnative-pg, percona-xtradb-cluster-operator,
-    /// percona-server-mongodb-operator) from olm/operatorhubio-catalog,
+    /// percona-server-mongodb-operator, mariadb-operator) from
+    /// olm/operatorhubio-catalog,
     /// OwnNamespace only.
     #[arg(long, value_name = "YAML", env = "DBAAS_OLM_ALLOWLIST")]
     olm_allowlist: Option<String>,

@@ -91,6 +91,7 @@ async fn seed_samples_are_valid_and_nothing_is_pruned() {
     for file in [
         "deploy/samples/mysql-cluster.yaml",
         "deploy/samples/mongodb-cluster.yaml",
+        "deploy/samples/mariadb-cluster.yaml",
         "deploy/samples/cluster-template.yaml",
     ] {
         let docs: Vec<Value> = serde_saphyr::from_multiple(&repo_file(file)).unwrap();
@@ -153,12 +154,12 @@ async fn invalid_clusters_are_rejected_on_create() {
         (
             "mysql-even",
             json!({ "engine": { "type": "mysql" }, "clusterSize": 2, "storage": { "size": "1Gi" } }),
-            "mysql and mongodb need an odd clusterSize",
+            "mysql, mongodb and galera mariadb need an odd clusterSize",
         ),
         (
             "mongo-even",
             json!({ "engine": { "type": "mongodb" }, "clusterSize": 4, "storage": { "size": "1Gi" } }),
-            "mysql and mongodb need an odd clusterSize",
+            "mysql, mongodb and galera mariadb need an odd clusterSize",
         ),
         (
             "bad-engine",

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use common::*;
 use dbaas_api::cluster::ClusterPhase;
-use dbaas_api::ops::OpsPhase;
 use dbaas_api::{DatabaseCluster, DatabaseEngine, OpsRequest};
 use dbaas_engine_crds::cnpg_cluster::Cluster as CnpgCluster;
 use dbaas_testkit::node::{NodeCluster, shared_node};
@@ -197,45 +196,7 @@ impl E2e {
     /// Creates an OpsRequest on `cluster` and waits until it succeeds
     /// (failing the test with its message if it fails).
     async fn op(&self, cluster: &str, name: &str, fields: &str) -> OpsRequest {
-        let ops: Api<OpsRequest> = self.ns.api();
-        let op: OpsRequest = from_yaml(&format!(
-            "apiVersion: dbaas.io/v1\nkind: OpsRequest\nmetadata: {{name: {name}}}\n\
-             spec: {{clusterRef: {{name: {cluster}}}, {fields}}}"
-        ));
-        ops.create(&PostParams::default(), &op)
-            .await
-            .unwrap_or_else(|e| panic!("create OpsRequest {name}: {e}"));
-        let started = std::time::Instant::now();
-        let done = dbaas_testkit::wait_for(
-            &ops,
-            name,
-            UP,
-            "the OpsRequest to end",
-            |o: Option<&OpsRequest>| {
-                o.and_then(|o| o.status.as_ref())
-                    .and_then(|s| s.phase)
-                    .is_some_and(|p| {
-                        matches!(
-                            p,
-                            OpsPhase::Succeeded | OpsPhase::Failed | OpsPhase::Cancelled
-                        )
-                    })
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let status = done.status.clone().unwrap();
-        assert_eq!(
-            status.phase,
-            Some(OpsPhase::Succeeded),
-            "OpsRequest {name}: {:?}",
-            status.message
-        );
-        eprintln!(
-            "e2e: OpsRequest {name} succeeded in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
-        done
+        run_op(&self.ns.api(), cluster, name, fields, UP).await
     }
 
     async fn cnpg(&self, name: &str) -> CnpgCluster {

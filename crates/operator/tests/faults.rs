@@ -163,6 +163,7 @@ fn storm_engine(index: usize) -> EngineType {
     match index % 25 {
         0 => EngineType::Mysql,
         1 => EngineType::Mongodb,
+        2 => EngineType::Mariadb,
         _ => EngineType::Postgresql,
     }
 }
@@ -342,6 +343,10 @@ fn expected_fields(cluster: &DatabaseCluster) -> Vec<(&'static str, Value)> {
                 "/spec/replsets/0/volumeSpec/persistentVolumeClaim/resources/requests/storage",
                 storage,
             ),
+        ],
+        EngineType::Mariadb => vec![
+            ("/spec/replicas", json!(spec.cluster_size)),
+            ("/spec/storage/size", storage),
         ],
     }
 }

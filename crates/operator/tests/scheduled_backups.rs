@@ -165,6 +165,9 @@ fn scheduled_engine_backup(
             },
             "spec": {"clusterName": cluster, "storageName": "s3", "type": "logical"},
         }),
+        EngineType::Mariadb => {
+            panic!("mariadb clusters' schedules are not applied yet: no scheduled backups to play")
+        }
     }
 }
 

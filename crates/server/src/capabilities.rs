@@ -14,6 +14,9 @@ pub struct EngineCapabilities {
     pub operator: String,
     /// The topology in a few words.
     pub topology: String,
+    /// The `spec.engine.topology` values offered, the default first; empty
+    /// for an engine with one topology.
+    pub topologies: Vec<String>,
     /// The `spec.proxy.type` values that fit (besides `none`).
     pub proxies: Vec<String>,
     /// The `spec.expose.type` values that fit.
@@ -42,7 +45,7 @@ pub struct NotOffered {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionInfo {
-    /// The URL scheme (`postgresql`, `mysql`, `mongodb`).
+    /// The URL scheme (e.g. `postgresql`, `mysql`, `mongodb`).
     pub scheme: String,
     /// The database a login lands in (the URL's path; may be empty).
     pub database: String,
@@ -53,18 +56,17 @@ pub struct ConnectionInfo {
 pub fn of(engine: EngineType) -> Option<EngineCapabilities> {
     let provider = dbaas_engines::provider_for(engine)?;
     let declared = provider.capabilities();
-    // Unit variants as the API spells them.
     fn names<T: Serialize>(values: &[T]) -> Vec<String> {
         values
             .iter()
-            .filter_map(|v| serde_json::to_value(v).ok())
-            .filter_map(|v| v.as_str().map(str::to_owned))
+            .map(dbaas_engines::capabilities::lower)
             .collect()
     }
     let connection = engine.connection();
     Some(EngineCapabilities {
         operator: provider.operator_name().to_owned(),
         topology: declared.topology.to_owned(),
+        topologies: names(declared.topologies),
         proxies: names(declared.proxies),
         expose: names(declared.expose),
         backup_storages: names(declared.backup_storages),

@@ -598,7 +598,7 @@ fn build() -> Value {
                         .parameter(namespace())
                         .parameter(path_param(
                             "name",
-                            "The DatabaseEngine's name (postgresql, mysql or mongodb to create one).",
+                            "The DatabaseEngine's name (an engine type, e.g. postgresql, to create one).",
                         ))
                         .request_body(body("EngineOperatorInstall", JSON)),
                 )

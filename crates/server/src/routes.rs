@@ -973,7 +973,7 @@ async fn of_cluster<K: Served>(
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EngineVersions {
-    /// postgresql, mysql or mongodb.
+    /// The engine type (`EngineType`: postgresql, mysql, mongodb, mariadb).
     pub engine_type: String,
     /// The DatabaseEngine object.
     pub name: String,
@@ -1140,13 +1140,14 @@ async fn install_engine_operator(
             serde_json::to_value(engine).map_err(|e| ApiError::Internal(e.to_string()))?
         }
         None => {
-            let engine_type: dbaas_api::EngineType =
-                serde_json::from_value(Value::String(path.name.clone())).map_err(|_| {
+            let engine_type: dbaas_api::EngineType = path.name.parse().map_err(
+                |unknown: dbaas_api::connection::UnknownEngine| {
                     ApiError::NotFound(format!(
-                        "no DatabaseEngine {:?} in namespace {}, and {:?} is not an engine type (postgresql, mysql, mongodb) to create one for",
-                        path.name, path.namespace, path.name
+                        "no DatabaseEngine {:?} in namespace {}, and {:?} is not an engine type ({}) to create one for",
+                        path.name, path.namespace, path.name, unknown.known
                     ))
-                })?;
+                },
+            )?;
             serde_json::json!({
                 "apiVersion": <DatabaseEngine as kube::Resource>::api_version(&()),
                 "kind": <DatabaseEngine as kube::Resource>::kind(&()),

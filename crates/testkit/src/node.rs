@@ -1,6 +1,7 @@
 //! A control plane with a real node (`controlplane up --node`: kubelet,
-//! containerd, CNI, kube-proxy, CoreDNS) and the real CloudNativePG operator
-//! running on it, installed from its own release manifest.
+//! containerd, CNI, kube-proxy, CoreDNS) and the real engine operators
+//! running on it: CloudNativePG, installed from its own release manifest,
+//! and mariadb-operator, from its own Helm chart and CRDs.
 //!
 //! The node lives in a network namespace of its own; [`ControlPlane::connect`]
 //! opens a TCP connection from inside it, so tests reach pods and Services
@@ -25,6 +26,11 @@ pub struct NodeAssets {
     pub cnpg_manifest: PathBuf,
     /// The operator image (ours, built from CNPG's module).
     pub cnpg_image: String,
+    pub mariadb_operator_version: String,
+    /// Its CRDs and the operator, rendered from its module's Helm chart.
+    pub mariadb_operator_manifest: PathBuf,
+    /// The MariaDB image built from Debian's `mariadb-server`.
+    pub mariadb_image: String,
 }
 
 impl NodeAssets {
@@ -67,6 +73,9 @@ impl NodeAssets {
             cnpg_version: field("CNPG_VERSION")?,
             cnpg_manifest: PathBuf::from(field("CNPG_MANIFEST")?),
             cnpg_image: field("CNPG_IMAGE")?,
+            mariadb_operator_version: field("MARIADB_OPERATOR_VERSION")?,
+            mariadb_operator_manifest: PathBuf::from(field("MARIADB_OPERATOR_MANIFEST")?),
+            mariadb_image: field("MARIADB_IMAGE")?,
         })
     }
 
@@ -101,7 +110,8 @@ static SHARED_NODE: OnceLock<Result<NodeCluster, String>> = OnceLock::new();
 
 /// The node cluster shared by every test of this binary: our CRDs, the
 /// upstream CRDs of the engines whose operators do not run here, and
-/// CloudNativePG installed from its release manifest (with its own CRDs).
+/// CloudNativePG and mariadb-operator installed from their own manifests
+/// (with their own CRDs, at the versions that run).
 pub fn shared_node() -> &'static NodeCluster {
     let started = SHARED_NODE.get_or_init(|| start_node_cluster().map_err(|err| err.to_string()));
     match started {
@@ -121,6 +131,10 @@ impl NodeCluster {
     }
 }
 
+/// The upstream CRD directories of the operators that run on the node:
+/// their CRDs come from their own manifests instead.
+const RUNNING_OPERATORS: [&str; 2] = ["cloudnative-pg", "mariadb-operator"];
+
 fn start_new_node_cluster() -> Result<NodeCluster, Error> {
     let assets = NodeAssets::build()?;
     // CloudNativePG's CRDs come from its release manifest, at the version that runs.
@@ -132,12 +146,13 @@ fn start_new_node_cluster() -> Result<NodeCluster, Error> {
     })?;
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() && entry.file_name() != "cloudnative-pg" {
+        if path.is_dir() && !RUNNING_OPERATORS.iter().any(|o| entry.file_name() == *o) {
             crds.push(path);
         }
     }
     let control_plane = ControlPlane::start_with_node(&crds, &assets)?;
     install_cnpg(&control_plane, &assets)?;
+    install_mariadb_operator(&control_plane, &assets)?;
     Ok(NodeCluster {
         control_plane,
         assets,
@@ -212,6 +227,34 @@ pub fn install_cnpg(cp: &ControlPlane, assets: &NodeAssets) -> Result<(), Error>
     eprintln!(
         "testkit: CloudNativePG {} ready in {:.1}s",
         assets.cnpg_version,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Applies mariadb-operator's manifest (its CRDs, and the operator from its
+/// Helm chart with the webhook and cert-controller off, running our image)
+/// and waits until its Deployment is available.
+pub fn install_mariadb_operator(cp: &ControlPlane, assets: &NodeAssets) -> Result<(), Error> {
+    let started = Instant::now();
+    cp.kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        &assets.mariadb_operator_manifest.to_string_lossy(),
+    ])?;
+    cp.kubectl(&[
+        "-n",
+        "mariadb-operator",
+        "rollout",
+        "status",
+        "deployment/mariadb-operator",
+        "--timeout=240s",
+    ])?;
+    eprintln!(
+        "testkit: mariadb-operator {} ready in {:.1}s",
+        assets.mariadb_operator_version,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -6,6 +6,7 @@
 #
 #   bash hack/node/images/build.sh [--only LIST] [--refresh] [--with-jit]
 #                                  [--cnpg-manager PATH --cnpg-version VERSION]
+#                                  [--mariadb-operator PATH --mariadb-operator-version VERSION]
 #
 # Images (LIST is a comma-separated subset of these ids; default: all that
 # can be built):
@@ -14,8 +15,15 @@
 #   postgresql-17   localhost/dbaas/postgresql:<17.x>     Debian 13 trixie postgresql-17
 #   cloudnative-pg  localhost/cloudnative-pg/cloudnative-pg:<VER>  the given CNPG manager binary;
 #                   built only with --cnpg-manager and --cnpg-version
+#   mariadb-11.8    localhost/dbaas/mariadb:<11.8.x>      Debian 13 trixie mariadb-server (+ mariadb-backup,
+#                   galera-4), with an entrypoint of ours (./mariadb/docker-entrypoint.sh)
+#   mariadb-operator localhost/mariadb-operator/mariadb-operator:<VER>  the given mariadb-operator
+#                   binary; built only with --mariadb-operator and --mariadb-operator-version
 # The PostgreSQL tags are the upstream version (major.minor) of the Debian
 # package that got installed: CloudNativePG reads the major version from the tag.
+# The MariaDB tag is the upstream version (major.minor.patch) of Debian's
+# mariadb-server: mariadb-operator reads major.minor from it (for the
+# docker-entrypoint.sh it runs in its Galera init Job, for instance).
 # The PostgreSQL images leave out LLVM JIT (llvmjit.so, its bitcode, libLLVM
 # and libz3: ~160 of ~370 MB unpacked, the archive 133 -> 74 MB) unless
 # --with-jit is given; PostgreSQL then runs with JIT unavailable
@@ -53,6 +61,11 @@ POSTGRES_UID=26 # CloudNativePG's default postgresUID / postgresGID
 # The operator image's user: CloudNativePG's Dockerfile (distroless nonroot)
 # says USER 65532:65532; its release manifest overrides it with runAsUser 10001.
 CNPG_UID=65532
+# The MariaDB image's user (the official image's, and what mariadb-operator
+# puts in the pods' securityContext); the operator image's (distroless nonroot,
+# as upstream's Dockerfile).
+MYSQL_UID=999
+MARIADB_OPERATOR_UID=65532
 
 # ---------------------------------------------------------------------------
 # mmdebstrap hooks: build.sh calls itself, so the hooks are part of the script
@@ -86,6 +99,24 @@ if [[ "${1:-}" == __essential-hook ]]; then
     exit 0
 fi
 
+# Runs after the Essential packages are unpacked, before mariadb-server's
+# postinst (which would create a `mysql` system user with a dynamic uid).
+# mariadb-operator runs MariaDB pods as 999:999 (runAsUser/runAsGroup/fsGroup),
+# the official image's mysql user and group.
+if [[ "${1:-}" == __essential-hook-mariadb ]]; then
+    root="${2:?essential hook: no chroot directory}"
+    cd "$root"
+    if awk -F: -v id="$MYSQL_UID" '$3 == id { found = 1 } END { exit !found }' etc/passwd etc/group; then
+        echo "essential hook: uid/gid $MYSQL_UID is already taken in the chroot" >&2
+        exit 1
+    fi
+    echo "mysql:x:$MYSQL_UID:" >>etc/group
+    echo "mysql:x:$MYSQL_UID:$MYSQL_UID:MariaDB Server:/var/lib/mysql:/bin/false" >>etc/passwd
+    [[ ! -e etc/shadow ]] || echo "mysql:*:$((EPOCH / 86400)):0:99999:7:::" >>etc/shadow
+    [[ ! -e etc/gshadow ]] || echo "mysql:!::" >>etc/gshadow
+    exit 0
+fi
+
 # ---------------------------------------------------------------------------
 # Arguments.
 ONLY=""
@@ -93,6 +124,8 @@ REFRESH="${FORCE:-0}"
 WITH_JIT=0
 CNPG_MANAGER=""
 CNPG_VERSION=""
+MDBOP_BIN=""
+MDBOP_VERSION=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --only)
@@ -115,6 +148,14 @@ while [[ $# -gt 0 ]]; do
         CNPG_VERSION="${2:?--cnpg-version needs a version}"
         shift 2
         ;;
+    --mariadb-operator)
+        MDBOP_BIN="${2:?--mariadb-operator needs a path}"
+        shift 2
+        ;;
+    --mariadb-operator-version)
+        MDBOP_VERSION="${2:?--mariadb-operator-version needs a version}"
+        shift 2
+        ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2
         exit 0
@@ -131,15 +172,26 @@ if [[ -n "$CNPG_MANAGER" || -n "$CNPG_VERSION" ]]; then
         die "--cnpg-version '$CNPG_VERSION' is not a version such as 1.27.1"
 fi
 
-ALL_IDS=(pause postgresql-15 postgresql-17)
+if [[ -n "$MDBOP_BIN" || -n "$MDBOP_VERSION" ]]; then
+    [[ -n "$MDBOP_BIN" && -n "$MDBOP_VERSION" ]] || die "--mariadb-operator and --mariadb-operator-version go together"
+    [[ -f "$MDBOP_BIN" ]] || die "--mariadb-operator $MDBOP_BIN: no such file"
+    MDBOP_BIN="$(cd "$(dirname "$MDBOP_BIN")" && pwd)/$(basename "$MDBOP_BIN")"
+    MDBOP_VERSION="${MDBOP_VERSION#v}" # upstream's image tags carry no "v"
+    [[ "$MDBOP_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+.][0-9A-Za-z.-]+)?$ ]] ||
+        die "--mariadb-operator-version '$MDBOP_VERSION' is not a version such as 25.10.2"
+fi
+
+ALL_IDS=(pause postgresql-15 postgresql-17 mariadb-11.8)
 [[ -z "$CNPG_MANAGER" ]] || ALL_IDS+=(cloudnative-pg)
+[[ -z "$MDBOP_BIN" ]] || ALL_IDS+=(mariadb-operator)
 if [[ -n "$ONLY" ]]; then
     IFS=, read -r -a IDS <<<"$ONLY"
     for id in "${IDS[@]}"; do
         case "$id" in
-        pause | postgresql-15 | postgresql-17) ;;
+        pause | postgresql-15 | postgresql-17 | mariadb-11.8) ;;
         cloudnative-pg) [[ -n "$CNPG_MANAGER" ]] || die "cloudnative-pg needs --cnpg-manager PATH --cnpg-version VERSION" ;;
-        *) die "unknown image id '$id' (pause, postgresql-15, postgresql-17, cloudnative-pg)" ;;
+        mariadb-operator) [[ -n "$MDBOP_BIN" ]] || die "mariadb-operator needs --mariadb-operator PATH --mariadb-operator-version VERSION" ;;
+        *) die "unknown image id '$id' (pause, postgresql-15, postgresql-17, mariadb-11.8, cloudnative-pg, mariadb-operator)" ;;
         esac
     done
 else
@@ -154,7 +206,7 @@ if ! command -v go >/dev/null 2>&1; then
     PATH="$PATH:/usr/local/go/bin"
 fi
 needs_debian=0
-for id in "${IDS[@]}"; do [[ "$id" != postgresql-* ]] || needs_debian=1; done
+for id in "${IDS[@]}"; do [[ "$id" != postgresql-* && "$id" != mariadb-1* ]] || needs_debian=1; done
 if [[ "$needs_debian" == 1 ]]; then
     command -v mmdebstrap >/dev/null 2>&1 || die "mmdebstrap not found: apt-get install -y mmdebstrap"
     command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found (this script expects a Debian host)"
@@ -458,11 +510,167 @@ build_cnpg() {
     report "$name $out"
 }
 
+# ---------------------------------------------------------------------------
+# MariaDB, for mariadb-operator: Debian's mariadb-server laid out as the
+# official image (library/mariadb) is, as far as the operator's pods use it.
+# Besides the server: mariadb-backup (physical backups, Galera SST), galera-4
+# (/usr/lib/galera/libgalera_smm.so, the operator's MARIADB_GALERA_LIB_PATH),
+# socat, iproute2 (ss) and procps for the mariabackup SST script, pwgen (the
+# official docker-entrypoint.sh the operator runs in its Galera init Job uses
+# it), zstd and tzdata (time zone tables), as the official image has them.
+mariadb_packages() { echo "mariadb-server,mariadb-client,mariadb-backup,galera-4,socat,iproute2,procps,pwgen,zstd,tzdata"; }
+MARIADB_ENTRYPOINT="$HERE/mariadb/docker-entrypoint.sh"
+
+build_mariadb() { # id suite major.minor
+    local id="$1" suite="$2" series="$3" key hit work rootfs pkgver upstream name out start
+    [[ -s "$MARIADB_ENTRYPOINT" ]] || die "$id: $MARIADB_ENTRYPOINT is missing"
+    debian_mirrors
+    local sources=(
+        "deb $MAIN_MIRROR $suite main"
+        "deb $MAIN_MIRROR $suite-updates main"
+        "deb $SECURITY_MIRROR $suite-security main"
+    )
+    key="$( (echo "$SCRIPT_HASH $id $suite $series $ARCH $(mariadb_packages)"; printf '%s\n' "${sources[@]}"; sha256sum <"$MARIADB_ENTRYPOINT") | sha)"
+    if hit="$(cached "$id" "$key")"; then
+        log "$id: cached ($hit)"
+        report "$hit"
+        return 0
+    fi
+    start=$(date +%s)
+    new_workdir "$id"
+    work="$WORK"
+    rootfs="$work/rootfs"
+    log "$id: mmdebstrap $suite (mariadb-server) from $MAIN_MIRROR + $SECURITY_MIRROR; log in $CACHE/$id-$key.log"
+    if ! SOURCE_DATE_EPOCH=$EPOCH nice -n 10 mmdebstrap \
+        --mode=root --variant=apt --format=directory --arch="$ARCH" \
+        --aptopt='Acquire::Retries "3"' \
+        --include="$(mariadb_packages)" \
+        "${DPKG_OPTS[@]}" \
+        --essential-hook="bash '$SELF' __essential-hook-mariadb \"\$1\"" \
+        "$suite" "$rootfs" "${sources[@]}" >"$CACHE/$id-$key.log" 2>&1; then
+        tail -n 30 "$CACHE/$id-$key.log" >&2
+        die "$id: mmdebstrap failed (full log: $CACHE/$id-$key.log)"
+    fi
+
+    # 1:11.8.3-0+deb13u1 -> 11.8.3: the tag mariadb-operator reads the version from.
+    pkgver="$(dpkg-query --admindir="$rootfs/var/lib/dpkg" -W -f '${Version}' mariadb-server)" ||
+        die "$id: mariadb-server is not installed in the rootfs"
+    upstream="${pkgver#*:}"
+    upstream="${upstream%%-*}"
+    upstream="${upstream%%+*}"
+    [[ "$upstream" =~ ^${series//./\\.}\.[0-9]+$ ]] || die "$id: cannot read a $series.<patch> version from package version '$pkgver'"
+    chroot "$rootfs" mariadbd --version | grep -q "Ver $upstream-" ||
+        die "$id: mariadbd --version does not report $upstream"
+    # What the operator's pods and Jobs run (container probes, backup and
+    # restore Jobs, the Galera init Job's entrypoint, SST).
+    local prog
+    for prog in mariadbd mariadb mariadb-admin mariadb-dump mariadb-backup mariadb-install-db mariadb-tzinfo-to-sql \
+        mariadb-upgrade my_print_defaults wsrep_sst_mariabackup wsrep_sst_common socat ss pwgen zstd bash; do
+        [[ -n "$(chroot "$rootfs" sh -c "command -v $prog")" ]] || die "$id: $prog is not on PATH in the image"
+    done
+    [[ -e "$rootfs/usr/lib/galera/libgalera_smm.so" ]] || die "$id: /usr/lib/galera/libgalera_smm.so is missing"
+    [[ "$(chroot "$rootfs" id -u mysql):$(chroot "$rootfs" id -g mysql)" == "$MYSQL_UID:$MYSQL_UID" ]] ||
+        die "$id: user mysql is not $MYSQL_UID:$MYSQL_UID in the rootfs"
+    grep -q '^!includedir /etc/mysql/conf.d' "$rootfs/etc/mysql/mariadb.cnf" &&
+        grep -q '^!includedir /etc/mysql/mariadb.conf.d' "$rootfs/etc/mysql/mariadb.cnf" ||
+        die "$id: /etc/mysql/mariadb.cnf does not include conf.d and mariadb.conf.d (where the operator mounts its config)"
+
+    # As the official image: the server listens on every address (Debian's
+    # 50-server.cnf says bind-address = 127.0.0.1), and no config file names
+    # a user (the pods run as mysql already) or a log file.
+    find "$rootfs/etc/mysql" -name '*.cnf' -type f -print0 |
+        xargs -0 -r sed -i -E 's/^(bind-address|user|log_error|log-error)([[:space:]]*=.*)?$/#&/'
+    if grep -rqE '^(bind-address|user)[[:space:]]*=' "$rootfs/etc/mysql"; then die "$id: bind-address/user left in /etc/mysql"; fi
+
+    # Leftovers: the system tables Debian's postinst made (the data directory
+    # is the operator's volume; the entrypoint initialises it), logs, caches,
+    # apt lists, the debian-sys-maint config, the snakeoil key pair if any.
+    rm -rf "$rootfs"/var/lib/mysql/* "$rootfs"/var/lib/mysql/.[!.]* "$rootfs"/var/log/* \
+        "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/var/cache/debconf/*-old \
+        "$rootfs"/etc/hostname "$rootfs"/etc/resolv.conf "$rootfs"/usr/share/man \
+        "$rootfs"/etc/ssl/private/ssl-cert-snakeoil.key "$rootfs"/etc/ssl/certs/ssl-cert-snakeoil.pem \
+        "$rootfs"/etc/passwd- "$rootfs"/etc/group- "$rootfs"/etc/shadow- "$rootfs"/etc/gshadow-
+    [[ ! -d "$rootfs/etc/ssl/certs" ]] || find "$rootfs/etc/ssl/certs" -lname ssl-cert-snakeoil.pem -delete
+    : >"$rootfs/etc/machine-id"
+    # Writable for mysql: the data directory (a volume in the pods), the
+    # socket directory (1777 as the official image: any uid the pod runs as),
+    # /tmp.
+    install -d -m 0755 -o "$MYSQL_UID" -g "$MYSQL_UID" "$rootfs/var/lib/mysql"
+    install -d -m 1777 -o "$MYSQL_UID" -g "$MYSQL_UID" "$rootfs/run/mysqld"
+    install -d -m 0755 "$rootfs/docker-entrypoint-initdb.d"
+    chmod 1777 "$rootfs/tmp"
+    install -m 0755 "$MARIADB_ENTRYPOINT" "$rootfs/usr/local/bin/docker-entrypoint.sh"
+
+    name="localhost/dbaas/mariadb:$upstream"
+    out="$CACHE/$id-$key.tar"
+    log "$id: writing $name"
+    nice -n 10 "$OCITOOL" build --rootfs "$rootfs" --name "$name" --out "$out" --mtime "$EPOCH" --arch "$ARCH" \
+        --user "$MYSQL_UID:$MYSQL_UID" \
+        --env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        --env "LANG=C.UTF-8" \
+        --env "MARIADB_VERSION=$pkgver" \
+        --entrypoint '["docker-entrypoint.sh"]' \
+        --cmd '["mariadbd"]' \
+        --label "org.opencontainers.image.title=MariaDB $upstream (Debian $suite mariadb-server $pkgver)" \
+        --label "org.opencontainers.image.version=$upstream" \
+        --label "org.opencontainers.image.base.name=debian:$suite" \
+        --label "io.dbaas.debian.package=mariadb-server=$pkgver" ||
+        die "$id: ocitool failed"
+    finish "$id" "$key" "$name"
+    safe_rm "$work"
+    log "$id: built $name in $(($(date +%s) - start))s ($(du -h "$out" | cut -f1))"
+    report "$name $out"
+}
+
+# The mariadb-operator image, laid out as upstream's Dockerfile makes it
+# (gcr.io/distroless/static, the binary at /bin/mariadb-operator, WORKDIR /,
+# USER 65532:65532, ENTRYPOINT ["/bin/mariadb-operator"]). Besides the operator
+# Deployment, the MariaDB pods run it as their `init` container and `agent`
+# sidecar (replication, Galera) and the backup/restore Jobs as their
+# `mariadb-operator` container, with arguments only (`init replication ...`,
+# `agent galera ...`, `backup ...`) and as the pods' uid (999): hence 0755.
+build_mariadb_operator() {
+    local id=mariadb-operator key hit work r name out start
+    "$OCITOOL" check-static "$MDBOP_BIN" || die "$id: $MDBOP_BIN must be a static $ARCH binary"
+    key="$( (echo "$SCRIPT_HASH $id $MDBOP_VERSION $ARCH"; sha256sum <"$MDBOP_BIN") | sha)"
+    if hit="$(cached "$id" "$key")"; then
+        log "$id: cached ($hit)"
+        report "$hit"
+        return 0
+    fi
+    start=$(date +%s)
+    new_workdir "$id"
+    work="$WORK"
+    r="$work/rootfs"
+    install -d -m 0755 "$r" "$r/etc" "$r/bin" "$r/home"
+    install -d -m 1777 "$r/tmp"
+    install -d -m 0700 -o "$MARIADB_OPERATOR_UID" -g "$MARIADB_OPERATOR_UID" "$r/home/nonroot"
+    install -m 0755 "$MDBOP_BIN" "$r/bin/mariadb-operator"
+    printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \
+        'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+        "nonroot:x:$MARIADB_OPERATOR_UID:$MARIADB_OPERATOR_UID:nonroot:/home/nonroot:/sbin/nologin" >"$r/etc/passwd"
+    printf '%s\n' 'root:x:0:' 'nobody:x:65534:' "nonroot:x:$MARIADB_OPERATOR_UID:" >"$r/etc/group"
+    chmod 0644 "$r/etc/passwd" "$r/etc/group"
+    name="localhost/mariadb-operator/mariadb-operator:$MDBOP_VERSION"
+    out="$CACHE/$id-$key.tar"
+    "$OCITOOL" build --rootfs "$r" --name "$name" --out "$out" --mtime "$EPOCH" --arch "$ARCH" \
+        --entrypoint '["/bin/mariadb-operator"]' --user "$MARIADB_OPERATOR_UID:$MARIADB_OPERATOR_UID" --workdir / \
+        --label "org.opencontainers.image.version=$MDBOP_VERSION" \
+        --label "org.opencontainers.image.title=mariadb-operator $MDBOP_VERSION (local build)" ||
+        die "$id: ocitool failed"
+    finish "$id" "$key" "$name"
+    safe_rm "$work"
+    log "$id: built $name in $(($(date +%s) - start))s ($(du -h "$out" | cut -f1))"
+    report "$name $out"
+}
+
 for id in "${IDS[@]}"; do
     case "$id" in
     pause) build_pause ;;
     postgresql-15) build_postgresql postgresql-15 bookworm 15 ;;
     postgresql-17) build_postgresql postgresql-17 trixie 17 ;;
     cloudnative-pg) build_cnpg ;;
+    mariadb-11.8) build_mariadb mariadb-11.8 trixie 11.8 ;;
+    mariadb-operator) build_mariadb_operator ;;
     esac
 done

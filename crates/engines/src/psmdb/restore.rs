@@ -20,29 +20,24 @@
 //! | BackupStorage gcs | refused, as for backups |
 //! | pitr | `pitr: {type: latest}` or `pitr: {type: date, date: "YYYY-MM-DD hh:mm:ss"}` |
 
-use std::collections::BTreeMap;
-
 use dbaas_api::DatabaseCluster;
 use dbaas_api::EngineType;
 use dbaas_api::backup_storage::BackupStorageType;
 use dbaas_api::cluster::PitrType;
-use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_engine_crds::psmdb_restore::{
     PerconaServerMongoDbRestore, PerconaServerMongoDbRestoreBackupSource,
     PerconaServerMongoDbRestoreBackupSourceAzure,
     PerconaServerMongoDbRestoreBackupSourceFilesystem, PerconaServerMongoDbRestoreBackupSourceS3,
     PerconaServerMongoDbRestorePitr, PerconaServerMongoDbRestoreSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::core::DynamicObject;
 
 use super::backup::FILESYSTEM_MOUNT_ROOT;
 use crate::backup::{StorageInput, cluster_path, parse_time, referenced_storages};
 use crate::provider::{BuildError, to_dynamic};
-use crate::restore::{
-    LABEL_RESTORE, RestoreBackup, RestoreInput, RestoreObservation, RestorePhase, percona_date,
-};
+use crate::restore::{RestoreBackup, RestoreInput, RestoreObservation, RestorePhase, percona_date};
+use crate::shared::restore_metadata;
 
 /// Percona's `PerconaServerMongoDBRestore` `status.state` values
 /// (`pkg/apis/psmdb/v1/perconaservermongodbrestore_types.go`, `RestoreState`).
@@ -125,7 +120,7 @@ pub fn build_restore(
         }
     };
     let object = PerconaServerMongoDbRestore {
-        metadata: restore_metadata(name, cluster),
+        metadata: restore_metadata(name, cluster, EngineType::Mongodb),
         spec: PerconaServerMongoDbRestoreSpec {
             cluster_name: Some(cluster.name_any()),
             storage_name,
@@ -136,25 +131,6 @@ pub fn build_restore(
         status: None,
     };
     to_dynamic(&object)
-}
-
-/// Our labels, in the cluster's namespace; the operator sets the owner.
-fn restore_metadata(name: &str, cluster: &DatabaseCluster) -> ObjectMeta {
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (LABEL_CLUSTER.to_owned(), cluster.name_any()),
-        (
-            LABEL_ENGINE.to_owned(),
-            EngineType::Mongodb.as_str().to_owned(),
-        ),
-        (LABEL_RESTORE.to_owned(), name.to_owned()),
-    ]);
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: cluster.namespace(),
-        labels: Some(labels),
-        ..Default::default()
-    }
 }
 
 /// PITR replays oplog chunks from the storage the restore reads (the

@@ -6,11 +6,8 @@
 //! how to read it), never by `backupName`: that works for a backup of
 //! another cluster and after the PerconaXtraDBClusterBackup is gone.
 
-use std::collections::BTreeMap;
-
 use dbaas_api::backup_storage::BackupStorageType;
 use dbaas_api::cluster::PitrType;
-use dbaas_api::common::{LABEL_CLUSTER, LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE};
 use dbaas_api::{BackupStorageSpec, DatabaseCluster, EngineType};
 use dbaas_engine_crds::pxc_restore::{
     PerconaXtraDbClusterRestore, PerconaXtraDbClusterRestoreBackupSource,
@@ -19,16 +16,14 @@ use dbaas_engine_crds::pxc_restore::{
     PerconaXtraDbClusterRestorePitrBackupSourceAzure,
     PerconaXtraDbClusterRestorePitrBackupSourceS3, PerconaXtraDbClusterRestoreSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
 use serde_json::Value;
 
 use super::backup::BINLOG_FOLDER;
 use crate::backup::{StorageInput, parse_time, referenced_storages};
 use crate::provider::BuildError;
-use crate::restore::{
-    LABEL_RESTORE, RestoreBackup, RestoreInput, RestoreObservation, RestorePhase, percona_date,
-};
+use crate::restore::{RestoreBackup, RestoreInput, RestoreObservation, RestorePhase, percona_date};
+use crate::shared::restore_metadata;
 
 /// Scheme of an S3 backup's destination, as Percona writes it
 /// (`AwsBlobStoragePrefix` in `pkg/apis/pxc/v1/pxc_types.go`).
@@ -123,7 +118,7 @@ pub fn build_restore(
     };
 
     Ok(PerconaXtraDbClusterRestore {
-        metadata: restore_metadata(name, cluster),
+        metadata: restore_metadata(name, cluster, EngineType::Mysql),
         spec: PerconaXtraDbClusterRestoreSpec {
             pxc_cluster: cluster.metadata.name.clone(),
             backup_source: Some(backup_source),
@@ -132,29 +127,6 @@ pub fn build_restore(
         },
         status: None,
     })
-}
-
-/// Identity of the restore resource: in the cluster's namespace, with our
-/// labels (the same as on backup resources, plus the restore's name).
-fn restore_metadata(name: &str, cluster: &DatabaseCluster) -> ObjectMeta {
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (
-            LABEL_CLUSTER.to_owned(),
-            cluster.metadata.name.clone().unwrap_or_default(),
-        ),
-        (
-            LABEL_ENGINE.to_owned(),
-            EngineType::Mysql.as_str().to_owned(),
-        ),
-        (LABEL_RESTORE.to_owned(), name.to_owned()),
-    ]);
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: cluster.metadata.namespace.clone(),
-        labels: Some(labels),
-        ..Default::default()
-    }
 }
 
 /// Percona's restore Jobs run the XtraBackup image of the cluster's

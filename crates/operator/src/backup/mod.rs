@@ -141,12 +141,33 @@ pub fn engine_backup_resources() -> Vec<ApiResource> {
         .collect()
 }
 
-/// The provider whose backup resource has this kind.
-fn provider_of_kind(kind: &str) -> Option<&'static dyn EngineProvider> {
+/// How a DatabaseBackup's status names its engine backup resource:
+/// `<Kind>.<group>/<name>`. A kind alone is ambiguous: CloudNativePG's and
+/// mariadb-operator's are both `Backup`.
+pub fn engine_backup_ref(resource: &ApiResource, name: &str) -> String {
+    format!("{}.{}/{name}", resource.kind, resource.group)
+}
+
+/// Whether the recorded `engine_backup` (or an owner's `Kind.group`) names
+/// a resource of `resource`'s kind and group. A record without a group,
+/// written before groups were recorded, matches on the kind.
+pub fn recorded_as(recorded: &str, resource: &ApiResource) -> bool {
+    let kind_ref = recorded.split_once('/').map_or(recorded, |(kind, _)| kind);
+    match kind_ref.split_once('.') {
+        Some((kind, group)) => kind == resource.kind && group == resource.group,
+        None => kind_ref == resource.kind,
+    }
+}
+
+/// The provider whose backup resource `recorded` names.
+fn provider_of_recorded(recorded: &str) -> Option<&'static dyn EngineProvider> {
     EngineType::ALL
         .into_iter()
         .filter_map(provider_for)
-        .find(|p| p.backup_resource().is_some_and(|r| r.kind == kind))
+        .find(|p| {
+            p.backup_resource()
+                .is_some_and(|r| recorded_as(recorded, &r))
+        })
 }
 
 /// Dereference, validate, build and apply; or read what the engine says.
@@ -168,7 +189,7 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
     let recorded = backup.status.as_ref().and_then(|s| s.engine_backup.clone());
     // Once taken, the engine is the one recorded, even if the cluster is gone.
     let provider = match (&recorded, &cluster) {
-        (Some(recorded), _) => recorded.split('/').next().and_then(provider_of_kind),
+        (Some(recorded), _) => provider_of_recorded(recorded),
         (None, Some(cluster)) => provider_for(cluster.spec.engine.type_),
         (None, None) => None,
     };
@@ -207,7 +228,7 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
                 (None, None) => (None, None),
             };
             return Ok(Outcome::Observed {
-                engine_backup: format!("{}/{name}", resource.kind),
+                engine_backup: engine_backup_ref(resource, &name),
                 storage,
                 storage_namespace,
                 observation: provider.observe_backup(&existing),
@@ -334,7 +355,7 @@ async fn take(backup: &DatabaseBackup, client: &Client, namespace: &str) -> Resu
         })?,
     };
     Ok(Outcome::Observed {
-        engine_backup: format!("{}/{name}", resource.kind),
+        engine_backup: engine_backup_ref(&resource, &name),
         storage: Some(storage_name),
         storage_namespace: Some(storage_namespace).filter(|ns| ns != namespace),
         observation: provider.observe_backup(&applied),
@@ -454,4 +475,33 @@ pub fn error_policy(
 ) -> Action {
     tracing::warn!("{error}");
     Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_backups_of_the_same_kind_are_told_apart_by_their_group() {
+        let pg = provider_for(EngineType::Postgresql).unwrap();
+        let maria = provider_for(EngineType::Mariadb).unwrap();
+        let (pg_backup, maria_backup) = (
+            pg.backup_resource().unwrap(),
+            maria.backup_resource().unwrap(),
+        );
+        assert_eq!(pg_backup.kind, maria_backup.kind, "both are `Backup`");
+        let recorded = engine_backup_ref(&maria_backup, "nightly");
+        assert_eq!(recorded, "Backup.k8s.mariadb.com/nightly");
+        assert_eq!(
+            provider_of_recorded(&recorded).map(|p| p.engine()),
+            Some(EngineType::Mariadb)
+        );
+        assert!(!recorded_as(&recorded, &pg_backup));
+        // A record from before groups were recorded still reads as the kind.
+        assert!(recorded_as("Backup/nightly", &pg_backup));
+        assert_eq!(
+            provider_of_recorded("PerconaXtraDBClusterBackup/nightly").map(|p| p.engine()),
+            Some(EngineType::Mysql)
+        );
+    }
 }

@@ -68,15 +68,13 @@ pub fn check_backup(backup: &DatabaseBackup, engine: EngineType) -> Result<Check
             ),
         });
     }
-    let expected_kind = provider_for(engine)
-        .and_then(|p| p.backup_resource())
-        .map(|r| r.kind);
-    let taken_by = status
+    let expected = provider_for(engine).and_then(|p| p.backup_resource());
+    let taken_here = status
         .engine_backup
         .as_deref()
-        .and_then(|e| e.split_once('/'))
-        .map(|(kind, _)| kind.to_owned());
-    if taken_by.is_none() || taken_by != expected_kind {
+        .zip(expected.as_ref())
+        .is_some_and(|(recorded, resource)| super::recorded_as(recorded, resource));
+    if !taken_here {
         return Err(Refusal {
             reason: "BackupEngineMismatch",
             message: format!(

@@ -28,7 +28,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
-use super::{Error, Outcome, provider_of_kind};
+use super::{Error, Outcome, engine_backup_ref, provider_of_recorded};
 
 /// Attempts at creating one mirror before waiting for the engine
 /// resource's next change (engine operators write its status several
@@ -291,7 +291,10 @@ pub(super) async fn observe(
     let owner = backup
         .owner_references()
         .iter()
-        .find_map(|o| Some((o, provider_of_kind(&o.kind)?)))
+        .find_map(|o| {
+            let group = o.api_version.split_once('/').map_or("", |(group, _)| group);
+            Some((o, provider_of_recorded(&format!("{}.{group}", o.kind))?))
+        })
         .filter(|(o, _)| o.name == name);
     let Some((owner, provider)) = owner else {
         return refused(
@@ -338,7 +341,7 @@ pub(super) async fn observe(
                 .map(|cluster| super::storage::storage_namespace(&cluster))
                 .filter(|ns| ns != namespace);
             Ok(Outcome::Observed {
-                engine_backup: format!("{}/{name}", resource.kind),
+                engine_backup: engine_backup_ref(&resource, &name),
                 storage: reference
                     .storage
                     .or_else(|| backup.spec.storage_name.clone()),

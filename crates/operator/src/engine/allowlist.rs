@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeSet;
 
+use dbaas_api::EngineType;
 use dbaas_api::engine::{OlmInstallMode, OlmSource};
 use dbaas_engine_crds::olm_installplan::InstallPlan;
 use dbaas_engine_crds::olm_operatorgroup::OperatorGroup;
@@ -83,15 +84,6 @@ impl From<OlmInstallMode> for InstallMode {
     }
 }
 
-/// The packages the product installs by default: the engine operators it
-/// drives (CloudNativePG, Percona XtraDB Cluster, Percona Server for
-/// MongoDB), as OperatorHub names them.
-pub const DEFAULT_PACKAGES: &[&str] = &[
-    "cloudnative-pg",
-    "percona-xtradb-cluster-operator",
-    "percona-server-mongodb-operator",
-];
-
 /// The catalog the documentation and `dbaasctl engines install` use:
 /// OperatorHub's, as OLM's own install creates it.
 pub const DEFAULT_CATALOG: (&str, &str) = ("operatorhubio-catalog", "olm");
@@ -101,7 +93,9 @@ impl Default for OlmAllowlist {
     /// (`olm/operatorhubio-catalog`), each serving its own namespace only.
     fn default() -> Self {
         Self {
-            packages: DEFAULT_PACKAGES.iter().map(|p| (*p).to_owned()).collect(),
+            packages: EngineType::ALL
+                .map(|engine| engine.olm_package().to_owned())
+                .to_vec(),
             catalogs: vec![CatalogRef {
                 name: DEFAULT_CATALOG.0.to_owned(),
                 namespace: DEFAULT_CATALOG.1.to_owned(),
@@ -451,6 +445,7 @@ mod tests {
             "cloudnative-pg",
             "percona-xtradb-cluster-operator",
             "percona-server-mongodb-operator",
+            "mariadb-operator",
         ] {
             assert_eq!(
                 list.refuse(&source(

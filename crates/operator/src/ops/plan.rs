@@ -87,9 +87,7 @@ pub fn mechanism(type_: OpsType, engine: EngineType) -> Result<Mechanism, Refusa
         {
             Ok(Mechanism::EngineRestart)
         }
-        OpsType::Switchover if provider.switchover_patch("").is_some() => {
-            Ok(Mechanism::EngineSwitchover)
-        }
+        OpsType::Switchover if provider.switches_over() => Ok(Mechanism::EngineSwitchover),
         OpsType::Start
         | OpsType::Stop
         | OpsType::HorizontalScaling
@@ -740,6 +738,10 @@ mod tests {
         );
         assert_eq!(
             mechanism(Switchover, EngineType::Postgresql),
+            Ok(Mechanism::EngineSwitchover)
+        );
+        assert_eq!(
+            mechanism(Switchover, EngineType::Mariadb),
             Ok(Mechanism::EngineSwitchover)
         );
         assert!(mechanism(Switchover, EngineType::Mysql).is_err());

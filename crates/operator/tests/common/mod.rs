@@ -256,3 +256,54 @@ pub fn engine_api(
 ) -> Api<kube::core::DynamicObject> {
     Api::namespaced_with(client.clone(), ns, resource)
 }
+
+/// Creates an OpsRequest `name` on `cluster` (`fields` are the rest of its
+/// spec, as YAML flow) and waits up to `timeout` until it ends; fails the
+/// test with its message unless it succeeded.
+pub async fn run_op(
+    ops: &Api<dbaas_api::OpsRequest>,
+    cluster: &str,
+    name: &str,
+    fields: &str,
+    timeout: Duration,
+) -> dbaas_api::OpsRequest {
+    use dbaas_api::ops::OpsPhase;
+    let op: dbaas_api::OpsRequest = from_yaml(&format!(
+        "apiVersion: dbaas.io/v1\nkind: OpsRequest\nmetadata: {{name: {name}}}\n\
+         spec: {{clusterRef: {{name: {cluster}}}, {fields}}}"
+    ));
+    ops.create(&PostParams::default(), &op)
+        .await
+        .unwrap_or_else(|e| panic!("create OpsRequest {name}: {e}"));
+    let started = std::time::Instant::now();
+    let done = dbaas_testkit::wait_for(
+        ops,
+        name,
+        timeout,
+        "the OpsRequest to end",
+        |o: Option<&dbaas_api::OpsRequest>| {
+            o.and_then(|o| o.status.as_ref())
+                .and_then(|s| s.phase)
+                .is_some_and(|p| {
+                    matches!(
+                        p,
+                        OpsPhase::Succeeded | OpsPhase::Failed | OpsPhase::Cancelled
+                    )
+                })
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let status = done.status.clone().unwrap_or_default();
+    assert_eq!(
+        status.phase,
+        Some(OpsPhase::Succeeded),
+        "OpsRequest {name}: {:?}",
+        status.message
+    );
+    eprintln!(
+        "e2e: OpsRequest {name} succeeded in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    done
+}
