@@ -90,6 +90,8 @@ pub mod reason {
     pub const RESIZING_STORAGE: &str = "ResizingStorage";
     pub const WAIT_STORAGE_RESIZE: &str = "WaitStorageResize";
     pub const RESTORE_BACKUP: &str = "RestoreBackup";
+    pub const RESTORE_PHYSICAL_BACKUP: &str = "RestorePhysicalBackup";
+    pub const MAXSCALE_NOT_READY: &str = "MaxScaleNotReady";
     pub const GALERA_NOT_READY: &str = "GaleraNotReady";
     pub const STATEFUL_SET_NOT_READY: &str = "StatefulSetNotReady";
     pub const FAILED: &str = "Failed";
@@ -714,10 +716,9 @@ fn observe_phase(
     };
 
     match ready.reason.as_str() {
-        reason::INIT_ERROR
-        | reason::SCALE_OUT_ERROR
-        | reason::REPLICA_RECOVER_ERROR
-        | reason::FAILED => {
+        // `Failed` is any failing reconcile step ("Error reconciling ..."),
+        // often passing (pods restarting): progress with its words, below.
+        reason::INIT_ERROR | reason::SCALE_OUT_ERROR | reason::REPLICA_RECOVER_ERROR => {
             return observed(
                 ClusterPhase::Error,
                 "EngineError",
@@ -741,7 +742,8 @@ fn observe_phase(
             reason::UPDATING | reason::PENDING_UPDATE => "RollingOut",
             reason::SWITCH_PRIMARY => "SwitchingPrimary",
             reason::RESIZING_STORAGE | reason::WAIT_STORAGE_RESIZE => "ResizingStorage",
-            reason::RESTORE_BACKUP => "Restoring",
+            reason::RESTORE_BACKUP | reason::RESTORE_PHYSICAL_BACKUP => "Restoring",
+            reason::MAXSCALE_NOT_READY => "WaitingForProxy",
             reason::REPLICA_RECOVERING => "RecoveringReplicas",
             _ => "EngineNotReady",
         };

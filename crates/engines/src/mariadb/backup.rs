@@ -180,13 +180,17 @@ pub fn build_backup(
     })
 }
 
-/// The Complete condition of a Backup or Restore in our phases.
+/// The Complete condition of a Backup or Restore in our phases. A failed
+/// Job is Complete=True too (`pkg/condition/complete.go`): the reason
+/// decides, before the status.
 pub(crate) fn job_phase(complete: Option<&Condition>) -> BackupPhase {
     match complete {
         None => BackupPhase::Pending,
-        Some(c) if c.status == "True" => BackupPhase::Succeeded,
         Some(c) if c.reason == job_reason::FAILED => BackupPhase::Failed,
+        Some(c) if c.reason == job_reason::COMPLETE && c.status == "True" => BackupPhase::Succeeded,
         Some(c) if c.reason == job_reason::RUNNING => BackupPhase::Running,
+        // Not started yet, suspended, or a Job that could not be made yet
+        // (the message says why).
         Some(_) => BackupPhase::Pending,
     }
 }

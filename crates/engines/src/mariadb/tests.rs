@@ -424,9 +424,18 @@ fn mariadb_operators_reasons_map_to_our_phases() {
             "EngineError",
         ),
         (
-            ready("False", "Failed", "Failed"),
-            ClusterPhase::Error,
-            "EngineError",
+            ready(
+                "False",
+                "Failed",
+                "Error reconciling StatefulSet: no replica Pods found",
+            ),
+            ClusterPhase::Updating,
+            "EngineNotReady",
+        ),
+        (
+            ready("False", "RestorePhysicalBackup", "Restoring"),
+            ClusterPhase::Updating,
+            "Restoring",
         ),
         (
             ready("False", "Suspended", "Suspended"),
@@ -611,10 +620,16 @@ fn backup_and_restore_jobs_report_through_their_complete_condition() {
     assert_eq!(done.phase, dbaas_api::backup::BackupPhase::Succeeded);
     assert_eq!(done.destination.as_deref(), Some("pvc://backups"));
     assert!(done.completed_at.is_some());
+    // mariadb-operator marks a failed Job Complete=True with reason JobFailed.
+    let failed_backup = backup::observe_backup(&object(complete("True", "JobFailed")));
+    assert_eq!(failed_backup.phase, dbaas_api::backup::BackupPhase::Failed);
+    let not_made = backup::observe_backup(&object(complete("False", "Failed")));
+    assert_eq!(not_made.phase, dbaas_api::backup::BackupPhase::Pending);
+    assert_eq!(not_made.message.as_deref(), Some("Failed"));
     let running = backup::observe_backup(&object(complete("False", "JobRunning")));
     assert_eq!(running.phase, dbaas_api::backup::BackupPhase::Running);
     assert!(running.completed_at.is_none());
-    let failed = restore::observe_restore(&object(complete("False", "JobFailed")));
+    let failed = restore::observe_restore(&object(complete("True", "JobFailed")));
     assert_eq!(failed.phase, RestorePhase::Failed);
     assert_eq!(failed.message.as_deref(), Some("JobFailed"));
 }

@@ -159,8 +159,10 @@ pub fn recorded_as(recorded: &str, resource: &ApiResource) -> bool {
     }
 }
 
-/// The provider whose backup resource `recorded` names.
-fn provider_of_recorded(recorded: &str) -> Option<&'static dyn EngineProvider> {
+/// The provider whose backup resource `recorded` names (a record without a
+/// group: the first provider with that kind, the one that wrote such
+/// records).
+pub(crate) fn provider_of_recorded(recorded: &str) -> Option<&'static dyn EngineProvider> {
     EngineType::ALL
         .into_iter()
         .filter_map(provider_for)

@@ -6,7 +6,6 @@
 use dbaas_api::backup::BackupPhase;
 use dbaas_api::cluster::PitrTarget;
 use dbaas_api::{DatabaseBackup, EngineType};
-use dbaas_engines::provider_for;
 use dbaas_engines::restore::{RestoreBackup, RestoreInput};
 use kube::{Api, Client, ResourceExt};
 
@@ -68,12 +67,13 @@ pub fn check_backup(backup: &DatabaseBackup, engine: EngineType) -> Result<Check
             ),
         });
     }
-    let expected = provider_for(engine).and_then(|p| p.backup_resource());
+    // The engine that took it, as the record names it (an old record
+    // without a group is read as the engine that wrote such records).
     let taken_here = status
         .engine_backup
         .as_deref()
-        .zip(expected.as_ref())
-        .is_some_and(|(recorded, resource)| super::recorded_as(recorded, resource));
+        .and_then(super::provider_of_recorded)
+        .is_some_and(|p| p.engine() == engine);
     if !taken_here {
         return Err(Refusal {
             reason: "BackupEngineMismatch",
@@ -229,6 +229,22 @@ mod tests {
         .unwrap_err();
         assert_eq!(refused.reason, "BackupEngineMismatch");
         assert!(refused.message.contains("mysql"), "{}", refused.message);
+        // A CloudNativePG record from before groups were recorded is not
+        // mariadb-operator's, although its kind is `Backup` too.
+        let refused = check_backup(
+            &backup(serde_json::json!({"phase": "Succeeded", "storageName": "s3", "engineBackup": "Backup/nightly"})),
+            EngineType::Mariadb,
+        )
+        .unwrap_err();
+        assert_eq!(refused.reason, "BackupEngineMismatch");
+        let found = check_backup(
+            &backup(
+                serde_json::json!({"phase": "Succeeded", "storageName": "s3",
+                "engineBackup": "Backup.k8s.mariadb.com/nightly"}),
+            ),
+            EngineType::Mariadb,
+        );
+        assert!(found.is_ok(), "{:?}", found.err().map(|r| r.message));
         let no_status = backup(serde_json::json!({}));
         assert_eq!(
             check_backup(&no_status, EngineType::Mysql)
