@@ -263,6 +263,21 @@ impl EngineProvider for Mariadb {
         true
     }
 
+    fn switchover_refusal(&self, cluster: &DatabaseCluster) -> Option<String> {
+        let spec = &cluster.spec;
+        if spec.engine.topology == Some(Topology::Galera) {
+            Some("Switchover is not supported for galera mariadb clusters yet: every member takes writes, and the writer mariadb-operator routes to (galera.primary.podIndex) is not written by this version; nothing was changed".to_owned())
+        } else if spec
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.type_ == Some(ProxyType::Maxscale))
+        {
+            Some("Switchover is not supported for mariadb clusters behind MaxScale yet: MaxScale moves the primary itself (spec.primaryServer), which this version does not write; nothing was changed".to_owned())
+        } else {
+            None
+        }
+    }
+
     fn switchover_patch(&self, target: &str) -> Option<EnginePatch> {
         // mariadb-operator moves the primary of a replication MariaDB when
         // `replication.primary.podIndex` changes. (Galera's writer,

@@ -112,6 +112,12 @@ pub trait EngineProvider: Send + Sync + std::fmt::Debug + 'static {
     fn switches_over(&self) -> bool {
         false
     }
+    /// Why `cluster` cannot switch over although the engine can (a
+    /// topology or proxy that moves the primary another way).
+    fn switchover_refusal(&self, cluster: &DatabaseCluster) -> Option<String> {
+        let _ = cluster;
+        None
+    }
     /// The patch that makes the instance `target` the primary.
     fn switchover_patch(&self, target: &str) -> Option<EnginePatch> {
         let _ = target;

@@ -525,6 +525,22 @@ fn switchover_restart_and_primary_speak_mariadb_operators_fields() {
         None,
         "not an instance name"
     );
+    // Galera's writer and MaxScale's primary are moved other ways: refused.
+    assert_eq!(Mariadb.switchover_refusal(&seed()), None);
+    let galera = with_spec(|s| s.engine.topology = Some(Topology::Galera));
+    assert!(
+        Mariadb
+            .switchover_refusal(&galera)
+            .unwrap()
+            .contains("galera")
+    );
+    let proxied = with_spec(|s| s.proxy = Some(from_json(json!({"type": "maxscale"}))));
+    assert!(
+        Mariadb
+            .switchover_refusal(&proxied)
+            .unwrap()
+            .contains("MaxScale")
+    );
     let restart = Mariadb.restart_patch("2027-01-15T08:00:00Z").unwrap();
     assert!(!restart.status);
     let patched: DynamicObject = from_json(json!({

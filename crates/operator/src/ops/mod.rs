@@ -316,6 +316,12 @@ impl Run<'_> {
                 ..AppliedChange::default()
             },
             Mechanism::EngineSwitchover => {
+                if let Some(why) = provider_for(cluster.spec.engine.type_)
+                    .and_then(|p| p.switchover_refusal(cluster))
+                {
+                    let refusal = plan::Refusal::new("Unsupported", why);
+                    return Ok((self.refused(refusal), Action::await_change()));
+                }
                 let primary = self.primary(cluster).await?;
                 let asked = self
                     .op
