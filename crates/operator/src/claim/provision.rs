@@ -270,6 +270,7 @@ pub(super) async fn ensure(client: &Client, claim: &DatabaseClaim) -> Result<Pro
 mod tests {
     use super::*;
     use dbaas_api::claim::LABEL_INSTANCE;
+    use dbaas_api::server::ServerEngine;
 
     fn claim(name: &str, policy: &str) -> DatabaseClaim {
         let mut claim: DatabaseClaim = serde_json::from_value(json!({
@@ -375,12 +376,15 @@ mod tests {
     }
 
     #[test]
-    fn mariadb_claims_cannot_be_provisioned() {
-        let mut c = claim("x", "retain");
-        c.spec.type_ = dbaas_api::server::ServerEngine::Mariadb;
-        assert_eq!(
-            cluster_engine(&c).unwrap_err().reason,
-            "ProvisioningUnsupported"
-        );
+    fn every_server_engine_is_provisioned_by_the_cluster_engine_that_runs_it() {
+        for (server, engine) in [
+            (ServerEngine::Postgres, EngineType::Postgresql),
+            (ServerEngine::Mysql, EngineType::Mysql),
+            (ServerEngine::Mariadb, EngineType::Mariadb),
+        ] {
+            let mut c = claim("x", "retain");
+            c.spec.type_ = server;
+            assert_eq!(cluster_engine(&c).ok(), Some(engine), "{server:?}");
+        }
     }
 }
