@@ -12,20 +12,28 @@ use kube::Resource;
 use crate::provider::BuildError;
 use crate::restore::LABEL_RESTORE;
 
+/// Our labels on everything made for `cluster`: managed by us, its name,
+/// its engine.
+fn cluster_labels(cluster: &DatabaseCluster, engine: EngineType) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        (
+            LABEL_CLUSTER.to_owned(),
+            cluster.metadata.name.clone().unwrap_or_default(),
+        ),
+        (LABEL_ENGINE.to_owned(), engine.as_str().to_owned()),
+    ])
+}
+
 /// Identity of an engine object: the cluster's name and namespace, our
 /// labels, and the DatabaseCluster as controller owner (so the garbage
 /// collector removes it with the cluster).
 pub(crate) fn engine_metadata(cluster: &DatabaseCluster, engine: EngineType) -> ObjectMeta {
     let name = cluster.metadata.name.clone().unwrap_or_default();
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (LABEL_CLUSTER.to_owned(), name.clone()),
-        (LABEL_ENGINE.to_owned(), engine.as_str().to_owned()),
-    ]);
     ObjectMeta {
+        labels: Some(cluster_labels(cluster, engine)),
         name: Some(name),
         namespace: cluster.metadata.namespace.clone(),
-        labels: Some(labels),
         owner_references: cluster.controller_owner_ref(&()).map(|owner| vec![owner]),
         ..Default::default()
     }
@@ -41,15 +49,8 @@ pub(crate) fn backup_metadata(
     engine: EngineType,
 ) -> ObjectMeta {
     let name = backup.metadata.name.clone().unwrap_or_default();
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (
-            LABEL_CLUSTER.to_owned(),
-            cluster.metadata.name.clone().unwrap_or_default(),
-        ),
-        (LABEL_ENGINE.to_owned(), engine.as_str().to_owned()),
-        (LABEL_BACKUP.to_owned(), name.clone()),
-    ]);
+    let mut labels = cluster_labels(cluster, engine);
+    labels.insert(LABEL_BACKUP.to_owned(), name.clone());
     ObjectMeta {
         name: Some(name),
         namespace: backup.metadata.namespace.clone(),
@@ -67,15 +68,8 @@ pub(crate) fn restore_metadata(
     cluster: &DatabaseCluster,
     engine: EngineType,
 ) -> ObjectMeta {
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (
-            LABEL_CLUSTER.to_owned(),
-            cluster.metadata.name.clone().unwrap_or_default(),
-        ),
-        (LABEL_ENGINE.to_owned(), engine.as_str().to_owned()),
-        (LABEL_RESTORE.to_owned(), name.to_owned()),
-    ]);
+    let mut labels = cluster_labels(cluster, engine);
+    labels.insert(LABEL_RESTORE.to_owned(), name.to_owned());
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: cluster.metadata.namespace.clone(),
