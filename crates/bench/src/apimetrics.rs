@@ -1,5 +1,6 @@
-//! Write requests counted by kube-apiserver itself (`apiserver_request_total`
-//! on its `/metrics`), to prove an idle operator writes nothing.
+//! Requests counted by kube-apiserver itself (`apiserver_request_total` on
+//! its `/metrics`): the writes prove an idle operator writes nothing; all
+//! verbs show what converging costs the API server per cluster.
 
 use std::collections::BTreeMap;
 
@@ -17,12 +18,22 @@ const WRITE_VERBS: [&str; 6] = [
     "DELETECOLLECTION",
 ];
 
-/// `apiserver_request_total` series of write verbs, keyed by
+/// `apiserver_request_total` series, keyed by
 /// `verb group/resource[/subresource] code`.
 pub type WriteCounts = BTreeMap<String, f64>;
 
 /// One scrape of the API server's write counters.
 pub async fn scrape_writes(client: &Client) -> anyhow::Result<WriteCounts> {
+    scrape(client, |verb| WRITE_VERBS.contains(&verb)).await
+}
+
+/// One scrape of the API server's counters of every verb (watches count
+/// once, when they start).
+pub async fn scrape_all(client: &Client) -> anyhow::Result<WriteCounts> {
+    scrape(client, |_| true).await
+}
+
+async fn scrape(client: &Client, wanted: impl Fn(&str) -> bool) -> anyhow::Result<WriteCounts> {
     let request = kube::core::Request::new("").get("metrics", &GetParams::default())?;
     let text = client.request_text(request).await?;
     let mut counts = WriteCounts::new();
@@ -44,7 +55,7 @@ pub async fn scrape_writes(client: &Client) -> anyhow::Result<WriteCounts> {
                 .unwrap_or_default()
         };
         let verb = label("verb");
-        if !WRITE_VERBS.contains(&verb.as_str()) {
+        if !wanted(&verb) {
             continue;
         }
         let (group, resource, subresource) =

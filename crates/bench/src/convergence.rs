@@ -13,9 +13,9 @@ use kube::api::PostParams;
 use kube::core::DynamicObject;
 use serde_json::json;
 
-use crate::Row;
 use crate::fleet::{self, Tracker, cnpg_resource};
 use crate::process::{OperatorProcess, operator_binary};
+use crate::{Row, apimetrics};
 
 /// DESIGN.md (round 2): 1,000 clusters converged in at most 3x the time
 /// the same API server takes to accept 1,000 plain CNPG Clusters in the same
@@ -75,6 +75,7 @@ pub async fn run(count: usize, concurrency: usize, log_dir: &Path) -> anyhow::Re
         &log_dir.join(format!("operator-convergence-{count}.log")),
     )?;
     let tracker = Tracker::start(&client, &ns.name);
+    let requests_before = apimetrics::scrape_all(&client).await?;
     eprintln!("operator: {count} DatabaseClusters at once ...");
     let started = Instant::now();
     fleet::create_database_clusters(&client, &ns.name, count, concurrency).await?;
@@ -88,6 +89,13 @@ pub async fn run(count: usize, concurrency: usize, log_dir: &Path) -> anyhow::Re
         )
         .await?
         .duration_since(started);
+    // What converging cost the API server, per cluster (the bench's own
+    // creates and watch included), to see where the time goes.
+    let requests_after = apimetrics::scrape_all(&client).await?;
+    eprintln!("API requests per cluster while converging:");
+    for (series, grown) in apimetrics::delta(&requests_before, &requests_after) {
+        eprintln!("  {:>6.2}  {series}", grown / count as f64);
+    }
     drop(tracker);
     drop(operator);
     drop(plane);

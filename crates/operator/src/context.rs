@@ -11,10 +11,10 @@ use dbaas_engines::EngineProvider;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
 use kube::core::GroupVersionKind;
-use kube::runtime::events::{Recorder, Reporter};
 
 use crate::cluster::unchanged::AppliedRecord;
 use crate::engine::allowlist::OlmAllowlist;
+use crate::events::EventPublisher;
 use crate::metrics::ApplyResult;
 use crate::tolerant::Synced;
 use kube::runtime::reflector::Store;
@@ -27,6 +27,24 @@ use serde::de::DeserializeOwned;
 /// engine operator is noticed quickly. "Present" answers and the list of
 /// operator Deployments are trusted for the detection interval.
 const ABSENT_TTL: Duration = Duration::from_secs(5);
+
+/// What this process remembers of one cluster between reconciles.
+#[derive(Debug, Default)]
+struct ClusterMemory {
+    /// The engine reference last written to the cluster's status. A
+    /// reconcile may be triggered by an engine-object event before the
+    /// watch delivers our own status write; without this, such a stale read
+    /// would move the recorded apply past the engine's status write.
+    engine_ref: Option<EngineObjectRef>,
+    /// What was last applied: lets a reconcile skip an apply that would
+    /// change nothing.
+    applied: Option<AppliedRecord>,
+    /// The engine version last applied.
+    applied_version: Option<String>,
+    /// The resourceVersion our last status write returned: a cached copy
+    /// older than that is not judged (its successor is on its way).
+    status_written: Option<u64>,
+}
 
 /// Shared state of the controllers.
 pub struct Context {
@@ -42,17 +60,10 @@ pub struct Context {
     /// How often engine operators are looked for.
     pub detection_interval: Duration,
     /// Publishes Kubernetes Events on our objects.
-    pub recorder: Recorder,
-    /// The engine reference last written to each cluster's status, by UID.
-    /// A reconcile may be triggered by an engine-object event before the
-    /// watch delivers our own status write; without this, such a stale read
-    /// would move the recorded apply past the engine's status write.
-    engine_refs: Mutex<HashMap<String, EngineObjectRef>>,
-    /// What was last applied for each cluster, by UID: lets a reconcile skip
-    /// an apply that would change nothing.
-    applied: Mutex<HashMap<String, AppliedRecord>>,
-    /// The engine version last applied for each cluster, by UID.
-    applied_versions: Mutex<HashMap<String, String>>,
+    pub recorder: EventPublisher,
+    /// What this process remembers of each cluster, by UID: one record, so
+    /// that 10,000 clusters cost one key each.
+    clusters: Mutex<HashMap<String, ClusterMemory>>,
     /// Engine applies sent and skipped.
     pub engine_applies: Family<ApplyResult, Counter>,
     /// What DatabaseEngines may install through OLM (the SRE's allowlist).
@@ -71,13 +82,7 @@ impl Context {
         caches_synced: [Synced; 2],
         detection_interval: Duration,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: crate::EVENT_REPORTER.to_owned(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        );
+        let recorder = EventPublisher::new(client.clone());
         Self {
             recorder,
             caches_synced,
@@ -87,9 +92,7 @@ impl Context {
             engines,
             crds: Mutex::new(HashMap::new()),
             operator_images: Mutex::new(None),
-            engine_refs: Mutex::new(HashMap::new()),
-            applied: Mutex::new(HashMap::new()),
-            applied_versions: Mutex::new(HashMap::new()),
+            clusters: Mutex::new(HashMap::new()),
             engine_applies: Family::default(),
             olm_allowlist: Arc::new(OlmAllowlist::default()),
             watch_namespace: None,
@@ -120,59 +123,84 @@ impl Context {
 
     /// What this process last applied for a cluster.
     pub fn applied_record(&self, uid: &str) -> Option<AppliedRecord> {
-        self.applied
-            .lock()
-            .ok()
-            .and_then(|applied| applied.get(uid).cloned())
+        self.recall(uid, |memory| memory.applied.clone())
     }
 
     /// The engine version this process last applied for a cluster.
     pub fn applied_version(&self, uid: &str) -> Option<String> {
-        self.applied_versions
-            .lock()
-            .ok()
-            .and_then(|versions| versions.get(uid).cloned())
+        self.recall(uid, |memory| memory.applied_version.clone())
     }
 
     /// Remembers the engine version applied for a cluster.
     pub fn record_applied_version(&self, uid: &str, version: &str) {
-        if let Ok(mut versions) = self.applied_versions.lock() {
-            versions.insert(uid.to_owned(), version.to_owned());
-        }
+        self.remember(uid, |memory| {
+            if memory.applied_version.as_deref() != Some(version) {
+                memory.applied_version = Some(version.to_owned());
+            }
+        });
     }
 
     /// Remembers a successful apply for a cluster.
     pub fn record_applied(&self, uid: &str, record: AppliedRecord) {
-        if let Ok(mut applied) = self.applied.lock() {
-            applied.insert(uid.to_owned(), record);
-        }
+        self.remember(uid, |memory| memory.applied = Some(record));
     }
 
     /// The engine reference this process last recorded for a cluster.
     pub fn recorded_engine_ref(&self, uid: &str) -> Option<EngineObjectRef> {
-        self.engine_refs
-            .lock()
-            .ok()
-            .and_then(|refs| refs.get(uid).cloned())
+        self.recall(uid, |memory| memory.engine_ref.clone())
     }
 
     /// Remembers the engine reference written for a cluster.
     pub fn record_engine_ref(&self, uid: &str, engine_ref: &EngineObjectRef) {
-        if let Ok(mut refs) = self.engine_refs.lock() {
-            refs.insert(uid.to_owned(), engine_ref.clone());
-        }
+        self.remember(uid, |memory| {
+            if memory.engine_ref.as_ref() != Some(engine_ref) {
+                memory.engine_ref = Some(engine_ref.clone());
+            }
+        });
+    }
+
+    /// Remembers the resourceVersion the API server gave a cluster for our
+    /// status write.
+    pub fn record_status_written(&self, uid: &str, resource_version: Option<&str>) {
+        let Some(written) = resource_version.and_then(|rv| rv.parse().ok()) else {
+            return;
+        };
+        self.remember(uid, |memory| memory.status_written = Some(written));
+    }
+
+    /// Whether `cluster` is an older copy than the one our last status write
+    /// made: the watch has not delivered that write yet, and will (so a
+    /// reconcile of the newer copy follows). resourceVersions are compared
+    /// as numbers, as Kubernetes allows since 1.35; one that does not parse
+    /// is never called stale.
+    pub fn is_stale(&self, uid: &str, resource_version: Option<&str>) -> bool {
+        let Some(seen) = resource_version.and_then(|rv| rv.parse::<u64>().ok()) else {
+            return false;
+        };
+        self.recall(uid, |memory| memory.status_written)
+            .is_some_and(|written| seen < written)
     }
 
     /// Forgets a deleted cluster.
     pub fn forget_cluster(&self, uid: &str) {
-        if let Ok(mut refs) = self.engine_refs.lock() {
-            refs.remove(uid);
+        if let Ok(mut clusters) = self.clusters.lock() {
+            clusters.remove(uid);
         }
-        if let Ok(mut applied) = self.applied.lock() {
-            applied.remove(uid);
-        }
-        if let Ok(mut versions) = self.applied_versions.lock() {
-            versions.remove(uid);
+    }
+
+    fn recall<T>(&self, uid: &str, read: impl FnOnce(&ClusterMemory) -> Option<T>) -> Option<T> {
+        self.clusters
+            .lock()
+            .ok()
+            .and_then(|clusters| clusters.get(uid).and_then(read))
+    }
+
+    fn remember(&self, uid: &str, write: impl FnOnce(&mut ClusterMemory)) {
+        if let Ok(mut clusters) = self.clusters.lock() {
+            match clusters.get_mut(uid) {
+                Some(memory) => write(memory),
+                None => write(clusters.entry(uid.to_owned()).or_default()),
+            }
         }
     }
 

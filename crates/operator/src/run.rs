@@ -15,7 +15,6 @@ use dbaas_engines::provider_for;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -455,13 +454,7 @@ fn ops_controller(
         cluster_locks: Default::default(),
         cluster: ctx,
         ops: controller.store(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: crate::EVENT_REPORTER.to_owned(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        ),
+        recorder: crate::events::EventPublisher::new(client.clone()),
     });
     let forget_deleted = ops::forget_deleted(client.clone(), ns.map(str::to_owned));
     let controller = controller

@@ -645,8 +645,9 @@ async fn list_databases_everywhere(
         let page = store.list(
             None,
             &selector,
-            &|_| true,
+            None,
             start.as_ref(),
+            None,
             Some(limit - count),
         );
         for entry in &page.items {

@@ -220,7 +220,8 @@ fn engine_of(
         .list(
             Some(namespace),
             &kube::core::Selector::default(),
-            &|engine: &DatabaseEngine| engine.spec.type_ == engine_type,
+            Some(&|engine: &DatabaseEngine| engine.spec.type_ == engine_type),
+            None,
             None,
             Some(1),
         )

@@ -139,18 +139,25 @@ pub struct NoQuery {}
 struct ContinueToken {
     ns: String,
     name: String,
+    /// Objects the pages so far served (unfiltered lists only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    served: Option<u64>,
 }
 
-fn encode_continue(key: &ObjectKey) -> String {
+fn encode_continue(key: &ObjectKey, served: Option<u64>) -> String {
     let token = ContinueToken {
         ns: key.0.clone(),
         name: key.1.clone(),
+        served,
     };
     let json = serde_json::to_vec(&token).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 
-fn decode_continue(token: &str, namespace: Option<&str>) -> Result<ObjectKey, ApiError> {
+fn decode_continue(
+    token: &str,
+    namespace: Option<&str>,
+) -> Result<(ObjectKey, Option<u64>), ApiError> {
     let invalid = || ApiError::InvalidQuery(format!("continue token {token:?} is not valid"));
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
@@ -161,7 +168,7 @@ fn decode_continue(token: &str, namespace: Option<&str>) -> Result<ObjectKey, Ap
             "continue token belongs to a list of another namespace".into(),
         ));
     }
-    Ok((token.ns, token.name))
+    Ok(((token.ns, token.name), token.served))
 }
 
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
@@ -182,7 +189,7 @@ pub(crate) fn page_response<K>(page: Page<K>) -> Response {
     }
     body.push_str("],\"continue\":");
     match &page.next {
-        Some(key) => body.push_str(&Value::String(encode_continue(key)).to_string()),
+        Some(key) => body.push_str(&Value::String(encode_continue(key, page.served)).to_string()),
         None => body.push_str("null"),
     }
     if let Some(remaining) = page.remaining {
@@ -207,13 +214,14 @@ fn synced_selector<K: Served>(
         .map_err(|e| ApiError::InvalidQuery(e.to_string()))
 }
 
-/// A page of `store`'s objects, of at most `max_page` items.
+/// A page of `store`'s objects (those `filter` keeps, all when `None`), of
+/// at most `max_page` items.
 pub(crate) fn list_page<K: Served>(
     store: &WatchStore<K>,
     namespace: Option<&str>,
     query: &ListQuery,
     max_page: usize,
-    filter: &dyn Fn(&K) -> bool,
+    filter: Option<&dyn Fn(&K) -> bool>,
 ) -> Result<Page<K>, ApiError> {
     query.refuse_watch(|| {
         format!(
@@ -222,14 +230,22 @@ pub(crate) fn list_page<K: Served>(
         )
     })?;
     let selector = synced_selector(store, query)?;
-    let after = query
-        .continue_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .map(|t| decode_continue(t, namespace))
-        .transpose()?;
+    let (after, served_before) = match query.continue_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let (key, served) = decode_continue(token, namespace)?;
+            (Some(key), served)
+        }
+        None => (None, Some(0)),
+    };
     let limit = query.page_size(max_page);
-    Ok(store.list(namespace, &selector, filter, after.as_ref(), Some(limit)))
+    Ok(store.list(
+        namespace,
+        &selector,
+        filter,
+        after.as_ref(),
+        served_before,
+        Some(limit),
+    ))
 }
 
 pub(crate) fn permission<K: Served>(
@@ -293,9 +309,7 @@ pub(crate) async fn list_or_watch<K: Served>(
     auth.authorize(caller, permission::<K>(verb, namespace, None))
         .await?;
     if !watching {
-        let page = list_page(store, namespace, query, state.limits.max_page_size, &|_| {
-            true
-        })?;
+        let page = list_page(store, namespace, query, state.limits.max_page_size, None)?;
         return Ok(page_response(page));
     }
     if query.limit.is_some() || query.continue_token.is_some() {
@@ -964,7 +978,7 @@ async fn of_cluster<K: Served>(
         Some(&path.namespace),
         &query,
         state.limits.max_page_size,
-        &move |object: &K| belongs(object, &cluster),
+        Some(&move |object: &K| belongs(object, &cluster)),
     )?;
     Ok(page_response(page))
 }
@@ -1023,7 +1037,7 @@ async fn engine_versions(
         // Every engine of the namespace: a handful, not a page.
         &ListQuery::default(),
         usize::MAX,
-        &|_| true,
+        None,
     )?;
     let items = page
         .items
@@ -1467,9 +1481,13 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_are_scoped() {
         let key = ("team-a".to_owned(), "db-7".to_owned());
-        let token = encode_continue(&key);
-        assert_eq!(decode_continue(&token, Some("team-a")).unwrap(), key);
-        assert_eq!(decode_continue(&token, None).unwrap(), key);
+        let token = encode_continue(&key, Some(200));
+        assert_eq!(
+            decode_continue(&token, Some("team-a")).unwrap(),
+            (key.clone(), Some(200))
+        );
+        let filtered = encode_continue(&key, None);
+        assert_eq!(decode_continue(&filtered, None).unwrap(), (key, None));
         assert!(decode_continue(&token, Some("team-b")).is_err());
         assert!(decode_continue("not-a-token!", None).is_err());
     }

@@ -13,7 +13,7 @@
 //! streams of the REST API (`?watch=true`); with nobody subscribed a change
 //! costs nothing more.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -52,6 +52,56 @@ pub struct Page<K> {
     pub next: Option<ObjectKey>,
     /// How many matching objects follow, when that was cheap to count.
     pub remaining: Option<u64>,
+    /// How many objects the pages so far served, this one included, when
+    /// the list is unfiltered and the caller said how many came before.
+    pub served: Option<u64>,
+}
+
+/// The cached objects in list order, and how many each namespace holds: an
+/// unfiltered page's remainingItemCount is then a subtraction, not a walk
+/// over every object that follows (10,000 of them on a first page).
+struct Objects<K> {
+    map: BTreeMap<ObjectKey, Entry<K>>,
+    per_namespace: HashMap<String, u64>,
+}
+
+impl<K> Default for Objects<K> {
+    fn default() -> Self {
+        Self {
+            map: BTreeMap::new(),
+            per_namespace: HashMap::new(),
+        }
+    }
+}
+
+impl<K> Objects<K> {
+    fn insert(&mut self, key: ObjectKey, entry: Entry<K>) -> Option<Entry<K>> {
+        let namespace = key.0.clone();
+        let previous = self.map.insert(key, entry);
+        if previous.is_none() {
+            *self.per_namespace.entry(namespace).or_default() += 1;
+        }
+        previous
+    }
+
+    fn remove(&mut self, key: &ObjectKey) -> Option<Entry<K>> {
+        let removed = self.map.remove(key)?;
+        if let Some(count) = self.per_namespace.get_mut(&key.0) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_namespace.remove(&key.0);
+            }
+        }
+        Some(removed)
+    }
+
+    /// Objects in `namespace`, or in all when `None`.
+    fn count(&self, namespace: Option<&str>) -> u64 {
+        match namespace {
+            None => self.map.len() as u64,
+            Some(ns) => self.per_namespace.get(ns).copied().unwrap_or(0),
+        }
+    }
 }
 
 /// What happened to a cached object.
@@ -96,7 +146,7 @@ const CHANGE_BUFFER: usize = 1024;
 
 /// The cache of one kind, shared by every request.
 pub struct WatchStore<K> {
-    objects: RwLock<BTreeMap<ObjectKey, Entry<K>>>,
+    objects: RwLock<Objects<K>>,
     synced: AtomicBool,
     /// `None` once closed ([`WatchStore::close`]).
     changes: std::sync::Mutex<Option<tokio::sync::broadcast::Sender<Change<K>>>>,
@@ -105,7 +155,7 @@ pub struct WatchStore<K> {
 impl<K> Default for WatchStore<K> {
     fn default() -> Self {
         Self {
-            objects: RwLock::new(BTreeMap::new()),
+            objects: RwLock::new(Objects::default()),
             synced: AtomicBool::new(false),
             changes: std::sync::Mutex::new(Some(tokio::sync::broadcast::channel(CHANGE_BUFFER).0)),
         }
@@ -122,18 +172,18 @@ where
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().map.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<ObjectKey, Entry<K>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Objects<K>> {
         self.objects.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<ObjectKey, Entry<K>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Objects<K>> {
         self.objects.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -177,18 +227,23 @@ where
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<Entry<K>> {
         self.read()
+            .map
             .get(&(namespace.to_owned(), name.to_owned()))
             .cloned()
     }
 
     /// Objects of `namespace` (every namespace when `None`) matching
-    /// `selector` and `filter`, after `after`, at most `limit` of them.
+    /// `selector` and `filter` (every object when `None`), after `after`, at
+    /// most `limit` of them. `served_before` is how many objects the earlier
+    /// pages of this list served (0 for the first): with it, an unfiltered
+    /// page counts what remains without walking it.
     pub fn list(
         &self,
         namespace: Option<&str>,
         selector: &Selector,
-        filter: &dyn Fn(&K) -> bool,
+        filter: Option<&dyn Fn(&K) -> bool>,
         after: Option<&ObjectKey>,
+        served_before: Option<u64>,
         limit: Option<usize>,
     ) -> Page<K> {
         let objects = self.read();
@@ -198,13 +253,17 @@ where
             (None, None) => Bound::Unbounded,
         };
         let in_scope = |key: &ObjectKey| namespace.is_none_or(|ns| key.0 == ns);
-        let matches =
-            |entry: &Entry<K>| Self::selected(entry, None, selector) && filter(&entry.object);
+        let no_selector = selector_is_empty(selector);
+        let matches = |entry: &Entry<K>| {
+            (no_selector || Self::selected(entry, None, selector))
+                && filter.is_none_or(|filter| filter(&entry.object))
+        };
         // limit=0 means no limit, as in the Kubernetes API.
         let limit = limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
         let mut items = Vec::new();
         let mut more = false;
         let mut rest = objects
+            .map
             .range((start, Bound::Unbounded))
             .take_while(|(key, _)| in_scope(key));
         for (_, entry) in rest.by_ref() {
@@ -217,11 +276,19 @@ where
             }
             items.push(entry.clone());
         }
+        let unfiltered = no_selector && filter.is_none();
+        let served = served_before
+            .filter(|_| unfiltered)
+            .map(|before| before + items.len() as u64);
         let (next, remaining) = if more {
             // Counting is cheap without a label selector; the API server
-            // omits the count with one, and so do we.
-            let remaining = selector_is_empty(selector)
-                .then(|| 1 + rest.filter(|(_, e)| matches(e)).count() as u64);
+            // omits the count with one, and so do we. Unfiltered, it is the
+            // namespace's count less what was served (an estimate when
+            // objects came or went between pages, at least the one found).
+            let remaining = match served {
+                Some(served) => Some(objects.count(namespace).saturating_sub(served).max(1)),
+                None => no_selector.then(|| 1 + rest.filter(|(_, e)| matches(e)).count() as u64),
+            };
             (items.last().map(|e| key_of(&*e.object)), remaining)
         } else {
             (None, None)
@@ -230,6 +297,7 @@ where
             items,
             next,
             remaining,
+            served,
         }
     }
 
@@ -251,9 +319,9 @@ where
         }
     }
 
-    fn insert(map: &mut BTreeMap<ObjectKey, Entry<K>>, object: K) {
+    fn insert(objects: &mut Objects<K>, object: K) {
         if let Some(entry) = Self::entry(object) {
-            map.insert(key_of(&*entry.object), entry);
+            objects.insert(key_of(&*entry.object), entry);
         }
     }
 
@@ -302,7 +370,7 @@ where
         + Sync
         + 'static,
 {
-    let mut relist: Option<BTreeMap<ObjectKey, Entry<K>>> = None;
+    let mut relist: Option<Objects<K>> = None;
     let events = watcher(api, watcher::Config::default())
         .default_backoff()
         .filter_map(|event| {
@@ -313,7 +381,7 @@ where
     futures::pin_mut!(events);
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Init) => relist = Some(BTreeMap::new()),
+            Ok(Event::Init) => relist = Some(Objects::default()),
             Ok(Event::InitApply(object)) => {
                 if let Some(map) = relist.as_mut() {
                     WatchStore::insert(map, object);
@@ -345,4 +413,72 @@ impl<K: Resource> std::fmt::Debug for WatchStore<K> {
 
 fn selector_is_empty(selector: &Selector) -> bool {
     selector.clone().into_iter().next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn store_of(keys: &[(&str, &str)]) -> WatchStore<ConfigMap> {
+        let store = WatchStore::default();
+        for (namespace, name) in keys {
+            let mut object = ConfigMap::default();
+            object.metadata.namespace = Some((*namespace).to_owned());
+            object.metadata.name = Some((*name).to_owned());
+            object.metadata.labels = Some([("tier".to_owned(), (*name).to_owned())].into());
+            store.apply(object);
+        }
+        store
+    }
+
+    fn names(page: &Page<ConfigMap>) -> Vec<String> {
+        page.items
+            .iter()
+            .map(|e| e.object.metadata.name.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn unfiltered_pages_count_what_remains_by_subtraction() {
+        let store = store_of(&[("a", "1"), ("a", "2"), ("a", "3"), ("b", "1"), ("b", "2")]);
+        let all = Selector::default();
+        let first = store.list(Some("a"), &all, None, None, Some(0), Some(2));
+        assert_eq!(names(&first), ["1", "2"]);
+        assert_eq!((first.remaining, first.served), (Some(1), Some(2)));
+        let rest = store.list(
+            Some("a"),
+            &all,
+            None,
+            first.next.as_ref(),
+            first.served,
+            Some(2),
+        );
+        assert_eq!(names(&rest), ["3"]);
+        assert_eq!((rest.next, rest.remaining), (None, None));
+        // Every namespace: 5 objects, 2 served.
+        let everywhere = store.list(None, &all, None, None, Some(0), Some(2));
+        assert_eq!(everywhere.remaining, Some(3));
+        // A deleted object leaves its namespace's count.
+        store.remove(&first.items[0].object);
+        let after = store.list(Some("a"), &all, None, None, Some(0), Some(1));
+        assert_eq!(after.remaining, Some(1));
+        assert_eq!(store.read().count(Some("a")), 2);
+        assert_eq!(store.read().count(Some("c")), 0);
+    }
+
+    #[test]
+    fn filtered_pages_count_by_walking_and_selected_ones_not_at_all() {
+        let store = store_of(&[("a", "1"), ("a", "2"), ("a", "3"), ("a", "4")]);
+        let all = Selector::default();
+        let odd = |c: &ConfigMap| c.metadata.name.as_deref().is_some_and(|n| n != "2");
+        let page = store.list(Some("a"), &all, Some(&odd), None, Some(0), Some(1));
+        assert_eq!(names(&page), ["1"]);
+        // 3 and 4 remain; the filter is not the subtraction's business.
+        assert_eq!((page.remaining, page.served), (Some(2), None));
+        let selector = crate::selector::parse("tier in (1,2,3)").unwrap();
+        let selected = store.list(Some("a"), &selector, None, None, Some(0), Some(1));
+        assert_eq!(names(&selected), ["1"]);
+        assert_eq!(selected.remaining, None);
+    }
 }

@@ -6,7 +6,7 @@ use dbaas_api::DatabaseCluster;
 use dbaas_api::cluster::{ClusterPhase, DatabaseClusterStatus};
 use dbaas_api::common::condition;
 use kube::Resource;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 
 /// One event to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,11 @@ pub fn announcements(
 }
 
 /// Publishes the announcements as Events on the cluster, best effort.
-pub fn publish(recorder: &Recorder, cluster: &DatabaseCluster, found: Vec<Announcement>) {
+pub fn publish(
+    recorder: &crate::events::EventPublisher,
+    cluster: &DatabaseCluster,
+    found: Vec<Announcement>,
+) {
     let events = found
         .into_iter()
         .map(|announcement| Event {

@@ -51,6 +51,9 @@ const RECHECK_UNSEEN: Duration = Duration::from_secs(15);
 /// restoring looks at it again: that resource's status writes send the
 /// cluster no event.
 const RESTORE_RECHECK: Duration = Duration::from_secs(10);
+/// When a cluster read older than our own last status write is looked at
+/// again if no newer copy has woken it by then.
+const STALE_RECHECK: Duration = Duration::from_secs(5);
 
 /// When to look again at a cluster whose engine has not reported on the
 /// spec we applied at `applied_at`: once its `quiet` period is over.
@@ -151,6 +154,13 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
         ctx.forget_cluster(&uid);
         return Ok(Action::await_change());
     }
+    // An engine-object event woke this reconcile before the watch brought
+    // our own status write: judging this older copy would write the status
+    // again (its conditions' times reset). The newer copy wakes a reconcile
+    // of its own; the requeue only guards against a watch that lags long.
+    if ctx.is_stale(&uid, cluster.metadata.resource_version.as_deref()) {
+        return Ok(Action::requeue(STALE_RECHECK));
+    }
 
     // 1. Dereference.
     let refs = dereference(&cluster, &namespace, &name, &ctx)
@@ -241,8 +251,16 @@ pub async fn reconcile(cluster: Arc<DatabaseCluster>, ctx: Arc<Context>) -> Resu
                         .inc();
                     stored
                 }
-                None => match apply(&ctx, &namespace, &cluster, provider, &built, &copies, &id)
-                    .await?
+                None => match apply(
+                    &ctx,
+                    &namespace,
+                    &cluster,
+                    provider,
+                    &built,
+                    &copies,
+                    refs.nothing_applied_yet,
+                )
+                .await?
                 {
                     Ok((applied, applied_extra)) => {
                         ctx.engine_applies
@@ -347,9 +365,10 @@ async fn apply(
     provider: &dyn EngineProvider,
     built: &dbaas_engines::BuiltEngine,
     copies: &[crate::backup::storage::CredentialsCopy],
-    id: &str,
+    nothing_applied_yet: bool,
 ) -> Result<Result<(DynamicObject, Vec<DynamicObject>), plan::Refusal>, Error> {
     let name = cluster.name_any();
+    let id = &format!("{namespace}/{name}");
     let resource = provider.resource();
     let conflict = extras::foreign(ctx, namespace, cluster, provider, &built.extra)
         .await
@@ -369,18 +388,21 @@ async fn apply(
         return Ok(Err(refusal));
     }
     // Credentials first, so the engine operator finds them when it
-    // sees the settings that need them.
-    monitoring::sync_secret_keys(
-        ctx,
-        namespace,
-        &provider.credentials_secret_name(cluster),
-        &built.secret_keys,
-    )
-    .await
-    .map_err(|source| Error::SecretKeys {
-        cluster: id.to_owned(),
-        source,
-    })?;
+    // sees the settings that need them. A new cluster has no keys of ours
+    // to give back.
+    if !(nothing_applied_yet && built.secret_keys.is_empty()) {
+        monitoring::sync_secret_keys(
+            ctx,
+            namespace,
+            &provider.credentials_secret_name(cluster),
+            &built.secret_keys,
+        )
+        .await
+        .map_err(|source| Error::SecretKeys {
+            cluster: id.to_owned(),
+            source,
+        })?;
+    }
     let applied = engine_api(ctx, namespace, &resource)
         .patch(
             &name,
@@ -439,6 +461,9 @@ async fn apply(
             });
         }
     };
+    if nothing_applied_yet {
+        return Ok(Ok((applied, applied_extra)));
+    }
     extras::prune(ctx, namespace, cluster, provider, &built.extra)
         .await
         .map_err(|source| Error::ApplyExtra {
@@ -518,12 +543,16 @@ async fn finish(
     action: Action,
 ) -> Result<Action, Error> {
     if cluster.status.as_ref() != Some(&new_status) {
-        write_status(&ctx.api::<DatabaseCluster>(namespace), name, &new_status)
+        let written = write_status(&ctx.api::<DatabaseCluster>(namespace), name, &new_status)
             .await
             .map_err(|source| Error::Status {
                 cluster: id,
                 source,
             })?;
+        ctx.record_status_written(
+            cluster.metadata.uid.as_deref().unwrap_or_default(),
+            written.metadata.resource_version.as_deref(),
+        );
         let found = events::announcements(cluster.status.as_ref(), &new_status);
         events::publish(&ctx.recorder, cluster, found);
     }
@@ -581,8 +610,11 @@ pub(crate) async fn dereference(
         .min_by_key(|e| e.name_any())
         .map(|e| e.spec.clone());
     let engine_installed = ctx.engine_crd_installed(provider).await?;
-    let foreign_engine_object =
-        engine_installed && foreign_engine_object(cluster, provider, namespace, name, ctx).await?;
+    let engine_object = if engine_installed {
+        Some(find_engine_object(cluster, provider, namespace, name, ctx).await?)
+    } else {
+        None
+    };
     // The cache may lag behind the event that triggered this reconcile: a
     // template it does not hold yet is looked up on the API server.
     let template = match template::selected(cluster) {
@@ -609,7 +641,12 @@ pub(crate) async fn dereference(
         data_source,
         policy,
         engine_installed,
-        foreign_engine_object,
+        foreign_engine_object: engine_object == Some(EngineObjectFound::Foreign),
+        // Extras are applied after the engine object, and copies with it:
+        // with no engine object recorded or found, none of ours exist (short
+        // of a crash between those applies and someone deleting the engine
+        // object since; the next apply prunes then).
+        nothing_applied_yet: engine_object == Some(EngineObjectFound::Absent),
         template,
         schedule_template,
         monitoring,
@@ -618,29 +655,46 @@ pub(crate) async fn dereference(
     })
 }
 
-/// Whether an engine object of this name exists that is not ours. Asked of
-/// the API server (not a cache, which may lag) until the cluster's status
-/// records that we applied it; from then on the object carries our
-/// controller reference and the owned-object watch follows it.
-async fn foreign_engine_object(
+/// What the API server holds under the cluster's engine object name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EngineObjectFound {
+    /// The cluster's status records our apply (not asked again).
+    Recorded,
+    /// No object of that name.
+    Absent,
+    /// Ours, though the status does not record it yet.
+    Ours,
+    /// Someone else's: never taken over.
+    Foreign,
+}
+
+/// Whether an engine object of this name exists, and whose. Asked of the API
+/// server (not a cache, which may lag) until the cluster's status records
+/// that we applied it; from then on the object carries our controller
+/// reference and the owned-object watch follows it.
+async fn find_engine_object(
     cluster: &DatabaseCluster,
     provider: &dyn EngineProvider,
     namespace: &str,
     name: &str,
     ctx: &Context,
-) -> Result<bool, kube::Error> {
+) -> Result<EngineObjectFound, kube::Error> {
     let already_ours = cluster
         .status
         .as_ref()
         .and_then(|s| s.engine_ref.as_ref())
         .is_some_and(|r| r.name == name && r.kind == provider.resource().kind);
     if already_ours {
-        return Ok(false);
+        return Ok(EngineObjectFound::Recorded);
     }
     let existing = engine_api(ctx, namespace, &provider.resource())
         .get_metadata_opt(name)
         .await?;
-    Ok(existing.is_some_and(|existing| !is_ours(&existing.metadata, cluster)))
+    Ok(match existing {
+        None => EngineObjectFound::Absent,
+        Some(existing) if is_ours(&existing.metadata, cluster) => EngineObjectFound::Ours,
+        Some(_) => EngineObjectFound::Foreign,
+    })
 }
 
 /// An engine object is ours when it carries our label and is controlled by
@@ -709,11 +763,12 @@ fn engine_ref_after_apply<'a>(
     }
 }
 
+/// Writes the status; returns the cluster as the API server stored it.
 async fn write_status(
     api: &Api<DatabaseCluster>,
     name: &str,
     status: &DatabaseClusterStatus,
-) -> Result<(), kube::Error> {
+) -> Result<DatabaseCluster, kube::Error> {
     // The queue belongs to the OpsRequest controller's field manager: left
     // out here, or a stale copy would be applied back over its writes.
     let status = DatabaseClusterStatus {
@@ -731,7 +786,6 @@ async fn write_status(
         &Patch::Apply(&body),
     )
     .await
-    .map(|_| ())
 }
 
 /// Retry failed reconciles after a pause; conflicts and API hiccups heal.

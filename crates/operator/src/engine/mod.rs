@@ -306,7 +306,6 @@ async fn install_through_olm(
             .map_err(failed("approve the InstallPlan"))?;
         info!(engine = id, "approved InstallPlan {name}");
         // Best effort, off the reconcile: the status says the same.
-        let (recorder, reference) = (ctx.recorder.clone(), engine.object_ref(&()));
         let event = Event {
             type_: EventType::Normal,
             reason: "InstallPlanApproved".into(),
@@ -314,12 +313,7 @@ async fn install_through_olm(
             action: "Approve".into(),
             secondary: None,
         };
-        tokio::spawn(async move {
-            let publish = recorder.publish(&event, &reference);
-            if let Ok(Err(err)) = tokio::time::timeout(Duration::from_secs(10), publish).await {
-                warn!("publishing an event: {err}");
-            }
-        });
+        crate::events::publish_best_effort(&ctx.recorder, engine.object_ref(&()), vec![event]);
     }
     Ok(judgement)
 }

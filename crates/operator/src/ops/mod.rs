@@ -35,7 +35,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -63,7 +63,7 @@ pub struct OpsContext {
     pub cluster: Arc<Context>,
     /// Every OpsRequest, from the controller's own watch.
     pub ops: Store<OpsRequest>,
-    pub recorder: Recorder,
+    pub recorder: crate::events::EventPublisher,
     /// One reconcile at a time per cluster: the decision to start the head
     /// of a cluster's queue and the status write that marks it Running
     /// happen under this lock, on a fresh list, so two operations on one
