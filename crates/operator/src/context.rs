@@ -28,6 +28,10 @@ use serde::de::DeserializeOwned;
 /// operator Deployments are trusted for the detection interval.
 const ABSENT_TTL: Duration = Duration::from_secs(5);
 
+/// How long after our status write a cached copy older than it is still
+/// taken for one the watch has yet to replace.
+const STALE_READ_LIMIT: Duration = Duration::from_secs(30);
+
 /// What this process remembers of one cluster between reconciles.
 #[derive(Debug, Default)]
 struct ClusterMemory {
@@ -41,9 +45,10 @@ struct ClusterMemory {
     applied: Option<AppliedRecord>,
     /// The engine version last applied.
     applied_version: Option<String>,
-    /// The resourceVersion our last status write returned: a cached copy
-    /// older than that is not judged (its successor is on its way).
-    status_written: Option<u64>,
+    /// The resourceVersion our last status write returned, and when: a
+    /// cached copy older than that is not judged (its successor is on its
+    /// way). Forgotten once a copy at least as new is seen.
+    status_written: Option<(u64, Instant)>,
 }
 
 /// Shared state of the controllers.
@@ -165,20 +170,33 @@ impl Context {
         let Some(written) = resource_version.and_then(|rv| rv.parse().ok()) else {
             return;
         };
-        self.remember(uid, |memory| memory.status_written = Some(written));
+        self.remember(uid, |memory| {
+            memory.status_written = Some((written, Instant::now()));
+        });
     }
 
     /// Whether `cluster` is an older copy than the one our last status write
     /// made: the watch has not delivered that write yet, and will (so a
     /// reconcile of the newer copy follows). resourceVersions are compared
-    /// as numbers, as Kubernetes allows since 1.35; one that does not parse
-    /// is never called stale.
+    /// as numbers, as Kubernetes allows since 1.35 (KEP-5504); one that does
+    /// not parse is never called stale. A write older than
+    /// [`STALE_READ_LIMIT`] is forgotten, so versions that went backwards
+    /// (an etcd restore) or a dead watch cannot hold a cluster forever.
     pub fn is_stale(&self, uid: &str, resource_version: Option<&str>) -> bool {
         let Some(seen) = resource_version.and_then(|rv| rv.parse::<u64>().ok()) else {
             return false;
         };
-        self.recall(uid, |memory| memory.status_written)
-            .is_some_and(|written| seen < written)
+        let mut stale = false;
+        if let Ok(mut clusters) = self.clusters.lock()
+            && let Some(memory) = clusters.get_mut(uid)
+            && let Some((written, at)) = memory.status_written
+        {
+            stale = older_than_our_write(seen, written, at.elapsed());
+            if !stale {
+                memory.status_written = None;
+            }
+        }
+        stale
     }
 
     /// Forgets a deleted cluster.
@@ -294,6 +312,12 @@ impl Context {
     }
 }
 
+/// Whether a copy at resourceVersion `seen` predates our status write at
+/// `written`, made `age` ago, and may still be replaced by the watch.
+fn older_than_our_write(seen: u64, written: u64, age: Duration) -> bool {
+    seen < written && age < STALE_READ_LIMIT
+}
+
 /// The first container image of each engine operator among `deployments`.
 fn find_operator_images(deployments: &[Deployment]) -> HashMap<EngineType, String> {
     let mut found = HashMap::new();
@@ -311,4 +335,21 @@ fn find_operator_images(deployments: &[Deployment]) -> HashMap<EngineType, Strin
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_recent_write_makes_an_older_copy_stale() {
+        let now = Duration::ZERO;
+        assert!(older_than_our_write(99, 100, now));
+        // Our own write, or anyone's later one: judged.
+        assert!(!older_than_our_write(100, 100, now));
+        assert!(!older_than_our_write(101, 100, now));
+        // Versions that went backwards, or a watch that died, hold a
+        // cluster for STALE_READ_LIMIT at most.
+        assert!(!older_than_our_write(99, 100, STALE_READ_LIMIT));
+    }
 }

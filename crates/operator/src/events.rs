@@ -8,6 +8,7 @@
 //! events announce changes (a new phase, a refusal, an operation's step),
 //! each once, so there is no series to count: one create per event.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -21,6 +22,34 @@ use tracing::warn;
 
 /// How long one Event may take before it is given up.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// events.k8s.io/v1 refuses a longer `note` (bytes).
+const NOTE_LIMIT: usize = 1024;
+
+/// The last name suffix given out: names stay unique when two events are
+/// made within one reading of the clock.
+static LAST_SUFFIX: Mutex<i128> = Mutex::new(0);
+
+/// A name suffix from `now`, larger than every one given out before.
+fn unique_suffix(now: Timestamp) -> i128 {
+    let mut last = LAST_SUFFIX
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *last = now.as_nanosecond().max(*last + 1);
+    *last
+}
+
+/// `note` cut to what the API accepts, on a character boundary.
+fn limited(note: &str) -> String {
+    if note.len() <= NOTE_LIMIT {
+        return note.to_owned();
+    }
+    let mut end = NOTE_LIMIT - '…'.len_utf8();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
 
 /// Publishes events.k8s.io/v1 Events as this operator.
 #[derive(Clone)]
@@ -51,12 +80,13 @@ impl EventPublisher {
         event: &Event,
         regarding: &ObjectReference,
     ) -> Result<(), kube::Error> {
+        let now = Timestamp::now();
         let object = build(
             event,
             regarding,
-            &self.controller,
-            &self.instance,
-            Timestamp::now(),
+            (&self.controller, &self.instance),
+            now,
+            unique_suffix(now),
         );
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         Api::<K8sEvent>::namespaced(self.client.clone(), namespace)
@@ -66,19 +96,19 @@ impl EventPublisher {
     }
 }
 
-/// The Event object for `event` about `regarding`, named after it and the
-/// time (as kubectl and client-go name theirs).
+/// The Event object for `event` about `regarding`, reported by
+/// (controller, instance) at `now`, named after the object and `suffix`
+/// (the time in nanoseconds, as client-go names its events).
 fn build(
     event: &Event,
     regarding: &ObjectReference,
-    controller: &str,
-    instance: &str,
+    (controller, instance): (&str, &str),
     now: Timestamp,
+    suffix: i128,
 ) -> K8sEvent {
     let name = format!(
-        "{}.{:x}",
-        regarding.name.as_deref().unwrap_or(controller),
-        now.as_nanosecond()
+        "{}.{suffix:x}",
+        regarding.name.as_deref().unwrap_or(controller)
     );
     K8sEvent {
         metadata: ObjectMeta {
@@ -88,7 +118,7 @@ fn build(
         },
         action: Some(event.action.clone()),
         reason: Some(event.reason.clone()),
-        note: event.note.clone(),
+        note: event.note.as_deref().map(limited),
         type_: Some(
             match event.type_ {
                 EventType::Normal => "Normal",
@@ -155,10 +185,11 @@ mod tests {
             secondary: None,
         };
         let now = Timestamp::from_second(1_700_000_000).unwrap();
-        let built = build(&event, &regarding, "dbaas-operator", "pod-1", now);
+        let suffix = unique_suffix(now);
+        let built = build(&event, &regarding, ("dbaas-operator", "pod-1"), now, suffix);
         assert_eq!(
             built.metadata.name.as_deref(),
-            Some(format!("orders.{:x}", now.as_nanosecond()).as_str())
+            Some(format!("orders.{suffix:x}").as_str())
         );
         assert_eq!(built.metadata.namespace.as_deref(), Some("team-a"));
         assert_eq!(built.type_.as_deref(), Some("Warning"));
@@ -173,5 +204,21 @@ mod tests {
         assert_eq!(built.reporting_instance.as_deref(), Some("pod-1"));
         assert_eq!(built.event_time, Some(MicroTime(now)));
         assert!(built.series.is_none());
+    }
+
+    #[test]
+    fn names_are_unique_within_one_clock_reading() {
+        let now = Timestamp::now();
+        let first = unique_suffix(now);
+        assert!(unique_suffix(now) > first);
+    }
+
+    #[test]
+    fn long_notes_are_cut_to_the_api_limit_on_a_character_boundary() {
+        assert_eq!(limited("short"), "short");
+        let long = "é".repeat(NOTE_LIMIT);
+        let cut = limited(&long);
+        assert!(cut.len() <= NOTE_LIMIT, "{}", cut.len());
+        assert!(cut.ends_with('…'));
     }
 }

@@ -142,13 +142,17 @@ struct ContinueToken {
     /// Objects the pages so far served (unfiltered lists only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     served: Option<u64>,
+    /// The list was of every namespace: its `served` counts in no other.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    all: bool,
 }
 
-fn encode_continue(key: &ObjectKey, served: Option<u64>) -> String {
+fn encode_continue(key: &ObjectKey, served: Option<u64>, all: bool) -> String {
     let token = ContinueToken {
         ns: key.0.clone(),
         name: key.1.clone(),
         served,
+        all,
     };
     let json = serde_json::to_vec(&token).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
@@ -168,7 +172,10 @@ fn decode_continue(
             "continue token belongs to a list of another namespace".into(),
         ));
     }
-    Ok(((token.ns, token.name), token.served))
+    // A count from a list of another scope would mislead; the page itself
+    // depends only on the key.
+    let served = token.served.filter(|_| token.all == namespace.is_none());
+    Ok(((token.ns, token.name), served))
 }
 
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
@@ -189,7 +196,9 @@ pub(crate) fn page_response<K>(page: Page<K>) -> Response {
     }
     body.push_str("],\"continue\":");
     match &page.next {
-        Some(key) => body.push_str(&Value::String(encode_continue(key, page.served)).to_string()),
+        Some(key) => body.push_str(
+            &Value::String(encode_continue(key, page.served, page.all_namespaces)).to_string(),
+        ),
         None => body.push_str("null"),
     }
     if let Some(remaining) = page.remaining {
@@ -1481,13 +1490,28 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_are_scoped() {
         let key = ("team-a".to_owned(), "db-7".to_owned());
-        let token = encode_continue(&key, Some(200));
+        let token = encode_continue(&key, Some(200), false);
         assert_eq!(
             decode_continue(&token, Some("team-a")).unwrap(),
             (key.clone(), Some(200))
         );
-        let filtered = encode_continue(&key, None);
-        assert_eq!(decode_continue(&filtered, None).unwrap(), (key, None));
+        // A namespace's count means nothing to a list of every namespace,
+        // and the other way round; the key still holds.
+        assert_eq!(decode_continue(&token, None).unwrap(), (key.clone(), None));
+        let everywhere = encode_continue(&key, Some(200), true);
+        assert_eq!(
+            decode_continue(&everywhere, None).unwrap(),
+            (key.clone(), Some(200))
+        );
+        assert_eq!(
+            decode_continue(&everywhere, Some("team-a")).unwrap(),
+            (key.clone(), None)
+        );
+        let filtered = encode_continue(&key, None, false);
+        assert_eq!(
+            decode_continue(&filtered, Some("team-a")).unwrap(),
+            (key, None)
+        );
         assert!(decode_continue(&token, Some("team-b")).is_err());
         assert!(decode_continue("not-a-token!", None).is_err());
     }

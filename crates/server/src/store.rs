@@ -55,6 +55,8 @@ pub struct Page<K> {
     /// How many objects the pages so far served, this one included, when
     /// the list is unfiltered and the caller said how many came before.
     pub served: Option<u64>,
+    /// The list is of every namespace (what `served` counts in).
+    pub all_namespaces: bool,
 }
 
 /// The cached objects in list order, and how many each namespace holds: an
@@ -277,9 +279,11 @@ where
             items.push(entry.clone());
         }
         let unfiltered = no_selector && filter.is_none();
+        // `served_before` comes from a client's token: trusted only as far
+        // as it can be true.
         let served = served_before
-            .filter(|_| unfiltered)
-            .map(|before| before + items.len() as u64);
+            .filter(|before| unfiltered && *before <= objects.count(namespace))
+            .map(|before| before.saturating_add(items.len() as u64));
         let (next, remaining) = if more {
             // Counting is cheap without a label selector; the API server
             // omits the count with one, and so do we. Unfiltered, it is the
@@ -298,6 +302,7 @@ where
             next,
             remaining,
             served,
+            all_namespaces: namespace.is_none(),
         }
     }
 
@@ -465,6 +470,10 @@ mod tests {
         assert_eq!(after.remaining, Some(1));
         assert_eq!(store.read().count(Some("a")), 2);
         assert_eq!(store.read().count(Some("c")), 0);
+        // A count no list of this scope could have served (a crafted
+        // token) is not believed: what remains is walked instead.
+        let crafted = store.list(Some("a"), &all, None, None, Some(u64::MAX), Some(1));
+        assert_eq!((crafted.served, crafted.remaining), (None, Some(1)));
     }
 
     #[test]

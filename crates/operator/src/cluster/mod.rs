@@ -388,21 +388,19 @@ async fn apply(
         return Ok(Err(refusal));
     }
     // Credentials first, so the engine operator finds them when it
-    // sees the settings that need them. A new cluster has no keys of ours
-    // to give back.
-    if !(nothing_applied_yet && built.secret_keys.is_empty()) {
-        monitoring::sync_secret_keys(
-            ctx,
-            namespace,
-            &provider.credentials_secret_name(cluster),
-            &built.secret_keys,
-        )
-        .await
-        .map_err(|source| Error::SecretKeys {
-            cluster: id.to_owned(),
-            source,
-        })?;
-    }
+    // sees the settings that need them. Looked at even for a new cluster:
+    // the Secret outlives a deleted cluster of the same name.
+    monitoring::sync_secret_keys(
+        ctx,
+        namespace,
+        &provider.credentials_secret_name(cluster),
+        &built.secret_keys,
+    )
+    .await
+    .map_err(|source| Error::SecretKeys {
+        cluster: id.to_owned(),
+        source,
+    })?;
     let applied = engine_api(ctx, namespace, &resource)
         .patch(
             &name,
@@ -642,11 +640,13 @@ pub(crate) async fn dereference(
         policy,
         engine_installed,
         foreign_engine_object: engine_object == Some(EngineObjectFound::Foreign),
-        // Extras are applied after the engine object, and copies with it:
-        // with no engine object recorded or found, none of ours exist (short
-        // of a crash between those applies and someone deleting the engine
-        // object since; the next apply prunes then).
-        nothing_applied_yet: engine_object == Some(EngineObjectFound::Absent),
+        // No status (no earlier reconcile got as far as writing one) and no
+        // engine object: nothing of ours exists beside it, short of a crash
+        // between applying extras or copies and the first status write (the
+        // next apply prunes them then). A cluster deleted and made again
+        // under its name has a new UID: what the old one owned is not ours.
+        nothing_applied_yet: cluster.status.is_none()
+            && engine_object == Some(EngineObjectFound::Absent),
         template,
         schedule_template,
         monitoring,

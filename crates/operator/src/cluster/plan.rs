@@ -22,9 +22,9 @@ pub struct References {
     pub engine_installed: bool,
     /// An engine object with our name exists that is not ours.
     pub foreign_engine_object: bool,
-    /// Nothing was ever applied for this cluster: its status records no
-    /// engine object and none exists, so there is nothing of ours beside it
-    /// to prune or give back (a new cluster skips those lookups).
+    /// Nothing was ever applied for this cluster: it has no status yet and
+    /// no engine object exists, so there are no extras or credentials copies
+    /// of ours to prune or give back (a new cluster skips those lookups).
     pub nothing_applied_yet: bool,
     /// The template the cluster selects, and the object if it exists.
     pub template: Option<(
